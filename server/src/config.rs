@@ -1,0 +1,186 @@
+//! The server's configuration: flags, each with an environment variable, and defaults that
+//! run a single server on an embedded database. `.env.example` lists every variable.
+
+use crate::secrets::Secret;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mumu_shared::signaling::IceTransportPolicy;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// MuMu's server: accounts, pairing, presence, TURN credentials and WebRTC signaling.
+#[derive(Debug, Parser)]
+#[command(name = "mumu-server", version, about)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings.
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Every setting of the server.
+#[derive(Clone, Debug, Args)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "MUMU_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// The address people and devices use to reach this server (for links and cookie security).
+    #[arg(long, env = "MUMU_PUBLIC_URL", default_value = "http://localhost:8080")]
+    pub public_url: String,
+
+    /// Directory for the SQLite database and generated secrets.
+    #[arg(long, env = "MUMU_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// `postgres://…` or `sqlite://…`; absent: `sqlite://<data-dir>/mumu.db`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Largest number of database connections.
+    #[arg(long, env = "MUMU_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+
+    /// `redis://…` for presence and routing shared by several servers; absent: in-process.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key and channel (several deployments can share one Redis).
+    #[arg(long, env = "MUMU_REDIS_PREFIX", default_value = "mumu")]
+    pub redis_prefix: String,
+
+    /// Key that signs access tokens; absent: generated once into the data directory.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// coturn's `static-auth-secret`; absent: generated once into the data directory.
+    #[arg(long, env = "TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<Secret>,
+
+    /// TURN URLs handed to both peers, comma separated (`turn:host:3478?transport=udp,…`).
+    #[arg(long, env = "TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Vec<String>,
+
+    /// STUN URLs handed to both peers, comma separated.
+    #[arg(long, env = "STUN_URLS", value_delimiter = ',')]
+    pub stun_urls: Vec<String>,
+
+    /// Lifetime of minted TURN credentials, in seconds.
+    #[arg(long, env = "TURN_CREDENTIAL_TTL_SECS", default_value_t = 12 * 3600)]
+    pub turn_ttl_secs: u64,
+
+    /// `relay` makes both peers use TURN only.
+    #[arg(
+        long,
+        env = "MUMU_ICE_TRANSPORT_POLICY",
+        value_enum,
+        default_value = "all"
+    )]
+    pub ice_transport_policy: PolicyArg,
+
+    /// Lifetime of a login, in seconds.
+    #[arg(long, env = "MUMU_SESSION_TTL_SECS", default_value_t = 7 * 24 * 3600)]
+    pub session_ttl_secs: u64,
+
+    /// Lifetime of a pairing code, in seconds.
+    #[arg(long, env = "MUMU_PAIRING_CODE_TTL_SECS", default_value_t = 600)]
+    pub pairing_code_ttl_secs: u64,
+
+    /// Most viewers one device serves at once.
+    #[arg(long, env = "MUMU_MAX_SESSIONS_PER_DEVICE", default_value_t = 8)]
+    pub max_sessions_per_device: usize,
+
+    /// Heartbeat interval asked of clients, in seconds; a socket silent for three is closed.
+    #[arg(long, env = "MUMU_HEARTBEAT_SECS", default_value_t = 20)]
+    pub heartbeat_secs: u64,
+
+    /// Signaling messages per second one socket may send (bursts of twice that pass).
+    #[arg(long, env = "MUMU_WS_MESSAGES_PER_SEC", default_value_t = 100)]
+    pub ws_messages_per_sec: u32,
+
+    /// Failed logins per minute allowed for one username or one address.
+    #[arg(long, env = "MUMU_LOGIN_FAILURES_PER_MIN", default_value_t = 10)]
+    pub login_failures_per_min: u32,
+
+    /// Pairing attempts per minute allowed for one user.
+    #[arg(long, env = "MUMU_PAIR_ATTEMPTS_PER_MIN", default_value_t = 10)]
+    pub pair_attempts_per_min: u32,
+
+    /// Enrolments and new pairing codes per minute allowed from one address (0: no limit).
+    #[arg(long, env = "MUMU_ENROLL_PER_MIN", default_value_t = 30)]
+    pub enroll_per_min: u32,
+
+    /// Trust `X-Forwarded-For` for the client address (only behind a reverse proxy).
+    #[arg(long, env = "MUMU_TRUST_PROXY", default_value_t = false)]
+    pub trust_proxy: bool,
+
+    /// Log format.
+    #[arg(long, env = "MUMU_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// The ICE transport policy as a flag value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PolicyArg {
+    /// Any candidate.
+    All,
+    /// TURN relay only.
+    Relay,
+}
+
+impl From<PolicyArg> for IceTransportPolicy {
+    fn from(p: PolicyArg) -> Self {
+        match p {
+            PolicyArg::All => IceTransportPolicy::All,
+            PolicyArg::Relay => IceTransportPolicy::Relay,
+        }
+    }
+}
+
+impl Config {
+    /// The defaults, as if started with no flags and no environment; for tests and tools.
+    pub fn defaults() -> Self {
+        Cli::parse_from(["mumu-server"]).config
+    }
+
+    /// The database URL in force.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.is_empty() => url.clone(),
+            _ => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("mumu.db").display()
+            ),
+        }
+    }
+
+    /// The heartbeat interval.
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_secs(self.heartbeat_secs.max(1))
+    }
+
+    /// Whether cookies must be `Secure` (the public URL is https).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}

@@ -1,0 +1,80 @@
+//! `/api/auth/*`: register, login, logout, me.
+
+use super::error::{ApiJson, ApiResult};
+use super::extract::{ClientAddr, SESSION_COOKIE, User};
+use crate::auth::Login;
+use crate::state::SharedState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mumu_shared::api::{AuthResponse, LoginRequest, RegisterRequest};
+
+/// The `Set-Cookie` value carrying a login to the browser (HttpOnly, SameSite=Lax, Secure on https).
+fn session_cookie(state: &SharedState, token: &str, max_age_s: i64) -> HeaderValue {
+    let secure = if state.config.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let value = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}"
+    );
+    HeaderValue::from_str(&value).expect("tokens are header-safe")
+}
+
+fn login_response(state: &SharedState, status: StatusCode, login: Login) -> Response {
+    let max_age = (login.expires_at - state.clock.now_ms()) / 1000;
+    let cookie = session_cookie(state, &login.token, max_age);
+    let body = AuthResponse {
+        access_token: login.token,
+        token_type: "bearer".into(),
+        expires_at: login.expires_at,
+        user: login.user,
+    };
+    (status, [(header::SET_COOKIE, cookie)], Json(body)).into_response()
+}
+
+/// Creates an account and logs it in.
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, body = AuthResponse), (status = 400, body = mumu_shared::ErrorResponse),
+              (status = 409, description = "username or email taken", body = mumu_shared::ErrorResponse)))]
+pub async fn register(
+    State(state): State<SharedState>,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> ApiResult<Response> {
+    let login = state.auth.register(req).await?;
+    Ok(login_response(&state, StatusCode::CREATED, login))
+}
+
+/// Logs in by username (or email) and password.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = AuthResponse), (status = 401, body = mumu_shared::ErrorResponse),
+              (status = 429, description = "too many failed logins", body = mumu_shared::ErrorResponse)))]
+pub async fn login(
+    State(state): State<SharedState>,
+    ClientAddr(addr): ClientAddr,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Response> {
+    let login = state.auth.login(req, addr).await?;
+    Ok(login_response(&state, StatusCode::OK, login))
+}
+
+/// Ends this login: the token stops working and the cookie is cleared.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
+    responses((status = 204), (status = 401, body = mumu_shared::ErrorResponse)))]
+pub async fn logout(State(state): State<SharedState>, User(user): User) -> ApiResult<Response> {
+    state.auth.logout(&user.session_id).await?;
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, session_cookie(&state, "", 0))],
+    )
+        .into_response())
+}
+
+/// The logged-in account.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth",
+    responses((status = 200, body = mumu_shared::api::User), (status = 401, body = mumu_shared::ErrorResponse)))]
+pub async fn me(User(user): User) -> Json<mumu_shared::api::User> {
+    Json(user.user)
+}

@@ -1,0 +1,76 @@
+//! The HTTP surface: REST handlers and WebSocket upgrades adapt requests to the services; none
+//! holds logic of its own.
+
+pub mod auth;
+pub mod devices;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod ws;
+
+use crate::state::SharedState;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::routing::{get, patch, post};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// The largest REST request body accepted.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The OpenAPI description of the REST surface.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "MuMu API", description = "Accounts, devices and pairing. Signaling runs over WebSocket: see docs/protocol.md."),
+    paths(
+        auth::register, auth::login, auth::logout, auth::me,
+        devices::enroll, devices::new_code, devices::pair, devices::list, devices::status, devices::rename, devices::remove,
+        health::healthz, health::readyz, health::metrics,
+    ),
+    tags((name = "auth"), (name = "devices"), (name = "operations"))
+)]
+pub struct ApiDoc;
+
+/// Every route, with the state.
+pub fn router(state: SharedState) -> Router {
+    let api = Router::new()
+        .route("/api/auth/register", post(auth::register))
+        .route("/api/auth/login", post(auth::login))
+        .route("/api/auth/logout", post(auth::logout))
+        .route("/api/auth/me", get(auth::me))
+        .route("/api/devices/enroll", post(devices::enroll))
+        .route("/api/pairing/generate", post(devices::new_code))
+        .route("/api/devices/pair", post(devices::pair))
+        .route("/api/devices", get(devices::list))
+        .route("/api/devices/{id}/status", get(devices::status))
+        .route(
+            "/api/devices/{id}",
+            patch(devices::rename).delete(devices::remove),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/ws/device", get(ws::device))
+        .route("/ws/viewer", get(ws::viewer))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state);
+    Router::new()
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", ApiDoc::openapi()))
+        .merge(api)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn not_found(uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError(crate::error::Error::not_found(format!(
+        "no route for {}",
+        uri.path()
+    )))
+}

@@ -1,0 +1,68 @@
+//! The WebSocket upgrades: `/ws/device` and `/ws/viewer`.
+
+use super::extract::token_of;
+use crate::signaling::device::DevicePeer;
+use crate::signaling::viewer::ViewerPeer;
+use crate::signaling::{OUTBOX_CAPACITY, limits, socket};
+use crate::state::SharedState;
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use mumu_shared::MAX_MESSAGE_BYTES;
+use tokio::sync::mpsc;
+
+/// Frames larger than this end the socket at the transport; between `MAX_MESSAGE_BYTES` and this
+/// the socket stays open and the message is refused with `message_too_large`.
+const TRANSPORT_LIMIT: usize = 4 * MAX_MESSAGE_BYTES;
+
+fn configure(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    // Small buffers: an idle socket should cost kilobytes, not the 128 KiB default.
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(TRANSPORT_LIMIT)
+        .max_frame_size(TRANSPORT_LIMIT)
+}
+
+/// A camera agent's signaling socket.
+pub async fn device(State(state): State<SharedState>, ws: WebSocketUpgrade) -> Response {
+    configure(ws).on_upgrade(move |socket| async move {
+        let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
+        let peer = DevicePeer::new(state.clone(), tx);
+        socket::run(
+            socket,
+            peer,
+            rx,
+            limits(&state),
+            state.metrics.clone(),
+            state.clock.clone(),
+        )
+        .await;
+    })
+}
+
+/// A viewer's signaling socket. Credentials in a cookie or header are checked here; a socket
+/// without them may still authenticate with the token in its `hello`.
+pub async fn viewer(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let user = match token_of(&headers) {
+        Some(token) => state.auth.authenticate(&token).await.ok(),
+        None => None,
+    };
+    configure(ws).on_upgrade(move |socket| async move {
+        let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
+        let peer = ViewerPeer::new(state.clone(), tx, user);
+        socket::run(
+            socket,
+            peer,
+            rx,
+            limits(&state),
+            state.metrics.clone(),
+            state.clock.clone(),
+        )
+        .await;
+    })
+}

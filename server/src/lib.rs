@@ -1,0 +1,79 @@
+//! MuMu's server: accounts, pairing, presence, TURN credentials and WebRTC signaling. It
+//! introduces cameras and browsers to each other and never carries video.
+//!
+//! `ARCHITECTURE.md` at the top of the repository maps the modules.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod devices;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod presence;
+pub mod rate_limit;
+pub mod secrets;
+pub mod signaling;
+pub mod state;
+pub mod turn;
+
+use anyhow::Context;
+use state::{AppState, SharedState};
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+
+/// A server bound to its port, ready to serve.
+pub struct Server {
+    listener: TcpListener,
+    state: SharedState,
+}
+
+impl Server {
+    /// Builds the services from `config` and binds the listen address (port 0: any free port).
+    pub async fn bind(config: config::Config, clock: clock::SharedClock) -> anyhow::Result<Self> {
+        let listen = config.listen;
+        let state = AppState::build(config, clock).await?;
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        Ok(Self { listener, state })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Its services (tests inspect and drive them).
+    pub fn state(&self) -> SharedState {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` completes; then ends every session with `server_shutdown` and
+    /// closes every socket before returning.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let pump = state.spawn_notice_pump();
+        let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let on_shutdown = {
+            let state = state.clone();
+            async move {
+                shutdown.await;
+                tracing::info!("shutting down: ending sessions and closing sockets");
+                let ended = state.hub.shutdown(state.clock.now_ms());
+                state.sessions.record_ended(ended, state.clock.now_ms());
+            }
+        };
+        let result = axum::serve(self.listener, app)
+            .with_graceful_shutdown(on_shutdown)
+            .await;
+        pump.abort();
+        result.context("serving HTTP")
+    }
+}

@@ -1,0 +1,79 @@
+//! `mumu-server`: run the server, or apply migrations.
+
+use clap::Parser;
+use mumu_server::clock::SystemClock;
+use mumu_server::config::{Cli, Command, LogFormat};
+use mumu_server::{Server, db};
+use std::sync::Arc;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // A .env file beside the binary's working directory fills in unset variables (development).
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    init_logging(cli.config.log_format);
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => {
+            let db = db::Db::connect(&config.database_url(), 1).await?;
+            db.migrate().await?;
+            println!(
+                "migrations applied to {}",
+                db::redact_url(&config.database_url())
+            );
+            Ok(())
+        }
+        Command::Serve => {
+            let database = db::redact_url(&config.database_url());
+            let public_url = config.public_url.clone();
+            let server = Server::bind(config, Arc::new(SystemClock)).await?;
+            let state = server.state();
+            tracing::info!(
+                addr = %server.local_addr(),
+                %database,
+                presence = state.presence.name(),
+                "mumu-server listening"
+            );
+            println!(
+                "MuMu server listening on http://{}  (public URL {public_url})",
+                server.local_addr()
+            );
+            println!(
+                "  database: {database}; presence: {}",
+                state.presence.name()
+            );
+            println!("  API docs: {public_url}/api/docs");
+            server.serve(shutdown_signal()).await
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

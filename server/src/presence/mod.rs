@@ -1,0 +1,177 @@
+//! Presence and the notice bus, behind one boundary with two implementations: in-process (one
+//! server, the default) and Redis (several servers behind one address).
+//!
+//! Presence answers "which devices are connected, and what did they last report". The bus
+//! carries [`Notice`]s that every server delivers to the sockets it holds: a device came online,
+//! was paired, renamed or removed. Routing a watch to a device held by another server will
+//! travel the same bus (its own issue); today a session's two ends meet on one server.
+
+mod local;
+mod redis;
+
+use crate::error::Result;
+use mumu_shared::api::DeviceStatus;
+use mumu_shared::signaling::{DevicePresence, Paired};
+use mumu_shared::{DeviceId, UserId};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// Something every server should tell the sockets it holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "to")]
+pub enum Notice {
+    /// For the viewer sockets of these users.
+    Viewers {
+        /// Who is told.
+        users: Vec<UserId>,
+        /// What.
+        news: ViewerNews,
+    },
+    /// For one device's socket.
+    Device {
+        /// Which device.
+        device_id: DeviceId,
+        /// What.
+        news: DeviceNews,
+    },
+}
+
+/// News for viewers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewerNews {
+    /// A device's presence, name or status changed (or it is newly theirs).
+    Presence(DevicePresence),
+    /// A device is gone from their list.
+    Removed(DeviceId),
+}
+
+/// News for a device.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceNews {
+    /// A user claimed it.
+    Paired(Paired),
+    /// Who may watch it changed (shared, unshared, renamed): reload.
+    AccessChanged,
+    /// Its owner removed it: close the socket, end its sessions.
+    Removed,
+}
+
+/// Presence and the bus.
+pub enum Presence {
+    /// In-process.
+    Local(local::Local),
+    /// Redis, through fred.
+    Redis(redis::RedisPresence),
+}
+
+impl std::fmt::Debug for Presence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Presence {
+    /// In-process presence.
+    pub fn local() -> Self {
+        Self::Local(local::Local::new())
+    }
+
+    /// Redis presence at `url`; keys and the channel start with `prefix`; an entry lives for
+    /// `ttl` unless refreshed (a crashed server's devices go offline by themselves).
+    pub async fn redis(url: &str, prefix: &str, ttl: Duration) -> anyhow::Result<Self> {
+        Ok(Self::Redis(
+            redis::RedisPresence::connect(url, prefix, ttl).await?,
+        ))
+    }
+
+    /// `in-process` or `redis`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Local(_) => "in-process",
+            Self::Redis(_) => "redis",
+        }
+    }
+
+    /// Marks a device connected through socket `conn` (unique across servers).
+    pub async fn set_online(&self, device: &DeviceId, conn: &str) -> Result<()> {
+        match self {
+            Self::Local(p) => Ok(p.set_online(device, conn)),
+            Self::Redis(p) => p.set_online(device, conn).await,
+        }
+    }
+
+    /// Keeps a device's entry alive (on heartbeat), if `conn` still holds it.
+    pub async fn refresh(&self, device: &DeviceId, conn: &str) -> Result<()> {
+        match self {
+            Self::Local(_) => Ok(()),
+            Self::Redis(p) => p.refresh(device, conn).await,
+        }
+    }
+
+    /// Records a device's latest status, if `conn` still holds it.
+    pub async fn set_status(
+        &self,
+        device: &DeviceId,
+        conn: &str,
+        status: &DeviceStatus,
+    ) -> Result<()> {
+        match self {
+            Self::Local(p) => Ok(p.set_status(device, conn, status)),
+            Self::Redis(p) => p.set_status(device, conn, status).await,
+        }
+    }
+
+    /// Marks a device gone, unless a newer socket `conn` does not match now holds it. Returns
+    /// whether it was marked.
+    pub async fn set_offline(&self, device: &DeviceId, conn: &str) -> Result<bool> {
+        match self {
+            Self::Local(p) => Ok(p.set_offline(device, conn)),
+            Self::Redis(p) => p.set_offline(device, conn).await,
+        }
+    }
+
+    /// Of these devices, the ones online, with their last status.
+    pub async fn lookup(
+        &self,
+        devices: &[DeviceId],
+    ) -> Result<HashMap<DeviceId, Option<DeviceStatus>>> {
+        if devices.is_empty() {
+            return Ok(HashMap::new());
+        }
+        match self {
+            Self::Local(p) => Ok(p.lookup(devices)),
+            Self::Redis(p) => p.lookup(devices).await,
+        }
+    }
+
+    /// Sends a notice to every server (this one included).
+    pub async fn publish(&self, notice: Notice) -> Result<()> {
+        match self {
+            Self::Local(p) => Ok(p.publish(notice)),
+            Self::Redis(p) => p.publish(notice).await,
+        }
+    }
+
+    /// Notices from every server, in order of arrival.
+    pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        match self {
+            Self::Local(p) => p.subscribe(),
+            Self::Redis(p) => p.subscribe(),
+        }
+    }
+
+    /// Checks that the backend answers.
+    pub async fn ping(&self) -> Result<()> {
+        match self {
+            Self::Local(_) => Ok(()),
+            Self::Redis(p) => p.ping().await,
+        }
+    }
+}
+
+/// How many notices a slow consumer may fall behind before it skips some.
+const BUS_CAPACITY: usize = 4096;

@@ -1,0 +1,214 @@
+//! Redis presence: `{prefix}:online:{device}` holds the socket that owns the device and
+//! `{prefix}:status:{device}` its last report, both expiring unless refreshed by heartbeats,
+//! so a server that dies takes its devices offline with it. Ownership checks run as Lua
+//! scripts, so a late disconnect never erases a newer connection. The bus is one pub/sub
+//! channel, `{prefix}:notices`, whose messages every server relays into a local broadcast.
+
+use super::{BUS_CAPACITY, Notice};
+use crate::error::Result;
+use anyhow::Context;
+use fred::clients::SubscriberClient;
+use fred::prelude::*;
+use fred::types::Expiration;
+use mumu_shared::DeviceId;
+use mumu_shared::api::DeviceStatus;
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// Refreshes both keys if ARGV[1] owns the device; ARGV[2] is the TTL in ms.
+const REFRESH: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  return 1
+end
+return 0";
+
+/// Stores the status (ARGV[3]) if ARGV[1] owns the device.
+const SET_STATUS: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
+  return 1
+end
+return 0";
+
+/// Deletes both keys if ARGV[1] owns the device.
+const SET_OFFLINE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return 1
+end
+return 0";
+
+pub struct RedisPresence {
+    client: Client,
+    prefix: String,
+    ttl_ms: i64,
+    bus: broadcast::Sender<Notice>,
+    // Kept so the subscription lives as long as the presence.
+    _subscriber: SubscriberClient,
+}
+
+impl RedisPresence {
+    pub async fn connect(url: &str, prefix: &str, ttl: Duration) -> anyhow::Result<Self> {
+        let config = Config::from_url(url)
+            .with_context(|| format!("REDIS_URL {url:?} is not a Redis URL"))?;
+        let builder = {
+            let mut b = Builder::from_config(config);
+            b.with_connection_config(|c| c.connection_timeout = Duration::from_secs(5))
+                .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2));
+            b
+        };
+        let client = builder.build().context("configuring the Redis client")?;
+        client
+            .init()
+            .await
+            .with_context(|| format!("connecting to Redis at {url}"))?;
+        let subscriber = builder
+            .build_subscriber_client()
+            .context("configuring the Redis subscriber")?;
+        subscriber
+            .init()
+            .await
+            .with_context(|| format!("connecting to Redis at {url}"))?;
+
+        let channel = format!("{prefix}:notices");
+        let bus = broadcast::channel(BUS_CAPACITY).0;
+        let mut messages = subscriber.message_rx();
+        let relay = bus.clone();
+        tokio::spawn(async move {
+            loop {
+                match messages.recv().await {
+                    Ok(message) => {
+                        let Ok(text) = message.value.convert::<String>() else {
+                            continue;
+                        };
+                        match serde_json::from_str::<Notice>(&text) {
+                            Ok(notice) => {
+                                let _ = relay.send(notice);
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "ignored an unreadable notice from Redis")
+                            }
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(skipped = n, "fell behind the Redis notice channel");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        subscriber
+            .subscribe(channel)
+            .await
+            .context("subscribing to the Redis notice channel")?;
+        subscriber.manage_subscriptions();
+
+        Ok(Self {
+            client,
+            prefix: prefix.to_owned(),
+            ttl_ms: ttl.as_millis() as i64,
+            bus,
+            _subscriber: subscriber,
+        })
+    }
+
+    fn keys(&self, device: &DeviceId) -> Vec<String> {
+        vec![
+            format!("{}:online:{device}", self.prefix),
+            format!("{}:status:{device}", self.prefix),
+        ]
+    }
+
+    pub async fn set_online(&self, device: &DeviceId, conn: &str) -> Result<()> {
+        let keys = self.keys(device);
+        let _: () = self.client.del(keys[1].clone()).await?;
+        let _: () = self
+            .client
+            .set(
+                keys[0].clone(),
+                conn,
+                Some(Expiration::PX(self.ttl_ms)),
+                None,
+                false,
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn refresh(&self, device: &DeviceId, conn: &str) -> Result<()> {
+        let _: i64 = self
+            .client
+            .eval(
+                REFRESH,
+                self.keys(device),
+                vec![conn.to_owned(), self.ttl_ms.to_string()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_status(
+        &self,
+        device: &DeviceId,
+        conn: &str,
+        status: &DeviceStatus,
+    ) -> Result<()> {
+        let json = serde_json::to_string(status).map_err(anyhow::Error::from)?;
+        let args = vec![conn.to_owned(), self.ttl_ms.to_string(), json];
+        let _: i64 = self
+            .client
+            .eval(SET_STATUS, self.keys(device), args)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_offline(&self, device: &DeviceId, conn: &str) -> Result<bool> {
+        let removed: i64 = self
+            .client
+            .eval(SET_OFFLINE, self.keys(device), vec![conn.to_owned()])
+            .await?;
+        Ok(removed == 1)
+    }
+
+    pub async fn lookup(
+        &self,
+        devices: &[DeviceId],
+    ) -> Result<HashMap<DeviceId, Option<DeviceStatus>>> {
+        let keys: Vec<String> = devices.iter().flat_map(|d| self.keys(d)).collect();
+        let values: Vec<Option<String>> = self.client.mget(keys).await?;
+        Ok(devices
+            .iter()
+            .zip(values.chunks(2))
+            .filter(|(_, pair)| pair[0].is_some())
+            .map(|(d, pair)| {
+                (
+                    d.clone(),
+                    pair[1]
+                        .as_deref()
+                        .and_then(|s| serde_json::from_str(s).ok()),
+                )
+            })
+            .collect())
+    }
+
+    pub async fn publish(&self, notice: Notice) -> Result<()> {
+        let json = serde_json::to_string(&notice).map_err(anyhow::Error::from)?;
+        let _: i64 = self
+            .client
+            .publish(format!("{}:notices", self.prefix), json)
+            .await?;
+        Ok(())
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.bus.subscribe()
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        let _: String = self.client.ping(None).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,236 @@
+//! The device side of signaling: a camera proves itself with its secret, stays present through
+//! heartbeats, reports its status, and offers video to the sessions the hub gives it.
+
+use super::hub::{ConnId, Out};
+use super::socket::{Link, Peer, Step};
+use crate::error::{Error, Result};
+use crate::state::SharedState;
+use mumu_shared::signaling::{
+    DeviceHelloAck, DevicePresence, DeviceToServer, Heartbeat, ServerToDevice, ServerToViewer,
+};
+use mumu_shared::{DeviceId, Envelope, ErrorBody, ErrorCode, PROTOCOL_VERSION, UnixMillis, UserId};
+use tokio::sync::mpsc;
+
+/// How often a heartbeat also refreshes `last_seen` in the database.
+const LAST_SEEN_EVERY_MS: i64 = 5 * 60 * 1000;
+
+struct Attached {
+    device_id: DeviceId,
+    conn: ConnId,
+    /// This socket's name across servers, `server/conn`.
+    key: String,
+    name: String,
+    /// Who may watch: told of presence changes.
+    users: Vec<UserId>,
+    last_seen_written: UnixMillis,
+}
+
+/// A device socket.
+pub struct DevicePeer {
+    state: SharedState,
+    outbox: mpsc::Sender<Out<ServerToDevice>>,
+    attached: Option<Attached>,
+}
+
+impl DevicePeer {
+    /// A device socket that has not said hello.
+    pub fn new(state: SharedState, outbox: mpsc::Sender<Out<ServerToDevice>>) -> Self {
+        Self {
+            state,
+            outbox,
+            attached: None,
+        }
+    }
+
+    async fn hello(
+        &mut self,
+        hello: mumu_shared::signaling::DeviceHello,
+        link: &mut Link<'_, ServerToDevice>,
+    ) -> Result<Step> {
+        if hello.protocol != PROTOCOL_VERSION {
+            return Ok(Step::Close(ErrorBody::new(
+                ErrorCode::UnsupportedProtocol,
+                format!(
+                    "protocol {} is not supported; this server speaks {PROTOCOL_VERSION}",
+                    hello.protocol
+                ),
+            )));
+        }
+        let s = &self.state;
+        let row = match s
+            .devices
+            .verify_secret(&hello.device_id, &hello.device_secret)
+            .await
+        {
+            Ok(row) => row,
+            Err(e @ Error::Client { .. }) => {
+                tracing::info!(device_id = %hello.device_id, "device hello refused: wrong id or secret");
+                return Ok(Step::Close(e.to_body()));
+            }
+            Err(e) => return Err(e),
+        };
+        let device_id = hello.device_id;
+        let (conn, ended) = s
+            .hub
+            .attach_device(&device_id, self.outbox.clone(), s.clock.now_ms());
+        s.sessions.record_ended(ended, s.clock.now_ms());
+        let key = format!("{}/{conn}", s.server_id);
+        s.presence.set_online(&device_id, &key).await?;
+        let now = s
+            .devices
+            .touch(&device_id, hello.agent_version.as_deref())
+            .await?;
+        let users = s.devices.access_users(&device_id).await?;
+        s.metrics
+            .device_sockets
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.attached = Some(Attached {
+            device_id: device_id.clone(),
+            conn,
+            key,
+            name: row.name.clone(),
+            users: users.clone(),
+            last_seen_written: now,
+        });
+        tracing::info!(%device_id, conn, "device connected");
+        let presence = DevicePresence {
+            device_id: device_id.clone(),
+            name: row.name,
+            online: true,
+            last_seen: Some(now),
+            status: None,
+        };
+        s.devices.announce(users, presence).await?;
+        link.reply(ServerToDevice::HelloAck(DeviceHelloAck {
+            protocol: PROTOCOL_VERSION,
+            device_id,
+            paired: row.owner_id.is_some(),
+            heartbeat_interval_ms: s.config.heartbeat().as_millis() as u64,
+        }))
+        .await;
+        Ok(Step::Continue)
+    }
+}
+
+impl Peer for DevicePeer {
+    type In = DeviceToServer;
+    type Out = ServerToDevice;
+
+    fn greeted(&self) -> bool {
+        self.attached.is_some()
+    }
+
+    async fn on_message(
+        &mut self,
+        envelope: Envelope<DeviceToServer>,
+        link: &mut Link<'_, ServerToDevice>,
+    ) -> Result<Step> {
+        let Some(me) = self.attached.as_mut() else {
+            return match envelope.message {
+                DeviceToServer::Hello(hello) => self.hello(hello, link).await,
+                other => Err(Error::client(
+                    ErrorCode::HelloRequired,
+                    format!("send hello before {}", mumu_shared::Message::kind(&other)),
+                )),
+            };
+        };
+        let s = &self.state;
+        let now = s.clock.now_ms();
+        match envelope.message {
+            DeviceToServer::Hello(_) => {
+                return Err(Error::client(
+                    ErrorCode::AlreadyHello,
+                    "hello was already accepted on this socket",
+                ));
+            }
+            DeviceToServer::Heartbeat(Heartbeat {}) => {
+                s.presence.refresh(&me.device_id, &me.key).await?;
+                if now - me.last_seen_written >= LAST_SEEN_EVERY_MS {
+                    me.last_seen_written = s.devices.touch(&me.device_id, None).await?;
+                }
+                link.reply(ServerToDevice::HeartbeatAck(Heartbeat {})).await;
+            }
+            DeviceToServer::SignalOffer(offer) => {
+                let session = offer.session_id.clone();
+                s.hub
+                    .to_viewer(me.conn, &session, ServerToViewer::SignalOffer(offer), now)?;
+            }
+            DeviceToServer::SignalIce(ice) => {
+                let session = ice.session_id.clone();
+                s.hub
+                    .to_viewer(me.conn, &session, ServerToViewer::SignalIce(ice), now)?;
+            }
+            DeviceToServer::EndWatch(end) => {
+                let ended = s
+                    .hub
+                    .end(me.conn, &end.session_id, end.reason, end.message, now)?;
+                s.sessions.record_ended(vec![ended], now);
+            }
+            DeviceToServer::DevicePresence(status) => {
+                s.presence
+                    .set_status(&me.device_id, &me.key, &status)
+                    .await?;
+                let presence = DevicePresence {
+                    device_id: me.device_id.clone(),
+                    name: me.name.clone(),
+                    online: true,
+                    last_seen: Some(now),
+                    status: Some(status),
+                };
+                s.devices.announce(me.users.clone(), presence).await?;
+            }
+        }
+        Ok(Step::Continue)
+    }
+
+    async fn on_refresh(&mut self) {
+        let Some(me) = self.attached.as_mut() else {
+            return;
+        };
+        match (
+            self.state.devices.access_users(&me.device_id).await,
+            self.state.devices.row(&me.device_id).await,
+        ) {
+            (Ok(users), Ok(Some(row))) => {
+                me.users = users;
+                me.name = row.name;
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(device_id = %me.device_id, error = %e, "could not reload who may watch")
+            }
+            (_, Ok(None)) => {}
+        }
+    }
+
+    async fn on_close(&mut self) {
+        let Some(me) = self.attached.take() else {
+            return;
+        };
+        let s = &self.state;
+        s.metrics
+            .device_sockets
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let ended = s.hub.detach(me.conn, s.clock.now_ms());
+        s.sessions.record_ended(ended, s.clock.now_ms());
+        tracing::info!(device_id = %me.device_id, conn = me.conn, "device disconnected");
+        // A newer socket of the same device may hold presence now: then nothing changed.
+        let went_offline = s.presence.set_offline(&me.device_id, &me.key).await;
+        if !matches!(went_offline, Ok(true)) {
+            if let Err(e) = went_offline {
+                tracing::warn!(device_id = %me.device_id, error = %e, "could not mark the device offline");
+            }
+            return;
+        }
+        let last_seen = s.devices.touch(&me.device_id, None).await.ok();
+        let presence = DevicePresence {
+            device_id: me.device_id.clone(),
+            name: me.name,
+            online: false,
+            last_seen,
+            status: None,
+        };
+        if let Err(e) = s.devices.announce(me.users, presence).await {
+            tracing::warn!(device_id = %me.device_id, error = %e, "could not announce the device offline");
+        }
+    }
+}

@@ -1,0 +1,488 @@
+//! The routing state machine: which sockets are open, which device each device socket is, which
+//! user each viewer socket belongs to, and which sessions join a viewer socket to a device
+//! socket. It does no I/O: every call updates the maps and queues messages on the sockets'
+//! outboxes, so it is tested through channels, without sockets or a database.
+//!
+//! **Invariant**: a session is in `sessions` exactly while both of its sockets are attached;
+//! every way a session ends (either side leaving, a socket dropping, a device replaced or
+//! removed, shutdown) goes through `finish`, which tells the other side why.
+
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::presence::{DeviceNews, Notice, ViewerNews};
+use mumu_shared::signaling::{
+    DeviceWatchRequest, EndReason, ServerToDevice, ServerToViewer, WatchEnded, WatchReady,
+};
+use mumu_shared::{
+    DeviceId, Envelope, ErrorBody, ErrorCode, Message, SessionId, UnixMillis, UserId,
+};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// A socket's number on this server.
+pub type ConnId = u64;
+
+/// What a socket task is asked to do.
+#[derive(Debug)]
+pub enum Out<M> {
+    /// Send this message.
+    Send(Envelope<M>),
+    /// Send this error, then close.
+    Close(ErrorBody),
+    /// Reload what the socket caches about its device (who may watch it).
+    Refresh,
+}
+
+/// The sending end of a socket task's queue.
+pub type Outbox<M> = mpsc::Sender<Out<M>>;
+
+/// A session that ended, for the record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ended {
+    /// Which.
+    pub session_id: SessionId,
+    /// Why.
+    pub reason: EndReason,
+}
+
+struct DeviceConn {
+    device_id: DeviceId,
+    outbox: Outbox<ServerToDevice>,
+    sessions: HashSet<SessionId>,
+}
+
+struct ViewerConn {
+    user_id: UserId,
+    outbox: Outbox<ServerToViewer>,
+    sessions: HashSet<SessionId>,
+}
+
+struct Session {
+    device_conn: ConnId,
+    viewer_conn: ConnId,
+}
+
+#[derive(Default)]
+struct State {
+    next_conn: ConnId,
+    devices: HashMap<ConnId, DeviceConn>,
+    device_index: HashMap<DeviceId, ConnId>,
+    viewers: HashMap<ConnId, ViewerConn>,
+    viewers_by_user: HashMap<UserId, HashSet<ConnId>>,
+    sessions: HashMap<SessionId, Session>,
+}
+
+/// The routing state of one server.
+pub struct Hub {
+    state: Mutex<State>,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hub")
+    }
+}
+
+/// Queues a message; a full or closed queue means the socket is going away, and its own task
+/// will detach it, so the message is dropped with a note.
+fn push<M: Message>(outbox: &Outbox<M>, out: Out<M>, metrics: &Metrics) {
+    match outbox.try_send(out) {
+        Ok(()) => {
+            metrics.messages_out.fetch_add(1, Relaxed);
+        }
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            tracing::warn!("a socket's send queue is full; message dropped");
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {}
+    }
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            metrics,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("hub lock")
+    }
+
+    /// Attaches a device's socket. A socket already attached for the same device is closed
+    /// with `replaced` and its sessions end.
+    pub fn attach_device(
+        &self,
+        device_id: &DeviceId,
+        outbox: Outbox<ServerToDevice>,
+        now: UnixMillis,
+    ) -> (ConnId, Vec<Ended>) {
+        let mut state = self.lock();
+        let mut ended = Vec::new();
+        if let Some(old) = state.device_index.get(device_id).copied() {
+            if let Some(conn) = state.devices.get(&old) {
+                let body = ErrorBody::new(
+                    ErrorCode::Replaced,
+                    "this device connected again; this older connection is closed",
+                );
+                push(&conn.outbox, Out::Close(body), &self.metrics);
+            }
+            ended = self.detach_locked(&mut state, old, now);
+        }
+        state.next_conn += 1;
+        let id = state.next_conn;
+        state.devices.insert(
+            id,
+            DeviceConn {
+                device_id: device_id.clone(),
+                outbox,
+                sessions: HashSet::new(),
+            },
+        );
+        state.device_index.insert(device_id.clone(), id);
+        (id, ended)
+    }
+
+    /// Attaches a viewer's socket.
+    pub fn attach_viewer(&self, user_id: &UserId, outbox: Outbox<ServerToViewer>) -> ConnId {
+        let mut state = self.lock();
+        state.next_conn += 1;
+        let id = state.next_conn;
+        state.viewers.insert(
+            id,
+            ViewerConn {
+                user_id: user_id.clone(),
+                outbox,
+                sessions: HashSet::new(),
+            },
+        );
+        state
+            .viewers_by_user
+            .entry(user_id.clone())
+            .or_default()
+            .insert(id);
+        id
+    }
+
+    /// Detaches a socket that closed; its sessions end on the other side.
+    pub fn detach(&self, conn: ConnId, now: UnixMillis) -> Vec<Ended> {
+        let mut state = self.lock();
+        self.detach_locked(&mut state, conn, now)
+    }
+
+    fn detach_locked(&self, state: &mut State, conn: ConnId, now: UnixMillis) -> Vec<Ended> {
+        let (sessions, reason) = if let Some(device) = state.devices.remove(&conn) {
+            if state.device_index.get(&device.device_id) == Some(&conn) {
+                state.device_index.remove(&device.device_id);
+            }
+            (device.sessions, EndReason::DeviceDisconnected)
+        } else if let Some(viewer) = state.viewers.remove(&conn) {
+            if let Some(set) = state.viewers_by_user.get_mut(&viewer.user_id) {
+                set.remove(&conn);
+                if set.is_empty() {
+                    state.viewers_by_user.remove(&viewer.user_id);
+                }
+            }
+            (viewer.sessions, EndReason::ViewerDisconnected)
+        } else {
+            return Vec::new();
+        };
+        sessions
+            .into_iter()
+            .filter_map(|s| self.finish(state, &s, reason, None, now))
+            .collect()
+    }
+
+    /// Whether a device has a socket on this server.
+    pub fn device_attached(&self, device_id: &DeviceId) -> bool {
+        self.lock().device_index.contains_key(device_id)
+    }
+
+    /// Opens a session between viewer socket `viewer_conn` and the device's socket: the device
+    /// gets `watch_request`, the viewer `watch_ready` (answering `request_id`).
+    pub fn open(
+        &self,
+        viewer_conn: ConnId,
+        device_id: &DeviceId,
+        to_device: DeviceWatchRequest,
+        to_viewer: WatchReady,
+        request_id: Option<String>,
+        max_sessions: usize,
+        now: UnixMillis,
+    ) -> Result<()> {
+        let mut state = self.lock();
+        let session_id = to_device.session_id.clone();
+        let device_conn = *state.device_index.get(device_id).ok_or_else(|| {
+            Error::client(
+                ErrorCode::DeviceOffline,
+                format!("device {device_id} is not connected right now"),
+            )
+        })?;
+        if !state.viewers.contains_key(&viewer_conn) {
+            return Err(Error::client(
+                ErrorCode::HelloRequired,
+                "this socket is not attached",
+            ));
+        }
+        let device = state
+            .devices
+            .get_mut(&device_conn)
+            .expect("indexed device is attached");
+        if device.sessions.len() >= max_sessions {
+            return Err(Error::client(
+                ErrorCode::MaxSessions,
+                format!("device {device_id} already serves {max_sessions} viewers, its maximum"),
+            ));
+        }
+        device.sessions.insert(session_id.clone());
+        push(
+            &device.outbox,
+            Out::Send(Envelope::new(ServerToDevice::WatchRequest(to_device), now)),
+            &self.metrics,
+        );
+        let viewer = state.viewers.get_mut(&viewer_conn).expect("checked above");
+        viewer.sessions.insert(session_id.clone());
+        let ready = Envelope::new(ServerToViewer::WatchReady(to_viewer), now).reply_to(request_id);
+        push(&viewer.outbox, Out::Send(ready), &self.metrics);
+        state.sessions.insert(
+            session_id,
+            Session {
+                device_conn,
+                viewer_conn,
+            },
+        );
+        self.metrics.sessions_active.fetch_add(1, Relaxed);
+        self.metrics.sessions_started.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// Passes a viewer's answer or candidate to the device of a session the viewer is in.
+    pub fn to_device(
+        &self,
+        viewer_conn: ConnId,
+        session_id: &SessionId,
+        message: ServerToDevice,
+        now: UnixMillis,
+    ) -> Result<()> {
+        let state = self.lock();
+        let session = state
+            .sessions
+            .get(session_id)
+            .filter(|s| s.viewer_conn == viewer_conn)
+            .ok_or_else(|| no_session(session_id))?;
+        let device = state
+            .devices
+            .get(&session.device_conn)
+            .expect("session ends are attached");
+        push(
+            &device.outbox,
+            Out::Send(Envelope::new(message, now)),
+            &self.metrics,
+        );
+        self.metrics.messages_relayed.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// Passes a device's offer or candidate to the viewer of a session the device serves.
+    pub fn to_viewer(
+        &self,
+        device_conn: ConnId,
+        session_id: &SessionId,
+        message: ServerToViewer,
+        now: UnixMillis,
+    ) -> Result<()> {
+        let state = self.lock();
+        let session = state
+            .sessions
+            .get(session_id)
+            .filter(|s| s.device_conn == device_conn)
+            .ok_or_else(|| no_session(session_id))?;
+        let viewer = state
+            .viewers
+            .get(&session.viewer_conn)
+            .expect("session ends are attached");
+        push(
+            &viewer.outbox,
+            Out::Send(Envelope::new(message, now)),
+            &self.metrics,
+        );
+        self.metrics.messages_relayed.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// Ends a session at the request of one of its ends; the other end is told why.
+    pub fn end(
+        &self,
+        conn: ConnId,
+        session_id: &SessionId,
+        reason: EndReason,
+        message: Option<String>,
+        now: UnixMillis,
+    ) -> Result<Ended> {
+        let mut state = self.lock();
+        let mine = state
+            .sessions
+            .get(session_id)
+            .is_some_and(|s| s.device_conn == conn || s.viewer_conn == conn);
+        if !mine {
+            return Err(no_session(session_id));
+        }
+        Ok(self
+            .finish(&mut state, session_id, reason, message, now)
+            .expect("session exists"))
+    }
+
+    /// Removes a session and tells whichever end did not cause `reason`.
+    fn finish(
+        &self,
+        state: &mut State,
+        session_id: &SessionId,
+        reason: EndReason,
+        message: Option<String>,
+        now: UnixMillis,
+    ) -> Option<Ended> {
+        let session = state.sessions.remove(session_id)?;
+        self.metrics.sessions_active.fetch_sub(1, Relaxed);
+        let notice = WatchEnded {
+            session_id: session_id.clone(),
+            reason,
+            message,
+        };
+        let device_caused = matches!(
+            reason,
+            EndReason::DeviceEnded
+                | EndReason::DeviceDisconnected
+                | EndReason::MaxViewers
+                | EndReason::Failed
+        );
+        let viewer_caused = matches!(
+            reason,
+            EndReason::ViewerLeft | EndReason::ViewerDisconnected
+        );
+        if let Some(device) = state.devices.get_mut(&session.device_conn) {
+            device.sessions.remove(session_id);
+            if !device_caused {
+                push(
+                    &device.outbox,
+                    Out::Send(Envelope::new(
+                        ServerToDevice::WatchEnded(notice.clone()),
+                        now,
+                    )),
+                    &self.metrics,
+                );
+            }
+        }
+        if let Some(viewer) = state.viewers.get_mut(&session.viewer_conn) {
+            viewer.sessions.remove(session_id);
+            if !viewer_caused {
+                push(
+                    &viewer.outbox,
+                    Out::Send(Envelope::new(ServerToViewer::WatchEnded(notice), now)),
+                    &self.metrics,
+                );
+            }
+        }
+        Some(Ended {
+            session_id: session_id.clone(),
+            reason,
+        })
+    }
+
+    /// Delivers a notice from the bus to the sockets it concerns on this server.
+    pub fn deliver(&self, notice: &Notice, now: UnixMillis) -> Vec<Ended> {
+        let mut state = self.lock();
+        match notice {
+            Notice::Viewers { users, news } => {
+                let message = match news {
+                    ViewerNews::Presence(p) => ServerToViewer::DevicePresence(p.clone()),
+                    ViewerNews::Removed(d) => {
+                        ServerToViewer::DeviceRemoved(mumu_shared::signaling::DeviceRemoved {
+                            device_id: d.clone(),
+                        })
+                    }
+                };
+                for user in users {
+                    for conn in state.viewers_by_user.get(user).into_iter().flatten() {
+                        if let Some(viewer) = state.viewers.get(conn) {
+                            push(
+                                &viewer.outbox,
+                                Out::Send(Envelope::new(message.clone(), now)),
+                                &self.metrics,
+                            );
+                        }
+                    }
+                }
+                Vec::new()
+            }
+            Notice::Device { device_id, news } => {
+                let Some(conn) = state.device_index.get(device_id).copied() else {
+                    return Vec::new();
+                };
+                let outbox = state.devices[&conn].outbox.clone();
+                match news {
+                    DeviceNews::Paired(paired) => {
+                        push(
+                            &outbox,
+                            Out::Send(Envelope::new(ServerToDevice::Paired(paired.clone()), now)),
+                            &self.metrics,
+                        );
+                        push(&outbox, Out::Refresh, &self.metrics);
+                        Vec::new()
+                    }
+                    DeviceNews::AccessChanged => {
+                        push(&outbox, Out::Refresh, &self.metrics);
+                        Vec::new()
+                    }
+                    DeviceNews::Removed => {
+                        let sessions: Vec<SessionId> =
+                            state.devices[&conn].sessions.iter().cloned().collect();
+                        let ended = sessions
+                            .iter()
+                            .filter_map(|s| {
+                                self.finish(&mut state, s, EndReason::DeviceRemoved, None, now)
+                            })
+                            .collect();
+                        let body = ErrorBody::new(
+                            ErrorCode::DeviceRemoved,
+                            "the owner removed this device; enrol again to pair it",
+                        );
+                        push(&outbox, Out::Close(body), &self.metrics);
+                        ended
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends every session with `server_shutdown` and asks every socket to close.
+    pub fn shutdown(&self, now: UnixMillis) -> Vec<Ended> {
+        let mut state = self.lock();
+        let sessions: Vec<SessionId> = state.sessions.keys().cloned().collect();
+        let ended = sessions
+            .iter()
+            .filter_map(|s| self.finish(&mut state, s, EndReason::ServerShutdown, None, now))
+            .collect();
+        let body = ErrorBody::new(
+            ErrorCode::Unavailable,
+            "the server is shutting down; reconnect shortly",
+        );
+        for device in state.devices.values() {
+            push(&device.outbox, Out::Close(body.clone()), &self.metrics);
+        }
+        for viewer in state.viewers.values() {
+            push(&viewer.outbox, Out::Close(body.clone()), &self.metrics);
+        }
+        ended
+    }
+}
+
+fn no_session(session_id: &SessionId) -> Error {
+    Error::client(
+        ErrorCode::SessionNotFound,
+        format!("no session {session_id} on this socket"),
+    )
+}

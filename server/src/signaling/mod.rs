@@ -1,0 +1,27 @@
+//! WebRTC signaling over WebSocket: `/ws/device` and `/ws/viewer`. The [`hub`] routes, the
+//! [`socket`] loop enforces limits, and [`device`] / [`viewer`] give each message its meaning.
+
+pub mod device;
+pub mod hub;
+pub mod sessions;
+pub mod socket;
+pub mod viewer;
+
+use crate::rate_limit::Rate;
+use crate::state::AppState;
+use socket::Limits;
+use std::time::Duration;
+
+/// How many messages a socket's outbox holds before the hub drops messages for it.
+pub const OUTBOX_CAPACITY: usize = 256;
+
+/// The per-socket limits from the configuration.
+pub fn limits(state: &AppState) -> Limits {
+    let per_sec = state.config.ws_messages_per_sec;
+    Limits {
+        hello_timeout: Duration::from_secs(10),
+        idle_timeout: state.config.heartbeat() * 3,
+        rate: Rate::per_second(per_sec, per_sec.saturating_mul(2)),
+        flood_close_after: per_sec.saturating_mul(2).max(20),
+    }
+}

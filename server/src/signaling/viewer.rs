@@ -1,0 +1,190 @@
+//! The viewer side of signaling: a person (browser or probe) authenticates, hears the presence
+//! of their devices, and opens watch sessions, answering each device's offer.
+
+use super::hub::{ConnId, Out};
+use super::socket::{Link, Peer, Step};
+use crate::auth::AuthedUser;
+use crate::error::{Error, Result};
+use crate::state::SharedState;
+use mumu_shared::signaling::{
+    DeviceWatchRequest, EndReason, Heartbeat, ServerToDevice, ServerToViewer, ViewerHelloAck,
+    ViewerToServer, WatchReady,
+};
+use mumu_shared::{Envelope, ErrorBody, ErrorCode, PROTOCOL_VERSION, SessionId};
+use tokio::sync::mpsc;
+
+/// A viewer socket.
+pub struct ViewerPeer {
+    state: SharedState,
+    outbox: mpsc::Sender<Out<ServerToViewer>>,
+    /// Who opened the socket, when a cookie or header said so.
+    upgraded_as: Option<AuthedUser>,
+    attached: Option<(AuthedUser, ConnId)>,
+}
+
+impl ViewerPeer {
+    /// A viewer socket; `user` is known when the upgrade request carried credentials.
+    pub fn new(
+        state: SharedState,
+        outbox: mpsc::Sender<Out<ServerToViewer>>,
+        user: Option<AuthedUser>,
+    ) -> Self {
+        Self {
+            state,
+            outbox,
+            upgraded_as: user,
+            attached: None,
+        }
+    }
+
+    async fn hello(
+        &mut self,
+        hello: mumu_shared::signaling::ViewerHello,
+        link: &mut Link<'_, ServerToViewer>,
+    ) -> Result<Step> {
+        if hello.protocol != PROTOCOL_VERSION {
+            return Ok(Step::Close(ErrorBody::new(
+                ErrorCode::UnsupportedProtocol,
+                format!(
+                    "protocol {} is not supported; this server speaks {PROTOCOL_VERSION}",
+                    hello.protocol
+                ),
+            )));
+        }
+        let s = &self.state;
+        let user = match (hello.token, self.upgraded_as.take()) {
+            (Some(token), _) => match s.auth.authenticate(&token).await {
+                Ok(user) => user,
+                Err(e @ Error::Client { .. }) => return Ok(Step::Close(e.to_body())),
+                Err(e) => return Err(e),
+            },
+            (None, Some(user)) => user,
+            (None, None) => {
+                return Ok(Step::Close(ErrorBody::new(
+                    ErrorCode::Unauthorized,
+                    "log in first: send the access token in hello, a cookie or an Authorization header",
+                )));
+            }
+        };
+        let devices = s.devices.presence_of_all(user.id()).await?;
+        let conn = s.hub.attach_viewer(user.id(), self.outbox.clone());
+        s.metrics
+            .viewer_sockets
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!(user_id = %user.id(), conn, "viewer connected");
+        link.reply(ServerToViewer::HelloAck(ViewerHelloAck {
+            protocol: PROTOCOL_VERSION,
+            user: user.user.clone(),
+            devices,
+            heartbeat_interval_ms: s.config.heartbeat().as_millis() as u64,
+        }))
+        .await;
+        self.attached = Some((user, conn));
+        Ok(Step::Continue)
+    }
+}
+
+impl Peer for ViewerPeer {
+    type In = ViewerToServer;
+    type Out = ServerToViewer;
+
+    fn greeted(&self) -> bool {
+        self.attached.is_some()
+    }
+
+    async fn on_message(
+        &mut self,
+        envelope: Envelope<ViewerToServer>,
+        link: &mut Link<'_, ServerToViewer>,
+    ) -> Result<Step> {
+        let Some((user, conn)) = self.attached.as_ref() else {
+            return match envelope.message {
+                ViewerToServer::Hello(hello) => self.hello(hello, link).await,
+                other => Err(Error::client(
+                    ErrorCode::HelloRequired,
+                    format!("send hello before {}", mumu_shared::Message::kind(&other)),
+                )),
+            };
+        };
+        let (conn, s) = (*conn, &self.state);
+        let now = s.clock.now_ms();
+        match envelope.message {
+            ViewerToServer::Hello(_) => {
+                return Err(Error::client(
+                    ErrorCode::AlreadyHello,
+                    "hello was already accepted on this socket",
+                ));
+            }
+            ViewerToServer::Heartbeat(Heartbeat {}) => {
+                link.reply(ServerToViewer::HeartbeatAck(Heartbeat {})).await
+            }
+            ViewerToServer::WatchRequest(request) => {
+                let device_id = request.device_id;
+                s.devices.role(user.id(), &device_id).await?;
+                let session_id = SessionId(uuid::Uuid::new_v4().to_string());
+                let policy = s.config.ice_transport_policy.into();
+                let to_device = DeviceWatchRequest {
+                    session_id: session_id.clone(),
+                    viewer: user.user.username.clone(),
+                    ice_servers: s.turn.ice_servers(&format!("{session_id}-device"), now),
+                    ice_transport_policy: policy,
+                };
+                let to_viewer = WatchReady {
+                    session_id: session_id.clone(),
+                    device_id: device_id.clone(),
+                    ice_servers: s.turn.ice_servers(&format!("{session_id}-viewer"), now),
+                    ice_transport_policy: policy,
+                };
+                s.sessions
+                    .started(&session_id, &device_id, user.id(), now)
+                    .await?;
+                let max = s.config.max_sessions_per_device;
+                if let Err(e) = s.hub.open(
+                    conn,
+                    &device_id,
+                    to_device,
+                    to_viewer,
+                    envelope.request_id,
+                    max,
+                    now,
+                ) {
+                    s.sessions.discard(&session_id).await?;
+                    return Err(e);
+                }
+                tracing::info!(%session_id, %device_id, user_id = %user.id(), "watch started");
+            }
+            ViewerToServer::SignalAnswer(answer) => {
+                let session = answer.session_id.clone();
+                s.hub
+                    .to_device(conn, &session, ServerToDevice::SignalAnswer(answer), now)?;
+            }
+            ViewerToServer::SignalIce(ice) => {
+                let session = ice.session_id.clone();
+                s.hub
+                    .to_device(conn, &session, ServerToDevice::SignalIce(ice), now)?;
+            }
+            ViewerToServer::EndWatch(end) => {
+                let ended = s
+                    .hub
+                    .end(conn, &end.session_id, EndReason::ViewerLeft, None, now)?;
+                s.sessions.record_ended(vec![ended], now);
+            }
+        }
+        Ok(Step::Continue)
+    }
+
+    async fn on_refresh(&mut self) {}
+
+    async fn on_close(&mut self) {
+        let Some((user, conn)) = self.attached.take() else {
+            return;
+        };
+        let s = &self.state;
+        s.metrics
+            .viewer_sockets
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let ended = s.hub.detach(conn, s.clock.now_ms());
+        s.sessions.record_ended(ended, s.clock.now_ms());
+        tracing::debug!(user_id = %user.id(), conn, "viewer disconnected");
+    }
+}

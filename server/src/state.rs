@@ -1,0 +1,135 @@
+//! The application state: every service, built once from one [`Config`], shared by the HTTP
+//! handlers and the socket tasks.
+
+use crate::auth::Auth;
+use crate::auth::token::TokenKeys;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::devices::Devices;
+use crate::metrics::Metrics;
+use crate::presence::Presence;
+use crate::secrets::configured_or_generated;
+use crate::signaling::hub::Hub;
+use crate::signaling::sessions::Sessions;
+use crate::turn::Turn;
+use anyhow::Context;
+use std::sync::Arc;
+
+/// Every service of one server.
+#[derive(Debug)]
+pub struct AppState {
+    /// The configuration it was built from.
+    pub config: Config,
+    /// The clock.
+    pub clock: SharedClock,
+    /// The database.
+    pub db: Db,
+    /// Accounts.
+    pub auth: Auth,
+    /// Devices and pairing.
+    pub devices: Devices,
+    /// Presence and the notice bus.
+    pub presence: Arc<Presence>,
+    /// Routing between sockets.
+    pub hub: Hub,
+    /// Watch sessions, as recorded.
+    pub sessions: Sessions,
+    /// TURN credentials.
+    pub turn: Turn,
+    /// Figures for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// This server's id (distinguishes its sockets from other servers' in Redis).
+    pub server_id: String,
+}
+
+/// The state as handlers hold it.
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    /// Connects to the database (applying migrations) and presence, and builds every service.
+    pub async fn build(config: Config, clock: SharedClock) -> anyhow::Result<SharedState> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("creating the data directory {}", config.data_dir.display())
+        })?;
+        let jwt_secret = configured_or_generated(
+            config.jwt_secret.clone(),
+            &config.data_dir,
+            "jwt_secret",
+            "JWT_SECRET",
+        )?;
+        let turn_secret = configured_or_generated(
+            config.turn_secret.clone(),
+            &config.data_dir,
+            "turn_secret",
+            "TURN_SECRET",
+        )?;
+
+        let db = Db::connect(&config.database_url(), config.db_max_connections).await?;
+        db.migrate().await?;
+
+        let presence = Arc::new(
+            match config.redis_url.as_deref().filter(|u| !u.is_empty()) {
+                Some(url) => {
+                    Presence::redis(url, &config.redis_prefix, config.heartbeat() * 3).await?
+                }
+                None => Presence::local(),
+            },
+        );
+        let metrics = Arc::new(Metrics::default());
+        let auth = Auth::new(
+            db.clone(),
+            clock.clone(),
+            TokenKeys::new(&jwt_secret),
+            config.session_ttl_secs,
+            config.login_failures_per_min,
+        );
+        let devices = Devices::new(
+            db.clone(),
+            clock.clone(),
+            presence.clone(),
+            config.pairing_code_ttl_secs,
+            config.enroll_per_min,
+            config.pair_attempts_per_min,
+        );
+        let turn = Turn::new(
+            turn_secret,
+            &config.turn_urls,
+            &config.stun_urls,
+            config.turn_ttl_secs,
+        );
+        Ok(Arc::new(Self {
+            hub: Hub::new(metrics.clone()),
+            sessions: Sessions::new(db.clone()),
+            server_id: uuid::Uuid::new_v4().to_string(),
+            config,
+            clock,
+            db,
+            auth,
+            devices,
+            presence,
+            turn,
+            metrics,
+        }))
+    }
+
+    /// Delivers notices from the bus to this server's sockets, until the bus closes.
+    pub fn spawn_notice_pump(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let state = self.clone();
+        let mut notices = state.presence.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match notices.recv().await {
+                    Ok(notice) => {
+                        let ended = state.hub.deliver(&notice, state.clock.now_ms());
+                        state.sessions.record_ended(ended, state.clock.now_ms());
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(skipped = n, "notice pump fell behind");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,190 @@
+//! Request and response bodies of the REST API (`/api/...`). `docs/api.md` lists the calls.
+
+use crate::UnixMillis;
+use crate::ids::{DeviceId, UserId};
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// `POST /api/auth/register`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RegisterRequest {
+    /// 3–32 characters: letters, digits, `_`, `.`, `-`; starts with a letter or digit.
+    pub username: String,
+    /// An email address.
+    pub email: String,
+    /// 8–128 characters.
+    pub password: String,
+}
+
+/// `POST /api/auth/login`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LoginRequest {
+    /// The username (or the email address) given at registration.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+/// A person's account, as shown to its owner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct User {
+    /// The account's id.
+    pub id: UserId,
+    /// The username.
+    pub username: String,
+    /// The email address.
+    pub email: String,
+    /// When the account was created.
+    pub created_at: UnixMillis,
+}
+
+/// The answer to register and login: an access token (also set as an HttpOnly cookie).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AuthResponse {
+    /// A signed token for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: String,
+    /// When the token stops working.
+    pub expires_at: UnixMillis,
+    /// The account.
+    pub user: User,
+}
+
+/// `POST /api/devices/enroll`: a new agent asks for an identity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct EnrollRequest {
+    /// A name the device suggests for itself (its hostname, say); the owner may change it.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The agent's version.
+    pub agent_version: String,
+}
+
+/// The answer to enrolment. The secret is shown this once; the server keeps only its hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct EnrollResponse {
+    /// The device's id.
+    pub device_id: DeviceId,
+    /// The device's secret: its proof of identity on every connection.
+    pub device_secret: String,
+    /// A one-time code the owner types into the dashboard.
+    pub pairing_code: String,
+    /// When the code stops working.
+    pub expires_at: UnixMillis,
+}
+
+/// `POST /api/pairing/generate`: a fresh code for an unpaired device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PairingCode {
+    /// The one-time code.
+    pub pairing_code: String,
+    /// When it stops working.
+    pub expires_at: UnixMillis,
+}
+
+/// `POST /api/devices/pair`: claim a device by its code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PairRequest {
+    /// The code the device shows (case, spaces and dashes do not matter).
+    pub pairing_code: String,
+    /// A name for the device; its suggested name is kept when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `PATCH /api/devices/{id}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UpdateDeviceRequest {
+    /// The new name: 1–64 characters.
+    pub name: String,
+}
+
+/// What the requesting user may do with a device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AccessRole {
+    /// Owns it: watch, rename, remove.
+    Owner,
+    /// Was given it: watch only.
+    Viewer,
+}
+
+/// A device as its owner (or a viewer it was shared with) sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Device {
+    /// The device's id.
+    pub id: DeviceId,
+    /// Its name.
+    pub name: String,
+    /// The requesting user's role.
+    pub role: AccessRole,
+    /// Whether its agent is connected now.
+    pub is_online: bool,
+    /// When it was last connected or heard from.
+    pub last_seen: Option<UnixMillis>,
+    /// When it enrolled.
+    pub created_at: UnixMillis,
+    /// When it was paired with its owner.
+    pub paired_at: Option<UnixMillis>,
+    /// The agent version it reported.
+    pub agent_version: Option<String>,
+    /// Its latest status, when online and it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<DeviceStatus>,
+}
+
+/// A device's status report: sent by the agent as `device_presence`, shown on the dashboard.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DeviceStatus {
+    /// Seconds since the agent started.
+    #[serde(default)]
+    pub uptime_s: u64,
+    /// How many viewers it is streaming to.
+    #[serde(default)]
+    pub viewers: u32,
+    /// The video source (`test`, `v4l2:/dev/video0`, `libcamera`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The H.264 encoder element in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<String>,
+    /// The CPU temperature in °C, where the system has a sensor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_temp_c: Option<f32>,
+}
+
+/// `GET /healthz` and `GET /readyz`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Health {
+    /// `ok`, or `unavailable` when a dependency is down.
+    pub status: String,
+    /// Each dependency checked and its state (`ok` or the error), for `/readyz`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<HealthCheck>,
+}
+
+/// One dependency's state in [`Health`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct HealthCheck {
+    /// `database` or `presence`.
+    pub name: String,
+    /// `ok` or what failed.
+    pub status: String,
+}

@@ -1,0 +1,170 @@
+//! Input rules shared by the server (which enforces them) and the web app (which checks forms
+//! before sending): one definition, so both always agree.
+
+/// Usernames: 3–32 characters of `A-Z a-z 0-9 _ . -`, starting with a letter or digit.
+pub fn username(name: &str) -> Result<(), String> {
+    let len = name.chars().count();
+    if !(3..=32).contains(&len) {
+        return Err(format!(
+            "username must be 3 to 32 characters long (got {len})"
+        ));
+    }
+    if !name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+    {
+        return Err("username must start with a letter or a digit".into());
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        return Err(format!(
+            "username may contain only letters, digits, '_', '.' and '-' (found {bad:?})"
+        ));
+    }
+    Ok(())
+}
+
+/// Email addresses: one `@` with text on both sides, a dot in the domain, no spaces, at most
+/// 254 characters. Deliverability is not checked.
+pub fn email(address: &str) -> Result<(), String> {
+    if address.len() > 254 {
+        return Err("email must be at most 254 characters long".into());
+    }
+    if address.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("email must not contain spaces".into());
+    }
+    let Some((local, domain)) = address.split_once('@') else {
+        return Err("email must contain an '@'".into());
+    };
+    if local.is_empty() || domain.contains('@') {
+        return Err("email must have exactly one '@' with a name before it".into());
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
+        return Err("email domain must look like example.com".into());
+    }
+    Ok(())
+}
+
+/// Passwords: 8–128 characters. Length is what matters; no composition rules (NIST 800-63B).
+pub fn password(password: &str) -> Result<(), String> {
+    let len = password.chars().count();
+    if len < 8 {
+        return Err(format!(
+            "password must be at least 8 characters long (got {len})"
+        ));
+    }
+    if len > 128 {
+        return Err("password must be at most 128 characters long".into());
+    }
+    Ok(())
+}
+
+/// Device names: 1–64 characters after trimming, no control characters. Returns the trimmed
+/// name.
+pub fn device_name(name: &str) -> Result<String, String> {
+    let trimmed = name.trim();
+    let len = trimmed.chars().count();
+    if len == 0 {
+        return Err("device name must not be empty".into());
+    }
+    if len > 64 {
+        return Err(format!(
+            "device name must be at most 64 characters long (got {len})"
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err("device name must not contain control characters".into());
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// The alphabet of pairing codes: no 0/O, 1/I/L or U, so a code read aloud or off a small
+/// screen is not mistyped.
+pub const PAIRING_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTVWXYZ23456789";
+
+/// The number of symbols in a pairing code (shown as two groups of four: `ABCD-EFGH`).
+pub const PAIRING_CODE_LEN: usize = 8;
+
+/// A pairing code as typed by a person (any case, with spaces or dashes) in canonical form
+/// (upper case, no separators), or an error saying why it cannot be a code.
+pub fn pairing_code(typed: &str) -> Result<String, String> {
+    let code: String = typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    if code.chars().count() != PAIRING_CODE_LEN {
+        return Err(format!(
+            "a pairing code has {PAIRING_CODE_LEN} letters and digits, like ABCD-EFGH (got {})",
+            code.chars().count()
+        ));
+    }
+    if let Some(bad) = code
+        .chars()
+        .find(|c| !c.is_ascii() || !PAIRING_ALPHABET.contains(&(*c as u8)))
+    {
+        return Err(format!("a pairing code never contains {bad:?}"));
+    }
+    Ok(code)
+}
+
+/// A canonical pairing code as shown to people: `ABCD-EFGH`.
+pub fn display_pairing_code(code: &str) -> String {
+    if code.len() == PAIRING_CODE_LEN && code.is_ascii() {
+        format!("{}-{}", &code[..4], &code[4..])
+    } else {
+        code.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_follow_the_rules() {
+        assert!(username("alice").is_ok());
+        assert!(username("a.b-c_9").is_ok());
+        assert!(username("al").unwrap_err().contains("3 to 32"));
+        assert!(username("_alice").unwrap_err().contains("start"));
+        assert!(username("al ice").unwrap_err().contains("' '"));
+        assert!(username(&"a".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn emails_need_one_at_and_a_dotted_domain() {
+        assert!(email("a@example.com").is_ok());
+        assert!(email("a@b").unwrap_err().contains("domain"));
+        assert!(email("example.com").unwrap_err().contains("'@'"));
+        assert!(email("a@@b.com").is_err());
+        assert!(email("a b@c.com").is_err());
+    }
+
+    #[test]
+    fn passwords_are_judged_by_length() {
+        assert!(password("correct horse").is_ok());
+        assert!(password("short").unwrap_err().contains("at least 8"));
+        assert!(password(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn device_names_are_trimmed_and_bounded() {
+        assert_eq!(device_name("  Porch  ").unwrap(), "Porch");
+        assert!(device_name("   ").is_err());
+        assert!(device_name(&"x".repeat(65)).is_err());
+        assert!(device_name("a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn pairing_codes_are_read_the_way_people_type_them() {
+        assert_eq!(pairing_code("abcd-efgh").unwrap(), "ABCDEFGH");
+        assert_eq!(pairing_code(" ABCD EFGH ").unwrap(), "ABCDEFGH");
+        assert!(pairing_code("ABC").unwrap_err().contains("8 letters"));
+        assert!(pairing_code("ABCD-EFG0").unwrap_err().contains("'0'"));
+        assert_eq!(display_pairing_code("ABCDEFGH"), "ABCD-EFGH");
+    }
+}

@@ -50,16 +50,13 @@ impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         install_default_drivers();
         let backend = Backend::of_url(url)?;
-        if backend == Backend::Sqlite {
-            if let Some(dir) = sqlite_path(url)
+        if backend == Backend::Sqlite
+            && let Some(dir) = sqlite_path(url)
                 .and_then(|p| std::path::Path::new(p).parent().map(|d| d.to_owned()))
-            {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(&dir).with_context(|| {
-                        format!("creating database directory {}", dir.display())
-                    })?;
-                }
-            }
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("creating database directory {}", dir.display()))?;
         }
         let options = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))

@@ -71,7 +71,7 @@ impl AppState {
         let presence = Arc::new(
             match config.redis_url.as_deref().filter(|u| !u.is_empty()) {
                 Some(url) => {
-                    Presence::redis(url, &config.redis_prefix, config.heartbeat() * 3).await?
+                    Presence::redis(url, &config.redis_prefix, config.heartbeat() * 4).await?
                 }
                 None => Presence::local(),
             },

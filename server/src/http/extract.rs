@@ -64,16 +64,15 @@ impl FromRequestParts<SharedState> for ClientAddr {
         parts: &mut Parts,
         state: &SharedState,
     ) -> Result<Self, Self::Rejection> {
-        if state.config.trust_proxy {
-            if let Some(ip) = parts
+        if state.config.trust_proxy
+            && let Some(ip) = parts
                 .headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.split(',').next())
                 .and_then(|v| v.trim().parse().ok())
-            {
-                return Ok(Self(ip));
-            }
+        {
+            return Ok(Self(ip));
         }
         let peer = parts
             .extensions

@@ -47,11 +47,12 @@ impl Local {
 
     pub fn set_offline(&self, device: &DeviceId, conn: &str) -> bool {
         let mut map = self.map();
-        if map.get(device).is_some_and(|e| e.conn == conn) {
-            map.remove(device);
-            true
-        } else {
-            false
+        match map.get(device) {
+            Some(entry) if entry.conn != conn => false,
+            _ => {
+                map.remove(device);
+                true
+            }
         }
     }
 

@@ -99,7 +99,10 @@ impl Presence {
     /// Marks a device connected through socket `conn` (unique across servers).
     pub async fn set_online(&self, device: &DeviceId, conn: &str) -> Result<()> {
         match self {
-            Self::Local(p) => Ok(p.set_online(device, conn)),
+            Self::Local(p) => {
+                p.set_online(device, conn);
+                Ok(())
+            }
             Self::Redis(p) => p.set_online(device, conn).await,
         }
     }
@@ -120,13 +123,16 @@ impl Presence {
         status: &DeviceStatus,
     ) -> Result<()> {
         match self {
-            Self::Local(p) => Ok(p.set_status(device, conn, status)),
+            Self::Local(p) => {
+                p.set_status(device, conn, status);
+                Ok(())
+            }
             Self::Redis(p) => p.set_status(device, conn, status).await,
         }
     }
 
-    /// Marks a device gone, unless a newer socket `conn` does not match now holds it. Returns
-    /// whether it was marked.
+    /// Marks a device gone, unless another socket than `conn` holds it now. Returns whether
+    /// the device went offline.
     pub async fn set_offline(&self, device: &DeviceId, conn: &str) -> Result<bool> {
         match self {
             Self::Local(p) => Ok(p.set_offline(device, conn)),
@@ -151,7 +157,10 @@ impl Presence {
     /// Sends a notice to every server (this one included).
     pub async fn publish(&self, notice: Notice) -> Result<()> {
         match self {
-            Self::Local(p) => Ok(p.publish(notice)),
+            Self::Local(p) => {
+                p.publish(notice);
+                Ok(())
+            }
             Self::Redis(p) => p.publish(notice).await,
         }
     }

@@ -33,9 +33,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0";
 
-/// Deletes both keys if ARGV[1] owns the device.
+/// Deletes both keys unless another socket owns the device now. An entry that already expired
+/// (the socket fell silent as long as the TTL) still counts as this socket's going offline.
 const SET_OFFLINE: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local owner = redis.call('GET', KEYS[1])
+if owner == ARGV[1] or not owner then
   redis.call('DEL', KEYS[1], KEYS[2])
   return 1
 end

@@ -207,7 +207,6 @@ impl Hub {
     pub fn open(
         &self,
         viewer_conn: ConnId,
-        device_id: &DeviceId,
         to_device: DeviceWatchRequest,
         to_viewer: WatchReady,
         request_id: Option<String>,
@@ -216,6 +215,7 @@ impl Hub {
     ) -> Result<()> {
         let mut state = self.lock();
         let session_id = to_device.session_id.clone();
+        let device_id = &to_viewer.device_id;
         let device_conn = *state.device_index.get(device_id).ok_or_else(|| {
             Error::client(
                 ErrorCode::DeviceOffline,

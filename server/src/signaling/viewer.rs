@@ -139,15 +139,10 @@ impl Peer for ViewerPeer {
                     .started(&session_id, &device_id, user.id(), now)
                     .await?;
                 let max = s.config.max_sessions_per_device;
-                if let Err(e) = s.hub.open(
-                    conn,
-                    &device_id,
-                    to_device,
-                    to_viewer,
-                    envelope.request_id,
-                    max,
-                    now,
-                ) {
+                if let Err(e) =
+                    s.hub
+                        .open(conn, to_device, to_viewer, envelope.request_id, max, now)
+                {
                     s.sessions.discard(&session_id).await?;
                     return Err(e);
                 }

@@ -1,1 +1,533 @@
-fn main() {}
+//! The server benchmark: starts the real `mumu-server` (release build) as a child process and
+//! measures, from this process over loopback:
+//!
+//! 1. idle sockets: RSS of the server before and after opening N device sockets and N viewer
+//!    sockets (each authenticated with hello), reported per 1,000 sockets;
+//! 2. signaling relay: P device/viewer pairs with an open session exchange offers, answers and
+//!    ICE candidates at a fixed total rate, with the idle sockets still open; the one-way latency
+//!    of each message (sent here, relayed by the server, received here) as p50/p99/max;
+//! 3. accounts: registrations and logins per second with C concurrent clients.
+//!
+//! `cargo bench -p mumu-server --bench server`. Sizes: `MUMU_BENCH_IDLE` (sockets of each kind,
+//! default 9500), `MUMU_BENCH_RATE` (relay messages/s, default 2000), `MUMU_BENCH_SECS`
+//! (relay duration, default 10). `DATABASE_URL` / `REDIS_URL` in the environment pass through
+//! to the server, to measure the scaled stack.
+
+use futures_util::{SinkExt, StreamExt};
+use mumu_shared::api::{AuthResponse, EnrollResponse, LoginRequest, PairRequest, RegisterRequest};
+use mumu_shared::signaling::*;
+use mumu_shared::{Envelope, Message, PROTOCOL_VERSION, decode, encode};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio::sync::{Mutex, Semaphore};
+use tokio_tungstenite::tungstenite::Message as Ws;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct ServerProcess {
+    child: Child,
+    base: String,
+    ws: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ServerProcess {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_mumu-server"))
+            .env("MUMU_LISTEN", format!("127.0.0.1:{port}"))
+            .env("MUMU_DATA_DIR", dir.path())
+            .env("MUMU_ENROLL_PER_MIN", "0")
+            .env("MUMU_HEARTBEAT_SECS", "3600")
+            .env("MUMU_LOGIN_FAILURES_PER_MIN", "100000")
+            .env("MUMU_REDIS_PREFIX", format!("mumubench{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("mumu-server starts");
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            ws: format!("ws://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("mumu-server did not start listening");
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// User + system CPU seconds the server has used.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / 100.0
+    }
+}
+
+async fn post<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: &impl serde::Serialize,
+) -> T {
+    let mut req = http.post(url).json(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    resp.json().await.unwrap()
+}
+
+async fn register(http: &reqwest::Client, base: &str, name: &str) -> AuthResponse {
+    let body = RegisterRequest {
+        username: name.into(),
+        email: format!("{name}@example.com"),
+        password: "correct horse battery".into(),
+    };
+    post(http, format!("{base}/api/auth/register"), None, &body).await
+}
+
+async fn enroll(http: &reqwest::Client, base: &str) -> EnrollResponse {
+    post(
+        http,
+        format!("{base}/api/devices/enroll"),
+        None,
+        &mumu_shared::api::EnrollRequest {
+            name: None,
+            agent_version: "bench".into(),
+        },
+    )
+    .await
+}
+
+async fn connect(url: &str) -> Socket {
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("socket opens")
+        .0
+}
+
+async fn send<M: Message>(socket: &mut Socket, message: M) {
+    socket
+        .send(Ws::Text(encode(&Envelope::new(message, 0)).into()))
+        .await
+        .unwrap();
+}
+
+async fn recv<M: Message>(socket: &mut Socket) -> M {
+    loop {
+        match socket.next().await.expect("open").expect("read") {
+            Ws::Text(t) => return decode::<M>(&t).unwrap().message,
+            _ => continue,
+        }
+    }
+}
+
+async fn device_online(ws: &str, device: &EnrollResponse) -> Socket {
+    let mut s = connect(&format!("{ws}/ws/device")).await;
+    let hello = DeviceHello {
+        protocol: PROTOCOL_VERSION,
+        device_id: device.device_id.clone(),
+        device_secret: device.device_secret.clone(),
+        agent_version: None,
+    };
+    send(&mut s, DeviceToServer::Hello(hello)).await;
+    let ack: ServerToDevice = recv(&mut s).await;
+    assert!(matches!(ack, ServerToDevice::HelloAck(_)), "{ack:?}");
+    s
+}
+
+async fn viewer_online(ws: &str, token: &str) -> Socket {
+    let mut s = connect(&format!("{ws}/ws/viewer")).await;
+    send(
+        &mut s,
+        ViewerToServer::Hello(ViewerHello {
+            protocol: PROTOCOL_VERSION,
+            token: Some(token.into()),
+        }),
+    )
+    .await;
+    let ack: ServerToViewer = recv(&mut s).await;
+    assert!(matches!(ack, ServerToViewer::HelloAck(_)), "{ack:?}");
+    s
+}
+
+/// Runs `n` jobs, `parallel` at a time.
+async fn in_parallel<T: Send + 'static, F>(
+    n: usize,
+    parallel: usize,
+    job: impl Fn(usize) -> F,
+) -> Vec<T>
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+{
+    let gate = Arc::new(Semaphore::new(parallel));
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let permit = gate.clone().acquire_owned().await.unwrap();
+        let fut = job(i);
+        tasks.push(tokio::spawn(async move {
+            let out = fut.await;
+            drop(permit);
+            out
+        }));
+    }
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn raise_fd_limit() {
+    // prlimit(1) on ourselves: the bench and the server it starts each hold ~2N sockets.
+    let _ = Command::new("prlimit")
+        .args([
+            "--pid",
+            &std::process::id().to_string(),
+            "--nofile=262144:262144",
+        ])
+        .status();
+}
+
+#[tokio::main]
+async fn main() {
+    raise_fd_limit();
+    // 9,500 of each: the machine this runs on caps open files at 20,000 per process (a hard
+    // limit prlimit cannot raise in its container), and both the server and this process hold
+    // one descriptor per socket.
+    let idle = env_usize("MUMU_BENCH_IDLE", 9_500);
+    let rate = env_usize("MUMU_BENCH_RATE", 2_000);
+    let secs = env_usize("MUMU_BENCH_SECS", 10);
+    let server = ServerProcess::start();
+    let http = reqwest::Client::new();
+    let base = server.base.clone();
+    let ws = server.ws.clone();
+    println!(
+        "mumu-server benchmark (release build, loopback, {} cores)",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // 1. Idle sockets.
+    let rss_start = server.status_kib("VmRSS:");
+    let t = Instant::now();
+    let devices = in_parallel(idle, 16, |_| {
+        let (http, base) = (http.clone(), base.clone());
+        async move { enroll(&http, &base).await }
+    })
+    .await;
+    let enrol_secs = t.elapsed().as_secs_f64();
+    let rss_enrolled = server.status_kib("VmRSS:");
+    let viewer_users: Vec<AuthResponse> = in_parallel(10, 2, |i| {
+        let (http, base) = (http.clone(), base.clone());
+        async move { register(&http, &base, &format!("idleviewer{i}")).await }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_before = server.status_kib("VmRSS:");
+    let t = Instant::now();
+    let devices = Arc::new(devices);
+    let device_sockets = in_parallel(idle, 64, |i| {
+        let (ws, devices) = (ws.clone(), devices.clone());
+        async move { device_online(&ws, &devices[i]).await }
+    })
+    .await;
+    let device_secs = t.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_devices = server.status_kib("VmRSS:");
+    let t = Instant::now();
+    let tokens: Arc<Vec<String>> = Arc::new(
+        viewer_users
+            .iter()
+            .map(|u| u.access_token.clone())
+            .collect(),
+    );
+    let viewer_sockets = in_parallel(idle, 64, |i| {
+        let (ws, tokens) = (ws.clone(), tokens.clone());
+        async move { viewer_online(&ws, &tokens[i % tokens.len()]).await }
+    })
+    .await;
+    let viewer_secs = t.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_all = server.status_kib("VmRSS:");
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!("\n## Idle sockets ({idle} devices + {idle} viewers, each after hello)");
+    println!(
+        "enrolled {idle} devices in {enrol_secs:.1} s; connected devices in {device_secs:.1} s, viewers in {viewer_secs:.1} s"
+    );
+    println!(
+        "server RSS: at start {:.1} MiB, after enrolling {:.1} MiB, before sockets {:.1} MiB, with devices {:.1} MiB, with devices + viewers {:.1} MiB (peak {:.1} MiB)",
+        mib(rss_start),
+        mib(rss_enrolled),
+        mib(rss_before),
+        mib(rss_devices),
+        mib(rss_all),
+        mib(server.status_kib("VmHWM:"))
+    );
+    println!(
+        "per 1,000 sockets: devices {:.2} MiB, viewers {:.2} MiB, all (growth since start) {:.2} MiB; \
+         aim: {} sockets under 300 MB total RSS -> {}",
+        mib(rss_devices.saturating_sub(rss_before)) * 1000.0 / idle as f64,
+        mib(rss_all.saturating_sub(rss_devices)) * 1000.0 / idle as f64,
+        mib(rss_all.saturating_sub(rss_start)) * 1000.0 / (2 * idle) as f64,
+        2 * idle,
+        if (rss_all as f64) * 1024.0 < 300e6 {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+
+    // 2. Relay latency: pairs at 50 messages/s per socket, with the idle sockets still open.
+    let pairs = (rate / 100).max(1);
+    let mut sessions = Vec::new();
+    for i in 0..pairs {
+        let user = register(&http, &base, &format!("relay{i}")).await;
+        let device = enroll(&http, &base).await;
+        let _: mumu_shared::api::Device = post(
+            &http,
+            format!("{base}/api/devices/pair"),
+            Some(&user.access_token),
+            &PairRequest {
+                pairing_code: device.pairing_code.clone(),
+                name: None,
+            },
+        )
+        .await;
+        let mut cam = device_online(&ws, &device).await;
+        let mut viewer = viewer_online(&ws, &user.access_token).await;
+        send(
+            &mut viewer,
+            ViewerToServer::WatchRequest(ViewerWatchRequest {
+                device_id: device.device_id.clone(),
+            }),
+        )
+        .await;
+        let session = loop {
+            if let ServerToViewer::WatchReady(r) = recv(&mut viewer).await {
+                break r.session_id;
+            }
+        };
+        loop {
+            if let ServerToDevice::WatchRequest(_) = recv(&mut cam).await {
+                break;
+            }
+        }
+        sessions.push((cam, viewer, session));
+    }
+    let origin = Instant::now();
+    let stamp = move || origin.elapsed().as_nanos().to_string();
+    let samples: Arc<Mutex<[Vec<f64>; 3]>> =
+        Arc::new(Mutex::new([Vec::new(), Vec::new(), Vec::new()]));
+    let cpu_before = server.cpu_seconds();
+    let t = Instant::now();
+    let deadline = Duration::from_secs(secs as u64);
+    let mut tasks = Vec::new();
+    for (cam, viewer, session) in sessions {
+        let (mut cam_tx, mut cam_rx) = cam.split();
+        let (mut viewer_tx, mut viewer_rx) = viewer.split();
+        let s = session.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            let mut n = 0u64;
+            while origin.elapsed() < deadline {
+                tick.tick().await;
+                let now = stamp();
+                let from_cam = if n.is_multiple_of(2) {
+                    DeviceToServer::SignalOffer(SessionSdp {
+                        session_id: s.clone(),
+                        sdp: now.clone(),
+                    })
+                } else {
+                    DeviceToServer::SignalIce(SessionIce {
+                        session_id: s.clone(),
+                        candidate: Some(IceCandidate {
+                            candidate: now.clone(),
+                            sdp_mid: Some("0".into()),
+                            sdp_m_line_index: Some(0),
+                        }),
+                    })
+                };
+                let from_viewer = if n.is_multiple_of(2) {
+                    ViewerToServer::SignalAnswer(SessionSdp {
+                        session_id: s.clone(),
+                        sdp: now.clone(),
+                    })
+                } else {
+                    ViewerToServer::SignalIce(SessionIce {
+                        session_id: s.clone(),
+                        candidate: Some(IceCandidate {
+                            candidate: now,
+                            sdp_mid: Some("0".into()),
+                            sdp_m_line_index: Some(0),
+                        }),
+                    })
+                };
+                cam_tx
+                    .send(Ws::Text(encode(&Envelope::new(from_cam, 0)).into()))
+                    .await
+                    .unwrap();
+                viewer_tx
+                    .send(Ws::Text(encode(&Envelope::new(from_viewer, 0)).into()))
+                    .await
+                    .unwrap();
+                n += 1;
+            }
+        }));
+        let samples_v = samples.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Ok(Some(Ok(Ws::Text(t)))) =
+                tokio::time::timeout(Duration::from_secs(2), viewer_rx.next()).await
+            {
+                let received = origin.elapsed().as_nanos();
+                let (kind, sent) = match decode::<ServerToViewer>(&t).unwrap().message {
+                    ServerToViewer::SignalOffer(o) => (0, o.sdp),
+                    ServerToViewer::SignalIce(i) => (2, i.candidate.unwrap().candidate),
+                    _ => continue,
+                };
+                let ms = (received - sent.parse::<u128>().unwrap()) as f64 / 1e6;
+                samples_v.lock().await[kind].push(ms);
+            }
+        }));
+        let samples_d = samples.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Ok(Some(Ok(Ws::Text(t)))) =
+                tokio::time::timeout(Duration::from_secs(2), cam_rx.next()).await
+            {
+                let received = origin.elapsed().as_nanos();
+                let (kind, sent) = match decode::<ServerToDevice>(&t).unwrap().message {
+                    ServerToDevice::SignalAnswer(a) => (1, a.sdp),
+                    ServerToDevice::SignalIce(i) => (2, i.candidate.unwrap().candidate),
+                    _ => continue,
+                };
+                let ms = (received - sent.parse::<u128>().unwrap()) as f64 / 1e6;
+                samples_d.lock().await[kind].push(ms);
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let cpu = server.cpu_seconds() - cpu_before;
+    let mut samples = Arc::try_unwrap(samples).unwrap().into_inner();
+    let total: usize = samples.iter().map(Vec::len).sum();
+    println!(
+        "\n## Signaling relay ({pairs} sessions, {} messages/s offered for {secs} s, {} idle sockets open)",
+        pairs * 100,
+        2 * idle
+    );
+    println!(
+        "relayed {total} messages, {:.0}/s; server CPU {:.2} s/s",
+        total as f64 / secs as f64,
+        cpu / t.elapsed().as_secs_f64()
+    );
+    let mut all = Vec::new();
+    for (i, name) in ["offer", "answer", "ice"].iter().enumerate() {
+        samples[i].sort_by(f64::total_cmp);
+        let s = &samples[i];
+        all.extend_from_slice(s);
+        println!(
+            "{name:>6}: n={:>6} p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms",
+            s.len(),
+            percentile(s, 0.5),
+            percentile(s, 0.99),
+            s.last().copied().unwrap_or(f64::NAN)
+        );
+    }
+    all.sort_by(f64::total_cmp);
+    println!(
+        "   all: n={:>6} p50 {:.3} ms  p99 {:.3} ms (aim: p99 < 5 ms)",
+        all.len(),
+        percentile(&all, 0.5),
+        percentile(&all, 0.99)
+    );
+    drop(device_sockets);
+    drop(viewer_sockets);
+
+    // 3. Accounts.
+    let n = env_usize("MUMU_BENCH_ACCOUNTS", 100);
+    let parallel = 4;
+    let t = Instant::now();
+    in_parallel(n, parallel, |i| {
+        let (http, base) = (http.clone(), base.clone());
+        async move { register(&http, &base, &format!("bench{i}")).await }
+    })
+    .await;
+    let register_rate = n as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    in_parallel(n, parallel, |i| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let _: AuthResponse = post(
+                &http,
+                format!("{base}/api/auth/login"),
+                None,
+                &LoginRequest {
+                    username: format!("bench{i}"),
+                    password: "correct horse battery".into(),
+                },
+            )
+            .await;
+        }
+    })
+    .await;
+    let login_rate = n as f64 / t.elapsed().as_secs_f64();
+    let (m, t_cost, p) = mumu_server::auth::password::PARAMS;
+    println!(
+        "\n## Accounts ({n} each, {parallel} concurrent clients; argon2id m={m} KiB, t={t_cost}, p={p})"
+    );
+    println!("register: {register_rate:.1}/s   login: {login_rate:.1}/s");
+}

@@ -69,6 +69,9 @@ pub struct Auth {
     session_ttl_ms: i64,
     failures_by_name: KeyedLimiter,
     failures_by_addr: KeyedLimiter,
+    /// One permit per core: each hash holds 19 MiB for its duration, so a burst of logins
+    /// queues here instead of multiplying memory (and starving the runtime's blocking pool).
+    hashing: tokio::sync::Semaphore,
 }
 
 impl Auth {
@@ -90,6 +93,9 @@ impl Auth {
             failures_by_addr: KeyedLimiter::new(Rate::per_minute(
                 failures_per_min.saturating_mul(5),
             )),
+            hashing: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
         }
     }
 
@@ -101,9 +107,7 @@ impl Auth {
         validate::email(&email).map_err(Error::validation)?;
         validate::password(&req.password).map_err(Error::validation)?;
         let password = req.password;
-        let hash = tokio::task::spawn_blocking(move || password::hash(&password))
-            .await
-            .map_err(anyhow::Error::from)??;
+        let hash = self.hash_work(move || password::hash(&password)).await??;
         let id = uuid::Uuid::new_v4().to_string();
         let now = self.clock.now_ms();
         let inserted = sqlx::query(
@@ -154,10 +158,9 @@ impl Auth {
         let row = self.find_by_key(&key).await?;
         let password = req.password;
         let stored = row.as_ref().map(|r| r.password_hash.clone());
-        let ok =
-            tokio::task::spawn_blocking(move || password::verify(&password, stored.as_deref()))
-                .await
-                .map_err(anyhow::Error::from)?;
+        let ok = self
+            .hash_work(move || password::verify(&password, stored.as_deref()))
+            .await?;
         match row {
             Some(row) if ok => self.start_session(row.into()).await,
             _ => {
@@ -211,6 +214,17 @@ impl Auth {
         .fetch_optional(&self.db.pool)
         .await?;
         Ok(row.map(Into::into))
+    }
+
+    /// Runs argon2 work on a blocking thread, at most one job per core at a time.
+    async fn hash_work<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        let _permit = self.hashing.acquire().await.map_err(anyhow::Error::from)?;
+        Ok(tokio::task::spawn_blocking(job)
+            .await
+            .map_err(anyhow::Error::from)?)
     }
 
     async fn find_by_key(&self, key: &str) -> Result<Option<UserRow>> {

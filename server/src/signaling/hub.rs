@@ -27,12 +27,20 @@ pub type ConnId = u64;
 /// What a socket task is asked to do.
 #[derive(Debug)]
 pub enum Out<M> {
-    /// Send this message.
-    Send(Envelope<M>),
+    /// Send this message (boxed: a queue slot stays pointer-sized, and every socket's queue
+    /// allocates 32 slots up front).
+    Send(Box<Envelope<M>>),
     /// Send this error, then close.
     Close(ErrorBody),
     /// Reload what the socket caches about its device (who may watch it).
     Refresh,
+}
+
+impl<M> Out<M> {
+    /// Send this message.
+    pub fn send(envelope: Envelope<M>) -> Self {
+        Self::Send(Box::new(envelope))
+    }
 }
 
 /// The sending end of a socket task's queue.
@@ -241,13 +249,13 @@ impl Hub {
         device.sessions.insert(session_id.clone());
         push(
             &device.outbox,
-            Out::Send(Envelope::new(ServerToDevice::WatchRequest(to_device), now)),
+            Out::send(Envelope::new(ServerToDevice::WatchRequest(to_device), now)),
             &self.metrics,
         );
         let viewer = state.viewers.get_mut(&viewer_conn).expect("checked above");
         viewer.sessions.insert(session_id.clone());
         let ready = Envelope::new(ServerToViewer::WatchReady(to_viewer), now).reply_to(request_id);
-        push(&viewer.outbox, Out::Send(ready), &self.metrics);
+        push(&viewer.outbox, Out::send(ready), &self.metrics);
         state.sessions.insert(
             session_id,
             Session {
@@ -280,7 +288,7 @@ impl Hub {
             .expect("session ends are attached");
         push(
             &device.outbox,
-            Out::Send(Envelope::new(message, now)),
+            Out::send(Envelope::new(message, now)),
             &self.metrics,
         );
         self.metrics.messages_relayed.fetch_add(1, Relaxed);
@@ -307,7 +315,7 @@ impl Hub {
             .expect("session ends are attached");
         push(
             &viewer.outbox,
-            Out::Send(Envelope::new(message, now)),
+            Out::send(Envelope::new(message, now)),
             &self.metrics,
         );
         self.metrics.messages_relayed.fetch_add(1, Relaxed);
@@ -368,7 +376,7 @@ impl Hub {
             if !device_caused {
                 push(
                     &device.outbox,
-                    Out::Send(Envelope::new(
+                    Out::send(Envelope::new(
                         ServerToDevice::WatchEnded(notice.clone()),
                         now,
                     )),
@@ -381,7 +389,7 @@ impl Hub {
             if !viewer_caused {
                 push(
                     &viewer.outbox,
-                    Out::Send(Envelope::new(ServerToViewer::WatchEnded(notice), now)),
+                    Out::send(Envelope::new(ServerToViewer::WatchEnded(notice), now)),
                     &self.metrics,
                 );
             }
@@ -410,7 +418,7 @@ impl Hub {
                         if let Some(viewer) = state.viewers.get(conn) {
                             push(
                                 &viewer.outbox,
-                                Out::Send(Envelope::new(message.clone(), now)),
+                                Out::send(Envelope::new(message.clone(), now)),
                                 &self.metrics,
                             );
                         }
@@ -427,7 +435,7 @@ impl Hub {
                     DeviceNews::Paired(paired) => {
                         push(
                             &outbox,
-                            Out::Send(Envelope::new(ServerToDevice::Paired(paired.clone()), now)),
+                            Out::send(Envelope::new(ServerToDevice::Paired(paired.clone()), now)),
                             &self.metrics,
                         );
                         push(&outbox, Out::Refresh, &self.metrics);

@@ -196,7 +196,9 @@ pub async fn run<P>(
                 };
                 let request_id = envelope.request_id.clone();
                 let mut link = Link { socket: &mut socket, metrics: &metrics, clock: &*clock, request_id: request_id.clone(), _m: std::marker::PhantomData };
-                match peer.on_message(envelope, &mut link).await {
+                // Boxed: the handler's future (database calls and all) is allocated while a
+                // message is handled, not carried in every idle socket's task.
+                match Box::pin(peer.on_message(envelope, &mut link)).await {
                     Ok(Step::Continue) => {}
                     Ok(Step::Close(body)) => break Some(body),
                     Err(e) => {
@@ -211,7 +213,7 @@ pub async fn run<P>(
                     }
                 }
                 Some(Out::Close(body)) => break Some(body),
-                Some(Out::Refresh) => peer.on_refresh().await,
+                Some(Out::Refresh) => Box::pin(peer.on_refresh()).await,
                 None => break None,
             },
             () = sleep_until(deadline) => {
@@ -235,7 +237,7 @@ pub async fn run<P>(
             })))
             .await;
     }
-    peer.on_close().await;
+    Box::pin(peer.on_close()).await;
 }
 
 async fn send_error<M: ErrorMessage>(

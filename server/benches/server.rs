@@ -242,22 +242,37 @@ fn raise_fd_limit() {
 
 #[tokio::main]
 async fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this too, without it: then a
+    // small smoke run checks the benchmark still works, and no figures are claimed.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let size =
+        |name: &str, full: usize, small: usize| env_usize(name, if smoke { small } else { full });
     raise_fd_limit();
     // 9,500 of each: the machine this runs on caps open files at 20,000 per process (a hard
     // limit prlimit cannot raise in its container), and both the server and this process hold
     // one descriptor per socket.
-    let idle = env_usize("MUMU_BENCH_IDLE", 9_500);
-    let rate = env_usize("MUMU_BENCH_RATE", 2_000);
-    let secs = env_usize("MUMU_BENCH_SECS", 10);
+    let idle = size("MUMU_BENCH_IDLE", 9_500, 50);
+    let rate = size("MUMU_BENCH_RATE", 2_000, 200);
+    let secs = size("MUMU_BENCH_SECS", 10, 1);
     let server = ServerProcess::start();
     let http = reqwest::Client::new();
     let base = server.base.clone();
     let ws = server.ws.clone();
     println!(
-        "mumu-server benchmark (release build, loopback, {} cores)",
+        "mumu-server benchmark ({} build, loopback, {} cores){}",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
         std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(0)
+            .unwrap_or(0),
+        if smoke {
+            " -- smoke run under cargo test: sizes reduced, figures meaningless"
+        } else {
+            ""
+        }
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -498,7 +513,7 @@ async fn main() {
     drop(viewer_sockets);
 
     // 3. Accounts.
-    let n = env_usize("MUMU_BENCH_ACCOUNTS", 100);
+    let n = size("MUMU_BENCH_ACCOUNTS", 100, 4);
     let parallel = 4;
     let t = Instant::now();
     in_parallel(n, parallel, |i| {

@@ -494,3 +494,281 @@ fn no_session(session_id: &SessionId) -> Error {
         format!("no session {session_id} on this socket"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mumu_shared::signaling::{
+        DevicePresence, IceTransportPolicy, Paired, SessionIce, SessionSdp,
+    };
+
+    const NOW: UnixMillis = 1_000;
+
+    fn hub() -> Hub {
+        Hub::new(Arc::new(Metrics::default()))
+    }
+
+    fn device(hub: &Hub, id: &str) -> (ConnId, mpsc::Receiver<Out<ServerToDevice>>) {
+        let (tx, rx) = mpsc::channel(16);
+        let (conn, ended) = hub.attach_device(&DeviceId::from(id), tx, NOW);
+        assert!(ended.is_empty());
+        (conn, rx)
+    }
+
+    fn viewer(hub: &Hub, user: &str) -> (ConnId, mpsc::Receiver<Out<ServerToViewer>>) {
+        let (tx, rx) = mpsc::channel(16);
+        (hub.attach_viewer(&UserId::from(user), tx), rx)
+    }
+
+    fn open(hub: &Hub, viewer: ConnId, device: &str, session: &str, max: usize) -> Result<()> {
+        let to_device = DeviceWatchRequest {
+            session_id: session.into(),
+            viewer: "alice".into(),
+            ice_servers: vec![],
+            ice_transport_policy: IceTransportPolicy::All,
+        };
+        let to_viewer = WatchReady {
+            session_id: session.into(),
+            device_id: device.into(),
+            ice_servers: vec![],
+            ice_transport_policy: IceTransportPolicy::All,
+        };
+        hub.open(viewer, to_device, to_viewer, Some("r1".into()), max, NOW)
+    }
+
+    fn next<M>(rx: &mut mpsc::Receiver<Out<M>>) -> Out<M> {
+        rx.try_recv().expect("a queued message")
+    }
+
+    fn sent<M>(rx: &mut mpsc::Receiver<Out<M>>) -> M {
+        match next(rx) {
+            Out::Send(envelope) => envelope.message,
+            Out::Close(body) => panic!("expected a message, got close: {body}"),
+            Out::Refresh => panic!("expected a message, got refresh"),
+        }
+    }
+
+    fn code<T: std::fmt::Debug>(result: Result<T>) -> ErrorCode {
+        result.expect_err("an error").code()
+    }
+
+    #[test]
+    fn opening_a_session_asks_the_device_and_answers_the_viewer() {
+        let hub = hub();
+        let (_, mut cam) = device(&hub, "d1");
+        let (v, mut view) = viewer(&hub, "u1");
+        open(&hub, v, "d1", "s1", 4).unwrap();
+        assert!(
+            matches!(sent(&mut cam), ServerToDevice::WatchRequest(r) if r.session_id.as_str() == "s1")
+        );
+        match next(&mut view) {
+            Out::Send(envelope) => {
+                assert_eq!(envelope.request_id.as_deref(), Some("r1"));
+                assert!(matches!(envelope.message, ServerToViewer::WatchReady(_)));
+            }
+            _ => panic!("expected watch_ready"),
+        }
+    }
+
+    #[test]
+    fn an_offline_device_or_a_full_one_is_refused() {
+        let hub = hub();
+        let (v, _view) = viewer(&hub, "u1");
+        assert_eq!(
+            code(open(&hub, v, "nobody", "s1", 4)),
+            ErrorCode::DeviceOffline
+        );
+        let (_, _cam) = device(&hub, "d1");
+        open(&hub, v, "d1", "s1", 1).unwrap();
+        assert_eq!(code(open(&hub, v, "d1", "s2", 1)), ErrorCode::MaxSessions);
+    }
+
+    #[test]
+    fn signals_pass_only_between_the_two_ends_of_a_session() {
+        let hub = hub();
+        let (c, mut cam) = device(&hub, "d1");
+        let (v, mut view) = viewer(&hub, "u1");
+        let (stranger, _) = viewer(&hub, "u2");
+        let (other_cam, _) = device(&hub, "d2");
+        open(&hub, v, "d1", "s1", 4).unwrap();
+        let (_, _) = (next(&mut cam), next(&mut view));
+        let sdp = SessionSdp {
+            session_id: "s1".into(),
+            sdp: "v=0".into(),
+        };
+        hub.to_viewer(
+            c,
+            &"s1".into(),
+            ServerToViewer::SignalOffer(sdp.clone()),
+            NOW,
+        )
+        .unwrap();
+        assert!(matches!(sent(&mut view), ServerToViewer::SignalOffer(_)));
+        hub.to_device(
+            v,
+            &"s1".into(),
+            ServerToDevice::SignalAnswer(sdp.clone()),
+            NOW,
+        )
+        .unwrap();
+        assert!(matches!(sent(&mut cam), ServerToDevice::SignalAnswer(_)));
+        let ice = SessionIce {
+            session_id: "s1".into(),
+            candidate: None,
+        };
+        let foreign = hub.to_device(
+            stranger,
+            &"s1".into(),
+            ServerToDevice::SignalIce(ice.clone()),
+            NOW,
+        );
+        assert_eq!(code(foreign), ErrorCode::SessionNotFound);
+        let foreign = hub.to_viewer(other_cam, &"s1".into(), ServerToViewer::SignalIce(ice), NOW);
+        assert_eq!(code(foreign), ErrorCode::SessionNotFound);
+        assert!(
+            cam.try_recv().is_err() && view.try_recv().is_err(),
+            "nothing leaked"
+        );
+    }
+
+    #[test]
+    fn ending_a_session_tells_the_other_end_only() {
+        let hub = hub();
+        let (c, mut cam) = device(&hub, "d1");
+        let (v, mut view) = viewer(&hub, "u1");
+        open(&hub, v, "d1", "s1", 4).unwrap();
+        let (_, _) = (next(&mut cam), next(&mut view));
+        let ended = hub
+            .end(v, &"s1".into(), EndReason::ViewerLeft, None, NOW)
+            .unwrap();
+        assert_eq!(
+            ended,
+            Ended {
+                session_id: "s1".into(),
+                reason: EndReason::ViewerLeft
+            }
+        );
+        assert!(
+            matches!(sent(&mut cam), ServerToDevice::WatchEnded(e) if e.reason == EndReason::ViewerLeft)
+        );
+        assert!(view.try_recv().is_err());
+        assert_eq!(
+            code(hub.end(c, &"s1".into(), EndReason::DeviceEnded, None, NOW)),
+            ErrorCode::SessionNotFound
+        );
+    }
+
+    #[test]
+    fn a_dropped_socket_ends_its_sessions_on_the_other_side() {
+        let hub = hub();
+        let (c, mut cam) = device(&hub, "d1");
+        let (v1, mut view1) = viewer(&hub, "u1");
+        let (v2, mut view2) = viewer(&hub, "u1");
+        open(&hub, v1, "d1", "s1", 4).unwrap();
+        open(&hub, v2, "d1", "s2", 4).unwrap();
+        while cam.try_recv().is_ok() {}
+        let _ = (next(&mut view1), next(&mut view2));
+        let ended = hub.detach(c, NOW);
+        assert_eq!(ended.len(), 2);
+        for view in [&mut view1, &mut view2] {
+            assert!(
+                matches!(sent(view), ServerToViewer::WatchEnded(e) if e.reason == EndReason::DeviceDisconnected)
+            );
+        }
+        assert!(!hub.device_attached(&"d1".into()));
+        assert!(hub.detach(c, NOW).is_empty(), "detaching twice is harmless");
+    }
+
+    #[test]
+    fn a_device_connecting_again_replaces_the_old_socket() {
+        let hub = hub();
+        let (_, mut old) = device(&hub, "d1");
+        let (v, mut view) = viewer(&hub, "u1");
+        open(&hub, v, "d1", "s1", 4).unwrap();
+        let _ = (next(&mut old), next(&mut view));
+        let (tx, _new) = mpsc::channel(16);
+        let (_, ended) = hub.attach_device(&"d1".into(), tx, NOW);
+        assert_eq!(ended.len(), 1);
+        assert!(matches!(next(&mut old), Out::Close(b) if b.code == ErrorCode::Replaced));
+        assert!(matches!(sent(&mut view), ServerToViewer::WatchEnded(_)));
+        assert!(hub.device_attached(&"d1".into()));
+    }
+
+    #[test]
+    fn notices_reach_the_users_viewers_and_the_device() {
+        let hub = hub();
+        let (_, mut cam) = device(&hub, "d1");
+        let (_, mut alice1) = viewer(&hub, "alice");
+        let (_, mut alice2) = viewer(&hub, "alice");
+        let (_, mut bob) = viewer(&hub, "bob");
+        let presence = DevicePresence {
+            device_id: "d1".into(),
+            name: "Porch".into(),
+            online: true,
+            last_seen: Some(NOW),
+            status: None,
+        };
+        hub.deliver(
+            &Notice::Viewers {
+                users: vec!["alice".into()],
+                news: ViewerNews::Presence(presence),
+            },
+            NOW,
+        );
+        for view in [&mut alice1, &mut alice2] {
+            assert!(matches!(sent(view), ServerToViewer::DevicePresence(_)));
+        }
+        assert!(bob.try_recv().is_err());
+        let paired = Paired {
+            owner: "alice".into(),
+            name: "Porch".into(),
+        };
+        hub.deliver(
+            &Notice::Device {
+                device_id: "d1".into(),
+                news: DeviceNews::Paired(paired),
+            },
+            NOW,
+        );
+        assert!(matches!(sent(&mut cam), ServerToDevice::Paired(_)));
+        assert!(matches!(next(&mut cam), Out::Refresh));
+    }
+
+    #[test]
+    fn removing_a_device_ends_its_sessions_and_closes_it() {
+        let hub = hub();
+        let (_, mut cam) = device(&hub, "d1");
+        let (v, mut view) = viewer(&hub, "u1");
+        open(&hub, v, "d1", "s1", 4).unwrap();
+        let _ = (next(&mut cam), next(&mut view));
+        let ended = hub.deliver(
+            &Notice::Device {
+                device_id: "d1".into(),
+                news: DeviceNews::Removed,
+            },
+            NOW,
+        );
+        assert_eq!(ended[0].reason, EndReason::DeviceRemoved);
+        assert!(matches!(sent(&mut cam), ServerToDevice::WatchEnded(_)));
+        assert!(matches!(next(&mut cam), Out::Close(b) if b.code == ErrorCode::DeviceRemoved));
+        assert!(
+            matches!(sent(&mut view), ServerToViewer::WatchEnded(e) if e.reason == EndReason::DeviceRemoved)
+        );
+    }
+
+    #[test]
+    fn shutdown_ends_every_session_and_closes_every_socket() {
+        let hub = hub();
+        let (_, mut cam) = device(&hub, "d1");
+        let (v, mut view) = viewer(&hub, "u1");
+        open(&hub, v, "d1", "s1", 4).unwrap();
+        let _ = (next(&mut cam), next(&mut view));
+        assert_eq!(hub.shutdown(NOW).len(), 1);
+        assert!(
+            matches!(sent(&mut cam), ServerToDevice::WatchEnded(e) if e.reason == EndReason::ServerShutdown)
+        );
+        assert!(matches!(next(&mut cam), Out::Close(_)));
+        assert!(matches!(sent(&mut view), ServerToViewer::WatchEnded(_)));
+        assert!(matches!(next(&mut view), Out::Close(_)));
+    }
+}

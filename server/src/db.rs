@@ -8,8 +8,8 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 use std::time::Duration;
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+/// One set of migrations for both backends: the schema uses only what both accept.
+static MIGRATIONS: Migrator = sqlx::migrate!();
 
 /// Which database is behind the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,11 +83,7 @@ impl Db {
 
     /// Applies the migrations this build carries that the database lacks.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator
+        MIGRATIONS
             .run(&self.pool)
             .await
             .context("applying database migrations")?;

@@ -2,6 +2,8 @@
 
 use super::extract::token_of;
 use crate::signaling::device::DevicePeer;
+use crate::signaling::hub::Out;
+use crate::signaling::socket::{ErrorMessage, Peer};
 use crate::signaling::viewer::ViewerPeer;
 use crate::signaling::{OUTBOX_CAPACITY, limits, socket};
 use crate::state::SharedState;
@@ -26,19 +28,7 @@ fn configure(ws: WebSocketUpgrade) -> WebSocketUpgrade {
 
 /// A camera agent's signaling socket.
 pub async fn device(State(state): State<SharedState>, ws: WebSocketUpgrade) -> Response {
-    configure(ws).on_upgrade(move |socket| async move {
-        let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
-        let peer = DevicePeer::new(state.clone(), tx);
-        socket::run(
-            socket,
-            peer,
-            rx,
-            limits(&state),
-            state.metrics.clone(),
-            state.clock.clone(),
-        )
-        .await;
-    })
+    serve(configure(ws), state, DevicePeer::new)
 }
 
 /// A viewer's signaling socket. Credentials in a cookie or header are checked here; a socket
@@ -52,17 +42,25 @@ pub async fn viewer(
         Some(token) => state.auth.authenticate(&token).await.ok(),
         None => None,
     };
-    configure(ws).on_upgrade(move |socket| async move {
+    serve(configure(ws), state, move |state, tx| {
+        ViewerPeer::new(state, tx, user)
+    })
+}
+
+/// Upgrades, then runs the socket with the peer `make` builds around its outbox.
+fn serve<P>(
+    ws: WebSocketUpgrade,
+    state: SharedState,
+    make: impl FnOnce(SharedState, mpsc::Sender<Out<P::Out>>) -> P + Send + 'static,
+) -> Response
+where
+    P: Peer + 'static,
+    P::Out: ErrorMessage,
+{
+    ws.on_upgrade(move |socket| async move {
         let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
-        let peer = ViewerPeer::new(state.clone(), tx, user);
-        socket::run(
-            socket,
-            peer,
-            rx,
-            limits(&state),
-            state.metrics.clone(),
-            state.clock.clone(),
-        )
-        .await;
+        let peer = make(state.clone(), tx);
+        let (limits, metrics, clock) = (limits(&state), state.metrics.clone(), state.clock.clone());
+        socket::run(socket, peer, rx, limits, metrics, clock).await;
     })
 }

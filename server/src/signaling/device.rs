@@ -2,13 +2,13 @@
 //! heartbeats, reports its status, and offers video to the sessions the hub gives it.
 
 use super::hub::{ConnId, Out};
-use super::socket::{Link, Peer, Step};
+use super::socket::{Link, Peer, Step, already_hello, hello_required, unsupported_protocol};
 use crate::error::{Error, Result};
 use crate::state::SharedState;
 use mumu_shared::signaling::{
     DeviceHelloAck, DevicePresence, DeviceToServer, Heartbeat, ServerToDevice, ServerToViewer,
 };
-use mumu_shared::{DeviceId, Envelope, ErrorBody, ErrorCode, PROTOCOL_VERSION, UnixMillis, UserId};
+use mumu_shared::{DeviceId, Envelope, PROTOCOL_VERSION, UnixMillis, UserId};
 use tokio::sync::mpsc;
 
 /// How often a heartbeat also refreshes `last_seen` in the database.
@@ -47,14 +47,8 @@ impl DevicePeer {
         hello: mumu_shared::signaling::DeviceHello,
         link: &mut Link<'_, ServerToDevice>,
     ) -> Result<Step> {
-        if hello.protocol != PROTOCOL_VERSION {
-            return Ok(Step::Close(ErrorBody::new(
-                ErrorCode::UnsupportedProtocol,
-                format!(
-                    "protocol {} is not supported; this server speaks {PROTOCOL_VERSION}",
-                    hello.protocol
-                ),
-            )));
+        if let Some(refusal) = unsupported_protocol(hello.protocol) {
+            return Ok(Step::Close(refusal));
         }
         let s = &self.state;
         let row = match s
@@ -128,21 +122,13 @@ impl Peer for DevicePeer {
         let Some(me) = self.attached.as_mut() else {
             return match envelope.message {
                 DeviceToServer::Hello(hello) => self.hello(hello, link).await,
-                other => Err(Error::client(
-                    ErrorCode::HelloRequired,
-                    format!("send hello before {}", mumu_shared::Message::kind(&other)),
-                )),
+                other => Err(hello_required(&other)),
             };
         };
         let s = &self.state;
         let now = s.clock.now_ms();
         match envelope.message {
-            DeviceToServer::Hello(_) => {
-                return Err(Error::client(
-                    ErrorCode::AlreadyHello,
-                    "hello was already accepted on this socket",
-                ));
-            }
+            DeviceToServer::Hello(_) => return Err(already_hello()),
             DeviceToServer::Heartbeat(Heartbeat {}) => {
                 s.presence.refresh(&me.device_id, &me.key).await?;
                 if now - me.last_seen_written >= LAST_SEEN_EVERY_MS {

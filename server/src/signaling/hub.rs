@@ -82,6 +82,16 @@ struct State {
     sessions: HashMap<SessionId, Session>,
 }
 
+impl State {
+    /// The session, if the socket asking is the end `is_mine` accepts.
+    fn session_of(&self, id: &SessionId, is_mine: impl Fn(&Session) -> bool) -> Result<&Session> {
+        self.sessions
+            .get(id)
+            .filter(|s| is_mine(s))
+            .ok_or_else(|| no_session(id))
+    }
+}
+
 /// The routing state of one server.
 pub struct Hub {
     state: Mutex<State>,
@@ -277,21 +287,8 @@ impl Hub {
         now: UnixMillis,
     ) -> Result<()> {
         let state = self.lock();
-        let session = state
-            .sessions
-            .get(session_id)
-            .filter(|s| s.viewer_conn == viewer_conn)
-            .ok_or_else(|| no_session(session_id))?;
-        let device = state
-            .devices
-            .get(&session.device_conn)
-            .expect("session ends are attached");
-        push(
-            &device.outbox,
-            Out::send(Envelope::new(message, now)),
-            &self.metrics,
-        );
-        self.metrics.messages_relayed.fetch_add(1, Relaxed);
+        let session = state.session_of(session_id, |s| s.viewer_conn == viewer_conn)?;
+        self.relay(&state.devices[&session.device_conn].outbox, message, now);
         Ok(())
     }
 
@@ -304,22 +301,18 @@ impl Hub {
         now: UnixMillis,
     ) -> Result<()> {
         let state = self.lock();
-        let session = state
-            .sessions
-            .get(session_id)
-            .filter(|s| s.device_conn == device_conn)
-            .ok_or_else(|| no_session(session_id))?;
-        let viewer = state
-            .viewers
-            .get(&session.viewer_conn)
-            .expect("session ends are attached");
+        let session = state.session_of(session_id, |s| s.device_conn == device_conn)?;
+        self.relay(&state.viewers[&session.viewer_conn].outbox, message, now);
+        Ok(())
+    }
+
+    fn relay<M: Message>(&self, outbox: &Outbox<M>, message: M, now: UnixMillis) {
         push(
-            &viewer.outbox,
+            outbox,
             Out::send(Envelope::new(message, now)),
             &self.metrics,
         );
         self.metrics.messages_relayed.fetch_add(1, Relaxed);
-        Ok(())
     }
 
     /// Ends a session at the request of one of its ends; the other end is told why.
@@ -332,13 +325,9 @@ impl Hub {
         now: UnixMillis,
     ) -> Result<Ended> {
         let mut state = self.lock();
-        let mine = state
-            .sessions
-            .get(session_id)
-            .is_some_and(|s| s.device_conn == conn || s.viewer_conn == conn);
-        if !mine {
-            return Err(no_session(session_id));
-        }
+        state.session_of(session_id, |s| {
+            s.device_conn == conn || s.viewer_conn == conn
+        })?;
         Ok(self
             .finish(&mut state, session_id, reason, message, now)
             .expect("session exists"))

@@ -9,7 +9,8 @@ use crate::metrics::Metrics;
 use crate::rate_limit::{Bucket, Rate};
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use mumu_shared::{
-    Envelope, ErrorBody, ErrorCode, MAX_MESSAGE_BYTES, Message, ProtocolError, decode, encode,
+    Envelope, ErrorBody, ErrorCode, MAX_MESSAGE_BYTES, Message, PROTOCOL_VERSION, ProtocolError,
+    decode, encode,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -50,6 +51,32 @@ pub trait Peer: Send {
 
     /// Cleans up after the socket closed, whatever the reason.
     fn on_close(&mut self) -> impl Future<Output = ()> + Send;
+}
+
+/// The refusal of a `hello` speaking another protocol version, if it does.
+pub fn unsupported_protocol(version: u32) -> Option<ErrorBody> {
+    (version != PROTOCOL_VERSION).then(|| {
+        ErrorBody::new(
+            ErrorCode::UnsupportedProtocol,
+            format!("protocol {version} is not supported; this server speaks {PROTOCOL_VERSION}"),
+        )
+    })
+}
+
+/// The refusal of a message sent before `hello`.
+pub fn hello_required(message: &impl Message) -> Error {
+    Error::client(
+        ErrorCode::HelloRequired,
+        format!("send hello before {}", message.kind()),
+    )
+}
+
+/// The refusal of a second `hello`.
+pub fn already_hello() -> Error {
+    Error::client(
+        ErrorCode::AlreadyHello,
+        "hello was already accepted on this socket",
+    )
 }
 
 /// Limits of a socket.

@@ -2,7 +2,7 @@
 //! of their devices, and opens watch sessions, answering each device's offer.
 
 use super::hub::{ConnId, Out};
-use super::socket::{Link, Peer, Step};
+use super::socket::{Link, Peer, Step, already_hello, hello_required, unsupported_protocol};
 use crate::auth::AuthedUser;
 use crate::error::{Error, Result};
 use crate::state::SharedState;
@@ -42,14 +42,8 @@ impl ViewerPeer {
         hello: mumu_shared::signaling::ViewerHello,
         link: &mut Link<'_, ServerToViewer>,
     ) -> Result<Step> {
-        if hello.protocol != PROTOCOL_VERSION {
-            return Ok(Step::Close(ErrorBody::new(
-                ErrorCode::UnsupportedProtocol,
-                format!(
-                    "protocol {} is not supported; this server speaks {PROTOCOL_VERSION}",
-                    hello.protocol
-                ),
-            )));
+        if let Some(refusal) = unsupported_protocol(hello.protocol) {
+            return Ok(Step::Close(refusal));
         }
         let s = &self.state;
         let user = match (hello.token, self.upgraded_as.take()) {
@@ -100,21 +94,13 @@ impl Peer for ViewerPeer {
         let Some((user, conn)) = self.attached.as_ref() else {
             return match envelope.message {
                 ViewerToServer::Hello(hello) => self.hello(hello, link).await,
-                other => Err(Error::client(
-                    ErrorCode::HelloRequired,
-                    format!("send hello before {}", mumu_shared::Message::kind(&other)),
-                )),
+                other => Err(hello_required(&other)),
             };
         };
         let (conn, s) = (*conn, &self.state);
         let now = s.clock.now_ms();
         match envelope.message {
-            ViewerToServer::Hello(_) => {
-                return Err(Error::client(
-                    ErrorCode::AlreadyHello,
-                    "hello was already accepted on this socket",
-                ));
-            }
+            ViewerToServer::Hello(_) => return Err(already_hello()),
             ViewerToServer::Heartbeat(Heartbeat {}) => {
                 link.reply(ServerToViewer::HeartbeatAck(Heartbeat {})).await
             }

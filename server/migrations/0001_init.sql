@@ -1,5 +1,6 @@
--- MuMu's schema. Kept column-for-column equal to migrations/sqlite: one piece of domain code
--- serves both. Timestamps are Unix milliseconds; ids are UUID text.
+-- MuMu's schema, one text for SQLite and PostgreSQL: one piece of domain code serves both.
+-- Timestamps are Unix milliseconds; ids are UUID text; no booleans (the Any driver and both
+-- dialects agree on TEXT and BIGINT). A dialect-specific need gets its own folder then.
 
 CREATE TABLE users (
     id            TEXT PRIMARY KEY,

@@ -10,6 +10,7 @@ use crate::rate_limit::{KeyedLimiter, Rate};
 use crate::secrets::random_token;
 use mumu_shared::api::{
     AccessRole, Device, DeviceStatus, EnrollRequest, EnrollResponse, PairRequest, PairingCode,
+    Share,
 };
 use mumu_shared::signaling::{DevicePresence, Paired};
 use mumu_shared::{DeviceId, ErrorCode, UnixMillis, UserId, validate};
@@ -53,6 +54,9 @@ struct AccessibleRow {
     device: DeviceRow,
     role: String,
 }
+
+/// How long an expired or used code is remembered (to say so) before it is deleted.
+const CODE_MEMORY_MS: i64 = 24 * 3600 * 1000;
 
 fn sha256_hex(text: &str) -> String {
     Sha256::digest(text.as_bytes())
@@ -188,6 +192,11 @@ impl Devices {
     }
 
     async fn issue_code(&self, device_id: &str, now: UnixMillis) -> Result<PairingCode> {
+        // Codes a day past expiry have said "expired" long enough: forget them.
+        sqlx::query("DELETE FROM pairing_codes WHERE expires_at < $1")
+            .bind(now - CODE_MEMORY_MS)
+            .execute(&self.db.pool)
+            .await?;
         let alphabet = validate::PAIRING_ALPHABET;
         // Regenerate on the (rare) clash with a live code.
         for _ in 0..5 {
@@ -306,7 +315,8 @@ impl Devices {
                 }),
             })
             .await?;
-        self.publish_presence(vec![user.clone()], &device).await?;
+        self.announce(vec![user.clone()], presence_of(&device))
+            .await?;
         Ok(device)
     }
 
@@ -378,7 +388,7 @@ impl Devices {
             .await?;
         let device = self.get(user, device_id).await?;
         let users = self.access_users(device_id).await?;
-        self.publish_presence(users, &device).await?;
+        self.announce(users, presence_of(&device)).await?;
         Ok(device)
     }
 
@@ -405,6 +415,117 @@ impl Devices {
             })
             .await?;
         Ok(())
+    }
+
+    /// Lets the person named `username` watch a device (owner only). Their dashboards hear of
+    /// it at once.
+    pub async fn share(
+        &self,
+        owner: &UserId,
+        device_id: &DeviceId,
+        username: &str,
+    ) -> Result<Share> {
+        self.require_owner(owner, device_id).await?;
+        let (user_id, username) = self.user_named(username).await?;
+        if &user_id == owner {
+            return Err(Error::validation(
+                "you own this device already; share it with someone else",
+            ));
+        }
+        let now = self.clock.now_ms();
+        let inserted = sqlx::query(
+            "INSERT INTO device_access (device_id, user_id, role, granted_at) VALUES ($1, $2, 'viewer', $3) \
+             ON CONFLICT (device_id, user_id) DO NOTHING",
+        )
+        .bind(device_id.as_str())
+        .bind(user_id.as_str())
+        .bind(now)
+        .execute(&self.db.pool)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(Error::conflict(format!(
+                "{username} can already watch this device"
+            )));
+        }
+        let device = self.get(&user_id, device_id).await?;
+        self.announce(vec![user_id], presence_of(&device)).await?;
+        self.presence
+            .publish(Notice::Device {
+                device_id: device_id.clone(),
+                news: DeviceNews::AccessChanged,
+            })
+            .await?;
+        Ok(Share {
+            username,
+            granted_at: now,
+        })
+    }
+
+    /// Stops sharing a device with `username` (owner only): their sessions on it end and it
+    /// leaves their dashboards.
+    pub async fn unshare(
+        &self,
+        owner: &UserId,
+        device_id: &DeviceId,
+        username: &str,
+    ) -> Result<()> {
+        self.require_owner(owner, device_id).await?;
+        let (user_id, username) = self.user_named(username).await?;
+        let removed = sqlx::query(
+            "DELETE FROM device_access WHERE device_id = $1 AND user_id = $2 AND role = 'viewer'",
+        )
+        .bind(device_id.as_str())
+        .bind(user_id.as_str())
+        .execute(&self.db.pool)
+        .await?;
+        if removed.rows_affected() == 0 {
+            return Err(Error::not_found(format!(
+                "this device is not shared with {username}"
+            )));
+        }
+        self.presence
+            .publish(Notice::Viewers {
+                users: vec![user_id],
+                news: ViewerNews::Removed(device_id.clone()),
+            })
+            .await?;
+        self.presence
+            .publish(Notice::Device {
+                device_id: device_id.clone(),
+                news: DeviceNews::AccessChanged,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The people a device is shared with (owner only).
+    pub async fn shares(&self, owner: &UserId, device_id: &DeviceId) -> Result<Vec<Share>> {
+        self.require_owner(owner, device_id).await?;
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT u.username, a.granted_at FROM device_access a JOIN users u ON u.id = a.user_id \
+             WHERE a.device_id = $1 AND a.role = 'viewer' ORDER BY u.username",
+        )
+        .bind(device_id.as_str())
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(username, granted_at)| Share {
+                username,
+                granted_at,
+            })
+            .collect())
+    }
+
+    async fn user_named(&self, username: &str) -> Result<(UserId, String)> {
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT id, username FROM users WHERE username_key = $1")
+                .bind(username.trim().to_lowercase())
+                .fetch_optional(&self.db.pool)
+                .await?;
+        row.map(|(id, name)| (UserId(id), name)).ok_or_else(|| {
+            Error::not_found(format!("nobody is registered as {:?}", username.trim()))
+        })
     }
 
     /// Everyone who may watch a device.
@@ -441,16 +562,6 @@ impl Devices {
             .into_iter()
             .map(|d| presence_of(&d))
             .collect())
-    }
-
-    /// Tells `users` a device's presence now.
-    pub async fn publish_presence(&self, users: Vec<UserId>, device: &Device) -> Result<()> {
-        self.presence
-            .publish(Notice::Viewers {
-                users,
-                news: ViewerNews::Presence(presence_of(device)),
-            })
-            .await
     }
 
     /// Tells `users` a device's name, online state, last seen and status.

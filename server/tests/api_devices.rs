@@ -55,6 +55,12 @@ stack_tests! {
         let (status, json) = server.pair(&user.access_token, &device.pairing_code).await;
         assert_eq!(status, 410, "{json}");
         assert_eq!(json["error"]["code"], "pairing_code_expired");
+        // A day on, the next code issued sweeps it away: then it is simply unknown.
+        server.clock.advance_ms(24 * 3600 * 1000);
+        server.enroll().await;
+        let (status, json) = server.pair(&user.access_token, &device.pairing_code).await;
+        assert_eq!(status, 400, "{json}");
+        assert_eq!(json["error"]["code"], "invalid_pairing_code");
     }
 
     async fn guessed_codes_are_refused_and_guessing_is_rate_limited(stack) {
@@ -150,5 +156,34 @@ stack_tests! {
         }
         let (_, list) = server.get("/api/devices", Some(&owner.access_token)).await;
         assert_eq!(list, json!([]));
+    }
+
+    async fn owners_share_devices_by_username_and_take_them_back(stack) {
+        let server = TestServer::start(stack).await;
+        let (owner, device) = server.user_with_device("alice").await;
+        let friend = server.register("bob").await;
+        let shares = format!("/api/devices/{}/shares", device.device_id);
+        let (status, json) = server.post(&shares, Some(&owner.access_token), &json!({"username": "BOB"})).await;
+        assert_eq!(status, 201, "{json}");
+        assert_eq!(json["username"], "bob");
+        let (status, _) = server.post(&shares, Some(&owner.access_token), &json!({"username": "bob"})).await;
+        assert_eq!(status, 409, "sharing twice is a conflict");
+        let (status, json) = server.post(&shares, Some(&owner.access_token), &json!({"username": "nobody"})).await;
+        assert_eq!(status, 404, "{json}");
+        let (status, _) = server.post(&shares, Some(&owner.access_token), &json!({"username": "alice"})).await;
+        assert_eq!(status, 400, "the owner cannot share with themselves");
+        let (status, _) = server.post(&shares, Some(&friend.access_token), &json!({"username": "bob"})).await;
+        assert_eq!(status, 403, "a viewer cannot share further");
+        let (_, list) = server.get(&shares, Some(&owner.access_token)).await;
+        assert_eq!(list[0]["username"], "bob");
+        let (_, theirs) = server.get("/api/devices", Some(&friend.access_token)).await;
+        assert_eq!(theirs[0]["role"], "viewer");
+        let path = format!("/api/devices/{}", device.device_id);
+        let (status, _) = server.patch(&path, &friend.access_token, &UpdateDeviceRequest { name: "Mine".into() }).await;
+        assert_eq!(status, 403, "viewers watch only");
+        assert_eq!(server.delete(&format!("{shares}/bob"), &owner.access_token).await.0, 204);
+        assert_eq!(server.delete(&format!("{shares}/bob"), &owner.access_token).await.0, 404);
+        let (_, theirs) = server.get("/api/devices", Some(&friend.access_token)).await;
+        assert_eq!(theirs, json!([]));
     }
 }

@@ -533,4 +533,33 @@ stack_tests! {
         assert_eq!(error_code_of_device(&cam.recv().await.message), Some(ErrorCode::Unavailable));
         drop(state);
     }
+
+    async fn a_shared_viewer_watches_until_the_owner_takes_the_share_back(stack) {
+        let server = TestServer::start(stack).await;
+        let (owner, device) = server.user_with_device("alice").await;
+        let friend = server.register("bob").await;
+        let mut cam = server.device_online(&device).await;
+        let (mut viewer, ack) = server.viewer_online(&friend.access_token).await;
+        assert!(ack.devices.is_empty());
+        let shares = format!("/api/devices/{}/shares", device.device_id);
+        let (status, _) = server.post(&shares, Some(&owner.access_token), &serde_json::json!({"username": "bob"})).await;
+        assert_eq!(status, 201);
+        match viewer.recv_matching(|m| matches!(m, ServerToViewer::DevicePresence(_))).await.message {
+            ServerToViewer::DevicePresence(p) => assert!(p.online && p.device_id == device.device_id),
+            _ => unreachable!(),
+        }
+        let (ready, request) = watch(&mut viewer, &mut cam, &device.device_id).await;
+        assert_eq!(request.viewer, "bob");
+        assert_eq!(server.delete(&format!("{shares}/bob"), &owner.access_token).await.0, 204);
+        match cam.recv_matching(|m| matches!(m, ServerToDevice::WatchEnded(_))).await.message {
+            ServerToDevice::WatchEnded(e) => assert_eq!(e.reason, EndReason::DeviceRemoved),
+            _ => unreachable!(),
+        }
+        let removed = viewer.recv_matching(|m| matches!(m, ServerToViewer::DeviceRemoved(_))).await;
+        assert!(matches!(removed.message, ServerToViewer::DeviceRemoved(r) if r.device_id == device.device_id));
+        let ended = viewer.recv_matching(|m| matches!(m, ServerToViewer::WatchEnded(_))).await;
+        assert!(matches!(ended.message, ServerToViewer::WatchEnded(e) if e.session_id == ready.session_id));
+        viewer.send(ViewerToServer::WatchRequest(ViewerWatchRequest { device_id: device.device_id.clone() })).await;
+        assert_eq!(viewer_error(&mut viewer).await.code, ErrorCode::Forbidden);
+    }
 }

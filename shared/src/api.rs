@@ -111,6 +111,24 @@ pub struct UpdateDeviceRequest {
     pub name: String,
 }
 
+/// `POST /api/devices/{id}/shares`: let another person watch a device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ShareRequest {
+    /// The username of the person who may watch.
+    pub username: String,
+}
+
+/// A person a device is shared with (watch only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Share {
+    /// Their username.
+    pub username: String,
+    /// When the owner shared the device with them.
+    pub granted_at: UnixMillis,
+}
+
 /// What the requesting user may do with a device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

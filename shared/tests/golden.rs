@@ -6,8 +6,8 @@
 
 use mumu_shared::api::{
     AccessRole, AuthResponse, Device, DeviceStatus, EnrollRequest, EnrollResponse, Health,
-    HealthCheck, LoginRequest, PairRequest, PairingCode, RegisterRequest, UpdateDeviceRequest,
-    User,
+    HealthCheck, LoginRequest, PairRequest, PairingCode, RegisterRequest, Share, ShareRequest,
+    UpdateDeviceRequest, User,
 };
 use mumu_shared::signaling::{
     DeviceEndWatch, DeviceHello, DeviceHelloAck, DevicePresence, DeviceRemoved, DeviceToServer,
@@ -543,6 +543,13 @@ golden! {
     });
     rest_update_device_request: rest("rest.update_device_request", UpdateDeviceRequest {
         name: "Back garden".into(),
+    });
+    rest_share_request: rest("rest.share_request", ShareRequest {
+        username: "bob".into(),
+    });
+    rest_share: rest("rest.share", Share {
+        username: "bob".into(),
+        granted_at: TS,
     });
     rest_device: rest("rest.device", Device {
         id: device(),

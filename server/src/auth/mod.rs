@@ -205,17 +205,6 @@ impl Auth {
         })
     }
 
-    /// The user with this id.
-    pub async fn user(&self, id: &UserId) -> Result<Option<User>> {
-        let row: Option<UserRow> = sqlx::query_as(
-            "SELECT id, username, email, password_hash, created_at FROM users WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .fetch_optional(&self.db.pool)
-        .await?;
-        Ok(row.map(Into::into))
-    }
-
     /// Runs argon2 work on a blocking thread, at most one job per core at a time.
     async fn hash_work<T: Send + 'static>(
         &self,

@@ -8,7 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use mumu_shared::DeviceId;
 use mumu_shared::api::{
-    Device, EnrollRequest, EnrollResponse, PairRequest, PairingCode, UpdateDeviceRequest,
+    Device, EnrollRequest, EnrollResponse, PairRequest, PairingCode, Share, ShareRequest,
+    UpdateDeviceRequest,
 };
 
 /// A new agent asks for an identity: id, secret (shown once) and a pairing code.
@@ -104,5 +105,49 @@ pub async fn remove(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     state.devices.remove(user.id(), &DeviceId(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The people a device is shared with (owner only).
+#[utoipa::path(get, path = "/api/devices/{id}/shares", tag = "devices", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<Share>), (status = 403, body = mumu_shared::ErrorResponse)))]
+pub async fn shares(
+    State(state): State<SharedState>,
+    User(user): User,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<Share>>> {
+    Ok(Json(state.devices.shares(user.id(), &DeviceId(id)).await?))
+}
+
+/// Lets another person watch a device (owner only).
+#[utoipa::path(post, path = "/api/devices/{id}/shares", tag = "devices", params(("id" = String, Path)), request_body = ShareRequest,
+    responses((status = 201, body = Share), (status = 404, description = "no such user", body = mumu_shared::ErrorResponse),
+              (status = 409, description = "already shared", body = mumu_shared::ErrorResponse)))]
+pub async fn share(
+    State(state): State<SharedState>,
+    User(user): User,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ShareRequest>,
+) -> ApiResult<(StatusCode, Json<Share>)> {
+    let share = state
+        .devices
+        .share(user.id(), &DeviceId(id), &req.username)
+        .await?;
+    Ok((StatusCode::CREATED, Json(share)))
+}
+
+/// Stops sharing a device with someone (owner only): their sessions on it end.
+#[utoipa::path(delete, path = "/api/devices/{id}/shares/{username}", tag = "devices",
+    params(("id" = String, Path), ("username" = String, Path)),
+    responses((status = 204), (status = 404, body = mumu_shared::ErrorResponse)))]
+pub async fn unshare(
+    State(state): State<SharedState>,
+    User(user): User,
+    Path((id, username)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    state
+        .devices
+        .unshare(user.id(), &DeviceId(id), &username)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,7 +12,7 @@ use crate::state::SharedState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -28,6 +28,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
     paths(
         auth::register, auth::login, auth::logout, auth::me,
         devices::enroll, devices::new_code, devices::pair, devices::list, devices::status, devices::rename, devices::remove,
+        devices::shares, devices::share, devices::unshare,
         health::healthz, health::readyz, health::metrics,
     ),
     tags((name = "auth"), (name = "devices"), (name = "operations"))
@@ -49,6 +50,14 @@ pub fn router(state: SharedState) -> Router {
         .route(
             "/api/devices/{id}",
             patch(devices::rename).delete(devices::remove),
+        )
+        .route(
+            "/api/devices/{id}/shares",
+            get(devices::shares).post(devices::share),
+        )
+        .route(
+            "/api/devices/{id}/shares/{username}",
+            delete(devices::unshare),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -68,6 +68,7 @@ struct ViewerConn {
 }
 
 struct Session {
+    device_id: DeviceId,
     device_conn: ConnId,
     viewer_conn: ConnId,
 }
@@ -233,7 +234,8 @@ impl Hub {
     ) -> Result<()> {
         let mut state = self.lock();
         let session_id = to_device.session_id.clone();
-        let device_id = &to_viewer.device_id;
+        let device_id = to_viewer.device_id.clone();
+        let device_id = &device_id;
         let device_conn = *state.device_index.get(device_id).ok_or_else(|| {
             Error::client(
                 ErrorCode::DeviceOffline,
@@ -269,6 +271,7 @@ impl Hub {
         state.sessions.insert(
             session_id,
             Session {
+                device_id: device_id.clone(),
                 device_conn,
                 viewer_conn,
             },
@@ -402,18 +405,39 @@ impl Hub {
                         })
                     }
                 };
-                for user in users {
-                    for conn in state.viewers_by_user.get(user).into_iter().flatten() {
-                        if let Some(viewer) = state.viewers.get(conn) {
-                            push(
-                                &viewer.outbox,
-                                Out::send(Envelope::new(message.clone(), now)),
-                                &self.metrics,
-                            );
-                        }
+                let conns: Vec<ConnId> = users
+                    .iter()
+                    .flat_map(|u| state.viewers_by_user.get(u).into_iter().flatten().copied())
+                    .collect();
+                for conn in &conns {
+                    if let Some(viewer) = state.viewers.get(conn) {
+                        push(
+                            &viewer.outbox,
+                            Out::send(Envelope::new(message.clone(), now)),
+                            &self.metrics,
+                        );
                     }
                 }
-                Vec::new()
+                // Access withdrawn: their sessions on that device end too.
+                let ViewerNews::Removed(device_id) = news else {
+                    return Vec::new();
+                };
+                let revoked: Vec<SessionId> = conns
+                    .iter()
+                    .filter_map(|c| state.viewers.get(c))
+                    .flat_map(|v| v.sessions.iter())
+                    .filter(|s| {
+                        state
+                            .sessions
+                            .get(*s)
+                            .is_some_and(|s| &s.device_id == device_id)
+                    })
+                    .cloned()
+                    .collect();
+                revoked
+                    .iter()
+                    .filter_map(|s| self.finish(&mut state, s, EndReason::DeviceRemoved, None, now))
+                    .collect()
             }
             Notice::Device { device_id, news } => {
                 let Some(conn) = state.device_index.get(device_id).copied() else {

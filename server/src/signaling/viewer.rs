@@ -60,8 +60,16 @@ impl ViewerPeer {
                 )));
             }
         };
-        let devices = s.devices.presence_of_all(user.id()).await?;
+        // Attach before reading the snapshot: a change made meanwhile is then queued behind
+        // hello_ack instead of being lost between the two.
         let conn = s.hub.attach_viewer(user.id(), self.outbox.clone());
+        let devices = match s.devices.presence_of_all(user.id()).await {
+            Ok(devices) => devices,
+            Err(e) => {
+                s.hub.detach(conn, s.clock.now_ms());
+                return Err(e);
+            }
+        };
         s.metrics
             .viewer_sockets
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

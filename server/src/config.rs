@@ -45,9 +45,10 @@ pub struct Config {
     #[arg(long, env = "MUMU_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// The address people and devices use to reach this server (for links and cookie security).
-    #[arg(long, env = "MUMU_PUBLIC_URL", default_value = "http://localhost:8080")]
-    pub public_url: String,
+    /// The address people and devices use to reach this server (for links and cookie
+    /// security); absent: `http://` and the listen address (`localhost` for `0.0.0.0`).
+    #[arg(long, env = "MUMU_PUBLIC_URL")]
+    pub public_url: Option<String>,
 
     /// Directory for the SQLite database and generated secrets.
     #[arg(long, env = "MUMU_DATA_DIR", default_value = "data")]
@@ -179,8 +180,45 @@ impl Config {
         Duration::from_secs(self.heartbeat_secs.max(1))
     }
 
+    /// The public URL in force, for a server bound to `bound`.
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        match self.public_url.as_deref().filter(|u| !u.is_empty()) {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None if bound.ip().is_unspecified() => format!("http://localhost:{}", bound.port()),
+            None => format!("http://{bound}"),
+        }
+    }
+
     /// Whether cookies must be `Secure` (the public URL is https).
     pub fn secure_cookies(&self) -> bool {
-        self.public_url.starts_with("https://")
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_public_url_defaults_to_the_bound_address() {
+        let mut config = Config::defaults();
+        config.public_url = None;
+        assert_eq!(
+            config.public_url("127.0.0.1:18080".parse().unwrap()),
+            "http://127.0.0.1:18080"
+        );
+        assert_eq!(
+            config.public_url("0.0.0.0:8080".parse().unwrap()),
+            "http://localhost:8080"
+        );
+        assert!(!config.secure_cookies());
+        config.public_url = Some("https://cams.example.com/".into());
+        assert_eq!(
+            config.public_url("0.0.0.0:8080".parse().unwrap()),
+            "https://cams.example.com"
+        );
+        assert!(config.secure_cookies());
     }
 }

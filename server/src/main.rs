@@ -32,19 +32,17 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve => {
             let database = db::redact_url(&config.database_url());
-            let public_url = config.public_url.clone();
             let server = Server::bind(config, Arc::new(SystemClock)).await?;
             let state = server.state();
+            let public_url = state.config.public_url(server.local_addr());
             tracing::info!(
                 addr = %server.local_addr(),
                 %database,
                 presence = state.presence.name(),
                 "mumu-server listening"
             );
-            println!(
-                "MuMu server listening on http://{}  (public URL {public_url})",
-                server.local_addr()
-            );
+            println!("MuMu server listening on http://{}", server.local_addr());
+            println!("  open {public_url} (MUMU_PUBLIC_URL)");
             println!(
                 "  database: {database}; presence: {}",
                 state.presence.name()

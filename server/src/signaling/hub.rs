@@ -105,13 +105,12 @@ impl std::fmt::Debug for Hub {
     }
 }
 
-/// Queues a message; a full or closed queue means the socket is going away, and its own task
-/// will detach it, so the message is dropped with a note.
-fn push<M: Message>(outbox: &Outbox<M>, out: Out<M>, metrics: &Metrics) {
+/// Queues a message (counted as sent when the socket writes it); a full or closed queue means
+/// the socket is going away, and its own task will detach it, so the message is dropped with
+/// a note.
+fn push<M: Message>(outbox: &Outbox<M>, out: Out<M>) {
     match outbox.try_send(out) {
-        Ok(()) => {
-            metrics.messages_out.fetch_add(1, Relaxed);
-        }
+        Ok(()) => {}
         Err(mpsc::error::TrySendError::Full(_)) => {
             tracing::warn!("a socket's send queue is full; message dropped");
         }
@@ -148,7 +147,7 @@ impl Hub {
                     ErrorCode::Replaced,
                     "this device connected again; this older connection is closed",
                 );
-                push(&conn.outbox, Out::Close(body), &self.metrics);
+                push(&conn.outbox, Out::Close(body));
             }
             ended = self.detach_locked(&mut state, old, now);
         }
@@ -262,12 +261,11 @@ impl Hub {
         push(
             &device.outbox,
             Out::send(Envelope::new(ServerToDevice::WatchRequest(to_device), now)),
-            &self.metrics,
         );
         let viewer = state.viewers.get_mut(&viewer_conn).expect("checked above");
         viewer.sessions.insert(session_id.clone());
         let ready = Envelope::new(ServerToViewer::WatchReady(to_viewer), now).reply_to(request_id);
-        push(&viewer.outbox, Out::send(ready), &self.metrics);
+        push(&viewer.outbox, Out::send(ready));
         state.sessions.insert(
             session_id,
             Session {
@@ -310,11 +308,7 @@ impl Hub {
     }
 
     fn relay<M: Message>(&self, outbox: &Outbox<M>, message: M, now: UnixMillis) {
-        push(
-            outbox,
-            Out::send(Envelope::new(message, now)),
-            &self.metrics,
-        );
+        push(outbox, Out::send(Envelope::new(message, now)));
         self.metrics.messages_relayed.fetch_add(1, Relaxed);
     }
 
@@ -372,7 +366,6 @@ impl Hub {
                         ServerToDevice::WatchEnded(notice.clone()),
                         now,
                     )),
-                    &self.metrics,
                 );
             }
         }
@@ -382,7 +375,6 @@ impl Hub {
                 push(
                     &viewer.outbox,
                     Out::send(Envelope::new(ServerToViewer::WatchEnded(notice), now)),
-                    &self.metrics,
                 );
             }
         }
@@ -414,7 +406,6 @@ impl Hub {
                         push(
                             &viewer.outbox,
                             Out::send(Envelope::new(message.clone(), now)),
-                            &self.metrics,
                         );
                     }
                 }
@@ -449,13 +440,12 @@ impl Hub {
                         push(
                             &outbox,
                             Out::send(Envelope::new(ServerToDevice::Paired(paired.clone()), now)),
-                            &self.metrics,
                         );
-                        push(&outbox, Out::Refresh, &self.metrics);
+                        push(&outbox, Out::Refresh);
                         Vec::new()
                     }
                     DeviceNews::AccessChanged => {
-                        push(&outbox, Out::Refresh, &self.metrics);
+                        push(&outbox, Out::Refresh);
                         Vec::new()
                     }
                     DeviceNews::Removed => {
@@ -471,7 +461,7 @@ impl Hub {
                             ErrorCode::DeviceRemoved,
                             "the owner removed this device; enrol again to pair it",
                         );
-                        push(&outbox, Out::Close(body), &self.metrics);
+                        push(&outbox, Out::Close(body));
                         ended
                     }
                 }
@@ -492,10 +482,10 @@ impl Hub {
             "the server is shutting down; reconnect shortly",
         );
         for device in state.devices.values() {
-            push(&device.outbox, Out::Close(body.clone()), &self.metrics);
+            push(&device.outbox, Out::Close(body.clone()));
         }
         for viewer in state.viewers.values() {
-            push(&viewer.outbox, Out::Close(body.clone()), &self.metrics);
+            push(&viewer.outbox, Out::Close(body.clone()));
         }
         ended
     }

@@ -27,6 +27,14 @@ ensure_rust_parts() {
   rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
 }
 
+# GStreamer with the plugins the camera agent uses (webrtcbin, x264enc, libnice), and the
+# development files its Rust bindings link against.
+ensure_gstreamer() {
+  apt_install pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
+    libgstreamer-plugins-bad1.0-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice gstreamer1.0-libav
+}
+
 port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }

@@ -1,0 +1,218 @@
+//! The agent's life: get an identity, start the capture pipeline, and keep a signaling
+//! connection up, reconnecting with backoff, until told to stop.
+//!
+//! Sessions never survive a reconnect: the server ends them when the socket drops, so the agent
+//! releases their branches and starts from a clean slate on the new connection.
+
+use crate::backoff::Backoff;
+use crate::connection::{self, Context, Ended};
+use crate::enrollment::{ServerApi, show_pairing_code};
+use crate::identity::{Identity, StateDir};
+use crate::media::capture::{Capture, VideoSettings};
+use crate::sessions::Sessions;
+use anyhow::{Context as _, bail};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// A pairing code with less than this left is replaced before it is shown.
+const CODE_MARGIN_MS: i64 = 60_000;
+
+/// Everything the agent is configured with.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// The server's base URL (`http://host:port`).
+    pub server: String,
+    /// Where the identity is kept.
+    pub state_dir: PathBuf,
+    /// The name the device suggests for itself at enrolment.
+    pub name: Option<String>,
+    /// Capture and encoding.
+    pub video: VideoSettings,
+    /// At most this many viewers at once.
+    pub max_viewers: usize,
+    /// How often the status is reported.
+    pub status_interval: Duration,
+    /// Forget the stored identity and enrol again (`mumu-agent pair`).
+    pub re_enroll: bool,
+}
+
+/// Runs the agent until SIGINT/SIGTERM, or a failure retrying cannot fix.
+pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let server = config.server.trim_end_matches('/').to_owned();
+    let state = StateDir::new(config.state_dir.clone());
+    let api = ServerApi::new(&server);
+    if config.re_enroll {
+        state.forget()?;
+    }
+    let mut identity = ensure_identity(&state, &api, &server, config.name.clone()).await?;
+    tracing::info!(device_id = %identity.device_id, state_dir = %state.path().display(), "identity ready");
+
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let capture = Capture::start(&config.video, events_tx.clone())
+        .context("could not start the capture pipeline")?;
+    let mut sessions = Sessions::new(capture, events_tx, config.max_viewers);
+
+    let (stop_tx, shutdown) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stopping");
+        let _ = stop_tx.send(true);
+    });
+
+    let url = websocket_url(&server)?;
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    let mut context = Context {
+        started,
+        status_interval: config.status_interval,
+        shutdown: shutdown.clone(),
+    };
+    loop {
+        let ended = match connection::open(&url, &identity).await {
+            Ok((socket, ack)) => {
+                backoff.reset();
+                tracing::info!(paired = ack.paired, "connected to {server}");
+                if !ack.paired {
+                    show_current_code(&state, &api, &mut identity, &server).await;
+                }
+                let ended =
+                    connection::serve(socket, &ack, &mut sessions, &mut events, &mut context).await;
+                sessions.release_all();
+                while events.try_recv().is_ok() {}
+                ended
+            }
+            Err(ended) => ended,
+        };
+        match ended {
+            Ended::Shutdown => return Ok(()),
+            Ended::Fatal(fatal) => bail!(fatal),
+            Ended::Lost(reason) => tracing::warn!(%reason, "signaling connection lost"),
+        }
+        let delay = backoff.next_delay();
+        tracing::info!(?delay, "reconnecting");
+        let mut shutdown = shutdown.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.changed() => return Ok(()),
+        }
+    }
+}
+
+/// The stored identity, or a new one from the server.
+async fn ensure_identity(
+    state: &StateDir,
+    api: &ServerApi,
+    server: &str,
+    name: Option<String>,
+) -> anyhow::Result<Identity> {
+    if let Some(identity) = state.load()? {
+        if identity.server != server {
+            bail!(
+                "the identity in {} belongs to {}, not {server}; run `mumu-agent pair` to enrol with {server}",
+                state.path().display(),
+                identity.server
+            );
+        }
+        return Ok(identity);
+    }
+    tracing::info!("no identity yet: enrolling with {server}");
+    let enrolled = api
+        .enroll(name.or_else(hostname))
+        .await
+        .context("enrolment failed")?;
+    let identity = Identity {
+        server: server.to_owned(),
+        device_id: enrolled.device_id,
+        device_secret: enrolled.device_secret,
+        pairing_code: Some(enrolled.pairing_code),
+        pairing_code_expires_at: Some(enrolled.expires_at),
+    };
+    state.save(&identity)?;
+    Ok(identity)
+}
+
+/// Shows the pairing code, asking for a fresh one when the stored one has (nearly) run out.
+async fn show_current_code(
+    state: &StateDir,
+    api: &ServerApi,
+    identity: &mut Identity,
+    server: &str,
+) {
+    let fresh_enough = identity
+        .pairing_code_expires_at
+        .is_some_and(|at| at - crate::now_ms() > CODE_MARGIN_MS);
+    if !fresh_enough || identity.pairing_code.is_none() {
+        match api.new_pairing_code(&identity.device_secret).await {
+            Ok(code) => {
+                identity.pairing_code = Some(code.pairing_code);
+                identity.pairing_code_expires_at = Some(code.expires_at);
+                if let Err(e) = state.save(identity) {
+                    tracing::warn!(error = %e, "could not store the new pairing code");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not get a pairing code");
+                return;
+            }
+        }
+    }
+    if let (Some(code), Some(expires_at)) =
+        (&identity.pairing_code, identity.pairing_code_expires_at)
+    {
+        tracing::info!(pairing_code = %code, "waiting to be paired");
+        show_pairing_code(code, expires_at, server);
+    }
+}
+
+/// `ws://host/ws/device` for `http://host`, `wss://` for `https://`.
+fn websocket_url(server: &str) -> anyhow::Result<String> {
+    let rest = if let Some(rest) = server.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = server.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        bail!("the server URL must start with http:// or https://, not {server}");
+    };
+    Ok(format!("{rest}/ws/device"))
+}
+
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_socket_url_follows_the_server_scheme() {
+        assert_eq!(
+            websocket_url("http://127.0.0.1:8080").unwrap(),
+            "ws://127.0.0.1:8080/ws/device"
+        );
+        assert_eq!(
+            websocket_url("https://cams.example.org").unwrap(),
+            "wss://cams.example.org/ws/device"
+        );
+        assert!(websocket_url("cams.example.org").is_err());
+    }
+}

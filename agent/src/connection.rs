@@ -1,0 +1,214 @@
+//! One signaling connection, from `hello` to its end: heartbeats, status reports, and the
+//! session messages handed to [`Sessions`].
+//!
+//! How a connection ends decides what the agent does next, so the ending is typed: a lost
+//! connection is retried (with backoff, by the caller); a refusal that retrying cannot fix
+//! (wrong secret, device removed, replaced by another process) is fatal.
+
+use crate::identity::Identity;
+use crate::media::MediaEvent;
+use crate::sessions::Sessions;
+use crate::socket::{DeviceSocket, SocketError};
+use crate::status;
+use mumu_shared::signaling::{
+    DeviceHello, DeviceHelloAck, DeviceToServer, EndReason, Heartbeat, ServerToDevice,
+};
+use mumu_shared::{ErrorBody, ErrorCode, PROTOCOL_VERSION};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use tokio::sync::{mpsc, watch};
+
+/// How long the server has to answer `hello`.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Silence from the server for this many heartbeat intervals means the socket is dead.
+const MISSED_HEARTBEATS: u32 = 3;
+
+/// A connection that ended and should not be retried.
+#[derive(Debug, Error)]
+pub enum Fatal {
+    /// The server does not accept this device's credentials.
+    #[error("the server refused this device ({0}); run `mumu-agent pair` to enrol it again")]
+    Refused(ErrorBody),
+    /// Another agent with this identity connected; running both would fight forever.
+    #[error("another agent with this device's identity connected to the server ({0})")]
+    Replaced(ErrorBody),
+    /// The capture pipeline failed.
+    #[error("the capture pipeline failed: {0}")]
+    Capture(String),
+}
+
+/// Why a connection ended.
+#[derive(Debug)]
+pub enum Ended {
+    /// Lost, closed or never opened: try again.
+    Lost(String),
+    /// Do not try again.
+    Fatal(Fatal),
+    /// The agent is shutting down.
+    Shutdown,
+}
+
+impl From<SocketError> for Ended {
+    fn from(e: SocketError) -> Self {
+        Self::Lost(e.to_string())
+    }
+}
+
+/// What one connection needs from the agent.
+pub struct Context {
+    /// When the agent started (for the status report).
+    pub started: Instant,
+    /// How often to report status.
+    pub status_interval: Duration,
+    /// Becomes `true` when the agent should stop.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Opens the socket and says hello; returns the socket and the server's `hello_ack`.
+pub async fn open(url: &str, identity: &Identity) -> Result<(DeviceSocket, DeviceHelloAck), Ended> {
+    let mut socket = DeviceSocket::connect(url).await?;
+    socket
+        .send(DeviceToServer::Hello(DeviceHello {
+            protocol: PROTOCOL_VERSION,
+            device_id: identity.device_id.clone(),
+            device_secret: identity.device_secret.clone(),
+            agent_version: Some(crate::AGENT_VERSION.to_owned()),
+        }))
+        .await?;
+    let reply = tokio::time::timeout(HELLO_TIMEOUT, socket.recv())
+        .await
+        .map_err(|_| Ended::Lost("no hello_ack within 10 s".into()))??;
+    match reply.message {
+        ServerToDevice::HelloAck(ack) => Ok((socket, ack)),
+        ServerToDevice::Error(error) => Err(refusal(error)),
+        other => Err(Ended::Lost(format!(
+            "expected hello_ack, got {:?}",
+            other.kind_name()
+        ))),
+    }
+}
+
+/// Serves the connection until it ends.
+pub async fn serve(
+    mut socket: DeviceSocket,
+    ack: &DeviceHelloAck,
+    sessions: &mut Sessions,
+    media: &mut mpsc::UnboundedReceiver<MediaEvent>,
+    context: &mut Context,
+) -> Ended {
+    let interval = Duration::from_millis(ack.heartbeat_interval_ms.max(1000));
+    let mut heartbeat = tokio::time::interval(interval);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut status_timer = tokio::time::interval(context.status_interval);
+    let mut last_heard = Instant::now();
+
+    let ended = loop {
+        tokio::select! {
+            incoming = socket.recv() => {
+                let envelope = match incoming {
+                    Ok(envelope) => envelope,
+                    Err(e) => break e.into(),
+                };
+                last_heard = Instant::now();
+                let replies = match envelope.message {
+                    ServerToDevice::HeartbeatAck(_) => vec![],
+                    ServerToDevice::HelloAck(_) => {
+                        tracing::warn!("a second hello_ack; ignored");
+                        vec![]
+                    }
+                    ServerToDevice::Paired(paired) => {
+                        tracing::info!(owner = %paired.owner, name = %paired.name, "paired: this camera now belongs to {}", paired.owner);
+                        vec![]
+                    }
+                    ServerToDevice::Error(error) => match error.code {
+                        ErrorCode::Replaced | ErrorCode::Unauthorized | ErrorCode::DeviceRemoved => {
+                            break refusal(error);
+                        }
+                        ErrorCode::HeartbeatTimeout => break Ended::Lost(error.to_string()),
+                        _ => {
+                            tracing::warn!(%error, "the server refused a message");
+                            vec![]
+                        }
+                    },
+                    message => sessions.on_server_message(message),
+                };
+                if let Err(e) = send_all(&mut socket, replies).await {
+                    break e.into();
+                }
+            }
+            Some(event) = media.recv() => {
+                let capture_failed = match &event {
+                    MediaEvent::CaptureFailed { reason } => Some(reason.clone()),
+                    _ => None,
+                };
+                let replies = sessions.on_media_event(event);
+                let sent = send_all(&mut socket, replies).await;
+                if let Some(reason) = capture_failed {
+                    break Ended::Fatal(Fatal::Capture(reason));
+                }
+                if let Err(e) = sent {
+                    break e.into();
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > interval * MISSED_HEARTBEATS {
+                    break Ended::Lost(format!("nothing heard from the server for {:?}", last_heard.elapsed()));
+                }
+                if let Err(e) = socket.send(DeviceToServer::Heartbeat(Heartbeat {})).await {
+                    break e.into();
+                }
+            }
+            _ = status_timer.tick() => {
+                let capture = sessions.capture();
+                let report = status::current(
+                    context.started,
+                    sessions.viewers(),
+                    capture.source().describe(),
+                    capture.encoder().element(),
+                );
+                if let Err(e) = socket.send(DeviceToServer::DevicePresence(report)).await {
+                    break e.into();
+                }
+            }
+            _ = context.shutdown.changed() => {
+                let goodbyes = sessions.end_all(EndReason::DeviceEnded, "the camera is shutting down");
+                let _ = send_all(&mut socket, goodbyes).await;
+                break Ended::Shutdown;
+            }
+        }
+    };
+    socket.close().await;
+    ended
+}
+
+async fn send_all(
+    socket: &mut DeviceSocket,
+    messages: Vec<DeviceToServer>,
+) -> Result<(), SocketError> {
+    for message in messages {
+        socket.send(message).await?;
+    }
+    Ok(())
+}
+
+/// What an `error` from the server means for the connection.
+fn refusal(error: ErrorBody) -> Ended {
+    match error.code {
+        ErrorCode::Unauthorized | ErrorCode::DeviceRemoved | ErrorCode::UnsupportedProtocol => {
+            Ended::Fatal(Fatal::Refused(error))
+        }
+        ErrorCode::Replaced => Ended::Fatal(Fatal::Replaced(error)),
+        _ => Ended::Lost(error.to_string()),
+    }
+}
+
+/// The wire name of a message, for logs.
+trait KindName {
+    fn kind_name(&self) -> &'static str;
+}
+
+impl KindName for ServerToDevice {
+    fn kind_name(&self) -> &'static str {
+        mumu_shared::Message::kind(self)
+    }
+}

@@ -1,0 +1,552 @@
+//! One viewer: a bin `queue ! rtph264pay ! webrtcbin` hanging off the capture pipeline's tee,
+//! keyed by the watch session it serves.
+//!
+//! The order of things matters, and each step is here for a reason:
+//! - The bin is linked to the tee under a blocking probe and unblocked only once it has reached
+//!   the pipeline's state, so no buffer meets an element that is not ready.
+//! - The offer is made only when caps have reached webrtcbin's sink pad: before that webrtcbin
+//!   does not know what it will send and its offer would lack the codec.
+//! - No RTP enters webrtcbin until the peer connection (ICE *and* DTLS) is up. Before that
+//!   webrtcbin holds some of what it gets (it reached the viewer as a burst of stale frames
+//!   after connecting) and drops the rest (a keyframe requested at ICE-connected was sometimes
+//!   lost, leaving the viewer waiting for the next periodic one).
+//! - The encoder is asked for a keyframe when the peer connection is up: that is the first
+//!   frame the viewer gets. A keyframe requested earlier would be dropped at the gate, and
+//!   (through the throttle) it would delay the one the viewer can use.
+//! - Leaving, the branch is unlinked from an idle tee pad (so the other viewers never see a
+//!   half-pushed buffer), and the tee pad is released and the bin set to `Null` in
+//!   `call_async`, off the streaming threads.
+//!
+//! GStreamer signal closures hold only weak references to the branch; the session table owns it.
+
+use super::caps;
+use super::ice_servers::WebrtcbinIceServers;
+use super::{MediaError, MediaEvent, MediaEvents, make};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_webrtc as gst_webrtc;
+use mumu_shared::SessionId;
+use mumu_shared::signaling::IceCandidate;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+/// Viewer bins are named `viewer-<session id>`, which lets a bus error name its session.
+const BIN_PREFIX: &str = "viewer-";
+
+/// The session whose bin an element path (`/GstPipeline:p/GstBin:viewer-<id>/...`) is in.
+pub fn session_of_path(path: &str) -> Option<SessionId> {
+    path.split('/')
+        .filter_map(|segment| segment.split_once(':').map(|(_, name)| name))
+        .find_map(|name| name.strip_prefix(BIN_PREFIX))
+        .map(SessionId::from)
+}
+
+/// How a branch's peer connection finds its way to the viewer.
+#[derive(Clone, Debug, Default)]
+pub struct PeerOptions {
+    /// STUN/TURN servers, in webrtcbin's form.
+    pub ice_servers: WebrtcbinIceServers,
+    /// Relayed candidates only.
+    pub relay_only: bool,
+}
+
+/// One viewer's branch. Cloning shares it.
+#[derive(Clone, Debug)]
+pub struct ViewerBranch(Arc<Inner>);
+
+/// What GStreamer closures hold.
+#[derive(Clone, Debug)]
+struct WeakBranch(Weak<Inner>);
+
+impl WeakBranch {
+    fn upgrade(&self) -> Option<ViewerBranch> {
+        self.0.upgrade().map(ViewerBranch)
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    session: SessionId,
+    pipeline: gst::Pipeline,
+    bin: gst::Bin,
+    webrtcbin: gst::Element,
+    events: MediaEvents,
+    /// Opened when the peer connection is up; until then RTP is dropped before webrtcbin.
+    gate: Arc<AtomicBool>,
+    state: Mutex<BranchState>,
+}
+
+#[derive(Debug, Default)]
+struct BranchState {
+    /// The tee pad feeding this branch, until it is released.
+    tee_pad: Option<gst::Pad>,
+    offer_requested: bool,
+    answer_applied: bool,
+    /// Viewer candidates that arrived before its answer: (m-line index, candidate).
+    pending_candidates: Vec<(u32, String)>,
+    /// The `a=mid` of each m-line of the offer, in order.
+    mids: Vec<String>,
+    detached: bool,
+}
+
+impl ViewerBranch {
+    /// Builds the branch for `session`, links it to the tee and starts it. The offer follows as
+    /// a [`MediaEvent::Offer`] once caps reach webrtcbin.
+    pub fn attach(
+        pipeline: &gst::Pipeline,
+        tee: &gst::Element,
+        session: SessionId,
+        options: &PeerOptions,
+        events: MediaEvents,
+    ) -> Result<Self, MediaError> {
+        let bin = gst::Bin::with_name(&format!("{BIN_PREFIX}{session}"));
+        // Leaky: a viewer that cannot keep up loses its own frames instead of stalling the tee
+        // (and with it every other viewer).
+        let queue = gst::ElementFactory::make("queue")
+            .property_from_str("leaky", "downstream")
+            .property("max-size-buffers", 0u32)
+            .property("max-size-bytes", 0u32)
+            .property("max-size-time", gst::ClockTime::SECOND.nseconds())
+            .build()
+            .map_err(|_| MediaError::MissingElement("queue".into()))?;
+        let pay = make("rtph264pay")?;
+        // SPS and PPS before every IDR: a viewer can start at any keyframe.
+        pay.set_property("config-interval", -1i32);
+        pay.set_property_from_str("aggregate-mode", "zero-latency");
+        let webrtcbin = gst::ElementFactory::make("webrtcbin")
+            .name("webrtc")
+            .property_from_str("bundle-policy", "max-bundle")
+            .build()
+            .map_err(|_| MediaError::MissingElement("webrtcbin".into()))?;
+        if let Some(stun) = &options.ice_servers.stun {
+            webrtcbin.set_property("stun-server", stun);
+        }
+        if options.relay_only {
+            webrtcbin.set_property_from_str("ice-transport-policy", "relay");
+        }
+        for turn in &options.ice_servers.turn {
+            if !webrtcbin.emit_by_name::<bool>("add-turn-server", &[turn]) {
+                tracing::warn!(%session, "webrtcbin refused a TURN server URL");
+            }
+        }
+
+        bin.add_many([&queue, &pay, &webrtcbin])
+            .map_err(|e| MediaError::link("the viewer elements", e))?;
+        queue
+            .link(&pay)
+            .map_err(|e| MediaError::link("queue to rtph264pay", e))?;
+        let pay_src = pay
+            .static_pad("src")
+            .ok_or_else(|| MediaError::Gst("rtph264pay has no src pad".into()))?;
+        caps::install_rewrite(&pay_src);
+        // The gate sits after the payloader: rtph264pay sets its caps only once it has seen a
+        // buffer, and the offer waits for those caps. Events pass; RTP is consumed (`Handled`,
+        // not `Drop`: with `Drop` GStreamer 1.22 unrefs a NULL buffer behind gstreamer-rs).
+        let gate = Arc::new(AtomicBool::new(false));
+        let open = gate.clone();
+        pay_src.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+            move |_, _| {
+                if open.load(Ordering::Acquire) {
+                    gst::PadProbeReturn::Ok
+                } else {
+                    gst::PadProbeReturn::Handled
+                }
+            },
+        );
+        let rtc_sink = webrtcbin
+            .request_pad_simple("sink_%u")
+            .ok_or_else(|| MediaError::Gst("webrtcbin gave no sink pad".into()))?;
+        pay_src
+            .link(&rtc_sink)
+            .map_err(|e| MediaError::link("rtph264pay to webrtcbin", e))?;
+        let transceiver = rtc_sink.property::<gst_webrtc::WebRTCRTPTransceiver>("transceiver");
+        transceiver.set_property(
+            "direction",
+            gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly,
+        );
+        let queue_sink = queue
+            .static_pad("sink")
+            .ok_or_else(|| MediaError::Gst("queue has no sink pad".into()))?;
+        let ghost = gst::GhostPad::builder_with_target(&queue_sink)
+            .map_err(|e| MediaError::Gst(e.to_string()))?
+            .name("sink")
+            .build();
+        bin.add_pad(&ghost)
+            .map_err(|e| MediaError::link("the viewer bin's sink", e))?;
+
+        let branch = Self(Arc::new(Inner {
+            session,
+            pipeline: pipeline.clone(),
+            bin,
+            webrtcbin,
+            events,
+            gate,
+            state: Mutex::new(BranchState::default()),
+        }));
+        branch.connect_signals(&rtc_sink);
+        branch.link_to_tee(tee, &ghost)?;
+        Ok(branch)
+    }
+
+    /// The session this branch serves.
+    pub fn session(&self) -> &SessionId {
+        &self.0.session
+    }
+
+    fn downgrade(&self) -> WeakBranch {
+        WeakBranch(Arc::downgrade(&self.0))
+    }
+
+    fn state(&self) -> MutexGuard<'_, BranchState> {
+        // A panic elsewhere while holding the lock leaves plain data behind; keep going.
+        self.0.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn connect_signals(&self, rtc_sink: &gst::Pad) {
+        let weak = self.downgrade();
+        rtc_sink.connect_notify(Some("caps"), move |_pad, _| {
+            if let Some(branch) = weak.upgrade() {
+                branch.report(branch.on_caps_reached_webrtcbin());
+            }
+        });
+
+        let weak = self.downgrade();
+        self.0
+            .webrtcbin
+            .connect("on-ice-candidate", false, move |values| {
+                let branch = weak.upgrade()?;
+                let mline = values.get(1).and_then(|v| v.get::<u32>().ok());
+                let candidate = values.get(2).and_then(|v| v.get::<String>().ok());
+                match (mline, candidate) {
+                    (Some(mline), Some(candidate)) => branch.on_ice_candidate(mline, candidate),
+                    _ => tracing::warn!(session = %branch.0.session, "malformed on-ice-candidate"),
+                }
+                None
+            });
+
+        let weak = self.downgrade();
+        self.0
+            .webrtcbin
+            .connect_notify(Some("ice-gathering-state"), move |webrtcbin, _| {
+                if let Some(branch) = weak.upgrade() {
+                    let state = webrtcbin
+                        .property::<gst_webrtc::WebRTCICEGatheringState>("ice-gathering-state");
+                    branch.on_gathering_state(state);
+                }
+            });
+
+        let weak = self.downgrade();
+        self.0
+            .webrtcbin
+            .connect_notify(Some("connection-state"), move |webrtcbin, _| {
+                if let Some(branch) = weak.upgrade() {
+                    let state = webrtcbin
+                        .property::<gst_webrtc::WebRTCPeerConnectionState>("connection-state");
+                    branch.on_connection_state(state);
+                }
+            });
+    }
+
+    /// Adds the bin to the pipeline and links it to a new tee pad, blocked until the bin runs.
+    fn link_to_tee(&self, tee: &gst::Element, sink: &gst::GhostPad) -> Result<(), MediaError> {
+        let inner = &self.0;
+        inner
+            .pipeline
+            .add(&inner.bin)
+            .map_err(|e| MediaError::link("the viewer bin into the pipeline", e))?;
+        let tee_pad = tee
+            .request_pad_simple("src_%u")
+            .ok_or_else(|| MediaError::Gst("the tee gave no src pad".into()))?;
+        let block = tee_pad
+            .add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| {
+                gst::PadProbeReturn::Ok
+            })
+            .ok_or_else(|| MediaError::Gst("could not block the tee pad".into()))?;
+        if let Err(e) = tee_pad.link(sink) {
+            tee_pad.remove_probe(block);
+            tee.release_request_pad(&tee_pad);
+            let _ = inner.pipeline.remove(&inner.bin);
+            return Err(MediaError::link("the tee to the viewer bin", e));
+        }
+        self.state().tee_pad = Some(tee_pad.clone());
+
+        let weak = self.downgrade();
+        inner.bin.call_async(move |bin| {
+            let synced = bin.sync_state_with_parent();
+            tee_pad.remove_probe(block);
+            if let (Err(e), Some(branch)) = (synced, weak.upgrade()) {
+                branch.fail(format!("the viewer bin did not start: {e}"));
+            }
+        });
+        Ok(())
+    }
+
+    /// Caps reached webrtcbin: now it can make an offer that names the codec.
+    fn on_caps_reached_webrtcbin(&self) -> Result<(), MediaError> {
+        {
+            let mut state = self.state();
+            if state.offer_requested || state.detached {
+                return Ok(());
+            }
+            state.offer_requested = true;
+        }
+        tracing::debug!(session = %self.0.session, "caps reached webrtcbin; creating the offer");
+        let weak = self.downgrade();
+        let promise = gst::Promise::with_change_func(move |reply| {
+            if let Some(branch) = weak.upgrade() {
+                branch.report(branch.on_offer_created(reply));
+            }
+        });
+        self.0
+            .webrtcbin
+            .emit_by_name::<()>("create-offer", &[&None::<gst::Structure>, &promise]);
+        Ok(())
+    }
+
+    fn on_offer_created(
+        &self,
+        reply: Result<Option<&gst::StructureRef>, gst::PromiseError>,
+    ) -> Result<(), MediaError> {
+        let reply = reply
+            .map_err(|e| MediaError::Gst(format!("create-offer: {e:?}")))?
+            .ok_or_else(|| MediaError::Gst("create-offer gave no reply".into()))?;
+        if let Ok(error) = reply.get::<gst::glib::Error>("error") {
+            return Err(MediaError::Gst(format!("create-offer: {error}")));
+        }
+        let offer = reply
+            .get::<gst_webrtc::WebRTCSessionDescription>("offer")
+            .map_err(|e| MediaError::Gst(format!("create-offer reply: {e}")))?;
+        let sdp = offer
+            .sdp()
+            .as_text()
+            .map_err(|e| MediaError::Gst(format!("offer SDP: {e}")))?;
+        self.state().mids = mids_of(&sdp);
+        self.0
+            .webrtcbin
+            .emit_by_name::<()>("set-local-description", &[&offer, &None::<gst::Promise>]);
+        self.send(MediaEvent::Offer {
+            session: self.0.session.clone(),
+            sdp,
+        });
+        Ok(())
+    }
+
+    fn on_ice_candidate(&self, mline: u32, candidate: String) {
+        let sdp_mid = self.state().mids.get(mline as usize).cloned();
+        self.send(MediaEvent::IceCandidate {
+            session: self.0.session.clone(),
+            candidate: Some(IceCandidate {
+                candidate,
+                sdp_mid,
+                sdp_m_line_index: u16::try_from(mline).ok(),
+            }),
+        });
+    }
+
+    fn on_gathering_state(&self, state: gst_webrtc::WebRTCICEGatheringState) {
+        tracing::debug!(session = %self.0.session, ?state, "ICE gathering");
+        if state == gst_webrtc::WebRTCICEGatheringState::Complete {
+            self.send(MediaEvent::IceCandidate {
+                session: self.0.session.clone(),
+                candidate: None,
+            });
+        }
+    }
+
+    fn on_connection_state(&self, state: gst_webrtc::WebRTCPeerConnectionState) {
+        tracing::info!(session = %self.0.session, ?state, "peer connection");
+        match state {
+            gst_webrtc::WebRTCPeerConnectionState::Connected => {
+                self.0.gate.store(true, Ordering::Release);
+                self.send(MediaEvent::Connected {
+                    session: self.0.session.clone(),
+                })
+            }
+            gst_webrtc::WebRTCPeerConnectionState::Failed => {
+                self.fail("the peer connection failed (ICE or DTLS)".into())
+            }
+            _ => {}
+        }
+    }
+
+    /// Applies the viewer's answer, then the candidates that came before it.
+    pub fn apply_answer(&self, sdp: &str) -> Result<(), MediaError> {
+        let message = gstreamer_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).map_err(|e| {
+            MediaError::BadSdp {
+                session: self.0.session.clone(),
+                detail: e.to_string(),
+            }
+        })?;
+        if message.medias_len() == 0 {
+            return Err(MediaError::BadSdp {
+                session: self.0.session.clone(),
+                detail: "the answer has no media section".into(),
+            });
+        }
+        let answer =
+            gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Answer, message);
+        let weak = self.downgrade();
+        let promise = gst::Promise::with_change_func(move |reply| {
+            let Some(branch) = weak.upgrade() else { return };
+            if let Ok(Some(reply)) = reply
+                && let Ok(error) = reply.get::<gst::glib::Error>("error")
+            {
+                branch.fail(format!("webrtcbin refused the answer: {error}"));
+            }
+        });
+        self.0
+            .webrtcbin
+            .emit_by_name::<()>("set-remote-description", &[&answer, &promise]);
+        let pending = {
+            let mut state = self.state();
+            state.answer_applied = true;
+            std::mem::take(&mut state.pending_candidates)
+        };
+        for (mline, candidate) in pending {
+            self.add_candidate(mline, &candidate);
+        }
+        Ok(())
+    }
+
+    /// Adds one of the viewer's candidates (queued until its answer is applied). `None`, the
+    /// end of its candidates, needs nothing from webrtcbin.
+    pub fn add_remote_candidate(&self, candidate: Option<&IceCandidate>) {
+        let Some(candidate) = candidate else {
+            tracing::debug!(session = %self.0.session, "viewer finished gathering");
+            return;
+        };
+        let mut state = self.state();
+        let mline = candidate
+            .sdp_m_line_index
+            .map(u32::from)
+            .or_else(|| {
+                let mid = candidate.sdp_mid.as_deref()?;
+                state.mids.iter().position(|m| m == mid).map(|i| i as u32)
+            })
+            .unwrap_or(0);
+        if !state.answer_applied {
+            state
+                .pending_candidates
+                .push((mline, candidate.candidate.clone()));
+            return;
+        }
+        drop(state);
+        self.add_candidate(mline, &candidate.candidate);
+    }
+
+    fn add_candidate(&self, mline: u32, candidate: &str) {
+        self.0
+            .webrtcbin
+            .emit_by_name::<()>("add-ice-candidate", &[&mline, &candidate]);
+    }
+
+    /// Unlinks the branch from the tee and frees it; the other viewers go on undisturbed.
+    pub fn detach(&self) {
+        let tee_pad = {
+            let mut state = self.state();
+            if state.detached {
+                return;
+            }
+            state.detached = true;
+            state.tee_pad.take()
+        };
+        let pipeline = self.0.pipeline.clone();
+        let bin = self.0.bin.clone();
+        let session = self.0.session.clone();
+        let release = move |tee_pad: Option<gst::Pad>| {
+            pipeline.call_async(move |pipeline| {
+                if let Some(tee_pad) = tee_pad
+                    && let Some(tee) = tee_pad.parent_element()
+                {
+                    tee.release_request_pad(&tee_pad);
+                }
+                let _ = pipeline.remove(&bin);
+                let _ = bin.set_state(gst::State::Null);
+                let elements = super::capture::element_count(pipeline.upcast_ref());
+                tracing::info!(%session, elements, "viewer branch removed");
+            });
+        };
+        let Some(tee_pad) = tee_pad else {
+            release(None);
+            return;
+        };
+        // IDLE: runs at once if the tee is not pushing to this pad, or right after the push in
+        // progress, so the unlink never cuts a buffer in half.
+        let sink = self.0.bin.static_pad("sink");
+        let release = Mutex::new(Some(release));
+        tee_pad.add_probe(gst::PadProbeType::IDLE, move |tee_pad, _| {
+            if let Some(sink) = &sink {
+                let _ = tee_pad.unlink(sink);
+            }
+            let release = release.lock().ok().and_then(|mut r| r.take());
+            if let Some(release) = release {
+                release(Some(tee_pad.clone()));
+            }
+            gst::PadProbeReturn::Remove
+        });
+    }
+
+    fn send(&self, event: MediaEvent) {
+        // The receiver is gone only when the agent is shutting down.
+        let _ = self.0.events.send(event);
+    }
+
+    fn fail(&self, reason: String) {
+        tracing::warn!(session = %self.0.session, %reason, "viewer branch failed");
+        self.send(MediaEvent::BranchFailed {
+            session: self.0.session.clone(),
+            reason,
+        });
+    }
+
+    fn report(&self, result: Result<(), MediaError>) {
+        if let Err(e) = result {
+            self.fail(e.to_string());
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The backstop: a branch dropped without `detach` still stops. Off this thread, which
+        // may be one of the bin's own streaming threads.
+        let detached = self.state.lock().map(|s| s.detached).unwrap_or(true);
+        if !detached {
+            let pipeline = self.pipeline.clone();
+            self.bin.call_async(move |bin| {
+                let _ = pipeline.remove(bin);
+                let _ = bin.set_state(gst::State::Null);
+            });
+        }
+    }
+}
+
+/// The `a=mid:` of each media section, in order.
+fn mids_of(sdp: &str) -> Vec<String> {
+    sdp.lines()
+        .filter_map(|line| line.trim_end().strip_prefix("a=mid:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bus_error_path_names_the_session_of_its_viewer_bin() {
+        let path = "/GstPipeline:mumu-capture/GstBin:viewer-3f6c2a9e/GstWebRTCBin:webrtc/GstNiceSrc:nicesrc0";
+        assert_eq!(session_of_path(path), Some(SessionId::from("3f6c2a9e")));
+        assert_eq!(
+            session_of_path("/GstPipeline:mumu-capture/GstX264Enc:x264enc0"),
+            None
+        );
+    }
+
+    #[test]
+    fn mids_are_read_in_media_section_order() {
+        let sdp = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:video0\r\nm=audio 9 x 0\r\na=mid:audio1\r\n";
+        assert_eq!(mids_of(sdp), ["video0", "audio1"]);
+    }
+}

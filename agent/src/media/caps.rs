@@ -1,0 +1,66 @@
+//! The H.264 RTP caps webrtcbin advertises in its offer.
+//!
+//! x264enc's constrained-baseline stream carries constraint flags that make rtph264pay write
+//! `profile-level-id=42c0xx`, which Firefox refuses. Constrained baseline 3.1,
+//! `42e01f`, is what every browser accepts, and the stream decodes as that. The payloader's caps
+//! are rewritten on their way to webrtcbin, so webrtcbin's offer and its own idea of the stream
+//! agree (no SDP text munging).
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+
+/// The profile-level-id advertised: constrained baseline, level 3.1.
+pub const PROFILE_LEVEL_ID: &str = "42e01f";
+
+/// `caps` with the advertised profile-level-id and packetization-mode 1 (non-interleaved, which
+/// is what browsers decode).
+pub fn advertised(caps: &gst::CapsRef) -> gst::Caps {
+    let mut caps = caps.to_owned();
+    if let Some(s) = caps.make_mut().structure_mut(0)
+        && s.name() == "application/x-rtp"
+    {
+        s.set("profile-level-id", PROFILE_LEVEL_ID);
+        s.set("packetization-mode", "1");
+    }
+    caps
+}
+
+/// Rewrites every caps event leaving `pad` (the payloader's source pad).
+pub fn install_rewrite(pad: &gst::Pad) {
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, |_pad, info| {
+        let Some(gst::PadProbeData::Event(event)) = &info.data else {
+            return gst::PadProbeReturn::Ok;
+        };
+        if let gst::EventView::Caps(caps) = event.view() {
+            let rewritten = advertised(caps.caps());
+            info.data = Some(gst::PadProbeData::Event(gst::event::Caps::new(&rewritten)));
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn x264_constrained_baseline_is_advertised_as_42e01f_with_packetization_mode_1() {
+        crate::media::init_for_tests();
+        let caps: gst::Caps = "application/x-rtp,media=video,encoding-name=H264,payload=96,\
+             clock-rate=90000,profile-level-id=(string)42c01f,packetization-mode=(string)1"
+            .parse()
+            .unwrap();
+        let out = advertised(&caps);
+        let s = out.structure(0).unwrap();
+        assert_eq!(s.get::<&str>("profile-level-id").unwrap(), "42e01f");
+        assert_eq!(s.get::<&str>("packetization-mode").unwrap(), "1");
+        assert_eq!(s.get::<&str>("encoding-name").unwrap(), "H264");
+    }
+
+    #[test]
+    fn caps_that_are_not_rtp_are_left_alone() {
+        crate::media::init_for_tests();
+        let caps: gst::Caps = "video/x-h264,profile=constrained-baseline".parse().unwrap();
+        assert_eq!(advertised(&caps), caps);
+    }
+}

@@ -1,0 +1,302 @@
+//! The one capture + encode pipeline every viewer shares:
+//! `source ! capsfilter ! [clockoverlay] ! videoconvert ! encoder ! capsfilter ! h264parse ! tee`.
+//!
+//! The `tee` allows having no viewers at all (`allow-not-linked`), so the pipeline runs on when
+//! the last one leaves. Its sink pad carries the keyframe throttle (see [`super::keyframes`]).
+
+use super::{MediaError, MediaEvent, MediaEvents, has_element, keyframes, make};
+use futures_util::StreamExt;
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use std::time::Duration;
+
+/// Where the pictures come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A live `videotestsrc` with a moving ball and a clock: the simulator.
+    Test,
+}
+
+impl Source {
+    /// How the source is reported in the device status.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Test => "test".into(),
+        }
+    }
+}
+
+/// The H.264 encoders the agent knows, best first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoder {
+    /// Software x264 (zerolatency, ultrafast).
+    X264,
+    /// Cisco's OpenH264.
+    OpenH264,
+}
+
+impl Encoder {
+    /// The element's factory name.
+    pub fn element(self) -> &'static str {
+        match self {
+            Self::X264 => "x264enc",
+            Self::OpenH264 => "openh264enc",
+        }
+    }
+
+    /// The first encoder whose element is installed.
+    pub fn probe() -> Result<Self, MediaError> {
+        let all = [Self::X264, Self::OpenH264];
+        all.into_iter()
+            .find(|e| has_element(e.element()))
+            .ok_or_else(|| {
+                MediaError::NoEncoder(
+                    all.iter()
+                        .map(|e| e.element())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
+            })
+    }
+}
+
+/// What to capture and how to encode it.
+#[derive(Clone, Debug)]
+pub struct VideoSettings {
+    /// The picture source.
+    pub source: Source,
+    /// Forced encoder, or `None` to take the best installed.
+    pub encoder: Option<Encoder>,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Frames per second.
+    pub framerate: u32,
+    /// Target bitrate, kbit/s.
+    pub bitrate_kbps: u32,
+    /// At most this many frames between keyframes.
+    pub key_int: u32,
+    /// At most one keyframe request per this interval reaches the encoder.
+    pub keyframe_min_interval: Duration,
+}
+
+/// The running capture pipeline.
+#[derive(Debug)]
+pub struct Capture {
+    pipeline: gst::Pipeline,
+    tee: gst::Element,
+    encoder: Encoder,
+    source: Source,
+}
+
+impl Capture {
+    /// Builds the pipeline, starts it, and reports bus errors to `events`.
+    pub fn start(settings: &VideoSettings, events: MediaEvents) -> Result<Self, MediaError> {
+        let encoder = match settings.encoder {
+            Some(forced) => forced,
+            None => Encoder::probe()?,
+        };
+        let pipeline = gst::Pipeline::with_name("mumu-capture");
+
+        let source = match settings.source {
+            Source::Test => gst::ElementFactory::make("videotestsrc")
+                .name("source")
+                .property("is-live", true)
+                .property_from_str("pattern", "ball")
+                .build()
+                .map_err(|_| MediaError::MissingElement("videotestsrc".into()))?,
+        };
+        let raw_caps = gst::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .field("width", settings.width as i32)
+            .field("height", settings.height as i32)
+            .field(
+                "framerate",
+                gst::Fraction::new(settings.framerate as i32, 1),
+            )
+            .build();
+        let raw_filter = make("capsfilter")?;
+        raw_filter.set_property("caps", &raw_caps);
+        let overlay = make("clockoverlay")?;
+        overlay.set_property_from_str("time-format", "%H:%M:%S");
+        let convert = make("videoconvert")?;
+        let encode = make_encoder(encoder, settings)?;
+        let h264_caps = gst::Caps::builder("video/x-h264")
+            .field("profile", "constrained-baseline")
+            .field("stream-format", "byte-stream")
+            .field("alignment", "au")
+            .build();
+        let h264_filter = make("capsfilter")?;
+        h264_filter.set_property("caps", &h264_caps);
+        let parse = make("h264parse")?;
+        let tee = gst::ElementFactory::make("tee")
+            .name("fanout")
+            .property("allow-not-linked", true)
+            .build()
+            .map_err(|_| MediaError::MissingElement("tee".into()))?;
+
+        let chain = [
+            &source,
+            &raw_filter,
+            &overlay,
+            &convert,
+            &encode,
+            &h264_filter,
+            &parse,
+            &tee,
+        ];
+        pipeline
+            .add_many(chain)
+            .map_err(|e| MediaError::link("the capture elements", e))?;
+        gst::Element::link_many(chain).map_err(|e| MediaError::link("the capture chain", e))?;
+
+        let tee_sink = tee
+            .static_pad("sink")
+            .ok_or_else(|| MediaError::Gst("tee has no sink pad".into()))?;
+        keyframes::install(
+            &tee_sink,
+            settings.keyframe_min_interval,
+            tokio::runtime::Handle::current(),
+        );
+
+        watch_bus(&pipeline, events)?;
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|e| MediaError::State {
+                what: "the capture pipeline".into(),
+                detail: e.to_string(),
+            })?;
+        tracing::info!(
+            encoder = encoder.element(),
+            width = settings.width,
+            height = settings.height,
+            fps = settings.framerate,
+            bitrate_kbps = settings.bitrate_kbps,
+            key_int = settings.key_int,
+            "capture pipeline started (one encoder shared by all viewers)"
+        );
+        Ok(Self {
+            pipeline,
+            tee,
+            encoder,
+            source: settings.source.clone(),
+        })
+    }
+
+    /// The pipeline that viewer branches join.
+    pub fn pipeline(&self) -> &gst::Pipeline {
+        &self.pipeline
+    }
+
+    /// The tee that viewer branches hang off.
+    pub fn tee(&self) -> &gst::Element {
+        &self.tee
+    }
+
+    /// The encoder in use.
+    pub fn encoder(&self) -> Encoder {
+        self.encoder
+    }
+
+    /// The source in use.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// Asks the encoder for a keyframe (through the throttle).
+    pub fn request_keyframe(&self) {
+        if let Some(pad) = self.tee.static_pad("sink") {
+            pad.push_event(keyframes::force_key_unit_event());
+        }
+    }
+
+    /// How many elements the pipeline holds, counting inside viewer bins: a leaving viewer
+    /// must give all of its back.
+    pub fn element_count(&self) -> usize {
+        element_count(self.pipeline.upcast_ref())
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// How many elements `bin` holds, recursively. Starts over when the bin changes meanwhile (a
+/// branch coming or going on another thread), so nothing is counted twice.
+pub fn element_count(bin: &gst::Bin) -> usize {
+    let mut elements = bin.iterate_recurse();
+    let mut count = 0;
+    loop {
+        match elements.next() {
+            Ok(Some(_)) => count += 1,
+            Ok(None) | Err(gst::IteratorError::Error) => return count,
+            Err(gst::IteratorError::Resync) => {
+                elements.resync();
+                count = 0;
+            }
+        }
+    }
+}
+
+fn make_encoder(encoder: Encoder, settings: &VideoSettings) -> Result<gst::Element, MediaError> {
+    let element = make(encoder.element())?;
+    match encoder {
+        Encoder::X264 => {
+            element.set_property_from_str("tune", "zerolatency");
+            element.set_property_from_str("speed-preset", "ultrafast");
+            element.set_property("bitrate", settings.bitrate_kbps);
+            element.set_property("key-int-max", settings.key_int);
+        }
+        Encoder::OpenH264 => {
+            element.set_property("bitrate", settings.bitrate_kbps.saturating_mul(1000));
+            element.set_property("gop-size", settings.key_int);
+        }
+    }
+    Ok(element)
+}
+
+/// Forwards the pipeline's errors as [`MediaEvent`]s: an error inside a viewer's bin fails that
+/// viewer only; anything else fails the capture.
+fn watch_bus(pipeline: &gst::Pipeline, events: MediaEvents) -> Result<(), MediaError> {
+    let bus = pipeline
+        .bus()
+        .ok_or_else(|| MediaError::Gst("the pipeline has no bus".into()))?;
+    let mut messages = bus.stream();
+    tokio::spawn(async move {
+        while let Some(message) = messages.next().await {
+            match message.view() {
+                gst::MessageView::Error(err) => {
+                    let path = err
+                        .src()
+                        .map(|s| s.path_string().to_string())
+                        .unwrap_or_default();
+                    let reason = format!(
+                        "{path}: {} ({})",
+                        err.error(),
+                        err.debug().map(|d| d.to_string()).unwrap_or_default()
+                    );
+                    let event = match super::branch::session_of_path(&path) {
+                        Some(session) => MediaEvent::BranchFailed { session, reason },
+                        None => MediaEvent::CaptureFailed { reason },
+                    };
+                    if events.send(event).is_err() {
+                        break;
+                    }
+                }
+                gst::MessageView::Warning(warning) => {
+                    tracing::warn!(
+                        source = ?warning.src().map(|s| s.path_string()),
+                        "{} ({:?})",
+                        warning.error(),
+                        warning.debug()
+                    );
+                }
+                _ => {}
+            }
+        }
+    });
+    Ok(())
+}

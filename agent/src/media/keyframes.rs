@@ -1,0 +1,162 @@
+//! Keyframe requests to the shared encoder, throttled.
+//!
+//! Every viewer can ask for a keyframe: the agent does when a viewer joins or connects, and
+//! webrtcbin does on each PLI/FIR from a viewer. All of them reach the one encoder as upstream
+//! `GstForceKeyUnit` events through the `tee`. Keyframes are large, and one viewer on a lossy
+//! link could otherwise keyframe-storm everyone. So at most one request passes per
+//! `min_interval`; a request inside the window is not lost but coalesced into one deferred
+//! request at the window's end, which serves everyone who asked meanwhile.
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What to do with one keyframe request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Let it through to the encoder.
+    Forward,
+    /// Drop it and ask again after this delay.
+    Defer(Duration),
+    /// Drop it: a deferred request is already scheduled.
+    Coalesce,
+}
+
+/// The throttle's memory.
+#[derive(Debug)]
+pub struct Throttle {
+    min_interval: Duration,
+    last_forwarded: Option<Instant>,
+    deferred: bool,
+}
+
+impl Throttle {
+    /// At most one keyframe request per `min_interval`.
+    pub fn new(min_interval: Duration) -> Self {
+        Self {
+            min_interval,
+            last_forwarded: None,
+            deferred: false,
+        }
+    }
+
+    /// Decides about a request arriving at `now`.
+    pub fn decide(&mut self, now: Instant) -> Decision {
+        match self.last_forwarded {
+            Some(last) if now.saturating_duration_since(last) < self.min_interval => {
+                if self.deferred {
+                    Decision::Coalesce
+                } else {
+                    self.deferred = true;
+                    Decision::Defer(self.min_interval - now.saturating_duration_since(last))
+                }
+            }
+            _ => {
+                self.last_forwarded = Some(now);
+                self.deferred = false;
+                Decision::Forward
+            }
+        }
+    }
+}
+
+/// Whether an event is a keyframe request.
+pub fn is_force_key_unit(event: &gst::EventRef) -> bool {
+    event.type_() == gst::EventType::CustomUpstream
+        && event
+            .structure()
+            .is_some_and(|s| s.name() == "GstForceKeyUnit")
+}
+
+/// A keyframe request, as sent upstream from a branch.
+pub fn force_key_unit_event() -> gst::Event {
+    gstreamer_video::UpstreamForceKeyUnitEvent::builder()
+        .all_headers(true)
+        .build()
+}
+
+/// Throttles every keyframe request passing `pad` (the tee's sink pad, where all branches'
+/// upstream events meet). Deferred requests are sent again from a tokio task on `runtime`.
+pub fn install(pad: &gst::Pad, min_interval: Duration, runtime: tokio::runtime::Handle) {
+    let throttle = Arc::new(Mutex::new(Throttle::new(min_interval)));
+    pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |pad, info| {
+        let Some(event) = info.event() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        if !is_force_key_unit(event) {
+            return gst::PadProbeReturn::Ok;
+        }
+        let decision = match throttle.lock() {
+            Ok(mut throttle) => throttle.decide(Instant::now()),
+            Err(_) => Decision::Forward,
+        };
+        match decision {
+            Decision::Forward => {
+                tracing::debug!("keyframe request forwarded to the encoder");
+                gst::PadProbeReturn::Ok
+            }
+            Decision::Defer(delay) => {
+                tracing::debug!(?delay, "keyframe request deferred");
+                let pad = pad.downgrade();
+                runtime.spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    if let Some(pad) = pad.upgrade() {
+                        pad.push_event(force_key_unit_event());
+                    }
+                });
+                gst::PadProbeReturn::Drop
+            }
+            Decision::Coalesce => gst::PadProbeReturn::Drop,
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_request_passes_and_the_next_in_the_window_is_deferred_to_its_end() {
+        let mut throttle = Throttle::new(Duration::from_millis(500));
+        let t0 = Instant::now();
+        assert_eq!(throttle.decide(t0), Decision::Forward);
+        assert_eq!(
+            throttle.decide(t0 + Duration::from_millis(200)),
+            Decision::Defer(Duration::from_millis(300))
+        );
+    }
+
+    #[test]
+    fn a_storm_of_requests_in_one_window_becomes_a_single_deferred_one() {
+        let mut throttle = Throttle::new(Duration::from_millis(500));
+        let t0 = Instant::now();
+        throttle.decide(t0);
+        assert!(matches!(
+            throttle.decide(t0 + Duration::from_millis(10)),
+            Decision::Defer(_)
+        ));
+        for ms in 20..30 {
+            assert_eq!(
+                throttle.decide(t0 + Duration::from_millis(ms)),
+                Decision::Coalesce
+            );
+        }
+        // The deferred request arrives at the window's end and passes.
+        assert_eq!(
+            throttle.decide(t0 + Duration::from_millis(500)),
+            Decision::Forward
+        );
+        assert!(matches!(
+            throttle.decide(t0 + Duration::from_millis(600)),
+            Decision::Defer(_)
+        ));
+    }
+
+    #[test]
+    fn only_force_key_unit_events_count_as_keyframe_requests() {
+        crate::media::init_for_tests();
+        assert!(is_force_key_unit(&force_key_unit_event()));
+        assert!(!is_force_key_unit(&gst::event::Reconfigure::new()));
+    }
+}

@@ -1,0 +1,120 @@
+//! Everything GStreamer: one capture + encode pipeline ([`capture`]) whose H.264 is fanned out
+//! through a `tee` to one [`branch::ViewerBranch`] (`queue ! rtph264pay ! webrtcbin`) per viewer.
+//!
+//! Encoding once is the point of the design: a viewer costs packetization and SRTP, not another
+//! encoder. GStreamer calls back on its own threads; what those callbacks learn reaches the
+//! async side as [`MediaEvent`]s on a channel, so the signaling code never runs inside GStreamer.
+
+pub mod branch;
+pub mod caps;
+pub mod capture;
+pub mod ice_servers;
+pub mod keyframes;
+
+use mumu_shared::SessionId;
+use mumu_shared::signaling::IceCandidate;
+use thiserror::Error;
+
+/// Something a viewer branch or the capture pipeline reports to the async side.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MediaEvent {
+    /// webrtcbin made the offer for a session (already set as its local description).
+    Offer {
+        /// The session.
+        session: SessionId,
+        /// The SDP text.
+        sdp: String,
+    },
+    /// webrtcbin found a local ICE candidate; `None` when gathering is complete.
+    IceCandidate {
+        /// The session.
+        session: SessionId,
+        /// The candidate.
+        candidate: Option<IceCandidate>,
+    },
+    /// The peer connection is up (ICE and DTLS done).
+    Connected {
+        /// The session.
+        session: SessionId,
+    },
+    /// A branch cannot go on; its session must end with `failed`.
+    BranchFailed {
+        /// The session.
+        session: SessionId,
+        /// What went wrong, for the log and the viewer.
+        reason: String,
+    },
+    /// The shared capture/encode part failed: no viewer can be served.
+    CaptureFailed {
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Where media events go.
+pub type MediaEvents = tokio::sync::mpsc::UnboundedSender<MediaEvent>;
+
+/// Building or driving the pipeline failed.
+#[derive(Debug, Error)]
+pub enum MediaError {
+    /// A GStreamer element is not installed.
+    #[error("GStreamer element `{0}` is missing (install the gstreamer1.0-plugins-* packages)")]
+    MissingElement(String),
+    /// No usable H.264 encoder was found.
+    #[error("no H.264 encoder found (tried {0})")]
+    NoEncoder(String),
+    /// Elements or pads could not be linked.
+    #[error("could not link {what}: {detail}")]
+    Link {
+        /// What was being linked.
+        what: String,
+        /// GStreamer's reason.
+        detail: String,
+    },
+    /// A state change was refused.
+    #[error("{what} refused to change state: {detail}")]
+    State {
+        /// Which element or pipeline.
+        what: String,
+        /// GStreamer's reason.
+        detail: String,
+    },
+    /// The session description could not be read.
+    #[error("bad SDP for session {session}: {detail}")]
+    BadSdp {
+        /// The session.
+        session: SessionId,
+        /// What was wrong.
+        detail: String,
+    },
+    /// Any other GStreamer call that failed.
+    #[error("{0}")]
+    Gst(String),
+}
+
+impl MediaError {
+    fn link(what: impl Into<String>, detail: impl std::fmt::Display) -> Self {
+        Self::Link {
+            what: what.into(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// Makes one element, naming the package to install when it is missing.
+fn make(factory: &str) -> Result<gstreamer::Element, MediaError> {
+    gstreamer::ElementFactory::make(factory)
+        .build()
+        .map_err(|_| MediaError::MissingElement(factory.to_owned()))
+}
+
+/// Whether an element factory is installed.
+fn has_element(factory: &str) -> bool {
+    gstreamer::ElementFactory::find(factory).is_some()
+}
+
+#[cfg(test)]
+pub(crate) fn init_for_tests() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| gstreamer::init().expect("GStreamer initialises"));
+}

@@ -1,0 +1,84 @@
+//! The device's signaling socket, typed: it sends [`DeviceToServer`] and yields
+//! [`ServerToDevice`], each in its envelope.
+//!
+//! A message this build cannot decode is logged and skipped rather than killing the socket: the
+//! protocol lets a newer server add message types.
+
+use futures_util::{SinkExt, StreamExt};
+use mumu_shared::signaling::{DeviceToServer, ServerToDevice};
+use mumu_shared::{Envelope, decode, encode};
+use thiserror::Error;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::{self, Message as Frame};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The socket failed or closed.
+#[derive(Debug, Error)]
+pub enum SocketError {
+    /// The connection could not be opened.
+    #[error("could not connect to {url}: {source}")]
+    Connect {
+        /// Where.
+        url: String,
+        /// Why.
+        source: tungstenite::Error,
+    },
+    /// Reading or writing failed.
+    #[error("socket: {0}")]
+    Io(#[from] tungstenite::Error),
+    /// The server closed the socket.
+    #[error("the server closed the socket{}", .0.as_deref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    Closed(Option<String>),
+}
+
+/// An open `/ws/device` socket.
+pub struct DeviceSocket {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl DeviceSocket {
+    /// Opens the socket at `url` (`ws://host:port/ws/device`).
+    pub async fn connect(url: &str) -> Result<Self, SocketError> {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(|source| SocketError::Connect {
+                url: url.to_owned(),
+                source,
+            })?;
+        Ok(Self { ws })
+    }
+
+    /// Sends one message, stamped with the current time.
+    pub async fn send(&mut self, message: DeviceToServer) -> Result<(), SocketError> {
+        let text = encode(&Envelope::new(message, crate::now_ms()));
+        self.ws.send(Frame::Text(text.into())).await?;
+        Ok(())
+    }
+
+    /// The next message from the server. Cancel-safe (for `select!`).
+    pub async fn recv(&mut self) -> Result<Envelope<ServerToDevice>, SocketError> {
+        loop {
+            match self.ws.next().await {
+                None => return Err(SocketError::Closed(None)),
+                Some(Err(e)) => return Err(e.into()),
+                Some(Ok(Frame::Text(text))) => match decode::<ServerToDevice>(&text) {
+                    Ok(envelope) => return Ok(envelope),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "undecodable message from the server; skipped")
+                    }
+                },
+                Some(Ok(Frame::Close(frame))) => {
+                    return Err(SocketError::Closed(
+                        frame.map(|f| format!("{} {}", u16::from(f.code), f.reason)),
+                    ));
+                }
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Closes the socket politely.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}

@@ -1,0 +1,121 @@
+//! The session table against a real (test-picture) pipeline: refusals and bad input from the
+//! other side end only the session they concern.
+
+use mumu_agent::media::capture::{Capture, Encoder, Source, VideoSettings};
+use mumu_agent::sessions::Sessions;
+use mumu_shared::SessionId;
+use mumu_shared::signaling::{
+    DeviceEndWatch, DeviceToServer, DeviceWatchRequest, EndReason, IceCandidate,
+    IceTransportPolicy, ServerToDevice, SessionIce, SessionSdp,
+};
+use std::time::Duration;
+
+fn settings() -> VideoSettings {
+    VideoSettings {
+        source: Source::Test,
+        encoder: Some(Encoder::X264),
+        width: 320,
+        height: 240,
+        framerate: 15,
+        bitrate_kbps: 300,
+        key_int: 30,
+        keyframe_min_interval: Duration::from_millis(250),
+    }
+}
+
+fn watch(session: &str) -> ServerToDevice {
+    ServerToDevice::WatchRequest(DeviceWatchRequest {
+        session_id: session.into(),
+        viewer: "alice".into(),
+        ice_servers: vec![],
+        ice_transport_policy: IceTransportPolicy::All,
+    })
+}
+
+fn ended(messages: &[DeviceToServer]) -> Vec<(SessionId, EndReason)> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            DeviceToServer::EndWatch(DeviceEndWatch {
+                session_id, reason, ..
+            }) => Some((session_id.clone(), *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sessions(max_viewers: usize) -> Sessions {
+    gstreamer::init().expect("GStreamer initialises");
+    let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let capture = Capture::start(&settings(), events.clone()).expect("the test pipeline starts");
+    Sessions::new(capture, events, max_viewers)
+}
+
+#[tokio::test]
+async fn a_viewer_beyond_the_maximum_is_refused_with_max_viewers() {
+    let mut sessions = sessions(2);
+    assert!(sessions.on_server_message(watch("a")).is_empty());
+    assert!(sessions.on_server_message(watch("b")).is_empty());
+    let refused = sessions.on_server_message(watch("c"));
+    assert_eq!(ended(&refused), [("c".into(), EndReason::MaxViewers)]);
+    assert_eq!(sessions.viewers(), 2);
+}
+
+#[tokio::test]
+async fn an_answer_that_is_not_sdp_ends_only_its_own_session() {
+    let mut sessions = sessions(4);
+    sessions.on_server_message(watch("a"));
+    sessions.on_server_message(watch("b"));
+    let replies = sessions.on_server_message(ServerToDevice::SignalAnswer(SessionSdp {
+        session_id: "a".into(),
+        sdp: "this is not a session description".into(),
+    }));
+    assert_eq!(ended(&replies), [("a".into(), EndReason::Failed)]);
+    assert_eq!(sessions.viewers(), 1);
+}
+
+#[tokio::test]
+async fn messages_for_unknown_sessions_and_early_candidates_change_nothing() {
+    let mut sessions = sessions(4);
+    sessions.on_server_message(watch("a"));
+    let answer = sessions.on_server_message(ServerToDevice::SignalAnswer(SessionSdp {
+        session_id: "nobody".into(),
+        sdp: "v=0\r\n".into(),
+    }));
+    let early = sessions.on_server_message(ServerToDevice::SignalIce(SessionIce {
+        session_id: "a".into(),
+        candidate: Some(IceCandidate {
+            candidate: "candidate:1 1 UDP 2015363327 192.0.2.9 47129 typ host".into(),
+            sdp_mid: Some("video0".into()),
+            sdp_m_line_index: Some(0),
+        }),
+    }));
+    assert!(answer.is_empty() && early.is_empty());
+    assert_eq!(sessions.viewers(), 1);
+}
+
+#[tokio::test]
+async fn a_leaving_viewer_gives_back_every_element_of_its_branch() {
+    let mut sessions = sessions(4);
+    let before = sessions.capture().element_count();
+    sessions.on_server_message(watch("a"));
+    assert!(sessions.capture().element_count() > before);
+    sessions.on_server_message(ServerToDevice::WatchEnded(
+        mumu_shared::signaling::WatchEnded {
+            session_id: "a".into(),
+            reason: EndReason::ViewerLeft,
+            message: None,
+        },
+    ));
+    // Removal happens off this thread (`call_async`).
+    for _ in 0..100 {
+        if sessions.capture().element_count() == before {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "{} elements after the viewer left, {before} before it came",
+        sessions.capture().element_count()
+    );
+}

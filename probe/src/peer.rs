@@ -1,0 +1,271 @@
+//! The probe's WebRTC peer on webrtc-rs 0.21 (the sans-I/O `rtc` core under an async driver):
+//! it answers the device's offer, receives one H.264 track and hands what happens to the watch
+//! loop as [`PeerEvent`]s.
+//!
+//! 0.21's API is a builder plus one [`PeerConnectionEventHandler`] per connection (no
+//! per-event callback registration as in 0.1x). The handler must not block: `on_track` spawns
+//! the track's read loop and returns.
+
+use mumu_shared::signaling::{IceCandidate, IceServer, IceTransportPolicy};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCIceServer,
+    RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    RTCSessionDescription, RTCStatsReportEntry, Registry, SettingEngineBuilder, StatsSelector,
+    register_default_interceptors,
+};
+
+/// webrtc-rs refused something.
+#[derive(Debug, Error)]
+#[error("{step}: {source}")]
+pub struct PeerError {
+    step: &'static str,
+    source: webrtc::error::Error,
+}
+
+fn at(step: &'static str) -> impl FnOnce(webrtc::error::Error) -> PeerError {
+    move |source| PeerError { step, source }
+}
+
+/// What the peer reports.
+#[derive(Debug)]
+pub enum PeerEvent {
+    /// A local candidate to send to the device; `None` when gathering is complete.
+    LocalCandidate(Option<IceCandidate>),
+    /// The connection state changed.
+    State(RTCPeerConnectionState),
+    /// An RTP packet of the video track.
+    Rtp {
+        /// When it was read.
+        at: Instant,
+        /// Its header fields that matter here.
+        seq: u16,
+        /// RTP timestamp.
+        timestamp: u32,
+        /// End of an access unit.
+        marker: bool,
+        /// The H.264 payload.
+        payload: bytes::Bytes,
+    },
+    /// A track other than H.264 video arrived (it is ignored).
+    UnexpectedTrack(String),
+}
+
+struct Handler {
+    events: mpsc::UnboundedSender<PeerEvent>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        match event.candidate.to_json() {
+            Ok(init) => {
+                let _ = self
+                    .events
+                    .send(PeerEvent::LocalCandidate(Some(IceCandidate {
+                        candidate: init.candidate,
+                        sdp_mid: None,
+                        sdp_m_line_index: Some(0),
+                    })));
+            }
+            Err(e) => tracing::warn!(error = %e, "local candidate not serializable"),
+        }
+    }
+
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.events.send(PeerEvent::LocalCandidate(None));
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.events.send(PeerEvent::State(state));
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let kind = track.kind().await;
+        if kind != RtpCodecKind::Video {
+            let _ = self
+                .events
+                .send(PeerEvent::UnexpectedTrack(format!("{kind:?}")));
+            return;
+        }
+        let events = self.events.clone();
+        // The handler must return: the read loop runs on its own task.
+        tokio::spawn(async move {
+            while let Some(event) = track.poll().await {
+                match event {
+                    TrackRemoteEvent::OnRtpPacket(packet) => {
+                        let sent = events.send(PeerEvent::Rtp {
+                            at: Instant::now(),
+                            seq: packet.header.sequence_number,
+                            timestamp: packet.header.timestamp,
+                            marker: packet.header.marker,
+                            payload: packet.payload,
+                        });
+                        if sent.is_err() {
+                            break;
+                        }
+                    }
+                    TrackRemoteEvent::OnEnded => break,
+                    _ => {}
+                }
+            }
+        });
+    }
+}
+
+/// One receive-only peer connection.
+pub struct Peer {
+    pc: Arc<dyn PeerConnection>,
+    remote_set: bool,
+    pending: Vec<IceCandidate>,
+}
+
+impl Peer {
+    /// A peer using the session's ICE servers and policy, reporting to `events`.
+    pub async fn new(
+        ice_servers: &[IceServer],
+        policy: IceTransportPolicy,
+        check_interval: Duration,
+        events: mpsc::UnboundedSender<PeerEvent>,
+    ) -> Result<Self, PeerError> {
+        let mut media_engine = MediaEngine::default();
+        media_engine
+            .register_default_codecs()
+            .map_err(at("registering codecs"))?;
+        let registry = register_default_interceptors(Registry::new(), &mut media_engine)
+            .map_err(at("registering interceptors"))?;
+        let config = RTCConfigurationBuilder::new()
+            .with_ice_servers(
+                ice_servers
+                    .iter()
+                    .map(|s| RTCIceServer {
+                        urls: s.urls.clone(),
+                        username: s.username.clone().unwrap_or_default(),
+                        credential: s.credential.clone().unwrap_or_default(),
+                    })
+                    .collect(),
+            )
+            .with_ice_transport_policy(match policy {
+                IceTransportPolicy::Relay => RTCIceTransportPolicy::Relay,
+                _ => RTCIceTransportPolicy::All,
+            })
+            .build();
+        // webrtc-rs paces ICE checks every 200 ms by default; browsers check far more often
+        // (Chrome ~50 ms), and the pacing shows directly in the time to first frame.
+        let settings = SettingEngineBuilder::new()
+            .with_ice_connection_attempts(Some(check_interval), None)
+            .build();
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(config)
+            .with_setting_engine(settings)
+            .with_media_engine(media_engine)
+            .with_interceptor_registry(registry)
+            .with_handler(Arc::new(Handler { events }))
+            // Every non-loopback interface: the agent's libnice skips loopback too.
+            .with_udp_addrs(vec!["0.0.0.0:0"])
+            .build()
+            .await
+            .map_err(at("building the peer connection"))?;
+        Ok(Self {
+            pc: Arc::new(pc),
+            remote_set: false,
+            pending: Vec::new(),
+        })
+    }
+
+    /// Takes the device's offer and returns the answer (already set locally).
+    pub async fn answer(&mut self, offer_sdp: String) -> Result<String, PeerError> {
+        let offer = RTCSessionDescription::offer(offer_sdp).map_err(at("reading the offer"))?;
+        self.pc
+            .set_remote_description(offer)
+            .await
+            .map_err(at("setting the offer"))?;
+        self.remote_set = true;
+        for candidate in std::mem::take(&mut self.pending) {
+            self.add(candidate).await?;
+        }
+        let answer = self
+            .pc
+            .create_answer(None)
+            .await
+            .map_err(at("creating the answer"))?;
+        let sdp = answer.sdp.clone();
+        self.pc
+            .set_local_description(answer)
+            .await
+            .map_err(at("setting the answer"))?;
+        Ok(sdp)
+    }
+
+    /// Adds one of the device's candidates (queued until the offer is set). `None` (end of
+    /// candidates) needs nothing.
+    pub async fn add_remote_candidate(
+        &mut self,
+        candidate: Option<IceCandidate>,
+    ) -> Result<(), PeerError> {
+        let Some(candidate) = candidate else {
+            return Ok(());
+        };
+        if self.remote_set {
+            self.add(candidate).await
+        } else {
+            self.pending.push(candidate);
+            Ok(())
+        }
+    }
+
+    async fn add(&self, candidate: IceCandidate) -> Result<(), PeerError> {
+        self.pc
+            .add_ice_candidate(RTCIceCandidateInit {
+                candidate: candidate.candidate,
+                sdp_mid: candidate.sdp_mid,
+                sdp_mline_index: candidate.sdp_m_line_index,
+                username_fragment: None,
+                url: None,
+            })
+            .await
+            .map_err(at("adding a candidate"))
+    }
+
+    /// The candidate types of the selected pair, `local/remote` (`host`, `srflx`, `prflx`,
+    /// `relay`), once there is one.
+    pub async fn selected_candidate_type(&self) -> Option<String> {
+        let report = self.pc.get_stats(Instant::now(), StatsSelector::None).await;
+        let pair_id = &report.transport()?.selected_candidate_pair_id;
+        let Some(RTCStatsReportEntry::IceCandidatePair(pair)) = report.get(pair_id) else {
+            return None;
+        };
+        // rtc 0.21 names a pair's candidates by their bare id, but files their own entries
+        // under `RTCLocalIceCandidate_<id>` / `RTCRemoteIceCandidate_<id>`: try both.
+        let candidate_type = |prefix: &str, id: &str| {
+            [id.to_owned(), format!("{prefix}_{id}")]
+                .iter()
+                .find_map(|key| match report.get(key) {
+                    Some(
+                        RTCStatsReportEntry::LocalCandidate(c)
+                        | RTCStatsReportEntry::RemoteCandidate(c),
+                    ) => Some(c.candidate_type.to_string()),
+                    _ => None,
+                })
+        };
+        let local = candidate_type("RTCLocalIceCandidate", &pair.local_candidate_id)?;
+        let remote = candidate_type("RTCRemoteIceCandidate", &pair.remote_candidate_id)
+            .unwrap_or_else(|| "?".into());
+        Some(format!("{local}/{remote}"))
+    }
+
+    /// Closes the connection.
+    pub async fn close(&self) {
+        if let Err(e) = self.pc.close().await {
+            tracing::debug!(error = %e, "closing the peer connection");
+        }
+    }
+}

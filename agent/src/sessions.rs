@@ -170,7 +170,7 @@ impl Sessions {
         ) {
             Ok(branch) => {
                 self.branches.insert(session.clone(), branch);
-                tracing::debug!(
+                tracing::info!(
                     %session,
                     viewers = self.branches.len(),
                     elements = self.capture.element_count(),

@@ -1,0 +1,229 @@
+//! Starting the whole system from its real binaries: `mumu-server` on SQLite with in-process
+//! presence, `mumu-agent` on the test picture, an owner who paired it over REST. The binaries
+//! come from the same target directory as the tests (`cargo test --workspace --all-targets`
+//! builds them); every process is killed when its handle drops.
+
+#![allow(dead_code)]
+
+use mumu_probe::watch::{Summary, WatchError, WatchOptions, watch};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A child process killed when dropped.
+pub struct Running(pub Child);
+
+impl Running {
+    /// Asks it to stop as systemd would (SIGTERM) and waits.
+    pub fn terminate(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A binary of this workspace, beside the test's own build output.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows where it is");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test --workspace --all-targets`",
+        path.display()
+    );
+    path
+}
+
+pub async fn wait_until<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(start.elapsed() < limit, "{what} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The running system.
+pub struct System {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub base: String,
+    pub server: Option<Running>,
+    pub agent: Running,
+}
+
+impl System {
+    /// Server, agent (640x480 test picture), and an owner `owner` who paired the agent.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = format!("http://127.0.0.1:{port}");
+        let server = start_server(dir.path(), port).await;
+        let state = dir.path().join("agent");
+        let agent = Running(
+            Command::new(binary("mumu-agent"))
+                .args([
+                    "--simulate",
+                    "--server",
+                    &base,
+                    "--width",
+                    "640",
+                    "--height",
+                    "480",
+                ])
+                .arg("--state-dir")
+                .arg(&state)
+                .stdin(Stdio::null())
+                .stdout(log(dir.path(), "agent.out"))
+                .stderr(log(dir.path(), "agent.log"))
+                .spawn()
+                .expect("mumu-agent starts"),
+        );
+        let code = wait_until(
+            "the agent enrolled and showing a code",
+            Duration::from_secs(20),
+            || {
+                let text = std::fs::read_to_string(state.join("identity.json")).ok()?;
+                let identity: serde_json::Value = serde_json::from_str(&text).ok()?;
+                identity["pairing_code"].as_str().map(str::to_owned)
+            },
+        )
+        .await;
+        let auth = mumu_probe::rest::register(&base, "owner", "owner@example.com", PASSWORD)
+            .await
+            .expect("registered");
+        let paired = reqwest::Client::new()
+            .post(format!("{base}/api/devices/pair"))
+            .bearer_auth(&auth.access_token)
+            .json(&serde_json::json!({ "pairing_code": code, "name": "Simulator" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            paired.status(),
+            201,
+            "{}",
+            paired.text().await.unwrap_or_default()
+        );
+        Self {
+            dir,
+            port,
+            base,
+            server: Some(server),
+            agent,
+        }
+    }
+
+    /// Watches the first online device for `seconds` after the first frame.
+    pub async fn watch(&self, seconds: f64) -> Result<Summary, WatchError> {
+        watch_at(&self.base, seconds).await
+    }
+
+    /// Watches, and fails the test with the agent's log if the watch fails.
+    pub async fn watch_ok(&self, seconds: f64) -> Summary {
+        self.watch(seconds).await.unwrap_or_else(|e| {
+            panic!(
+                "the watch failed: {e}\n--- agent log ---\n{}",
+                self.agent_log()
+            )
+        })
+    }
+
+    /// Stops the server with SIGTERM.
+    pub fn stop_server(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.terminate();
+        }
+    }
+
+    /// Starts the server again on the same port and data.
+    pub async fn restart_server(&mut self) {
+        self.stop_server();
+        self.server = Some(start_server(self.dir.path(), self.port).await);
+    }
+
+    /// What the agent logged, without colours.
+    pub fn agent_log(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default();
+        let mut plain = String::with_capacity(text.len());
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                for c in chars.by_ref() {
+                    if c == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                plain.push(c);
+            }
+        }
+        plain
+    }
+}
+
+/// Watches the first online device of `owner` at `base` for `seconds` after the first frame.
+pub async fn watch_at(base: &str, seconds: f64) -> Result<Summary, WatchError> {
+    watch(&WatchOptions {
+        server: base.to_owned(),
+        username: "owner".into(),
+        password: PASSWORD.into(),
+        register: false,
+        device: None,
+        wait_for_device: Duration::from_secs(30),
+        duration: Duration::from_secs_f64(seconds),
+        per_second: false,
+        ice_check_interval: Duration::from_millis(50),
+    })
+    .await
+}
+
+fn log(dir: &Path, name: &str) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(name))
+        .unwrap()
+}
+
+async fn start_server(dir: &Path, port: u16) -> Running {
+    let server = Running(
+        Command::new(binary("mumu-server"))
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .env("MUMU_ENROLL_PER_MIN", "0")
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .stdout(log(dir, "server.out"))
+            .stderr(log(dir, "server.log"))
+            .spawn()
+            .expect("mumu-server starts"),
+    );
+    wait_until("the server listening", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    })
+    .await;
+    server
+}

@@ -81,25 +81,7 @@ impl System {
         let base = format!("http://127.0.0.1:{port}");
         let server = start_server(dir.path(), port).await;
         let state = dir.path().join("agent");
-        let agent = Running(
-            Command::new(binary("mumu-agent"))
-                .args([
-                    "--simulate",
-                    "--server",
-                    &base,
-                    "--width",
-                    "640",
-                    "--height",
-                    "480",
-                ])
-                .arg("--state-dir")
-                .arg(&state)
-                .stdin(Stdio::null())
-                .stdout(log(dir.path(), "agent.out"))
-                .stderr(log(dir.path(), "agent.log"))
-                .spawn()
-                .expect("mumu-agent starts"),
-        );
+        let agent = start_agent(dir.path(), &base);
         let code = wait_until(
             "the agent enrolled and showing a code",
             Duration::from_secs(20),
@@ -163,6 +145,12 @@ impl System {
         self.server = Some(start_server(self.dir.path(), self.port).await);
     }
 
+    /// Stops the agent with SIGTERM and starts it again with the same identity.
+    pub fn restart_agent(&mut self) {
+        let old = std::mem::replace(&mut self.agent, start_agent(self.dir.path(), &self.base));
+        old.terminate();
+    }
+
     /// What the agent logged, without colours.
     pub fn agent_log(&self) -> String {
         let text = std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default();
@@ -205,6 +193,29 @@ fn log(dir: &Path, name: &str) -> std::fs::File {
         .append(true)
         .open(dir.join(name))
         .unwrap()
+}
+
+/// The agent on the 640x480 test picture, its identity in `dir/agent`.
+fn start_agent(dir: &Path, base: &str) -> Running {
+    Running(
+        Command::new(binary("mumu-agent"))
+            .args([
+                "--simulate",
+                "--server",
+                base,
+                "--width",
+                "640",
+                "--height",
+                "480",
+            ])
+            .arg("--state-dir")
+            .arg(dir.join("agent"))
+            .stdin(Stdio::null())
+            .stdout(log(dir, "agent.out"))
+            .stderr(log(dir, "agent.log"))
+            .spawn()
+            .expect("mumu-agent starts"),
+    )
 }
 
 async fn start_server(dir: &Path, port: u16) -> Running {

@@ -90,46 +90,45 @@ async fn removed_sizes(system: &System, n: usize) -> Vec<u32> {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_restart_ends_the_watch_with_a_reason_and_the_camera_comes_back() {
-    let mut system = System::start().await;
+/// Watches, lets `interrupt` break the system three seconds in, and returns why the watch
+/// ended; then proves a new watch works.
+async fn interrupted_watch(
+    system: &mut System,
+    interrupt: impl AsyncFnOnce(&mut System),
+) -> String {
     let base = system.base.clone();
     let watching = tokio::spawn(async move { common::watch_at(&base, 30.0).await });
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    system.restart_server().await;
+    interrupt(system).await;
     let summary = watching
         .await
         .unwrap()
-        .expect("the watch ran until the server stopped");
-    let why = summary.ended_early.clone().unwrap_or_default();
-    assert!(
-        why.contains("server_shutdown"),
-        "the viewer heard why: {summary:?}"
-    );
-    let again = system.watch_ok(2.0).await;
-    assert!(again.first_frame_verified && again.fps >= 25.0, "{again:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agent_restart_ends_the_watch_with_a_reason_and_the_camera_comes_back() {
-    let mut system = System::start().await;
-    let base = system.base.clone();
-    let watching = tokio::spawn(async move { common::watch_at(&base, 30.0).await });
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    system.restart_agent();
-    let summary = watching
-        .await
-        .unwrap()
-        .expect("the watch ran until the agent stopped");
-    let why = summary.ended_early.clone().unwrap_or_default();
-    assert!(
-        why.contains("device_ended") || why.contains("device_disconnected"),
-        "the viewer heard why: {summary:?}"
-    );
+        .expect("the watch ran until it was interrupted");
     assert!(
         summary.first_frame_verified,
         "it was watching before: {summary:?}"
     );
     let again = system.watch_ok(2.0).await;
     assert!(again.first_frame_verified && again.fps >= 25.0, "{again:?}");
+    summary.ended_early.unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_ends_the_watch_with_a_reason_and_the_camera_comes_back() {
+    let mut system = System::start().await;
+    let why = interrupted_watch(&mut system, async |s| s.restart_server().await).await;
+    assert!(
+        why.contains("server_shutdown"),
+        "the viewer heard why: {why}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_restart_ends_the_watch_with_a_reason_and_the_camera_comes_back() {
+    let mut system = System::start().await;
+    let why = interrupted_watch(&mut system, async |s| s.restart_agent()).await;
+    assert!(
+        why.contains("device_ended") || why.contains("device_disconnected"),
+        "the viewer heard why: {why}"
+    );
 }

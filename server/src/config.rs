@@ -50,6 +50,11 @@ pub struct Config {
     #[arg(long, env = "MUMU_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// The web app's site settings (Leptos.toml); absent file: the settings built in. Where the
+    /// compiled app lives is `site-root` there, or `LEPTOS_SITE_ROOT`, which wins.
+    #[arg(long, env = "MUMU_SITE_CONFIG", default_value = "Leptos.toml")]
+    pub site_config: PathBuf,
+
     /// Directory for the SQLite database and generated secrets.
     #[arg(long, env = "MUMU_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,

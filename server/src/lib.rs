@@ -27,17 +27,31 @@ use tokio::net::TcpListener;
 pub struct Server {
     listener: TcpListener,
     state: SharedState,
+    site: leptos::config::LeptosOptions,
 }
 
 impl Server {
     /// Builds the services from `config` and binds the listen address (port 0: any free port).
     pub async fn bind(config: config::Config, clock: clock::SharedClock) -> anyhow::Result<Self> {
         let listen = config.listen;
+        // Leptos renders pages with tasks on the tokio runtime (already set: a second server).
+        let _ = any_spawner::Executor::init_tokio();
+        let site = http::site::options(&config.site_config)?;
+        if !http::site::is_built(&site) {
+            tracing::warn!(
+                site_root = %site.site_root,
+                "the web app is not built: pages render but stay inert (run `cargo leptos build`, or set LEPTOS_SITE_ROOT)"
+            );
+        }
         let state = AppState::build(config, clock).await?;
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            site,
+        })
     }
 
     /// The address it listens on.
@@ -60,7 +74,8 @@ impl Server {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let pump = state.spawn_notice_pump();
-        let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let app = http::router(state.clone(), self.site)
+            .into_make_service_with_connect_info::<SocketAddr>();
         let on_shutdown = {
             let state = state.clone();
             async move {

@@ -6,13 +6,18 @@ pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod origin;
+pub mod site;
 pub mod ws;
 
 use crate::state::SharedState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{any, delete, get, patch, post};
+use leptos::config::LeptosOptions;
+use std::sync::Arc;
+use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -35,8 +40,8 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 )]
 pub struct ApiDoc;
 
-/// Every route, with the state.
-pub fn router(state: SharedState) -> Router {
+/// Every route, with the state; `site` says where the compiled web app is.
+pub fn router(state: SharedState, site: LeptosOptions) -> Router {
     let api = Router::new()
         .route("/api/auth/register", post(auth::register))
         .route("/api/auth/login", post(auth::login))
@@ -64,12 +69,26 @@ pub fn router(state: SharedState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/ws/device", get(ws::device))
         .route("/ws/viewer", get(ws::viewer))
-        .fallback(not_found)
+        .route("/api/{*rest}", any(not_found))
+        .route("/ws/{*rest}", any(not_found))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state);
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            origin::same_site_only,
+        ))
+        .with_state(state.clone());
+    // Everything else: a file of the compiled app when there is one, else a page of the app.
+    let site_root = site.site_root.to_string();
+    let pages = get(site::page).with_state((state, Arc::new(site)));
+    let files = ServeDir::new(site_root)
+        .precompressed_gzip()
+        .precompressed_br()
+        .append_index_html_on_directories(false)
+        .fallback(pages);
     Router::new()
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", ApiDoc::openapi()))
         .merge(api)
+        .fallback_service(files)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

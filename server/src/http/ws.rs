@@ -10,7 +10,7 @@ use crate::state::SharedState;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use mumu_shared::MAX_MESSAGE_BYTES;
 use tokio::sync::mpsc;
 
@@ -38,6 +38,13 @@ pub async fn viewer(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // A cookie is sent by the browser whatever page opens the socket: only our own pages may.
+    if super::origin::uses_cookie(&headers)
+        && let Some(origin) =
+            super::origin::foreign_origin(&headers, state.config.public_url.as_deref())
+    {
+        return super::origin::refusal(&origin).into_response();
+    }
     let user = match token_of(&headers) {
         Some(token) => state.auth.authenticate(&token).await.ok(),
         None => None,

@@ -1,0 +1,6 @@
+//! Pieces of pages.
+
+pub mod camera;
+pub mod field;
+pub mod nav;
+pub mod require_user;

@@ -1,0 +1,23 @@
+//! MuMu's web app: Leptos pages rendered by mumu-server and hydrated in the browser (or rendered
+//! in the browser alone by the trunk build). Accounts and devices go through the server's REST
+//! API (`api`), presence and watching through the viewer socket (`signaling`); the video itself
+//! comes straight from the camera over WebRTC (`watch`).
+
+pub mod api;
+pub mod auth;
+pub mod components;
+pub mod format;
+pub mod pages;
+pub mod signaling;
+pub mod watch;
+
+mod app;
+pub use app::{App, shell};
+
+/// The browser's entry point after the server's HTML has arrived: take it over.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

@@ -1,0 +1,66 @@
+//! Logging in.
+
+use crate::api;
+use crate::auth::Auth;
+use crate::components::field::Field;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::{A, Redirect};
+use leptos_router::hooks::use_navigate;
+use mumu_shared::api::LoginRequest;
+
+#[component]
+pub fn Login() -> impl IntoView {
+    let auth = Auth::get();
+    let username = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let failure = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let no_error = Signal::derive(|| None::<String>);
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        let req = LoginRequest {
+            username: username.get_untracked().trim().to_string(),
+            password: password.get_untracked(),
+        };
+        if req.username.is_empty() || req.password.is_empty() {
+            failure.set(Some("Enter your username (or email) and your password.".into()));
+            return;
+        }
+        busy.set(true);
+        failure.set(None);
+        let navigate = use_navigate();
+        leptos::task::spawn_local(async move {
+            match api::login(&req).await {
+                Ok(login) => {
+                    auth.user.set(Some(login.user));
+                    navigate("/", Default::default());
+                }
+                Err(error) => failure.set(Some(error.to_string())),
+            }
+            busy.set(false);
+        });
+    };
+
+    view! {
+        <Title text="Log in"/>
+        <Show when=move || auth.user.with(Option::is_none) fallback=|| view! { <Redirect path="/"/> }>
+            <section class="narrow card">
+                <h1>"Log in"</h1>
+                <form on:submit=submit novalidate>
+                    <Field id="username" label="Username or email" autocomplete="username" value=username error=no_error/>
+                    <Field id="password" label="Password" kind="password" autocomplete="current-password" value=password error=no_error/>
+                    <p class="error" role="alert" data-test="form-error">{move || failure.get()}</p>
+                    <button type="submit" class="primary" disabled=move || busy.get()>
+                        {move || if busy.get() { "Logging in…" } else { "Log in" }}
+                    </button>
+                </form>
+                <p>"New here? "<A href="/register">"Create an account"</A></p>
+            </section>
+        </Show>
+    }
+}

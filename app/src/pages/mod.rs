@@ -1,0 +1,8 @@
+//! The app's pages, one per route.
+
+pub mod dashboard;
+pub mod login;
+pub mod not_found;
+pub mod pair;
+pub mod register;
+pub mod watch;

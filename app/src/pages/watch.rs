@@ -1,0 +1,62 @@
+//! Watching: one camera, or several in a grid (`/watch?d=<id>,<id>`).
+
+use crate::components::camera::CameraTile;
+use crate::components::require_user::RequireUser;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_query_map;
+use mumu_shared::DeviceId;
+
+/// The cameras named in the query, in order, without repeats.
+pub fn devices_in(query: &str) -> Vec<DeviceId> {
+    let mut ids: Vec<DeviceId> = Vec::new();
+    for id in query.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !ids.iter().any(|known| known.as_str() == id) {
+            ids.push(DeviceId::from(id));
+        }
+    }
+    ids
+}
+
+#[component]
+pub fn WatchPage() -> impl IntoView {
+    let query = use_query_map();
+    let devices = move || devices_in(&query.with(|q| q.get("d").unwrap_or_default()));
+    view! {
+        <Title text="Watch"/>
+        <RequireUser>
+            {move || {
+                let list = devices();
+                if list.is_empty() {
+                    return view! {
+                        <section class="narrow">
+                            <h1>"Watch"</h1>
+                            <p>"No camera chosen. "<A href="/">"Pick one on your dashboard"</A></p>
+                        </section>
+                    }.into_any();
+                }
+                let class = format!("grid tiles-{}", list.len().min(4));
+                view! {
+                    <h1 class="visually-hidden">"Watch"</h1>
+                    <div class=class>
+                        {list.into_iter().map(|id| view! { <CameraTile device_id=id/> }).collect_view()}
+                    </div>
+                }.into_any()
+            }}
+        </RequireUser>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_lists_cameras_once_each() {
+        let ids = devices_in(" a, b,,a ,c");
+        let ids: Vec<&str> = ids.iter().map(DeviceId::as_str).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert!(devices_in("").is_empty());
+    }
+}

@@ -1,0 +1,741 @@
+//! The life of one watch as a pure state machine: signaling messages, socket and peer events go
+//! in, commands for the browser come out. No browser types here, so every path is unit-tested on
+//! the host; `watch::session` carries the commands out with RTCPeerConnection and the socket.
+//!
+//! A watch survives what a person should not have to fix by reloading: a socket that drops, a
+//! server restart, a camera that restarts, ICE that fails. Each of those closes the peer and asks
+//! for a new session after a backoff. Only what retrying cannot fix ends it: the viewer leaving,
+//! the camera removed or full, access denied, or too many failed tries in a row.
+
+use mumu_shared::ids::{DeviceId, SessionId};
+use mumu_shared::signaling::{
+    EndReason, IceCandidate, IceServer, IceTransportPolicy, SessionIce, SessionSdp,
+    ViewerEndWatch, ViewerToServer, ViewerWatchRequest, WatchEnded, WatchReady,
+};
+use mumu_shared::{ErrorBody, ErrorCode};
+
+/// Tries in a row without reaching `Connected` before the watch gives up.
+pub const MAX_ATTEMPTS: u32 = 6;
+/// The first retry waits this long; each further one twice as long, up to `MAX_BACKOFF_MS`.
+pub const FIRST_BACKOFF_MS: u32 = 500;
+/// The longest wait between two tries.
+pub const MAX_BACKOFF_MS: u32 = 8_000;
+
+/// What the person watching sees of the watch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Not started yet.
+    Idle,
+    /// Asking the server and the camera for a session, or negotiating the peer connection.
+    Connecting,
+    /// Video is flowing.
+    Connected,
+    /// Something broke; a new try follows. `why` says what broke.
+    Reconnecting { attempt: u32, why: String },
+    /// The camera is offline; the watch starts again when it comes back.
+    WaitingForCamera,
+    /// Over for good, with the reason to show.
+    Ended { why: String },
+}
+
+/// What happened, as the watch learns of it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// The person asked to watch.
+    Start,
+    /// The signaling socket is (again) open and authenticated.
+    SocketOpen,
+    /// The signaling socket closed; the server ends our sessions when that happens.
+    SocketLost,
+    /// The server's answer to our `watch_request`.
+    Ready {
+        request_id: String,
+        ready: WatchReady,
+    },
+    /// The server refused a request of ours.
+    Refused {
+        request_id: String,
+        error: ErrorBody,
+    },
+    /// The camera's SDP offer.
+    Offer(SessionSdp),
+    /// One of the camera's ICE candidates (`None` inside: end of candidates).
+    RemoteIce(SessionIce),
+    /// The session ended on the other side.
+    Ended(WatchEnded),
+    /// Our peer connection made its SDP answer.
+    LocalAnswer(String),
+    /// Our peer connection found an ICE candidate (`None`: gathering complete).
+    LocalIce(Option<IceCandidate>),
+    /// The peer connection reached `connected`.
+    PeerConnected,
+    /// The peer connection failed (ICE or DTLS), or the browser could not apply the offer.
+    PeerFailed(String),
+    /// Negotiation took too long.
+    Timeout,
+    /// The backoff after a failure is over.
+    RetryDue,
+    /// The camera came online (presence).
+    CameraOnline,
+    /// The person stopped watching.
+    Stop,
+}
+
+/// What the browser must do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Send this message, with this `request_id` when it is a request.
+    Send(ViewerToServer, Option<String>),
+    /// Create a fresh peer connection with these ICE settings.
+    OpenPeer {
+        ice_servers: Vec<IceServer>,
+        policy: IceTransportPolicy,
+    },
+    /// Apply the camera's offer and make an answer (reported back as `LocalAnswer`).
+    Answer(String),
+    /// Add one of the camera's candidates (`None`: end of candidates).
+    AddIce(Option<IceCandidate>),
+    /// Close the peer connection and drop its video.
+    ClosePeer,
+    /// Feed `RetryDue` back in after this many milliseconds.
+    RetryAfter(u32),
+    /// Feed `Timeout` back in after this many milliseconds, unless connected by then.
+    ArmTimeout(u32),
+}
+
+/// How long negotiation may take before the watch counts it as failed.
+pub const NEGOTIATION_TIMEOUT_MS: u32 = 15_000;
+
+/// One watch of one camera.
+#[derive(Debug)]
+pub struct Watch {
+    device_id: DeviceId,
+    /// Unique among the watches sharing a socket; request ids are built from it.
+    tag: String,
+    phase: Phase,
+    /// Requests sent so far (makes each request id unique).
+    requests: u32,
+    /// Failed tries since the last `Connected`.
+    failures: u32,
+    pending_request: Option<String>,
+    session: Option<SessionId>,
+    offer_applied: bool,
+    /// The camera's candidates that came before its offer was applied.
+    early_ice: Vec<Option<IceCandidate>>,
+    /// The socket is up (requests can go out).
+    socket_open: bool,
+}
+
+impl Watch {
+    /// A watch of `device_id`; `tag` must differ between watches on one socket.
+    pub fn new(device_id: DeviceId, tag: impl Into<String>) -> Self {
+        Self {
+            device_id,
+            tag: tag.into(),
+            phase: Phase::Idle,
+            requests: 0,
+            failures: 0,
+            pending_request: None,
+            session: None,
+            offer_applied: false,
+            early_ice: Vec::new(),
+            socket_open: false,
+        }
+    }
+
+    /// Where the watch stands.
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// The camera watched.
+    pub fn device_id(&self) -> &DeviceId {
+        &self.device_id
+    }
+
+    /// The current session, once the server made one.
+    pub fn session_id(&self) -> Option<&SessionId> {
+        self.session.as_ref()
+    }
+
+    /// Whether `request_id` is the request this watch waits on.
+    pub fn owns_request(&self, request_id: &str) -> bool {
+        self.pending_request.as_deref() == Some(request_id)
+    }
+
+    /// Whether a message about `session` is for this watch.
+    pub fn owns_session(&self, session: &SessionId) -> bool {
+        self.session.as_ref() == Some(session)
+    }
+
+    /// Takes one input; returns what to do, in order.
+    pub fn handle(&mut self, input: Input) -> Vec<Command> {
+        if matches!(self.phase, Phase::Ended { .. }) {
+            return Vec::new();
+        }
+        match input {
+            Input::Start => match self.phase {
+                Phase::Idle => {
+                    self.phase = Phase::Connecting;
+                    self.request()
+                }
+                _ => Vec::new(),
+            },
+            Input::SocketOpen => {
+                self.socket_open = true;
+                match self.phase {
+                    Phase::Connecting if self.pending_request.is_none() && self.session.is_none() => {
+                        self.request()
+                    }
+                    // The socket's own backoff already waited: try again at once.
+                    Phase::Reconnecting { .. } => {
+                        self.phase = Phase::Connecting;
+                        self.request()
+                    }
+                    _ => Vec::new(),
+                }
+            }
+            Input::SocketLost => {
+                self.socket_open = false;
+                match self.phase {
+                    Phase::Connecting | Phase::Connected | Phase::Reconnecting { .. } => {
+                        let mut out = self.drop_session(false);
+                        self.phase = Phase::Reconnecting {
+                            attempt: self.failures + 1,
+                            why: "lost the connection to the server".into(),
+                        };
+                        // No timer: the socket reconnects on its own and `SocketOpen` retries.
+                        out.retain(|c| !matches!(c, Command::RetryAfter(_)));
+                        out
+                    }
+                    _ => Vec::new(),
+                }
+            }
+            Input::Ready { request_id, ready } => {
+                if !self.owns_request(&request_id) || ready.device_id != self.device_id {
+                    return Vec::new();
+                }
+                self.pending_request = None;
+                self.session = Some(ready.session_id);
+                self.offer_applied = false;
+                self.early_ice.clear();
+                vec![
+                    Command::OpenPeer {
+                        ice_servers: ready.ice_servers,
+                        policy: ready.ice_transport_policy,
+                    },
+                    Command::ArmTimeout(NEGOTIATION_TIMEOUT_MS),
+                ]
+            }
+            Input::Refused { request_id, error } => {
+                if !self.owns_request(&request_id) {
+                    return Vec::new();
+                }
+                self.pending_request = None;
+                self.refused(error)
+            }
+            Input::Offer(offer) => {
+                if !self.owns_session(&offer.session_id) || self.offer_applied {
+                    return Vec::new();
+                }
+                self.offer_applied = true;
+                let mut out = vec![Command::Answer(offer.sdp)];
+                out.extend(self.early_ice.drain(..).map(Command::AddIce));
+                out
+            }
+            Input::RemoteIce(ice) => {
+                if !self.owns_session(&ice.session_id) {
+                    return Vec::new();
+                }
+                if self.offer_applied {
+                    vec![Command::AddIce(ice.candidate)]
+                } else {
+                    self.early_ice.push(ice.candidate);
+                    Vec::new()
+                }
+            }
+            Input::LocalAnswer(sdp) => match &self.session {
+                Some(session_id) => vec![Command::Send(
+                    ViewerToServer::SignalAnswer(SessionSdp {
+                        session_id: session_id.clone(),
+                        sdp,
+                    }),
+                    None,
+                )],
+                None => Vec::new(),
+            },
+            Input::LocalIce(candidate) => match &self.session {
+                Some(session_id) => vec![Command::Send(
+                    ViewerToServer::SignalIce(SessionIce {
+                        session_id: session_id.clone(),
+                        candidate,
+                    }),
+                    None,
+                )],
+                None => Vec::new(),
+            },
+            Input::PeerConnected => {
+                if self.session.is_some() && self.phase == Phase::Connecting {
+                    self.phase = Phase::Connected;
+                    self.failures = 0;
+                }
+                Vec::new()
+            }
+            Input::PeerFailed(why) => {
+                if self.session.is_none() {
+                    return Vec::new();
+                }
+                self.fail(why, true)
+            }
+            Input::Timeout => {
+                if self.phase != Phase::Connecting || self.session.is_none() {
+                    return Vec::new();
+                }
+                self.fail("the connection to the camera took too long".into(), true)
+            }
+            Input::Ended(ended) => {
+                if !self.owns_session(&ended.session_id) {
+                    return Vec::new();
+                }
+                self.session = None;
+                self.ended(ended.reason, ended.message)
+            }
+            Input::RetryDue => match self.phase {
+                Phase::Reconnecting { .. } if self.socket_open => {
+                    self.phase = Phase::Connecting;
+                    self.request()
+                }
+                _ => Vec::new(),
+            },
+            Input::CameraOnline => match self.phase {
+                Phase::WaitingForCamera => {
+                    self.phase = Phase::Connecting;
+                    self.request()
+                }
+                _ => Vec::new(),
+            },
+            Input::Stop => {
+                let out = self.drop_session(true);
+                self.phase = Phase::Ended {
+                    why: "you stopped watching".into(),
+                };
+                out
+            }
+        }
+    }
+
+    /// Sends a new `watch_request` when the socket is up (otherwise `SocketOpen` will).
+    fn request(&mut self) -> Vec<Command> {
+        if !self.socket_open {
+            return Vec::new();
+        }
+        self.requests += 1;
+        let request_id = format!("{}-{}", self.tag, self.requests);
+        self.pending_request = Some(request_id.clone());
+        vec![Command::Send(
+            ViewerToServer::WatchRequest(ViewerWatchRequest {
+                device_id: self.device_id.clone(),
+            }),
+            Some(request_id),
+        )]
+    }
+
+    /// Forgets the session: tells the server when `tell` and one is open, closes the peer.
+    fn drop_session(&mut self, tell: bool) -> Vec<Command> {
+        let mut out = Vec::new();
+        if let Some(session_id) = self.session.take()
+            && tell
+            && self.socket_open
+        {
+            out.push(Command::Send(
+                ViewerToServer::EndWatch(ViewerEndWatch { session_id }),
+                None,
+            ));
+        }
+        self.pending_request = None;
+        self.offer_applied = false;
+        self.early_ice.clear();
+        out.push(Command::ClosePeer);
+        out
+    }
+
+    /// A try failed for `why`: back off and try again, or give up after too many.
+    fn fail(&mut self, why: String, tell: bool) -> Vec<Command> {
+        let mut out = self.drop_session(tell);
+        self.failures += 1;
+        if self.failures >= MAX_ATTEMPTS {
+            self.phase = Phase::Ended {
+                why: format!("gave up after {} tries: {why}", self.failures),
+            };
+            return out;
+        }
+        self.phase = Phase::Reconnecting {
+            attempt: self.failures + 1,
+            why,
+        };
+        out.push(Command::RetryAfter(backoff_ms(self.failures)));
+        out
+    }
+
+    fn ended(&mut self, reason: EndReason, message: Option<String>) -> Vec<Command> {
+        let detail = message.map(|m| format!(" ({m})")).unwrap_or_default();
+        let why = format!("{}{detail}", describe_end(reason));
+        match reason {
+            EndReason::ViewerLeft
+            | EndReason::DeviceRemoved
+            | EndReason::MaxViewers => {
+                let out = self.drop_session(false);
+                self.phase = Phase::Ended { why };
+                out
+            }
+            // The camera went away: wait for it rather than hammering the server.
+            EndReason::DeviceDisconnected => {
+                let out = self.drop_session(false);
+                self.phase = Phase::WaitingForCamera;
+                out
+            }
+            EndReason::ViewerDisconnected
+            | EndReason::DeviceEnded
+            | EndReason::Failed
+            | EndReason::ServerShutdown
+            | EndReason::Other => self.fail(why, false),
+        }
+    }
+
+    fn refused(&mut self, error: ErrorBody) -> Vec<Command> {
+        match error.code {
+            ErrorCode::DeviceOffline => {
+                self.phase = Phase::WaitingForCamera;
+                vec![Command::ClosePeer]
+            }
+            ErrorCode::RateLimited | ErrorCode::Internal | ErrorCode::Unavailable => {
+                self.fail(error.message, false)
+            }
+            _ => {
+                self.phase = Phase::Ended {
+                    why: error.message,
+                };
+                vec![Command::ClosePeer]
+            }
+        }
+    }
+}
+
+/// The wait before try number `failures + 1`.
+pub fn backoff_ms(failures: u32) -> u32 {
+    let doubled = FIRST_BACKOFF_MS.saturating_mul(1 << failures.saturating_sub(1).min(16));
+    doubled.min(MAX_BACKOFF_MS)
+}
+
+/// An end reason in words.
+pub fn describe_end(reason: EndReason) -> &'static str {
+    match reason {
+        EndReason::ViewerLeft => "you stopped watching",
+        EndReason::ViewerDisconnected => "this browser lost its connection",
+        EndReason::DeviceEnded => "the camera ended the stream",
+        EndReason::DeviceDisconnected => "the camera went offline",
+        EndReason::MaxViewers => "the camera has as many viewers as it allows",
+        EndReason::Failed => "the camera could not stream",
+        EndReason::DeviceRemoved => "the camera was removed, or your access to it was withdrawn",
+        EndReason::ServerShutdown => "the server restarted",
+        EndReason::Other => "the session ended",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> SessionId {
+        SessionId::from("s1")
+    }
+
+    fn ready(request_id: &str) -> Input {
+        Input::Ready {
+            request_id: request_id.into(),
+            ready: WatchReady {
+                session_id: session(),
+                device_id: DeviceId::from("cam"),
+                ice_servers: vec![],
+                ice_transport_policy: IceTransportPolicy::All,
+            },
+        }
+    }
+
+    fn ended(reason: EndReason) -> Input {
+        Input::Ended(WatchEnded {
+            session_id: session(),
+            reason,
+            message: None,
+        })
+    }
+
+    /// A watch that has negotiated up to `Connected` on request `w-1`.
+    fn connected() -> Watch {
+        let mut w = Watch::new(DeviceId::from("cam"), "w");
+        w.handle(Input::SocketOpen);
+        w.handle(Input::Start);
+        w.handle(ready("w-1"));
+        w.handle(Input::Offer(SessionSdp {
+            session_id: session(),
+            sdp: "v=0".into(),
+        }));
+        w.handle(Input::PeerConnected);
+        assert_eq!(w.phase(), &Phase::Connected);
+        w
+    }
+
+    fn request_ids(commands: &[Command]) -> Vec<String> {
+        commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Send(ViewerToServer::WatchRequest(_), id) => id.clone(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn start_waits_for_the_socket_then_requests() {
+        let mut w = Watch::new(DeviceId::from("cam"), "w");
+        assert!(w.handle(Input::Start).is_empty());
+        assert_eq!(w.phase(), &Phase::Connecting);
+        let out = w.handle(Input::SocketOpen);
+        assert_eq!(request_ids(&out), ["w-1"]);
+        assert!(w.owns_request("w-1"));
+    }
+
+    #[test]
+    fn the_happy_path_answers_and_trickles_both_ways() {
+        let mut w = Watch::new(DeviceId::from("cam"), "w");
+        w.handle(Input::SocketOpen);
+        assert_eq!(request_ids(&w.handle(Input::Start)), ["w-1"]);
+        let out = w.handle(ready("w-1"));
+        assert!(matches!(out[0], Command::OpenPeer { .. }));
+        assert_eq!(out[1], Command::ArmTimeout(NEGOTIATION_TIMEOUT_MS));
+
+        let out = w.handle(Input::Offer(SessionSdp {
+            session_id: session(),
+            sdp: "offer".into(),
+        }));
+        assert_eq!(out, [Command::Answer("offer".into())]);
+        let out = w.handle(Input::LocalAnswer("answer".into()));
+        assert_eq!(
+            out,
+            [Command::Send(
+                ViewerToServer::SignalAnswer(SessionSdp {
+                    session_id: session(),
+                    sdp: "answer".into()
+                }),
+                None
+            )]
+        );
+        let cand = IceCandidate {
+            candidate: "candidate:1 1 udp 1 10.0.0.1 5000 typ host".into(),
+            sdp_mid: Some("video0".into()),
+            sdp_m_line_index: Some(0),
+        };
+        let out = w.handle(Input::LocalIce(Some(cand.clone())));
+        assert!(matches!(&out[0], Command::Send(ViewerToServer::SignalIce(i), None) if i.candidate.as_ref() == Some(&cand)));
+        let out = w.handle(Input::RemoteIce(SessionIce {
+            session_id: session(),
+            candidate: Some(cand.clone()),
+        }));
+        assert_eq!(out, [Command::AddIce(Some(cand))]);
+        w.handle(Input::PeerConnected);
+        assert_eq!(w.phase(), &Phase::Connected);
+    }
+
+    #[test]
+    fn candidates_before_the_offer_are_held_until_it_is_applied() {
+        let mut w = Watch::new(DeviceId::from("cam"), "w");
+        w.handle(Input::SocketOpen);
+        w.handle(Input::Start);
+        w.handle(ready("w-1"));
+        let early = |n: &str| SessionIce {
+            session_id: session(),
+            candidate: Some(IceCandidate {
+                candidate: n.into(),
+                sdp_mid: None,
+                sdp_m_line_index: Some(0),
+            }),
+        };
+        assert!(w.handle(Input::RemoteIce(early("a"))).is_empty());
+        assert!(w.handle(Input::RemoteIce(early("b"))).is_empty());
+        let out = w.handle(Input::Offer(SessionSdp {
+            session_id: session(),
+            sdp: "offer".into(),
+        }));
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0], Command::Answer("offer".into()));
+        assert!(matches!(&out[1], Command::AddIce(Some(c)) if c.candidate == "a"));
+        assert!(matches!(&out[2], Command::AddIce(Some(c)) if c.candidate == "b"));
+    }
+
+    #[test]
+    fn messages_of_other_sessions_and_requests_are_ignored() {
+        let mut w = Watch::new(DeviceId::from("cam"), "w");
+        w.handle(Input::SocketOpen);
+        w.handle(Input::Start);
+        assert!(w.handle(ready("other-1")).is_empty());
+        w.handle(ready("w-1"));
+        let stranger = SessionId::from("s9");
+        assert!(
+            w.handle(Input::Offer(SessionSdp {
+                session_id: stranger.clone(),
+                sdp: "x".into()
+            }))
+            .is_empty()
+        );
+        assert!(
+            w.handle(Input::Ended(WatchEnded {
+                session_id: stranger,
+                reason: EndReason::DeviceEnded,
+                message: None
+            }))
+            .is_empty()
+        );
+        assert_eq!(w.phase(), &Phase::Connecting);
+    }
+
+    #[test]
+    fn a_second_offer_for_the_same_session_is_not_applied_twice() {
+        let mut w = connected();
+        let out = w.handle(Input::Offer(SessionSdp {
+            session_id: session(),
+            sdp: "again".into(),
+        }));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn peer_failure_ends_the_session_and_retries_with_backoff() {
+        let mut w = connected();
+        let out = w.handle(Input::PeerFailed("ICE failed".into()));
+        assert!(matches!(&out[0], Command::Send(ViewerToServer::EndWatch(e), None) if e.session_id == session()));
+        assert!(out.contains(&Command::ClosePeer));
+        assert!(out.contains(&Command::RetryAfter(FIRST_BACKOFF_MS)));
+        assert!(matches!(w.phase(), Phase::Reconnecting { attempt: 2, .. }));
+        assert_eq!(request_ids(&w.handle(Input::RetryDue)), ["w-2"]);
+        assert_eq!(w.phase(), &Phase::Connecting);
+    }
+
+    #[test]
+    fn repeated_failures_back_off_longer_then_give_up() {
+        let mut w = Watch::new(DeviceId::from("cam"), "w");
+        w.handle(Input::SocketOpen);
+        w.handle(Input::Start);
+        let mut waits = Vec::new();
+        for n in 1..=MAX_ATTEMPTS {
+            w.handle(Input::Ready {
+                request_id: format!("w-{n}"),
+                ready: WatchReady {
+                    session_id: session(),
+                    device_id: DeviceId::from("cam"),
+                    ice_servers: vec![],
+                    ice_transport_policy: IceTransportPolicy::Relay,
+                },
+            });
+            let out = w.handle(Input::Timeout);
+            waits.extend(out.iter().filter_map(|c| match c {
+                Command::RetryAfter(ms) => Some(*ms),
+                _ => None,
+            }));
+            w.handle(Input::RetryDue);
+        }
+        assert_eq!(waits, [500, 1000, 2000, 4000, 8000]);
+        assert!(
+            matches!(w.phase(), Phase::Ended { why } if why.starts_with("gave up after 6 tries"))
+        );
+        assert!(w.handle(Input::Start).is_empty(), "an ended watch stays ended");
+    }
+
+    #[test]
+    fn connecting_again_resets_the_failure_count() {
+        let mut w = connected();
+        w.handle(Input::PeerFailed("ICE failed".into()));
+        w.handle(Input::RetryDue);
+        w.handle(ready("w-2"));
+        w.handle(Input::PeerConnected);
+        let out = w.handle(Input::PeerFailed("ICE failed".into()));
+        assert!(out.contains(&Command::RetryAfter(FIRST_BACKOFF_MS)));
+    }
+
+    #[test]
+    fn a_lost_socket_closes_the_peer_and_retries_when_it_is_back() {
+        let mut w = connected();
+        let out = w.handle(Input::SocketLost);
+        assert_eq!(out, [Command::ClosePeer], "nothing can be sent on a closed socket");
+        assert!(matches!(w.phase(), Phase::Reconnecting { .. }));
+        assert!(w.handle(Input::RetryDue).is_empty(), "no request while the socket is down");
+        assert_eq!(request_ids(&w.handle(Input::SocketOpen)), ["w-2"]);
+    }
+
+    #[test]
+    fn a_server_restart_retries() {
+        let mut w = connected();
+        let out = w.handle(ended(EndReason::ServerShutdown));
+        assert!(out.contains(&Command::ClosePeer));
+        assert!(!out.iter().any(|c| matches!(c, Command::Send(..))), "the session is already over");
+        assert!(
+            matches!(w.phase(), Phase::Reconnecting { why, .. } if why.contains("server restarted"))
+        );
+    }
+
+    #[test]
+    fn an_offline_camera_is_waited_for_then_watched_again() {
+        let mut w = connected();
+        w.handle(ended(EndReason::DeviceDisconnected));
+        assert_eq!(w.phase(), &Phase::WaitingForCamera);
+        assert_eq!(request_ids(&w.handle(Input::CameraOnline)), ["w-2"]);
+
+        let out = w.handle(Input::Refused {
+            request_id: "w-2".into(),
+            error: ErrorBody::new(ErrorCode::DeviceOffline, "the camera is offline"),
+        });
+        assert_eq!(out, [Command::ClosePeer]);
+        assert_eq!(w.phase(), &Phase::WaitingForCamera);
+    }
+
+    #[test]
+    fn final_reasons_end_the_watch() {
+        for (reason, words) in [
+            (EndReason::MaxViewers, "as many viewers"),
+            (EndReason::DeviceRemoved, "removed"),
+        ] {
+            let mut w = connected();
+            w.handle(ended(reason));
+            assert!(matches!(w.phase(), Phase::Ended { why } if why.contains(words)));
+        }
+        let mut w = Watch::new(DeviceId::from("cam"), "w");
+        w.handle(Input::SocketOpen);
+        w.handle(Input::Start);
+        w.handle(Input::Refused {
+            request_id: "w-1".into(),
+            error: ErrorBody::new(ErrorCode::Forbidden, "not your camera"),
+        });
+        assert_eq!(
+            w.phase(),
+            &Phase::Ended {
+                why: "not your camera".into()
+            }
+        );
+    }
+
+    #[test]
+    fn stop_tells_the_server_and_closes() {
+        let mut w = connected();
+        let out = w.handle(Input::Stop);
+        assert!(matches!(&out[0], Command::Send(ViewerToServer::EndWatch(_), None)));
+        assert_eq!(out[1], Command::ClosePeer);
+        assert!(matches!(w.phase(), Phase::Ended { .. }));
+        assert!(w.handle(ended(EndReason::ViewerLeft)).is_empty());
+    }
+
+    #[test]
+    fn a_timeout_after_connecting_is_ignored() {
+        let mut w = connected();
+        assert!(w.handle(Input::Timeout).is_empty());
+        assert_eq!(w.phase(), &Phase::Connected);
+    }
+}

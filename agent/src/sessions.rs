@@ -66,7 +66,13 @@ impl Sessions {
                 candidate,
             }) => {
                 match self.branches.get(&session_id) {
-                    Some(branch) => branch.add_remote_candidate(candidate.as_ref()),
+                    // A bad candidate costs the viewer that one path, not the session (as a
+                    // browser's addIceCandidate would reject it).
+                    Some(branch) => {
+                        if let Err(e) = branch.add_remote_candidate(candidate.as_ref()) {
+                            tracing::warn!(session = %session_id, error = %e, "ICE candidate refused");
+                        }
+                    }
                     None => {
                         tracing::warn!(session = %session_id, "ICE candidate for a session this device does not serve; ignored")
                     }

@@ -52,6 +52,13 @@ impl ViewerSocket {
         Ok(())
     }
 
+    /// Sends one text frame as it is, whatever it holds: for tests of how the server takes
+    /// messages that are not the protocol.
+    pub async fn send_text(&mut self, text: &str) -> Result<(), SocketError> {
+        self.ws.send(Frame::Text(text.into())).await?;
+        Ok(())
+    }
+
     /// The next message. Cancel-safe.
     pub async fn recv(&mut self) -> Result<Envelope<ServerToViewer>, SocketError> {
         loop {

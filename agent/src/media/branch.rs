@@ -32,6 +32,9 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 /// Viewer bins are named `viewer-<session id>`, which lets a bus error name its session.
 const BIN_PREFIX: &str = "viewer-";
+/// Candidates kept for a viewer that has not answered yet: a real viewer has a handful; more
+/// than this is a misbehaving one, and the queue must not grow without end.
+const MAX_PENDING_CANDIDATES: usize = 64;
 
 /// The session whose bin an element path (`/GstPipeline:p/GstBin:viewer-<id>/...`) is in.
 pub fn session_of_path(path: &str) -> Option<SessionId> {
@@ -410,12 +413,18 @@ impl ViewerBranch {
     }
 
     /// Adds one of the viewer's candidates (queued until its answer is applied). `None`, the
-    /// end of its candidates, needs nothing from webrtcbin.
-    pub fn add_remote_candidate(&self, candidate: Option<&IceCandidate>) {
+    /// end of its candidates, needs nothing from webrtcbin. A candidate that is not a
+    /// `candidate:` line, or one too many before the answer, is refused.
+    pub fn add_remote_candidate(&self, candidate: Option<&IceCandidate>) -> Result<(), MediaError> {
         let Some(candidate) = candidate else {
             tracing::debug!(session = %self.0.session, "viewer finished gathering");
-            return;
+            return Ok(());
         };
+        let line =
+            candidate_line(&candidate.candidate).map_err(|detail| MediaError::BadCandidate {
+                session: self.0.session.clone(),
+                detail,
+            })?;
         let mut state = self.state();
         let mline = candidate
             .sdp_m_line_index
@@ -426,13 +435,21 @@ impl ViewerBranch {
             })
             .unwrap_or(0);
         if !state.answer_applied {
-            state
-                .pending_candidates
-                .push((mline, candidate.candidate.clone()));
-            return;
+            if state.pending_candidates.len() >= MAX_PENDING_CANDIDATES {
+                return Err(MediaError::BadCandidate {
+                    session: self.0.session.clone(),
+                    detail: format!(
+                        "more than {MAX_PENDING_CANDIDATES} candidates before the answer"
+                    ),
+                });
+            }
+            tracing::info!(session = %self.0.session, "candidate before the answer: kept until it comes");
+            state.pending_candidates.push((mline, line.to_owned()));
+            return Ok(());
         }
         drop(state);
-        self.add_candidate(mline, &candidate.candidate);
+        self.add_candidate(mline, line);
+        Ok(())
     }
 
     fn add_candidate(&self, mline: u32, candidate: &str) {
@@ -522,6 +539,39 @@ impl Drop for Inner {
     }
 }
 
+/// The `candidate:` line of a viewer's candidate (an `a=` prefix is tolerated), or what is
+/// wrong with it. Checked here because webrtcbin only logs what it cannot read.
+fn candidate_line(text: &str) -> Result<&str, String> {
+    let line = text.trim();
+    let line = line.strip_prefix("a=").unwrap_or(line);
+    if !line.starts_with("candidate:") {
+        return Err(format!("not a `candidate:` line: {:?}", shorten(text)));
+    }
+    // foundation component transport priority address port "typ" type
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    if fields.len() < 8 || fields[6] != "typ" {
+        return Err(format!(
+            "a candidate needs `foundation component transport priority address port typ type`, got {:?}",
+            shorten(text)
+        ));
+    }
+    if fields[1].parse::<u32>().is_err() || fields[3].parse::<u32>().is_err() {
+        return Err(format!(
+            "component and priority must be numbers in {:?}",
+            shorten(text)
+        ));
+    }
+    if fields[5].parse::<u16>().is_err() {
+        return Err(format!("bad port {:?} in {:?}", fields[5], shorten(text)));
+    }
+    Ok(line)
+}
+
+/// At most 120 characters of untrusted text, for messages.
+fn shorten(text: &str) -> String {
+    text.chars().take(120).collect()
+}
+
 /// The `a=mid:` of each media section, in order.
 fn mids_of(sdp: &str) -> Vec<String> {
     sdp.lines()
@@ -542,6 +592,23 @@ mod tests {
             session_of_path("/GstPipeline:mumu-capture/GstX264Enc:x264enc0"),
             None
         );
+    }
+
+    #[test]
+    fn only_well_formed_candidate_lines_are_taken() {
+        let good = "candidate:1 1 UDP 2015363327 192.0.2.7 47129 typ host";
+        assert_eq!(candidate_line(good), Ok(good));
+        assert_eq!(candidate_line(&format!("a={good}\r\n")), Ok(good));
+        for bad in [
+            "",
+            "garbage",
+            "candidate:1 1 UDP",
+            "candidate:1 x UDP 2015363327 192.0.2.7 47129 typ host",
+            "candidate:1 1 UDP 2015363327 192.0.2.7 99999 typ host",
+            "candidate:1 1 UDP 2015363327 192.0.2.7 47129 type host",
+        ] {
+            assert!(candidate_line(bad).is_err(), "{bad:?} is refused");
+        }
     }
 
     #[test]

@@ -87,6 +87,14 @@ pub enum MediaError {
         /// What was wrong.
         detail: String,
     },
+    /// A viewer's ICE candidate could not be used.
+    #[error("refused an ICE candidate for session {session}: {detail}")]
+    BadCandidate {
+        /// The session.
+        session: SessionId,
+        /// What was wrong.
+        detail: String,
+    },
     /// Any other GStreamer call that failed.
     #[error("{0}")]
     Gst(String),

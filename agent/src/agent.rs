@@ -31,6 +31,8 @@ pub struct AgentConfig {
     pub video: VideoSettings,
     /// At most this many viewers at once.
     pub max_viewers: usize,
+    /// Stop the capture pipeline after this long without viewers (`None`: never).
+    pub idle_stop: Option<Duration>,
     /// How often the status is reported.
     pub status_interval: Duration,
     /// Forget the stored identity and enrol again (`mumu-agent pair`).
@@ -52,7 +54,8 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let capture = Capture::start(&config.video, events_tx.clone())
         .context("could not start the capture pipeline")?;
-    let mut sessions = Sessions::new(capture, events_tx, config.max_viewers);
+    let mut sessions =
+        Sessions::new(capture, events_tx, config.max_viewers).with_idle_stop(config.idle_stop);
 
     let (stop_tx, shutdown) = watch::channel(false);
     tokio::spawn(async move {

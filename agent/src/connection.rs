@@ -170,6 +170,9 @@ pub async fn serve(
                     break e.into();
                 }
             }
+            _ = idle_deadline(sessions.idle_deadline()) => {
+                sessions.stop_if_idle(Instant::now());
+            }
             _ = context.shutdown.changed() => {
                 let goodbyes = sessions.end_all(EndReason::DeviceEnded, "the camera is shutting down");
                 let _ = send_all(&mut socket, goodbyes).await;
@@ -179,6 +182,14 @@ pub async fn serve(
     };
     socket.close().await;
     ended
+}
+
+/// Sleeps until the pipeline is due to stop for want of viewers; forever when it is not.
+async fn idle_deadline(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn send_all(

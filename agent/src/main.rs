@@ -81,6 +81,11 @@ struct Cli {
     #[arg(long, env = "MUMU_MAX_VIEWERS", default_value_t = 8, global = true)]
     max_viewers: usize,
 
+    /// Stop capturing after this many seconds without viewers (0: never); the next watch
+    /// starts it again.
+    #[arg(long, env = "MUMU_IDLE_STOP_SECS", default_value_t = 60, global = true)]
+    idle_stop_secs: u64,
+
     /// Seconds between status reports to the server.
     #[arg(
         long,
@@ -166,6 +171,7 @@ fn config_from(cli: Cli) -> anyhow::Result<AgentConfig> {
             keyframe_min_interval: Duration::from_millis(cli.keyframe_min_interval_ms),
         },
         max_viewers: cli.max_viewers,
+        idle_stop: (cli.idle_stop_secs > 0).then(|| Duration::from_secs(cli.idle_stop_secs)),
         status_interval: Duration::from_secs(cli.status_interval_secs.max(1)),
         re_enroll: matches!(cli.command, Some(Command::Pair)),
     })

@@ -284,3 +284,35 @@ async fn bad_input_from_a_viewer_is_refused_and_the_other_viewer_keeps_watching(
         assert!(log.contains(logged), "the agent logged {logged:?}:\n{log}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_camera_stops_when_nobody_watches_and_the_next_watch_starts_it() {
+    let system = System::start_with(&["--idle-stop-secs", "1"]).await;
+    let stops = || {
+        system
+            .agent_log()
+            .matches("capture pipeline stopped: nobody watched")
+            .count()
+    };
+    common::wait_until("the idle pipeline stopped", Duration::from_secs(20), || {
+        (stops() >= 1).then_some(())
+    })
+    .await;
+    for round in 1..=2 {
+        let summary = system.watch_ok(1.5).await;
+        assert!(
+            summary.first_frame_verified && summary.fps >= 25.0,
+            "round {round}: {summary:?}"
+        );
+        common::wait_until("stopped again", Duration::from_secs(20), || {
+            (stops() > round).then_some(())
+        })
+        .await;
+    }
+    let log = system.agent_log();
+    assert_eq!(
+        log.matches("capture pipeline started again").count(),
+        2,
+        "{log}"
+    );
+}

@@ -204,6 +204,39 @@ impl Capture {
         &self.source
     }
 
+    /// Whether the pipeline is playing (not stopped for want of viewers).
+    pub fn is_running(&self) -> bool {
+        self.pipeline.current_state() == gst::State::Playing
+            || self.pipeline.pending_state() == gst::State::Playing
+    }
+
+    /// Stops capturing and encoding (the camera is released, the CPU rests) until
+    /// [`Capture::resume`]. Must only be called with no viewer branches attached.
+    pub fn stop(&self, why: &str) {
+        match self.pipeline.set_state(gst::State::Null) {
+            Ok(_) => tracing::info!("capture pipeline stopped: {why}"),
+            Err(e) => tracing::warn!(error = %e, "the capture pipeline did not stop"),
+        }
+    }
+
+    /// Starts a stopped pipeline again; a running one is left as it is.
+    pub fn resume(&self) -> Result<(), MediaError> {
+        if self.is_running() {
+            return Ok(());
+        }
+        self.pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|e| MediaError::State {
+                what: "the capture pipeline".into(),
+                detail: e.to_string(),
+            })?;
+        tracing::info!(
+            encoder = self.encoder.element(),
+            "capture pipeline started again for a viewer"
+        );
+        Ok(())
+    }
+
     /// Asks the encoder for a keyframe (through the throttle).
     pub fn request_keyframe(&self) {
         if let Some(pad) = self.tee.static_pad("sink") {

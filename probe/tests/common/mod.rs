@@ -67,11 +67,19 @@ pub struct System {
     pub base: String,
     pub server: Option<Running>,
     pub agent: Running,
+    /// Flags the agent gets besides the defaults.
+    pub agent_args: Vec<String>,
 }
 
 impl System {
     /// Server, agent (640x480 test picture), and an owner `owner` who paired the agent.
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// [`System::start`], with more flags for the agent.
+    pub async fn start_with(agent_args: &[&str]) -> Self {
+        let agent_args: Vec<String> = agent_args.iter().map(|a| a.to_string()).collect();
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -81,7 +89,7 @@ impl System {
         let base = format!("http://127.0.0.1:{port}");
         let server = start_server(dir.path(), port).await;
         let state = dir.path().join("agent");
-        let agent = start_agent(dir.path(), &base);
+        let agent = start_agent(dir.path(), &base, &agent_args);
         let code = wait_until(
             "the agent enrolled and showing a code",
             Duration::from_secs(20),
@@ -114,6 +122,7 @@ impl System {
             base,
             server: Some(server),
             agent,
+            agent_args,
         }
     }
 
@@ -147,7 +156,10 @@ impl System {
 
     /// Stops the agent with SIGTERM and starts it again with the same identity.
     pub fn restart_agent(&mut self) {
-        let old = std::mem::replace(&mut self.agent, start_agent(self.dir.path(), &self.base));
+        let old = std::mem::replace(
+            &mut self.agent,
+            start_agent(self.dir.path(), &self.base, &self.agent_args),
+        );
         old.terminate();
     }
 
@@ -196,7 +208,7 @@ fn log(dir: &Path, name: &str) -> std::fs::File {
 }
 
 /// The agent on the 640x480 test picture, its identity in `dir/agent`.
-fn start_agent(dir: &Path, base: &str) -> Running {
+fn start_agent(dir: &Path, base: &str, extra: &[String]) -> Running {
     Running(
         Command::new(binary("mumu-agent"))
             .args([
@@ -210,6 +222,7 @@ fn start_agent(dir: &Path, base: &str) -> Running {
             ])
             .arg("--state-dir")
             .arg(dir.join("agent"))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log(dir, "agent.out"))
             .stderr(log(dir, "agent.log"))

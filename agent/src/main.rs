@@ -34,6 +34,10 @@ struct Cli {
     #[arg(long, global = true)]
     simulate: bool,
 
+    /// The test picture's videotestsrc pattern (ball, smpte, snow, ...).
+    #[arg(long, env = "MUMU_TEST_PATTERN", default_value = "ball", global = true)]
+    test_pattern: String,
+
     /// The video source.
     #[arg(
         long,
@@ -145,7 +149,9 @@ fn main() -> anyhow::Result<()> {
 
 fn config_from(cli: Cli) -> anyhow::Result<AgentConfig> {
     let source = match (cli.simulate, cli.source) {
-        (true, _) | (false, SourceArg::Test | SourceArg::Auto) => Source::Test,
+        (true, _) | (false, SourceArg::Test | SourceArg::Auto) => Source::Test {
+            pattern: cli.test_pattern.clone(),
+        },
         (false, SourceArg::V4l2 | SourceArg::Libcamera) => {
             bail!("only the test source exists so far (--simulate)")
         }

@@ -217,6 +217,7 @@ impl Sessions {
                     %session,
                     viewers = self.branches.len(),
                     elements = self.capture.element_count(),
+                    encoders = self.capture.encoder_count(),
                     "viewer branch attached"
                 );
                 vec![]

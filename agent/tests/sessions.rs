@@ -12,7 +12,7 @@ use std::time::Duration;
 
 fn settings() -> VideoSettings {
     VideoSettings {
-        source: Source::Test,
+        source: Source::test(),
         encoder: Some(Encoder::X264),
         width: 320,
         height: 240,
@@ -157,4 +157,32 @@ async fn without_an_idle_time_the_pipeline_runs_on() {
     assert_eq!(sessions.idle_deadline(), None);
     assert!(!sessions.stop_if_idle(std::time::Instant::now() + Duration::from_secs(3600)));
     assert!(sessions.capture().is_running());
+}
+
+#[tokio::test]
+async fn every_viewer_shares_the_one_encoder() {
+    let mut sessions = sessions(4);
+    assert_eq!(sessions.capture().encoder_count(), 1);
+    for viewer in ["a", "b", "c"] {
+        sessions.on_server_message(watch(viewer));
+    }
+    assert_eq!(sessions.viewers(), 3);
+    assert_eq!(sessions.capture().encoder_count(), 1, "still one encoder");
+}
+
+#[tokio::test]
+async fn an_unknown_test_pattern_is_refused_with_the_known_ones() {
+    gstreamer::init().expect("GStreamer initialises");
+    let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut bad = settings();
+    bad.source = Source::Test {
+        pattern: "plaid".into(),
+    };
+    let error = Capture::start(&bad, events)
+        .expect_err("no such pattern")
+        .to_string();
+    assert!(
+        error.contains("plaid") && error.contains("ball"),
+        "says what was wrong and what exists: {error}"
+    );
 }

@@ -13,15 +13,26 @@ use std::time::Duration;
 /// Where the pictures come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
-    /// A live `videotestsrc` with a moving ball and a clock: the simulator.
-    Test,
+    /// A live `videotestsrc` with a clock: the simulator. `pattern` is videotestsrc's pattern
+    /// name (`ball`, the default, moves, so the encoder has real work).
+    Test {
+        /// videotestsrc's `pattern`.
+        pattern: String,
+    },
 }
 
 impl Source {
+    /// The simulator with its moving ball.
+    pub fn test() -> Self {
+        Self::Test {
+            pattern: "ball".into(),
+        }
+    }
+
     /// How the source is reported in the device status.
     pub fn describe(&self) -> String {
         match self {
-            Self::Test => "test".into(),
+            Self::Test { .. } => "test".into(),
         }
     }
 }
@@ -99,13 +110,16 @@ impl Capture {
         };
         let pipeline = gst::Pipeline::with_name("mumu-capture");
 
-        let source = match settings.source {
-            Source::Test => gst::ElementFactory::make("videotestsrc")
-                .name("source")
-                .property("is-live", true)
-                .property_from_str("pattern", "ball")
-                .build()
-                .map_err(|_| MediaError::MissingElement("videotestsrc".into()))?,
+        let source = match &settings.source {
+            Source::Test { pattern } => {
+                let source = gst::ElementFactory::make("videotestsrc")
+                    .name("source")
+                    .property("is-live", true)
+                    .build()
+                    .map_err(|_| MediaError::MissingElement("videotestsrc".into()))?;
+                set_enum(&source, "pattern", pattern)?;
+                source
+            }
         };
         let raw_caps = gst::Caps::builder("video/x-raw")
             .field("format", "I420")
@@ -244,6 +258,29 @@ impl Capture {
         }
     }
 
+    /// How many video encoders the pipeline holds, counting inside viewer bins: one, however
+    /// many viewers there are, is the point of the design.
+    pub fn encoder_count(&self) -> usize {
+        let mut count = 0;
+        let mut elements = self.pipeline.iterate_recurse();
+        loop {
+            match elements.next() {
+                Ok(Some(element)) => {
+                    let klass = element
+                        .factory()
+                        .and_then(|f| f.metadata("klass").map(str::to_owned))
+                        .unwrap_or_default();
+                    count += usize::from(klass.contains("Encoder") && klass.contains("Video"));
+                }
+                Ok(None) | Err(gst::IteratorError::Error) => return count,
+                Err(gst::IteratorError::Resync) => {
+                    elements.resync();
+                    count = 0;
+                }
+            }
+        }
+    }
+
     /// How many elements the pipeline holds, counting inside viewer bins: a leaving viewer
     /// must give all of its back.
     pub fn element_count(&self) -> usize {
@@ -272,6 +309,29 @@ pub fn element_count(bin: &gst::Bin) -> usize {
             }
         }
     }
+}
+
+/// Sets an enum property from its nick, refusing an unknown one with the values it takes
+/// (GStreamer itself would only log a warning and keep the default).
+fn set_enum(element: &gst::Element, property: &str, nick: &str) -> Result<(), MediaError> {
+    let Some(spec) = element.find_property(property) else {
+        return Err(MediaError::Gst(format!(
+            "{} has no property {property}",
+            element.name()
+        )));
+    };
+    let Some(class) = gst::glib::EnumClass::with_type(spec.value_type()) else {
+        return Err(MediaError::Gst(format!("{property} is not an enum")));
+    };
+    if class.value_by_nick(nick).is_none() {
+        let known: Vec<&str> = class.values().iter().map(|v| v.nick()).collect();
+        return Err(MediaError::BadSetting(format!(
+            "unknown {property} {nick:?} (known: {})",
+            known.join(", ")
+        )));
+    }
+    element.set_property_from_str(property, nick);
+    Ok(())
 }
 
 fn make_encoder(encoder: Encoder, settings: &VideoSettings) -> Result<gst::Element, MediaError> {

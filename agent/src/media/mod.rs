@@ -87,6 +87,9 @@ pub enum MediaError {
         /// What was wrong.
         detail: String,
     },
+    /// A setting has a value the pipeline cannot take.
+    #[error("{0}")]
+    BadSetting(String),
     /// A viewer's ICE candidate could not be used.
     #[error("refused an ICE candidate for session {session}: {detail}")]
     BadCandidate {

@@ -207,19 +207,18 @@ fn log(dir: &Path, name: &str) -> std::fs::File {
         .unwrap()
 }
 
-/// The agent on the 640x480 test picture, its identity in `dir/agent`.
+/// The agent on the test picture (640x480 unless `extra` says otherwise), its identity in
+/// `dir/agent`, its log in `dir/agent.log`.
 fn start_agent(dir: &Path, base: &str, extra: &[String]) -> Running {
+    let size: &[&str] = if extra.iter().any(|a| a == "--width") {
+        &[]
+    } else {
+        &["--width", "640", "--height", "480"]
+    };
     Running(
         Command::new(binary("mumu-agent"))
-            .args([
-                "--simulate",
-                "--server",
-                base,
-                "--width",
-                "640",
-                "--height",
-                "480",
-            ])
+            .args(["--simulate", "--server", base])
+            .args(size)
             .arg("--state-dir")
             .arg(dir.join("agent"))
             .args(extra)

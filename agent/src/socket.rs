@@ -39,7 +39,9 @@ pub struct DeviceSocket {
 impl DeviceSocket {
     /// Opens the socket at `url` (`ws://host:port/ws/device`).
     pub async fn connect(url: &str) -> Result<Self, SocketError> {
-        let (ws, _) = tokio_tungstenite::connect_async(url)
+        // No Nagle: signaling is small messages in bursts (an offer, then candidates), and
+        // Nagle held each burst's tail for the server's delayed ACK (~30 ms a watch on loopback).
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .map_err(|source| SocketError::Connect {
                 url: url.to_owned(),

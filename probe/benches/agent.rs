@@ -14,7 +14,8 @@
 //! `cargo build --release -p mumu-server -p mumu-agent && cargo bench -p mumu-probe --bench agent`
 //! (the bench builds the two binaries itself when cargo runs it, so the first part is only
 //! needed elsewhere). `MUMU_BENCH_WINDOW_SECS` (default 15) sets the CPU window,
-//! `MUMU_BENCH_TRIES` (default 20) the tries per time-to-first-frame figure. Under
+//! `MUMU_BENCH_TRIES` (default 20) the tries per time-to-first-frame figure, and
+//! `MUMU_BENCH_ONLY=ttff` or `=load` runs one half. Under
 //! `cargo test --all-targets` (no `--bench` argument) it makes a small smoke run with debug
 //! builds instead, checking that the benchmark still works; its figures mean nothing.
 
@@ -279,13 +280,17 @@ async fn main() {
         }
     );
 
+    // MUMU_BENCH_ONLY=ttff or =load runs one half.
+    let only = std::env::var("MUMU_BENCH_ONLY").unwrap_or_default();
     let mut ttff = Vec::new();
-    for (label, size) in sizes {
-        ttff.extend(time_to_first_frame(size, label, tries).await);
-    }
     let mut loads = Vec::new();
     for (label, size) in sizes {
-        loads.push((*label, load(size, counts, settle, window).await));
+        if only != "load" {
+            ttff.extend(time_to_first_frame(size, label, tries).await);
+        }
+        if only != "ttff" {
+            loads.push((*label, load(size, counts, settle, window).await));
+        }
     }
 
     println!(
@@ -316,7 +321,7 @@ async fn main() {
         );
     }
     println!("{sub}");
-    for (i, viewers) in counts.iter().enumerate() {
+    for (i, viewers) in counts.iter().enumerate().filter(|_| !loads.is_empty()) {
         let mut line = format!("{viewers:>7}");
         for (_, rows) in &loads {
             let r = &rows[i];

@@ -36,7 +36,8 @@ impl ViewerSocket {
             ))
         })?;
         request.headers_mut().insert("authorization", header);
-        let (ws, _) = tokio_tungstenite::connect_async(request).await?;
+        // No Nagle, as a browser's WebSocket: small signaling messages go out at once.
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
         Ok(Self { ws })
     }
 

@@ -194,7 +194,7 @@ pub async fn watch_at(base: &str, seconds: f64) -> Result<Summary, WatchError> {
         wait_for_device: Duration::from_secs(30),
         duration: Duration::from_secs_f64(seconds),
         per_second: false,
-        ice_check_interval: Duration::from_millis(50),
+        ice_check_interval: Duration::from_millis(20),
     })
     .await
 }

@@ -62,6 +62,8 @@ pub struct Context {
     pub status_interval: Duration,
     /// Becomes `true` when the agent should stop.
     pub shutdown: watch::Receiver<bool>,
+    /// Told when the device gets paired on this connection.
+    pub paired: Option<watch::Sender<bool>>,
 }
 
 /// Opens the socket and says hello; returns the socket and the server's `hello_ack`.
@@ -118,6 +120,9 @@ pub async fn serve(
                     }
                     ServerToDevice::Paired(paired) => {
                         tracing::info!(owner = %paired.owner, name = %paired.name, "paired: this camera now belongs to {}", paired.owner);
+                        if let Some(flag) = &context.paired {
+                            let _ = flag.send(true);
+                        }
                         vec![]
                     }
                     ServerToDevice::Error(error) => match error.code {

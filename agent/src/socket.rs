@@ -84,3 +84,34 @@ impl DeviceSocket {
         let _ = self.ws.close(None).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A TCP server that answers a TLS ClientHello with plain text: the connection must fail
+    /// in the TLS handshake, which proves `wss://` is spoken (not refused as unsupported).
+    #[tokio::test]
+    async fn a_wss_url_is_spoken_with_tls() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut hello = [0u8; 5];
+            tcp.read_exact(&mut hello).await.unwrap();
+            let _ = tcp.write_all(b"HTTP/1.1 400 not TLS\r\n\r\n").await;
+            hello
+        });
+        let error = DeviceSocket::connect(&format!("wss://127.0.0.1:{port}/ws/device"))
+            .await
+            .err()
+            .expect("no TLS server there");
+        let hello = server.await.unwrap();
+        assert_eq!(
+            hello[0], 0x16,
+            "a TLS handshake record arrived first: {error}"
+        );
+        assert!(!error.to_string().contains("not compiled"), "{error}");
+    }
+}

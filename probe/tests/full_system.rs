@@ -316,3 +316,34 @@ async fn the_camera_stops_when_nobody_watches_and_the_next_watch_starts_it() {
         "{log}"
     );
 }
+
+/// The pairing code the agent keeps in its identity file.
+fn stored_code(state: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(state.join("identity.json")).ok()?;
+    let identity: serde_json::Value = serde_json::from_str(&text).ok()?;
+    identity["pairing_code"].as_str().map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiring_pairing_code_is_replaced_and_the_new_one_pairs() {
+    // Codes live 4 s: the agent must fetch a fresh one (with its secret) before the old one
+    // runs out, and the fresh one is the one that pairs (System pairs with the stored code).
+    let system = System::start_full(&[], &[("MUMU_PAIRING_CODE_TTL_SECS", "4")], async |state| {
+        let first = common::wait_until("a first code", Duration::from_secs(20), || {
+            stored_code(state)
+        })
+        .await;
+        common::wait_until("a fresh code", Duration::from_secs(20), || {
+            stored_code(state).filter(|c| *c != first)
+        })
+        .await;
+    })
+    .await;
+    let summary = system.watch_ok(1.0).await;
+    assert!(summary.first_frame_verified, "{summary:?}");
+    let log = system.agent_log();
+    assert!(
+        log.contains("the pairing code is about to expire: getting a new one"),
+        "{log}"
+    );
+}

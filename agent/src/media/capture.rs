@@ -4,72 +4,13 @@
 //! The `tee` allows having no viewers at all (`allow-not-linked`), so the pipeline runs on when
 //! the last one leaves. Its sink pad carries the keyframe throttle (see [`super::keyframes`]).
 
-use super::{MediaError, MediaEvent, MediaEvents, has_element, keyframes, make};
+pub use super::encoder::Encoder;
+pub use super::source::Source;
+use super::{MediaError, MediaEvent, MediaEvents, encoder, keyframes, make, source};
 use futures_util::StreamExt;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use std::time::Duration;
-
-/// Where the pictures come from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Source {
-    /// A live `videotestsrc` with a clock: the simulator. `pattern` is videotestsrc's pattern
-    /// name (`ball`, the default, moves, so the encoder has real work).
-    Test {
-        /// videotestsrc's `pattern`.
-        pattern: String,
-    },
-}
-
-impl Source {
-    /// The simulator with its moving ball.
-    pub fn test() -> Self {
-        Self::Test {
-            pattern: "ball".into(),
-        }
-    }
-
-    /// How the source is reported in the device status.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::Test { .. } => "test".into(),
-        }
-    }
-}
-
-/// The H.264 encoders the agent knows, best first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Encoder {
-    /// Software x264 (zerolatency, ultrafast).
-    X264,
-    /// Cisco's OpenH264.
-    OpenH264,
-}
-
-impl Encoder {
-    /// The element's factory name.
-    pub fn element(self) -> &'static str {
-        match self {
-            Self::X264 => "x264enc",
-            Self::OpenH264 => "openh264enc",
-        }
-    }
-
-    /// The first encoder whose element is installed.
-    pub fn probe() -> Result<Self, MediaError> {
-        let all = [Self::X264, Self::OpenH264];
-        all.into_iter()
-            .find(|e| has_element(e.element()))
-            .ok_or_else(|| {
-                MediaError::NoEncoder(
-                    all.iter()
-                        .map(|e| e.element())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                )
-            })
-    }
-}
 
 /// What to capture and how to encode it.
 #[derive(Clone, Debug)]
@@ -110,60 +51,21 @@ impl Capture {
         };
         let pipeline = gst::Pipeline::with_name("mumu-capture");
 
-        let source = match &settings.source {
-            Source::Test { pattern } => {
-                let source = gst::ElementFactory::make("videotestsrc")
-                    .name("source")
-                    .property("is-live", true)
-                    .build()
-                    .map_err(|_| MediaError::MissingElement("videotestsrc".into()))?;
-                set_enum(&source, "pattern", pattern)?;
-                source
-            }
-        };
-        let raw_caps = gst::Caps::builder("video/x-raw")
-            .field("format", "I420")
-            .field("width", settings.width as i32)
-            .field("height", settings.height as i32)
-            .field(
-                "framerate",
-                gst::Fraction::new(settings.framerate as i32, 1),
-            )
-            .build();
-        let raw_filter = make("capsfilter")?;
-        raw_filter.set_property("caps", &raw_caps);
-        let overlay = make("clockoverlay")?;
-        overlay.set_property_from_str("time-format", "%H:%M:%S");
-        let convert = make("videoconvert")?;
-        let encode = make_encoder(encoder, settings)?;
-        let h264_caps = gst::Caps::builder("video/x-h264")
-            .field("profile", "constrained-baseline")
-            .field("stream-format", "byte-stream")
-            .field("alignment", "au")
-            .build();
-        let h264_filter = make("capsfilter")?;
-        h264_filter.set_property("caps", &h264_caps);
-        let parse = make("h264parse")?;
+        let mut chain = source::elements(&settings.source, settings)?;
+        chain.push(make("videoconvert")?);
+        chain.extend(encoder::elements(encoder, settings)?);
+        chain.push(make("h264parse")?);
         let tee = gst::ElementFactory::make("tee")
             .name("fanout")
             .property("allow-not-linked", true)
             .build()
             .map_err(|_| MediaError::MissingElement("tee".into()))?;
 
-        let chain = [
-            &source,
-            &raw_filter,
-            &overlay,
-            &convert,
-            &encode,
-            &h264_filter,
-            &parse,
-            &tee,
-        ];
+        chain.push(tee.clone());
         pipeline
-            .add_many(chain)
+            .add_many(&chain)
             .map_err(|e| MediaError::link("the capture elements", e))?;
-        gst::Element::link_many(chain).map_err(|e| MediaError::link("the capture chain", e))?;
+        gst::Element::link_many(&chain).map_err(|e| MediaError::link("the capture chain", e))?;
 
         let tee_sink = tee
             .static_pad("sink")
@@ -311,46 +213,6 @@ pub fn element_count(bin: &gst::Bin) -> usize {
     }
 }
 
-/// Sets an enum property from its nick, refusing an unknown one with the values it takes
-/// (GStreamer itself would only log a warning and keep the default).
-fn set_enum(element: &gst::Element, property: &str, nick: &str) -> Result<(), MediaError> {
-    let Some(spec) = element.find_property(property) else {
-        return Err(MediaError::Gst(format!(
-            "{} has no property {property}",
-            element.name()
-        )));
-    };
-    let Some(class) = gst::glib::EnumClass::with_type(spec.value_type()) else {
-        return Err(MediaError::Gst(format!("{property} is not an enum")));
-    };
-    if class.value_by_nick(nick).is_none() {
-        let known: Vec<&str> = class.values().iter().map(|v| v.nick()).collect();
-        return Err(MediaError::BadSetting(format!(
-            "unknown {property} {nick:?} (known: {})",
-            known.join(", ")
-        )));
-    }
-    element.set_property_from_str(property, nick);
-    Ok(())
-}
-
-fn make_encoder(encoder: Encoder, settings: &VideoSettings) -> Result<gst::Element, MediaError> {
-    let element = make(encoder.element())?;
-    match encoder {
-        Encoder::X264 => {
-            element.set_property_from_str("tune", "zerolatency");
-            element.set_property_from_str("speed-preset", "ultrafast");
-            element.set_property("bitrate", settings.bitrate_kbps);
-            element.set_property("key-int-max", settings.key_int);
-        }
-        Encoder::OpenH264 => {
-            element.set_property("bitrate", settings.bitrate_kbps.saturating_mul(1000));
-            element.set_property("gop-size", settings.key_int);
-        }
-    }
-    Ok(element)
-}
-
 /// Forwards the pipeline's errors as [`MediaEvent`]s: an error inside a viewer's bin fails that
 /// viewer only; anything else fails the capture.
 fn watch_bus(pipeline: &gst::Pipeline, events: MediaEvents) -> Result<(), MediaError> {
@@ -392,4 +254,23 @@ fn watch_bus(pipeline: &gst::Pipeline, events: MediaEvents) -> Result<(), MediaE
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A small, cheap picture for tests.
+    pub(crate) fn settings() -> VideoSettings {
+        VideoSettings {
+            source: Source::test(),
+            encoder: Some(Encoder::X264),
+            width: 320,
+            height: 240,
+            framerate: 15,
+            bitrate_kbps: 300,
+            key_int: 30,
+            keyframe_min_interval: Duration::from_millis(250),
+        }
+    }
 }

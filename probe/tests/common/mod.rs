@@ -69,6 +69,8 @@ pub struct System {
     pub agent: Running,
     /// Flags the agent gets besides the defaults.
     pub agent_args: Vec<String>,
+    /// Variables the server gets besides the defaults.
+    pub server_env: Vec<(String, String)>,
 }
 
 impl System {
@@ -79,7 +81,21 @@ impl System {
 
     /// [`System::start`], with more flags for the agent.
     pub async fn start_with(agent_args: &[&str]) -> Self {
+        Self::start_full(agent_args, &[], async |_| {}).await
+    }
+
+    /// [`System::start`], with more flags for the agent, more variables for the server, and a
+    /// look at the system before the owner pairs the agent.
+    pub async fn start_full(
+        agent_args: &[&str],
+        server_env: &[(&str, &str)],
+        before_pairing: impl AsyncFnOnce(&Path),
+    ) -> Self {
         let agent_args: Vec<String> = agent_args.iter().map(|a| a.to_string()).collect();
+        let server_env: Vec<(String, String)> = server_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -87,9 +103,10 @@ impl System {
             .unwrap()
             .port();
         let base = format!("http://127.0.0.1:{port}");
-        let server = start_server(dir.path(), port).await;
+        let server = start_server(dir.path(), port, &server_env).await;
         let state = dir.path().join("agent");
         let agent = start_agent(dir.path(), &base, &agent_args);
+        before_pairing(&state).await;
         let code = wait_until(
             "the agent enrolled and showing a code",
             Duration::from_secs(20),
@@ -123,6 +140,7 @@ impl System {
             server: Some(server),
             agent,
             agent_args,
+            server_env,
         }
     }
 
@@ -151,7 +169,7 @@ impl System {
     /// Starts the server again on the same port and data.
     pub async fn restart_server(&mut self) {
         self.stop_server();
-        self.server = Some(start_server(self.dir.path(), self.port).await);
+        self.server = Some(start_server(self.dir.path(), self.port, &self.server_env).await);
     }
 
     /// Stops the agent with SIGTERM and starts it again with the same identity.
@@ -230,13 +248,14 @@ fn start_agent(dir: &Path, base: &str, extra: &[String]) -> Running {
     )
 }
 
-async fn start_server(dir: &Path, port: u16) -> Running {
+async fn start_server(dir: &Path, port: u16, env: &[(String, String)]) -> Running {
     let server = Running(
         Command::new(binary("mumu-server"))
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(dir.join("data"))
             .env("MUMU_ENROLL_PER_MIN", "0")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env_remove("DATABASE_URL")
             .env_remove("REDIS_URL")
             .stdout(log(dir, "server.out"))

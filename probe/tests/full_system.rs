@@ -326,9 +326,9 @@ fn stored_code(state: &std::path::Path) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expiring_pairing_code_is_replaced_and_the_new_one_pairs() {
-    // Codes live 4 s: the agent must fetch a fresh one (with its secret) before the old one
+    // Codes live 6 s: the agent must fetch a fresh one (with its secret) before the old one
     // runs out, and the fresh one is the one that pairs (System pairs with the stored code).
-    let system = System::start_full(&[], &[("MUMU_PAIRING_CODE_TTL_SECS", "4")], async |state| {
+    let system = System::start_full(&[], &[("MUMU_PAIRING_CODE_TTL_SECS", "6")], async |state| {
         let first = common::wait_until("a first code", Duration::from_secs(20), || {
             stored_code(state)
         })

@@ -12,12 +12,13 @@
 //!    held (the agent logs `encoders=` as each viewer joins).
 //!
 //! `cargo build --release -p mumu-server -p mumu-agent && cargo bench -p mumu-probe --bench agent`
-//! (the bench builds the two binaries itself when cargo runs it, so the first part is only
-//! needed elsewhere). `MUMU_BENCH_WINDOW_SECS` (default 15) sets the CPU window,
+//! (the bench builds the two release binaries itself, so the first part is only needed
+//! elsewhere). `MUMU_BENCH_WINDOW_SECS` (default 15) sets the CPU window,
 //! `MUMU_BENCH_TRIES` (default 20) the tries per time-to-first-frame figure, and
 //! `MUMU_BENCH_ONLY=ttff` or `=load` runs one half. Under
 //! `cargo test --all-targets` (no `--bench` argument) it makes a small smoke run with debug
-//! builds instead, checking that the benchmark still works; its figures mean nothing.
+//! builds instead (those `cargo test --workspace` built), checking that the benchmark still
+//! works; its figures mean nothing.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -40,14 +41,12 @@ fn env_u64(name: &str, default: u64) -> u64 {
 
 /// Builds `mumu-server` and `mumu-agent` in this bench's profile, so the figures are never
 /// those of a stale binary.
-fn build_binaries(release: bool) {
+fn build_binaries() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = std::process::Command::new(cargo);
-    command.args(["build", "-q", "-p", "mumu-server", "-p", "mumu-agent"]);
-    if release {
-        command.arg("--release");
-    }
-    let status = command.status().expect("cargo runs");
+    let status = std::process::Command::new(cargo)
+        .args(["build", "-q", "--release", "-p", "mumu-server", "-p", "mumu-agent"])
+        .status()
+        .expect("cargo runs");
     assert!(
         status.success(),
         "building mumu-server and mumu-agent failed"
@@ -249,7 +248,12 @@ fn max_logged_encoders(system: &System) -> usize {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let smoke = !std::env::args().any(|a| a == "--bench");
-    build_binaries(!smoke);
+    if !smoke {
+        // Under `cargo test --workspace --all-targets` the debug binaries are built already
+        // (as for the full-system tests); building them here with this package's feature set
+        // would only rebuild them.
+        build_binaries();
+    }
     let tries = if smoke {
         2
     } else {

@@ -147,6 +147,19 @@ fn config_from(cli: Cli, file: FileConfig) -> anyhow::Result<AgentConfig> {
     if width == 0 || height == 0 || fps == 0 {
         bail!("width, height and fps must be positive (got {width}x{height} at {fps})");
     }
+    let encoder = cli.encoder.or(file.encoder).map(|e| match e {
+        EncoderKind::V4l2h264 => Encoder::V4l2H264,
+        EncoderKind::X264 => Encoder::X264,
+        EncoderKind::Openh264 => Encoder::OpenH264,
+    });
+    if let Some(forced) = encoder
+        && !forced.is_installed()
+    {
+        bail!(
+            "the encoder {} is not installed here (x264enc: gstreamer1.0-plugins-ugly; openh264enc: gstreamer1.0-plugins-bad; v4l2h264enc: a Raspberry Pi 4)",
+            forced.element()
+        );
+    }
     let idle_stop_secs = cli.idle_stop_secs.or(file.idle_stop_secs).unwrap_or(60);
     Ok(AgentConfig {
         server: cli
@@ -160,11 +173,7 @@ fn config_from(cli: Cli, file: FileConfig) -> anyhow::Result<AgentConfig> {
         name: cli.name.or(file.name),
         video: VideoSettings {
             source,
-            encoder: cli.encoder.or(file.encoder).map(|e| match e {
-                EncoderKind::V4l2h264 => Encoder::V4l2H264,
-                EncoderKind::X264 => Encoder::X264,
-                EncoderKind::Openh264 => Encoder::OpenH264,
-            }),
+            encoder,
             width,
             height,
             framerate: fps,
@@ -221,5 +230,19 @@ mod tests {
         assert_eq!(defaults.idle_stop, Some(Duration::from_secs(60)));
         assert_eq!(defaults.max_viewers, 8);
         assert_eq!(defaults.video.source, Source::test());
+    }
+
+    #[test]
+    fn a_forced_encoder_that_is_not_installed_is_refused_before_anything_starts() {
+        gstreamer::init().expect("GStreamer initialises");
+        if Encoder::V4l2H264.is_installed() {
+            return; // a Raspberry Pi 4: nothing to refuse
+        }
+        let cli = Cli::try_parse_from(["mumu-agent", "--simulate", "--encoder", "v4l2h264"])
+            .expect("flags parse");
+        let error = config_from(cli, FileConfig::default())
+            .expect_err("not installed")
+            .to_string();
+        assert!(error.contains("v4l2h264enc is not installed"), "{error}");
     }
 }

@@ -31,6 +31,11 @@ impl Encoder {
         }
     }
 
+    /// Whether this encoder's element is installed.
+    pub fn is_installed(self) -> bool {
+        has_element(self.element())
+    }
+
     /// The first encoder whose element is installed.
     pub fn probe() -> Result<Self, MediaError> {
         Self::first_installed(has_element)

@@ -57,12 +57,13 @@ impl Source {
     ) -> Result<Self, MediaError> {
         match kind {
             SourceKind::Test => Ok(Self::Test { pattern }),
-            SourceKind::Libcamera if !found.libcamera_element => Err(MediaError::MissingElement(
-                "libcamerasrc (Debian/Raspberry Pi OS package gstreamer1.0-libcamera)".into(),
+            SourceKind::Libcamera if !found.libcamera_element => Err(MediaError::BadSetting(
+                "--source libcamera needs GStreamer's libcamerasrc: install gstreamer1.0-libcamera"
+                    .into(),
             )),
             SourceKind::Libcamera => Ok(Self::Libcamera),
-            SourceKind::V4l2 if !found.v4l2_element => Err(MediaError::MissingElement(
-                "v4l2src (package gstreamer1.0-plugins-good)".into(),
+            SourceKind::V4l2 if !found.v4l2_element => Err(MediaError::BadSetting(
+                "--source v4l2 needs GStreamer's v4l2src: install gstreamer1.0-plugins-good".into(),
             )),
             SourceKind::V4l2 if !found.device_exists => Err(MediaError::BadSetting(format!(
                 "no V4L2 device {} (is the webcam plugged in? `v4l2-ctl --list-devices` lists them)",

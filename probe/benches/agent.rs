@@ -44,7 +44,15 @@ fn env_u64(name: &str, default: u64) -> u64 {
 fn build_binaries() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = std::process::Command::new(cargo)
-        .args(["build", "-q", "--release", "-p", "mumu-server", "-p", "mumu-agent"])
+        .args([
+            "build",
+            "-q",
+            "--release",
+            "-p",
+            "mumu-server",
+            "-p",
+            "mumu-agent",
+        ])
         .status()
         .expect("cargo runs");
     assert!(

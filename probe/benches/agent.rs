@@ -316,6 +316,9 @@ async fn main() {
         println!("{}", row.row());
     }
 
+    if loads.is_empty() {
+        return;
+    }
     println!(
         "\nAgent CPU (CPU-s/s over {} s) and memory (MiB) by viewers watching",
         window.as_secs()
@@ -333,7 +336,7 @@ async fn main() {
         );
     }
     println!("{sub}");
-    for (i, viewers) in counts.iter().enumerate().filter(|_| !loads.is_empty()) {
+    for (i, viewers) in counts.iter().enumerate() {
         let mut line = format!("{viewers:>7}");
         for (_, rows) in &loads {
             let r = &rows[i];

@@ -6,7 +6,7 @@
 
 use crate::backoff::Backoff;
 use crate::connection::{self, Context, Ended};
-use crate::enrollment::{ServerApi, show_pairing_code};
+use crate::enrollment::{EnrollError, ServerApi, show_pairing_code};
 use crate::identity::{Identity, StateDir};
 use crate::media::capture::{Capture, VideoSettings};
 use crate::sessions::Sessions;
@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
-/// A pairing code with less than this left is replaced before it is shown.
-const CODE_MARGIN_MS: i64 = 60_000;
+/// A stored pairing code with less than this left is replaced before it is shown.
+const CODE_MIN_LEFT_MS: i64 = 5_000;
 
 /// Everything the agent is configured with.
 #[derive(Clone, Debug)]
@@ -31,6 +31,8 @@ pub struct AgentConfig {
     pub video: VideoSettings,
     /// At most this many viewers at once.
     pub max_viewers: usize,
+    /// Stop the capture pipeline after this long without viewers (`None`: never).
+    pub idle_stop: Option<Duration>,
     /// How often the status is reported.
     pub status_interval: Duration,
     /// Forget the stored identity and enrol again (`mumu-agent pair`).
@@ -52,7 +54,8 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let capture = Capture::start(&config.video, events_tx.clone())
         .context("could not start the capture pipeline")?;
-    let mut sessions = Sessions::new(capture, events_tx, config.max_viewers);
+    let mut sessions =
+        Sessions::new(capture, events_tx, config.max_viewers).with_idle_stop(config.idle_stop);
 
     let (stop_tx, shutdown) = watch::channel(false);
     tokio::spawn(async move {
@@ -67,17 +70,33 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
         started,
         status_interval: config.status_interval,
         shutdown: shutdown.clone(),
+        paired: None,
     };
     loop {
         let ended = match connection::open(&url, &identity).await {
             Ok((socket, ack)) => {
                 backoff.reset();
                 tracing::info!(paired = ack.paired, "connected to {server}");
-                if !ack.paired {
-                    show_current_code(&state, &api, &mut identity, &server).await;
-                }
+                let (paired_tx, paired_rx) = watch::channel(ack.paired);
+                let refresher = (!ack.paired).then(|| {
+                    tokio::spawn(keep_pairing_code_fresh(
+                        state.clone(),
+                        api.clone(),
+                        identity.clone(),
+                        server.clone(),
+                        paired_rx,
+                    ))
+                });
+                context.paired = Some(paired_tx);
                 let ended =
                     connection::serve(socket, &ack, &mut sessions, &mut events, &mut context).await;
+                if let Some(refresher) = refresher {
+                    // The identity it kept current is on disk; read it back for the next round.
+                    refresher.abort();
+                    if let Ok(Some(stored)) = state.load() {
+                        identity = stored;
+                    }
+                }
                 sessions.release_all();
                 while events.try_recv().is_ok() {}
                 ended
@@ -132,36 +151,60 @@ async fn ensure_identity(
     Ok(identity)
 }
 
-/// Shows the pairing code, asking for a fresh one when the stored one has (nearly) run out.
-async fn show_current_code(
-    state: &StateDir,
-    api: &ServerApi,
-    identity: &mut Identity,
-    server: &str,
+/// While the device is unpaired: shows the pairing code (a fresh one if the stored one has
+/// nearly run out), and each time it expires asks the server for a new one with the device
+/// secret and shows that. Ends when `paired` turns true.
+async fn keep_pairing_code_fresh(
+    state: StateDir,
+    api: ServerApi,
+    mut identity: Identity,
+    server: String,
+    mut paired: watch::Receiver<bool>,
 ) {
-    let fresh_enough = identity
-        .pairing_code_expires_at
-        .is_some_and(|at| at - crate::now_ms() > CODE_MARGIN_MS);
-    if !fresh_enough || identity.pairing_code.is_none() {
-        match api.new_pairing_code(&identity.device_secret).await {
-            Ok(code) => {
-                identity.pairing_code = Some(code.pairing_code);
-                identity.pairing_code_expires_at = Some(code.expires_at);
-                if let Err(e) = state.save(identity) {
-                    tracing::warn!(error = %e, "could not store the new pairing code");
+    let mut retry = Backoff::new(Duration::from_secs(2), Duration::from_secs(60));
+    loop {
+        let left = identity
+            .pairing_code_expires_at
+            .map_or(0, |at| at - crate::now_ms());
+        if identity.pairing_code.is_none() || left <= CODE_MIN_LEFT_MS {
+            match api.new_pairing_code(&identity.device_secret).await {
+                Ok(code) => {
+                    retry.reset();
+                    identity.pairing_code = Some(code.pairing_code);
+                    identity.pairing_code_expires_at = Some(code.expires_at);
+                    if let Err(e) = state.save(&identity) {
+                        tracing::warn!(error = %e, "could not store the new pairing code");
+                    }
+                }
+                Err(EnrollError::Refused { status: 409, .. }) => return, // paired meanwhile
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not get a pairing code; trying again");
+                    tokio::select! {
+                        _ = tokio::time::sleep(retry.next_delay()) => continue,
+                        _ = paired.wait_for(|p| *p) => return,
+                    }
                 }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not get a pairing code");
-                return;
+        }
+        if let (Some(code), Some(expires_at)) =
+            (&identity.pairing_code, identity.pairing_code_expires_at)
+        {
+            tracing::info!(pairing_code = %code, "waiting to be paired");
+            show_pairing_code(code, expires_at, &server);
+            // Replace it a little before it runs out (a fifth of its life, at most 30 s), so
+            // the one on screen always works.
+            let left = (expires_at - crate::now_ms()).max(0);
+            let replace_in = left - (left / 5).min(30_000);
+            let left = Duration::from_millis(u64::try_from(replace_in).unwrap_or(0))
+                .max(Duration::from_secs(1));
+            tokio::select! {
+                _ = tokio::time::sleep(left) => {
+                    tracing::info!("the pairing code is about to expire: getting a new one");
+                    identity.pairing_code = None;
+                }
+                _ = paired.wait_for(|p| *p) => return,
             }
         }
-    }
-    if let (Some(code), Some(expires_at)) =
-        (&identity.pairing_code, identity.pairing_code_expires_at)
-    {
-        tracing::info!(pairing_code = %code, "waiting to be paired");
-        show_pairing_code(code, expires_at, server);
     }
 }
 

@@ -62,6 +62,8 @@ pub struct Context {
     pub status_interval: Duration,
     /// Becomes `true` when the agent should stop.
     pub shutdown: watch::Receiver<bool>,
+    /// Told when the device gets paired on this connection.
+    pub paired: Option<watch::Sender<bool>>,
 }
 
 /// Opens the socket and says hello; returns the socket and the server's `hello_ack`.
@@ -118,6 +120,9 @@ pub async fn serve(
                     }
                     ServerToDevice::Paired(paired) => {
                         tracing::info!(owner = %paired.owner, name = %paired.name, "paired: this camera now belongs to {}", paired.owner);
+                        if let Some(flag) = &context.paired {
+                            let _ = flag.send(true);
+                        }
                         vec![]
                     }
                     ServerToDevice::Error(error) => match error.code {
@@ -170,6 +175,9 @@ pub async fn serve(
                     break e.into();
                 }
             }
+            _ = idle_deadline(sessions.idle_deadline()) => {
+                sessions.stop_if_idle(Instant::now());
+            }
             _ = context.shutdown.changed() => {
                 let goodbyes = sessions.end_all(EndReason::DeviceEnded, "the camera is shutting down");
                 let _ = send_all(&mut socket, goodbyes).await;
@@ -179,6 +187,14 @@ pub async fn serve(
     };
     socket.close().await;
     ended
+}
+
+/// Sleeps until the pipeline is due to stop for want of viewers; forever when it is not.
+async fn idle_deadline(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn send_all(

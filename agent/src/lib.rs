@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod backoff;
+pub mod config;
 pub mod connection;
 pub mod enrollment;
 pub mod identity;

@@ -14,6 +14,7 @@ use mumu_shared::signaling::{
     ServerToDevice, SessionIce, SessionSdp,
 };
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 /// The sessions being served, and the shared pipeline they hang off.
 pub struct Sessions {
@@ -21,6 +22,10 @@ pub struct Sessions {
     branches: HashMap<SessionId, ViewerBranch>,
     events: MediaEvents,
     max_viewers: usize,
+    /// Stop the pipeline after this long without viewers; `None`: never.
+    idle_stop: Option<Duration>,
+    /// Since when nobody has watched (while the pipeline runs).
+    idle_since: Option<Instant>,
 }
 
 impl Sessions {
@@ -31,7 +36,33 @@ impl Sessions {
             branches: HashMap::new(),
             events,
             max_viewers,
+            idle_stop: None,
+            idle_since: Some(Instant::now()),
         }
+    }
+
+    /// Stops the pipeline when nobody has watched for `after` (`None`: never).
+    pub fn with_idle_stop(mut self, after: Option<Duration>) -> Self {
+        self.idle_stop = after;
+        self
+    }
+
+    /// When the pipeline is due to stop for want of viewers, if it is.
+    pub fn idle_deadline(&self) -> Option<Instant> {
+        Some(self.idle_since? + self.idle_stop?)
+    }
+
+    /// Stops the pipeline if nobody has watched for the idle time; true if it stopped.
+    pub fn stop_if_idle(&mut self, now: Instant) -> bool {
+        let due = self.idle_deadline().is_some_and(|at| now >= at);
+        if due && self.branches.is_empty() {
+            self.idle_since = None;
+            let after = self.idle_stop.unwrap_or_default();
+            self.capture
+                .stop(&format!("nobody watched for {} s", after.as_secs_f32()));
+            return true;
+        }
+        false
     }
 
     /// How many viewers are being served.
@@ -66,7 +97,13 @@ impl Sessions {
                 candidate,
             }) => {
                 match self.branches.get(&session_id) {
-                    Some(branch) => branch.add_remote_candidate(candidate.as_ref()),
+                    // A bad candidate costs the viewer that one path, not the session (as a
+                    // browser's addIceCandidate would reject it).
+                    Some(branch) => {
+                        if let Err(e) = branch.add_remote_candidate(candidate.as_ref()) {
+                            tracing::warn!(session = %session_id, error = %e, "ICE candidate refused");
+                        }
+                    }
                     None => {
                         tracing::warn!(session = %session_id, "ICE candidate for a session this device does not serve; ignored")
                     }
@@ -131,6 +168,7 @@ impl Sessions {
         for (_, branch) in self.branches.drain() {
             branch.detach();
         }
+        self.note_if_idle();
     }
 
     /// Ends every session with `reason`, telling the server.
@@ -156,6 +194,10 @@ impl Sessions {
                 format!("this camera serves at most {} viewers", self.max_viewers),
             )];
         }
+        if let Err(e) = self.capture.resume() {
+            tracing::error!(%session, error = %e, "could not start the capture pipeline again");
+            return vec![end_watch(session, EndReason::Failed, e.to_string())];
+        }
         let options = PeerOptions {
             ice_servers: ice_servers::for_webrtcbin(&request.ice_servers),
             relay_only: request.ice_transport_policy == IceTransportPolicy::Relay,
@@ -170,10 +212,12 @@ impl Sessions {
         ) {
             Ok(branch) => {
                 self.branches.insert(session.clone(), branch);
+                self.idle_since = None;
                 tracing::info!(
                     %session,
                     viewers = self.branches.len(),
                     elements = self.capture.element_count(),
+                    encoders = self.capture.encoder_count(),
                     "viewer branch attached"
                 );
                 vec![]
@@ -200,6 +244,14 @@ impl Sessions {
     fn release(&mut self, session: &SessionId) {
         if let Some(branch) = self.branches.remove(session) {
             branch.detach();
+        }
+        self.note_if_idle();
+    }
+
+    /// Starts the idle clock when the last viewer has gone.
+    fn note_if_idle(&mut self) {
+        if self.branches.is_empty() && self.idle_since.is_none() && self.capture.is_running() {
+            self.idle_since = Some(Instant::now());
         }
     }
 }

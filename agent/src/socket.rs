@@ -39,7 +39,9 @@ pub struct DeviceSocket {
 impl DeviceSocket {
     /// Opens the socket at `url` (`ws://host:port/ws/device`).
     pub async fn connect(url: &str) -> Result<Self, SocketError> {
-        let (ws, _) = tokio_tungstenite::connect_async(url)
+        // No Nagle: signaling is small messages in bursts (an offer, then candidates), and
+        // Nagle held each burst's tail for the server's delayed ACK (~30 ms a watch on loopback).
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .map_err(|source| SocketError::Connect {
                 url: url.to_owned(),
@@ -80,5 +82,36 @@ impl DeviceSocket {
     /// Closes the socket politely.
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A TCP server that answers a TLS ClientHello with plain text: the connection must fail
+    /// in the TLS handshake, which proves `wss://` is spoken (not refused as unsupported).
+    #[tokio::test]
+    async fn a_wss_url_is_spoken_with_tls() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut hello = [0u8; 5];
+            tcp.read_exact(&mut hello).await.unwrap();
+            let _ = tcp.write_all(b"HTTP/1.1 400 not TLS\r\n\r\n").await;
+            hello
+        });
+        let error = DeviceSocket::connect(&format!("wss://127.0.0.1:{port}/ws/device"))
+            .await
+            .err()
+            .expect("no TLS server there");
+        let hello = server.await.unwrap();
+        assert_eq!(
+            hello[0], 0x16,
+            "a TLS handshake record arrived first: {error}"
+        );
+        assert!(!error.to_string().contains("not compiled"), "{error}");
     }
 }

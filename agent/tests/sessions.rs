@@ -12,7 +12,7 @@ use std::time::Duration;
 
 fn settings() -> VideoSettings {
     VideoSettings {
-        source: Source::Test,
+        source: Source::test(),
         encoder: Some(Encoder::X264),
         width: 320,
         height: 240,
@@ -117,5 +117,72 @@ async fn a_leaving_viewer_gives_back_every_element_of_its_branch() {
     panic!(
         "{} elements after the viewer left, {before} before it came",
         sessions.capture().element_count()
+    );
+}
+
+#[tokio::test]
+async fn the_pipeline_stops_when_nobody_watches_and_starts_again_for_the_next_viewer() {
+    let idle = Duration::from_millis(300);
+    let mut sessions = sessions(4).with_idle_stop(Some(idle));
+    assert!(sessions.capture().is_running());
+    let due = sessions.idle_deadline().expect("idle from the start");
+    assert!(
+        !sessions.stop_if_idle(due - Duration::from_millis(100)),
+        "not yet"
+    );
+    assert!(sessions.stop_if_idle(due), "due: stopped");
+    assert!(!sessions.capture().is_running());
+    assert_eq!(sessions.idle_deadline(), None, "nothing more to stop");
+
+    assert!(sessions.on_server_message(watch("a")).is_empty());
+    assert!(sessions.capture().is_running(), "a viewer starts it again");
+    assert_eq!(sessions.idle_deadline(), None, "never idle with a viewer");
+
+    sessions.on_server_message(ServerToDevice::WatchEnded(
+        mumu_shared::signaling::WatchEnded {
+            session_id: "a".into(),
+            reason: EndReason::ViewerLeft,
+            message: None,
+        },
+    ));
+    let due = sessions.idle_deadline().expect("idle again");
+    assert!(due >= std::time::Instant::now() + idle - Duration::from_millis(100));
+    assert!(sessions.stop_if_idle(due));
+    assert!(!sessions.capture().is_running());
+}
+
+#[tokio::test]
+async fn without_an_idle_time_the_pipeline_runs_on() {
+    let mut sessions = sessions(4).with_idle_stop(None);
+    assert_eq!(sessions.idle_deadline(), None);
+    assert!(!sessions.stop_if_idle(std::time::Instant::now() + Duration::from_secs(3600)));
+    assert!(sessions.capture().is_running());
+}
+
+#[tokio::test]
+async fn every_viewer_shares_the_one_encoder() {
+    let mut sessions = sessions(4);
+    assert_eq!(sessions.capture().encoder_count(), 1);
+    for viewer in ["a", "b", "c"] {
+        sessions.on_server_message(watch(viewer));
+    }
+    assert_eq!(sessions.viewers(), 3);
+    assert_eq!(sessions.capture().encoder_count(), 1, "still one encoder");
+}
+
+#[tokio::test]
+async fn an_unknown_test_pattern_is_refused_with_the_known_ones() {
+    gstreamer::init().expect("GStreamer initialises");
+    let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut bad = settings();
+    bad.source = Source::Test {
+        pattern: "plaid".into(),
+    };
+    let error = Capture::start(&bad, events)
+        .expect_err("no such pattern")
+        .to_string();
+    assert!(
+        error.contains("plaid") && error.contains("ball"),
+        "says what was wrong and what exists: {error}"
     );
 }

@@ -49,6 +49,11 @@ pub struct StreamCheck {
     pub first_frame: Option<Instant>,
     /// What the first counted frame carried (it must have been an IDR with SPS and PPS known).
     pub first_frame_unit: Option<AccessUnit>,
+    /// When the latest decodable frame was complete.
+    pub last_frame: Option<Instant>,
+    /// The longest wait between two decodable frames: a stall shows here even when the
+    /// average frame rate recovers.
+    pub max_frame_gap: Duration,
 }
 
 impl Default for StreamCheck {
@@ -76,6 +81,8 @@ impl StreamCheck {
             first_packet: None,
             first_frame: None,
             first_frame_unit: None,
+            last_frame: None,
+            max_frame_gap: Duration::ZERO,
         }
     }
 
@@ -136,6 +143,10 @@ impl StreamCheck {
             counts.frames += 1;
             counts.keyframes += u64::from(unit.has_idr);
         }
+        if let Some(last) = self.last_frame {
+            self.max_frame_gap = self.max_frame_gap.max(now.saturating_duration_since(last));
+        }
+        self.last_frame = Some(now);
     }
 
     /// The counts since the last call, resetting them.
@@ -181,6 +192,20 @@ mod tests {
         assert_eq!(check.total.packets, 5);
         let first = check.first_frame_unit.unwrap();
         assert!(first.has_sps && first.has_pps && first.has_idr);
+    }
+
+    #[test]
+    fn the_longest_wait_between_decodable_frames_is_kept() {
+        let start = Instant::now();
+        let mut check = StreamCheck::new();
+        check.packet(start, 1, 0, false, &single(NAL_SPS));
+        check.packet(start, 2, 0, false, &single(NAL_PPS));
+        check.packet(start, 3, 0, true, &single(NAL_IDR));
+        let at = |ms| start + Duration::from_millis(ms);
+        check.packet(at(33), 4, 3000, true, &single(1));
+        check.packet(at(433), 5, 6000, true, &single(1));
+        check.packet(at(466), 6, 9000, true, &single(1));
+        assert_eq!(check.max_frame_gap, Duration::from_millis(400));
     }
 
     #[test]

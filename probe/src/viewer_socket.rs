@@ -36,7 +36,8 @@ impl ViewerSocket {
             ))
         })?;
         request.headers_mut().insert("authorization", header);
-        let (ws, _) = tokio_tungstenite::connect_async(request).await?;
+        // No Nagle, as a browser's WebSocket: small signaling messages go out at once.
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
         Ok(Self { ws })
     }
 
@@ -49,6 +50,13 @@ impl ViewerSocket {
         let envelope =
             Envelope::new(message, crate::now_ms()).reply_to(request_id.map(str::to_owned));
         self.ws.send(Frame::Text(encode(&envelope).into())).await?;
+        Ok(())
+    }
+
+    /// Sends one text frame as it is, whatever it holds: for tests of how the server takes
+    /// messages that are not the protocol.
+    pub async fn send_text(&mut self, text: &str) -> Result<(), SocketError> {
+        self.ws.send(Frame::Text(text.into())).await?;
         Ok(())
     }
 

@@ -10,7 +10,7 @@ use crate::viewer_socket::ViewerSocket;
 use crate::{rest, stream_check};
 use mumu_shared::signaling::{
     DevicePresence, Heartbeat, ServerToViewer, SessionIce, SessionSdp, ViewerEndWatch, ViewerHello,
-    ViewerToServer, ViewerWatchRequest,
+    ViewerHelloAck, ViewerToServer, ViewerWatchRequest,
 };
 use mumu_shared::{DeviceId, PROTOCOL_VERSION, SessionId};
 use serde::Serialize;
@@ -108,6 +108,8 @@ pub struct Summary {
     pub reordered: u64,
     /// Frames dropped before the first keyframe.
     pub frames_before_keyframe: u64,
+    /// The longest wait between two decodable frames, in milliseconds (a stall).
+    pub max_frame_gap_ms: f64,
     /// Why the session ended early, if it did.
     pub ended_early: Option<String>,
 }
@@ -126,31 +128,7 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
             Err(e) => return Err(e.into()),
         }
     }
-    let auth = rest::login(base, &options.username, &options.password).await?;
-    let ws_url = format!(
-        "{}/ws/viewer",
-        base.replacen("https://", "wss://", 1)
-            .replacen("http://", "ws://", 1)
-    );
-    let mut socket = ViewerSocket::connect(&ws_url, &auth.access_token).await?;
-    socket
-        .send(
-            ViewerToServer::Hello(ViewerHello {
-                protocol: PROTOCOL_VERSION,
-                token: None,
-            }),
-            None,
-        )
-        .await?;
-    let ack = match socket.recv().await?.message {
-        ServerToViewer::HelloAck(ack) => ack,
-        ServerToViewer::Error(e) => return Err(WatchError::Refused(e.to_string())),
-        other => {
-            return Err(WatchError::Refused(format!(
-                "expected hello_ack, got {other:?}"
-            )));
-        }
-    };
+    let (mut socket, ack) = open_socket(base, &options.username, &options.password).await?;
     let heartbeat_every = Duration::from_millis(ack.heartbeat_interval_ms.max(1000));
     let device = pick_device(&mut socket, &ack.devices, options).await?;
     tracing::info!(%device, "watching");
@@ -319,6 +297,7 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
         large_gaps: check.large_gaps,
         reordered: check.reordered,
         frames_before_keyframe: check.frames_before_keyframe,
+        max_frame_gap_ms: check.max_frame_gap.as_secs_f64() * 1000.0,
         ended_early,
     })
 }
@@ -328,6 +307,38 @@ struct Times {
     ready: Option<Instant>,
     offer: Option<Instant>,
     connected: Option<Instant>,
+}
+
+/// Logs in and opens a viewer socket at `base`, through `hello`: the socket and the server's
+/// `hello_ack` (with the presence of every device this user may watch).
+pub async fn open_socket(
+    base: &str,
+    username: &str,
+    password: &str,
+) -> Result<(ViewerSocket, ViewerHelloAck), WatchError> {
+    let auth = rest::login(base, username, password).await?;
+    let ws_url = format!(
+        "{}/ws/viewer",
+        base.replacen("https://", "wss://", 1)
+            .replacen("http://", "ws://", 1)
+    );
+    let mut socket = ViewerSocket::connect(&ws_url, &auth.access_token).await?;
+    socket
+        .send(
+            ViewerToServer::Hello(ViewerHello {
+                protocol: PROTOCOL_VERSION,
+                token: None,
+            }),
+            None,
+        )
+        .await?;
+    match socket.recv().await?.message {
+        ServerToViewer::HelloAck(ack) => Ok((socket, ack)),
+        ServerToViewer::Error(e) => Err(WatchError::Refused(e.to_string())),
+        other => Err(WatchError::Refused(format!(
+            "expected hello_ack, got {other:?}"
+        ))),
+    }
 }
 
 /// The device asked for, or the first online one, waiting for presence updates if needed.

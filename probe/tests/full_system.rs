@@ -4,6 +4,13 @@
 mod common;
 
 use common::System;
+use mumu_probe::watch::open_socket;
+use mumu_shared::signaling::{
+    EndReason, IceCandidate, ServerToViewer, SessionIce, SessionSdp, ViewerToServer,
+    ViewerWatchRequest,
+};
+use mumu_shared::{ErrorBody, ErrorCode, SessionId};
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_sees_the_simulated_camera_through_the_real_server() {
@@ -130,5 +137,213 @@ async fn an_agent_restart_ends_the_watch_with_a_reason_and_the_camera_comes_back
     assert!(
         why.contains("device_ended") || why.contains("device_disconnected"),
         "the viewer heard why: {why}"
+    );
+}
+
+/// Reads `socket` until `want` picks a message out, failing the test after 20 s.
+async fn expect<T>(
+    socket: &mut mumu_probe::viewer_socket::ViewerSocket,
+    what: &str,
+    mut want: impl FnMut(ServerToViewer) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let envelope = tokio::time::timeout_at(deadline, socket.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{what} within 20 s"))
+            .unwrap_or_else(|e| panic!("{what}: the socket failed: {e}"));
+        if let Some(found) = want(envelope.message) {
+            return found;
+        }
+    }
+}
+
+fn error_code(message: ServerToViewer) -> Option<ErrorBody> {
+    match message {
+        ServerToViewer::Error(error) => Some(error),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_from_a_viewer_is_refused_and_the_other_viewer_keeps_watching() {
+    let system = System::start().await;
+    let base = system.base.clone();
+    let good = tokio::spawn(async move { common::watch_at(&base, 8.0).await });
+
+    let (mut bad, ack) = open_socket(&system.base, "owner", common::PASSWORD)
+        .await
+        .expect("a second viewer socket");
+    let device = match ack.devices.iter().find(|d| d.online) {
+        Some(online) => online.device_id.clone(),
+        None => {
+            expect(&mut bad, "the camera online", |m| match m {
+                ServerToViewer::DevicePresence(p) if p.online => Some(p.device_id),
+                _ => None,
+            })
+            .await
+        }
+    };
+
+    // Not a message at all: the server says what was wrong and keeps the socket.
+    bad.send_text("this is not json").await.unwrap();
+    let error = expect(&mut bad, "an error for a non-JSON frame", error_code).await;
+    assert_eq!(error.code, ErrorCode::BadMessage, "{error}");
+
+    // An answer for a session that does not exist.
+    let answer = |session_id: &SessionId, sdp: &str| {
+        ViewerToServer::SignalAnswer(SessionSdp {
+            session_id: session_id.clone(),
+            sdp: sdp.into(),
+        })
+    };
+    bad.send(answer(&"no-such-session".into(), "v=0\r\n"), None)
+        .await
+        .unwrap();
+    let error = expect(&mut bad, "an error for an unknown session", error_code).await;
+    assert_eq!(error.code, ErrorCode::SessionNotFound, "{error}");
+
+    // Its own session: ICE before the answer (a well-formed candidate is kept for later, a
+    // malformed one refused), then garbage as the answer.
+    bad.send(
+        ViewerToServer::WatchRequest(ViewerWatchRequest {
+            device_id: device.clone(),
+        }),
+        Some("bad-1"),
+    )
+    .await
+    .unwrap();
+    let session = expect(&mut bad, "watch_ready", |m| match m {
+        ServerToViewer::WatchReady(ready) => Some(ready.session_id),
+        ServerToViewer::Error(e) => panic!("the watch was refused: {e}"),
+        _ => None,
+    })
+    .await;
+    expect(&mut bad, "the device's offer", |m| match m {
+        ServerToViewer::SignalOffer(offer) => Some(offer),
+        _ => None,
+    })
+    .await;
+    for candidate in [
+        "candidate:1 1 UDP 2015363327 192.0.2.7 47129 typ host",
+        "candidate:garbage",
+    ] {
+        let ice = ViewerToServer::SignalIce(SessionIce {
+            session_id: session.clone(),
+            candidate: Some(IceCandidate {
+                candidate: candidate.into(),
+                sdp_mid: None,
+                sdp_m_line_index: Some(0),
+            }),
+        });
+        bad.send(ice, None).await.unwrap();
+    }
+    bad.send(answer(&session, "garbage, not SDP"), None)
+        .await
+        .unwrap();
+    let ended = expect(
+        &mut bad,
+        "watch_ended for the garbage answer",
+        |m| match m {
+            ServerToViewer::WatchEnded(ended) if ended.session_id == session => Some(ended),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(ended.reason, EndReason::Failed, "{ended:?}");
+    let why = ended.message.unwrap_or_default();
+    assert!(why.contains("SDP"), "the viewer is told why: {why}");
+
+    // The session is over: more about it is refused by the server.
+    bad.send(answer(&session, "v=0\r\n"), None).await.unwrap();
+    let error = expect(&mut bad, "an error for an ended session", error_code).await;
+    assert_eq!(error.code, ErrorCode::SessionNotFound, "{error}");
+    bad.close().await;
+
+    let summary = good
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("the good viewer: {e}\n{}", system.agent_log()));
+    assert_eq!(summary.ended_early, None, "{summary:?}");
+    assert!(
+        summary.fps >= 25.0,
+        "the other viewer kept its frame rate: {summary:?}"
+    );
+    assert_eq!(summary.large_gaps, 0, "{summary:?}");
+    assert!(
+        summary.max_frame_gap_ms < 700.0,
+        "and never stalled: {summary:?}"
+    );
+
+    let log = system.agent_log();
+    for logged in [
+        "ICE candidate refused",
+        "candidate before the answer",
+        "bad SDP for session",
+    ] {
+        assert!(log.contains(logged), "the agent logged {logged:?}:\n{log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_camera_stops_when_nobody_watches_and_the_next_watch_starts_it() {
+    let system = System::start_with(&["--idle-stop-secs", "1"]).await;
+    let stops = || {
+        system
+            .agent_log()
+            .matches("capture pipeline stopped: nobody watched")
+            .count()
+    };
+    common::wait_until("the idle pipeline stopped", Duration::from_secs(20), || {
+        (stops() >= 1).then_some(())
+    })
+    .await;
+    for round in 1..=2 {
+        let summary = system.watch_ok(1.5).await;
+        assert!(
+            summary.first_frame_verified && summary.fps >= 25.0,
+            "round {round}: {summary:?}"
+        );
+        common::wait_until("stopped again", Duration::from_secs(20), || {
+            (stops() > round).then_some(())
+        })
+        .await;
+    }
+    let log = system.agent_log();
+    assert_eq!(
+        log.matches("capture pipeline started again").count(),
+        2,
+        "{log}"
+    );
+}
+
+/// The pairing code the agent keeps in its identity file.
+fn stored_code(state: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(state.join("identity.json")).ok()?;
+    let identity: serde_json::Value = serde_json::from_str(&text).ok()?;
+    identity["pairing_code"].as_str().map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiring_pairing_code_is_replaced_and_the_new_one_pairs() {
+    // Codes live 6 s: the agent must fetch a fresh one (with its secret) before the old one
+    // runs out, and the fresh one is the one that pairs (System pairs with the stored code).
+    let system = System::start_full(&[], &[("MUMU_PAIRING_CODE_TTL_SECS", "6")], async |state| {
+        let first = common::wait_until("a first code", Duration::from_secs(20), || {
+            stored_code(state)
+        })
+        .await;
+        common::wait_until("a fresh code", Duration::from_secs(20), || {
+            stored_code(state).filter(|c| *c != first)
+        })
+        .await;
+    })
+    .await;
+    let summary = system.watch_ok(1.0).await;
+    assert!(summary.first_frame_verified, "{summary:?}");
+    let log = system.agent_log();
+    assert!(
+        log.contains("the pairing code is about to expire: getting a new one"),
+        "{log}"
     );
 }

@@ -85,7 +85,15 @@ impl Server {
                 state.sessions.record_ended(ended, state.clock.now_ms());
             }
         };
-        let result = axum::serve(self.listener, app)
+        // No Nagle: signaling relays small messages in bursts (an offer, then its candidates);
+        // with Nagle the tail of each burst waited for the peer's delayed ACK.
+        use axum::serve::ListenerExt;
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY");
+            }
+        });
+        let result = axum::serve(listener, app)
             .with_graceful_shutdown(on_shutdown)
             .await;
         pump.abort();

@@ -4,61 +4,13 @@
 //! The `tee` allows having no viewers at all (`allow-not-linked`), so the pipeline runs on when
 //! the last one leaves. Its sink pad carries the keyframe throttle (see [`super::keyframes`]).
 
-use super::{MediaError, MediaEvent, MediaEvents, has_element, keyframes, make};
+pub use super::encoder::Encoder;
+pub use super::source::Source;
+use super::{MediaError, MediaEvent, MediaEvents, encoder, keyframes, make, source};
 use futures_util::StreamExt;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use std::time::Duration;
-
-/// Where the pictures come from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Source {
-    /// A live `videotestsrc` with a moving ball and a clock: the simulator.
-    Test,
-}
-
-impl Source {
-    /// How the source is reported in the device status.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::Test => "test".into(),
-        }
-    }
-}
-
-/// The H.264 encoders the agent knows, best first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Encoder {
-    /// Software x264 (zerolatency, ultrafast).
-    X264,
-    /// Cisco's OpenH264.
-    OpenH264,
-}
-
-impl Encoder {
-    /// The element's factory name.
-    pub fn element(self) -> &'static str {
-        match self {
-            Self::X264 => "x264enc",
-            Self::OpenH264 => "openh264enc",
-        }
-    }
-
-    /// The first encoder whose element is installed.
-    pub fn probe() -> Result<Self, MediaError> {
-        let all = [Self::X264, Self::OpenH264];
-        all.into_iter()
-            .find(|e| has_element(e.element()))
-            .ok_or_else(|| {
-                MediaError::NoEncoder(
-                    all.iter()
-                        .map(|e| e.element())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                )
-            })
-    }
-}
 
 /// What to capture and how to encode it.
 #[derive(Clone, Debug)]
@@ -99,57 +51,21 @@ impl Capture {
         };
         let pipeline = gst::Pipeline::with_name("mumu-capture");
 
-        let source = match settings.source {
-            Source::Test => gst::ElementFactory::make("videotestsrc")
-                .name("source")
-                .property("is-live", true)
-                .property_from_str("pattern", "ball")
-                .build()
-                .map_err(|_| MediaError::MissingElement("videotestsrc".into()))?,
-        };
-        let raw_caps = gst::Caps::builder("video/x-raw")
-            .field("format", "I420")
-            .field("width", settings.width as i32)
-            .field("height", settings.height as i32)
-            .field(
-                "framerate",
-                gst::Fraction::new(settings.framerate as i32, 1),
-            )
-            .build();
-        let raw_filter = make("capsfilter")?;
-        raw_filter.set_property("caps", &raw_caps);
-        let overlay = make("clockoverlay")?;
-        overlay.set_property_from_str("time-format", "%H:%M:%S");
-        let convert = make("videoconvert")?;
-        let encode = make_encoder(encoder, settings)?;
-        let h264_caps = gst::Caps::builder("video/x-h264")
-            .field("profile", "constrained-baseline")
-            .field("stream-format", "byte-stream")
-            .field("alignment", "au")
-            .build();
-        let h264_filter = make("capsfilter")?;
-        h264_filter.set_property("caps", &h264_caps);
-        let parse = make("h264parse")?;
+        let mut chain = source::elements(&settings.source, settings)?;
+        chain.push(make("videoconvert")?);
+        chain.extend(encoder::elements(encoder, settings)?);
+        chain.push(make("h264parse")?);
         let tee = gst::ElementFactory::make("tee")
             .name("fanout")
             .property("allow-not-linked", true)
             .build()
             .map_err(|_| MediaError::MissingElement("tee".into()))?;
 
-        let chain = [
-            &source,
-            &raw_filter,
-            &overlay,
-            &convert,
-            &encode,
-            &h264_filter,
-            &parse,
-            &tee,
-        ];
+        chain.push(tee.clone());
         pipeline
-            .add_many(chain)
+            .add_many(&chain)
             .map_err(|e| MediaError::link("the capture elements", e))?;
-        gst::Element::link_many(chain).map_err(|e| MediaError::link("the capture chain", e))?;
+        gst::Element::link_many(&chain).map_err(|e| MediaError::link("the capture chain", e))?;
 
         let tee_sink = tee
             .static_pad("sink")
@@ -204,10 +120,66 @@ impl Capture {
         &self.source
     }
 
+    /// Whether the pipeline is playing (not stopped for want of viewers).
+    pub fn is_running(&self) -> bool {
+        self.pipeline.current_state() == gst::State::Playing
+            || self.pipeline.pending_state() == gst::State::Playing
+    }
+
+    /// Stops capturing and encoding (the camera is released, the CPU rests) until
+    /// [`Capture::resume`]. Must only be called with no viewer branches attached.
+    pub fn stop(&self, why: &str) {
+        match self.pipeline.set_state(gst::State::Null) {
+            Ok(_) => tracing::info!("capture pipeline stopped: {why}"),
+            Err(e) => tracing::warn!(error = %e, "the capture pipeline did not stop"),
+        }
+    }
+
+    /// Starts a stopped pipeline again; a running one is left as it is.
+    pub fn resume(&self) -> Result<(), MediaError> {
+        if self.is_running() {
+            return Ok(());
+        }
+        self.pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|e| MediaError::State {
+                what: "the capture pipeline".into(),
+                detail: e.to_string(),
+            })?;
+        tracing::info!(
+            encoder = self.encoder.element(),
+            "capture pipeline started again for a viewer"
+        );
+        Ok(())
+    }
+
     /// Asks the encoder for a keyframe (through the throttle).
     pub fn request_keyframe(&self) {
         if let Some(pad) = self.tee.static_pad("sink") {
             pad.push_event(keyframes::force_key_unit_event());
+        }
+    }
+
+    /// How many video encoders the pipeline holds, counting inside viewer bins: one, however
+    /// many viewers there are, is the point of the design.
+    pub fn encoder_count(&self) -> usize {
+        let mut count = 0;
+        let mut elements = self.pipeline.iterate_recurse();
+        loop {
+            match elements.next() {
+                Ok(Some(element)) => {
+                    let klass = element
+                        .factory()
+                        .and_then(|f| f.metadata("klass").map(str::to_owned))
+                        .unwrap_or_default();
+                    count += usize::from(klass.contains("Encoder") && klass.contains("Video"));
+                }
+                Ok(None) | Err(gst::IteratorError::Error) => return count,
+                Err(gst::IteratorError::Resync) => {
+                    elements.resync();
+                    count = 0;
+                }
+            }
         }
     }
 
@@ -239,23 +211,6 @@ pub fn element_count(bin: &gst::Bin) -> usize {
             }
         }
     }
-}
-
-fn make_encoder(encoder: Encoder, settings: &VideoSettings) -> Result<gst::Element, MediaError> {
-    let element = make(encoder.element())?;
-    match encoder {
-        Encoder::X264 => {
-            element.set_property_from_str("tune", "zerolatency");
-            element.set_property_from_str("speed-preset", "ultrafast");
-            element.set_property("bitrate", settings.bitrate_kbps);
-            element.set_property("key-int-max", settings.key_int);
-        }
-        Encoder::OpenH264 => {
-            element.set_property("bitrate", settings.bitrate_kbps.saturating_mul(1000));
-            element.set_property("gop-size", settings.key_int);
-        }
-    }
-    Ok(element)
 }
 
 /// Forwards the pipeline's errors as [`MediaEvent`]s: an error inside a viewer's bin fails that
@@ -299,4 +254,23 @@ fn watch_bus(pipeline: &gst::Pipeline, events: MediaEvents) -> Result<(), MediaE
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A small, cheap picture for tests.
+    pub(crate) fn settings() -> VideoSettings {
+        VideoSettings {
+            source: Source::test(),
+            encoder: Some(Encoder::X264),
+            width: 320,
+            height: 240,
+            framerate: 15,
+            bitrate_kbps: 300,
+            key_int: 30,
+            keyframe_min_interval: Duration::from_millis(250),
+        }
+    }
 }

@@ -8,9 +8,12 @@
 pub mod branch;
 pub mod caps;
 pub mod capture;
+pub mod encoder;
 pub mod ice_servers;
 pub mod keyframes;
+pub mod source;
 
+use gstreamer::prelude::*;
 use mumu_shared::SessionId;
 use mumu_shared::signaling::IceCandidate;
 use thiserror::Error;
@@ -87,6 +90,17 @@ pub enum MediaError {
         /// What was wrong.
         detail: String,
     },
+    /// A setting has a value the pipeline cannot take.
+    #[error("{0}")]
+    BadSetting(String),
+    /// A viewer's ICE candidate could not be used.
+    #[error("refused an ICE candidate for session {session}: {detail}")]
+    BadCandidate {
+        /// The session.
+        session: SessionId,
+        /// What was wrong.
+        detail: String,
+    },
     /// Any other GStreamer call that failed.
     #[error("{0}")]
     Gst(String),
@@ -111,6 +125,33 @@ fn make(factory: &str) -> Result<gstreamer::Element, MediaError> {
 /// Whether an element factory is installed.
 fn has_element(factory: &str) -> bool {
     gstreamer::ElementFactory::find(factory).is_some()
+}
+
+/// Sets an enum property from its nick, refusing an unknown one with the values it takes
+/// (GStreamer itself would only log a warning and keep the default).
+pub(crate) fn set_enum(
+    element: &gstreamer::Element,
+    property: &str,
+    nick: &str,
+) -> Result<(), MediaError> {
+    let Some(spec) = element.find_property(property) else {
+        return Err(MediaError::Gst(format!(
+            "{} has no property {property}",
+            element.name()
+        )));
+    };
+    let Some(class) = gstreamer::glib::EnumClass::with_type(spec.value_type()) else {
+        return Err(MediaError::Gst(format!("{property} is not an enum")));
+    };
+    if class.value_by_nick(nick).is_none() {
+        let known: Vec<&str> = class.values().iter().map(|v| v.nick()).collect();
+        return Err(MediaError::BadSetting(format!(
+            "unknown {property} {nick:?} (known: {})",
+            known.join(", ")
+        )));
+    }
+    element.set_property_from_str(property, nick);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -67,11 +67,35 @@ pub struct System {
     pub base: String,
     pub server: Option<Running>,
     pub agent: Running,
+    /// Flags the agent gets besides the defaults.
+    pub agent_args: Vec<String>,
+    /// Variables the server gets besides the defaults.
+    pub server_env: Vec<(String, String)>,
 }
 
 impl System {
     /// Server, agent (640x480 test picture), and an owner `owner` who paired the agent.
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// [`System::start`], with more flags for the agent.
+    pub async fn start_with(agent_args: &[&str]) -> Self {
+        Self::start_full(agent_args, &[], async |_| {}).await
+    }
+
+    /// [`System::start`], with more flags for the agent, more variables for the server, and a
+    /// look at the system before the owner pairs the agent.
+    pub async fn start_full(
+        agent_args: &[&str],
+        server_env: &[(&str, &str)],
+        before_pairing: impl AsyncFnOnce(&Path),
+    ) -> Self {
+        let agent_args: Vec<String> = agent_args.iter().map(|a| a.to_string()).collect();
+        let server_env: Vec<(String, String)> = server_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -79,9 +103,10 @@ impl System {
             .unwrap()
             .port();
         let base = format!("http://127.0.0.1:{port}");
-        let server = start_server(dir.path(), port).await;
+        let server = start_server(dir.path(), port, &server_env).await;
         let state = dir.path().join("agent");
-        let agent = start_agent(dir.path(), &base);
+        let agent = start_agent(dir.path(), &base, &agent_args);
+        before_pairing(&state).await;
         let code = wait_until(
             "the agent enrolled and showing a code",
             Duration::from_secs(20),
@@ -114,6 +139,8 @@ impl System {
             base,
             server: Some(server),
             agent,
+            agent_args,
+            server_env,
         }
     }
 
@@ -142,12 +169,15 @@ impl System {
     /// Starts the server again on the same port and data.
     pub async fn restart_server(&mut self) {
         self.stop_server();
-        self.server = Some(start_server(self.dir.path(), self.port).await);
+        self.server = Some(start_server(self.dir.path(), self.port, &self.server_env).await);
     }
 
     /// Stops the agent with SIGTERM and starts it again with the same identity.
     pub fn restart_agent(&mut self) {
-        let old = std::mem::replace(&mut self.agent, start_agent(self.dir.path(), &self.base));
+        let old = std::mem::replace(
+            &mut self.agent,
+            start_agent(self.dir.path(), &self.base, &self.agent_args),
+        );
         old.terminate();
     }
 
@@ -182,7 +212,7 @@ pub async fn watch_at(base: &str, seconds: f64) -> Result<Summary, WatchError> {
         wait_for_device: Duration::from_secs(30),
         duration: Duration::from_secs_f64(seconds),
         per_second: false,
-        ice_check_interval: Duration::from_millis(50),
+        ice_check_interval: Duration::from_millis(20),
     })
     .await
 }
@@ -195,21 +225,21 @@ fn log(dir: &Path, name: &str) -> std::fs::File {
         .unwrap()
 }
 
-/// The agent on the 640x480 test picture, its identity in `dir/agent`.
-fn start_agent(dir: &Path, base: &str) -> Running {
+/// The agent on the test picture (640x480 unless `extra` says otherwise), its identity in
+/// `dir/agent`, its log in `dir/agent.log`.
+fn start_agent(dir: &Path, base: &str, extra: &[String]) -> Running {
+    let size: &[&str] = if extra.iter().any(|a| a == "--width") {
+        &[]
+    } else {
+        &["--width", "640", "--height", "480"]
+    };
     Running(
         Command::new(binary("mumu-agent"))
-            .args([
-                "--simulate",
-                "--server",
-                base,
-                "--width",
-                "640",
-                "--height",
-                "480",
-            ])
+            .args(["--simulate", "--server", base])
+            .args(size)
             .arg("--state-dir")
             .arg(dir.join("agent"))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log(dir, "agent.out"))
             .stderr(log(dir, "agent.log"))
@@ -218,13 +248,14 @@ fn start_agent(dir: &Path, base: &str) -> Running {
     )
 }
 
-async fn start_server(dir: &Path, port: u16) -> Running {
+async fn start_server(dir: &Path, port: u16, env: &[(String, String)]) -> Running {
     let server = Running(
         Command::new(binary("mumu-server"))
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(dir.join("data"))
             .env("MUMU_ENROLL_PER_MIN", "0")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env_remove("DATABASE_URL")
             .env_remove("REDIS_URL")
             .stdout(log(dir, "server.out"))

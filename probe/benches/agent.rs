@@ -1,0 +1,381 @@
+//! The agent benchmark: the real `mumu-server` and `mumu-agent` (release builds, as child
+//! processes, the agent on its test picture) and viewers from the probe library in this
+//! process, all on loopback. It prints:
+//!
+//! 1. time to first frame: `watch_request` sent → first decodable frame (SPS, PPS, IDR) in the
+//!    probe, through the server; p50/p95 over 20 tries with the pipeline running (warm), and
+//!    from a stopped pipeline (`--idle-stop-secs 1`, each try waits until the agent logged the
+//!    stop);
+//! 2. the agent's CPU (user+system seconds per wall second, from /proc/<pid>/stat) over a
+//!    window, and its RSS (VmRSS, VmHWM), with 0, 1, 2, 4 and 8 viewers watching, at
+//!    1280x720@30 and 640x480@30 (`pattern=ball`, x264enc), and how many encoders the pipeline
+//!    held (the agent logs `encoders=` as each viewer joins).
+//!
+//! `cargo build --release -p mumu-server -p mumu-agent && cargo bench -p mumu-probe --bench agent`
+//! (the bench builds the two release binaries itself, so the first part is only needed
+//! elsewhere). `MUMU_BENCH_WINDOW_SECS` (default 15) sets the CPU window,
+//! `MUMU_BENCH_TRIES` (default 20) the tries per time-to-first-frame figure, and
+//! `MUMU_BENCH_ONLY=ttff` or `=load` runs one half. Under
+//! `cargo test --all-targets` (no `--bench` argument) it makes a small smoke run with debug
+//! builds instead (those `cargo test --workspace` built), checking that the benchmark still
+//! works; its figures mean nothing.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::System;
+use mumu_probe::watch::Summary;
+use std::time::{Duration, Instant};
+
+/// Figures measured earlier on this machine for the alternatives (DESIGN.md, Targets):
+/// sender CPU-s/s at 640x480@30 with 1 / 4 / 8 viewers.
+const AIORTC_CPU: [f64; 3] = [0.13, 0.45, 0.85];
+const WEBRTCSINK_CPU: [f64; 3] = [0.09, 0.17, 0.27];
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Builds `mumu-server` and `mumu-agent` in this bench's profile, so the figures are never
+/// those of a stale binary.
+fn build_binaries() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "-q",
+            "--release",
+            "-p",
+            "mumu-server",
+            "-p",
+            "mumu-agent",
+        ])
+        .status()
+        .expect("cargo runs");
+    assert!(
+        status.success(),
+        "building mumu-server and mumu-agent failed"
+    );
+}
+
+/// A process's CPU seconds (user + system) and memory, from /proc.
+struct Proc(u32);
+
+impl Proc {
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0)).unwrap();
+        // Fields after the command name (which may hold spaces) in parentheses.
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / 100.0
+    }
+
+    fn status_mib(&self, field: &str) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0)).unwrap();
+        let kib: f64 = status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        kib / 1024.0
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (p / 100.0 * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+struct Ttff {
+    label: String,
+    samples: Vec<f64>,
+    /// The parts of the median try: offer, connected.
+    offer_p50: f64,
+    connected_p50: f64,
+}
+
+impl Ttff {
+    fn from(label: String, summaries: &[Summary]) -> Self {
+        let sorted = |f: fn(&Summary) -> Option<f64>| {
+            let mut v: Vec<f64> = summaries.iter().filter_map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v
+        };
+        Self {
+            label,
+            samples: sorted(|s| s.first_frame_ms),
+            offer_p50: percentile(&sorted(|s| s.offer_ms), 50.0),
+            connected_p50: percentile(&sorted(|s| s.connected_ms), 50.0),
+        }
+    }
+
+    fn row(&self) -> String {
+        format!(
+            "{:<40} {:>4} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>10.1} {:>12.1}",
+            self.label,
+            self.samples.len(),
+            percentile(&self.samples, 50.0),
+            percentile(&self.samples, 95.0),
+            self.samples.first().copied().unwrap_or(f64::NAN),
+            self.samples.last().copied().unwrap_or(f64::NAN),
+            self.offer_p50,
+            self.connected_p50,
+        )
+    }
+}
+
+/// One short watch that must show decodable video.
+async fn one_watch(system: &System) -> Summary {
+    let summary = system.watch_ok(0.3).await;
+    assert!(summary.first_frame_verified, "{summary:?}");
+    summary
+}
+
+/// How often the agent logged `needle`.
+fn logged(system: &System, needle: &str) -> usize {
+    system.agent_log().matches(needle).count()
+}
+
+/// Time to first frame at one size, warm and from stopped.
+async fn time_to_first_frame(size: &[&str], label: &str, tries: usize) -> Vec<Ttff> {
+    let mut args = vec!["--idle-stop-secs", "0"];
+    args.extend_from_slice(size);
+    let warm = System::start_with(&args).await;
+    // The first watch of a process pays for webrtcbin's DTLS certificate: shown on its own.
+    let first = one_watch(&warm).await;
+    let mut summaries = Vec::new();
+    for _ in 0..tries {
+        summaries.push(one_watch(&warm).await);
+    }
+    drop(warm);
+
+    let mut args = vec!["--idle-stop-secs", "1"];
+    args.extend_from_slice(size);
+    let cold = System::start_with(&args).await;
+    one_watch(&cold).await;
+    let mut from_stopped = Vec::new();
+    for _ in 0..tries {
+        let stops = logged(&cold, "capture pipeline stopped");
+        common::wait_until("the idle pipeline stopped", Duration::from_secs(30), || {
+            (logged(&cold, "capture pipeline stopped") > stops).then_some(())
+        })
+        .await;
+        from_stopped.push(one_watch(&cold).await);
+    }
+    vec![
+        Ttff::from(format!("{label} first watch of the process"), &[first]),
+        Ttff::from(format!("{label} pipeline running"), &summaries),
+        Ttff::from(format!("{label} pipeline stopped"), &from_stopped),
+    ]
+}
+
+struct Load {
+    viewers: usize,
+    cpu: f64,
+    rss: f64,
+    hwm: f64,
+    min_fps: f64,
+    encoders: usize,
+}
+
+/// The agent's CPU and memory with each number of viewers, at one size.
+async fn load(size: &[&str], counts: &[usize], settle: Duration, window: Duration) -> Vec<Load> {
+    let mut args = vec!["--idle-stop-secs", "0", "--test-pattern", "ball"];
+    args.extend_from_slice(size);
+    let system = System::start_with(&args).await;
+    one_watch(&system).await; // the DTLS certificate, made once
+    let agent = Proc(system.agent.0.id());
+    let mut rows = Vec::new();
+    for &viewers in counts {
+        let watching = (0..viewers)
+            .map(|_| {
+                let base = system.base.clone();
+                let seconds = (settle + window).as_secs_f64() + 1.0;
+                tokio::spawn(async move { common::watch_at(&base, seconds).await })
+            })
+            .collect::<Vec<_>>();
+        tokio::time::sleep(settle).await;
+        let (cpu0, t0) = (agent.cpu_seconds(), Instant::now());
+        tokio::time::sleep(window).await;
+        let cpu = (agent.cpu_seconds() - cpu0) / t0.elapsed().as_secs_f64();
+        let (rss, hwm) = (agent.status_mib("VmRSS:"), agent.status_mib("VmHWM:"));
+        let mut min_fps = f64::INFINITY;
+        for watch in watching {
+            let summary = watch
+                .await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("a viewer failed: {e}\n{}", system.agent_log()));
+            assert!(summary.ended_early.is_none(), "{summary:?}");
+            min_fps = min_fps.min(summary.fps);
+        }
+        let encoders = max_logged_encoders(&system);
+        rows.push(Load {
+            viewers,
+            cpu,
+            rss,
+            hwm,
+            min_fps: if viewers == 0 { f64::NAN } else { min_fps },
+            encoders,
+        });
+        // Let the branches go before the next count.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    rows
+}
+
+/// The most encoders the agent reported in its pipeline as viewers joined.
+fn max_logged_encoders(system: &System) -> usize {
+    system
+        .agent_log()
+        .lines()
+        .filter(|l| l.contains("viewer branch attached"))
+        .filter_map(|l| {
+            l.split("encoders=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    if !smoke {
+        // Under `cargo test --workspace --all-targets` the debug binaries are built already
+        // (as for the full-system tests); building them here with this package's feature set
+        // would only rebuild them.
+        build_binaries();
+    }
+    let tries = if smoke {
+        2
+    } else {
+        env_u64("MUMU_BENCH_TRIES", 20) as usize
+    };
+    let window = Duration::from_secs(if smoke {
+        1
+    } else {
+        env_u64("MUMU_BENCH_WINDOW_SECS", 15)
+    });
+    let settle = Duration::from_secs(if smoke { 2 } else { 4 });
+    let counts: &[usize] = if smoke { &[1, 2] } else { &[0, 1, 2, 4, 8] };
+    let sizes: &[(&str, [&str; 4])] = if smoke {
+        &[("640x480@30", ["--width", "640", "--height", "480"])]
+    } else {
+        &[
+            ("1280x720@30", ["--width", "1280", "--height", "720"]),
+            ("640x480@30", ["--width", "640", "--height", "480"]),
+        ]
+    };
+    println!(
+        "mumu-agent benchmark: {} builds, loopback, test picture pattern=ball, x264enc{}",
+        if smoke { "debug" } else { "release" },
+        if smoke {
+            " -- smoke run under cargo test: sizes reduced, figures meaningless"
+        } else {
+            ""
+        }
+    );
+
+    // MUMU_BENCH_ONLY=ttff or =load runs one half.
+    let only = std::env::var("MUMU_BENCH_ONLY").unwrap_or_default();
+    let mut ttff = Vec::new();
+    let mut loads = Vec::new();
+    for (label, size) in sizes {
+        if only != "load" {
+            ttff.extend(time_to_first_frame(size, label, tries).await);
+        }
+        if only != "ttff" {
+            loads.push((*label, load(size, counts, settle, window).await));
+        }
+    }
+
+    println!(
+        "\nTime to first frame, ms (watch_request sent -> first decodable frame in the probe, through the server)"
+    );
+    println!(
+        "{:<40} {:>4} {:>8} {:>8} {:>8} {:>8} {:>10} {:>12}",
+        "", "n", "p50", "p95", "min", "max", "offer p50", "connected p50"
+    );
+    for row in &ttff {
+        println!("{}", row.row());
+    }
+
+    if loads.is_empty() {
+        return;
+    }
+    println!(
+        "\nAgent CPU (CPU-s/s over {} s) and memory (MiB) by viewers watching",
+        window.as_secs()
+    );
+    let mut header = format!("{:>7}", "viewers");
+    for (label, _) in &loads {
+        header += &format!(" | {label:^41}");
+    }
+    println!("{header}");
+    let mut sub = format!("{:>7}", "");
+    for _ in &loads {
+        sub += &format!(
+            " | {:>7} {:>7} {:>7} {:>8} {:>8}",
+            "CPU", "RSS", "HWM", "min fps", "encoders"
+        );
+    }
+    println!("{sub}");
+    for (i, viewers) in counts.iter().enumerate() {
+        let mut line = format!("{viewers:>7}");
+        for (_, rows) in &loads {
+            let r = &rows[i];
+            line += &format!(
+                " | {:>7.3} {:>7.1} {:>7.1} {:>8.1} {:>8}",
+                r.cpu, r.rss, r.hwm, r.min_fps, r.encoders
+            );
+        }
+        println!("{line}");
+    }
+    let cpu_at = |rows: &[Load], n: usize| rows.iter().find(|r| r.viewers == n).map(|r| r.cpu);
+    for (label, rows) in &loads {
+        if let (Some(one), Some(four)) = (cpu_at(rows, 1), cpu_at(rows, 4)) {
+            println!(
+                "{label}: 4 viewers = {:.2}x the CPU of one (aim < 1.3x)",
+                four / one
+            );
+        }
+        let encoders = rows.iter().map(|r| r.encoders).max().unwrap_or(0);
+        println!(
+            "{label}: at most {encoders} encoder element(s) in the pipeline at any viewer count"
+        );
+    }
+    if let Some((_, rows)) = loads.iter().find(|(l, _)| *l == "640x480@30") {
+        let ours = [1, 4, 8].map(|n| cpu_at(rows, n).unwrap_or(f64::NAN));
+        println!(
+            "\nSender CPU-s/s at 640x480@30, 1 / 4 / 8 viewers, side by side (aim: 8 viewers <= 0.14)"
+        );
+        println!(
+            "  MuMu agent (this run)          {:.3} / {:.3} / {:.3}",
+            ours[0], ours[1], ours[2]
+        );
+        println!(
+            "  webrtcsink 0.15.4 (DESIGN.md)  {:.3} / {:.3} / {:.3}",
+            WEBRTCSINK_CPU[0], WEBRTCSINK_CPU[1], WEBRTCSINK_CPU[2]
+        );
+        println!(
+            "  aiortc 1.16 (DESIGN.md)        {:.3} / {:.3} / {:.3}",
+            AIORTC_CPU[0], AIORTC_CPU[1], AIORTC_CPU[2]
+        );
+    }
+}

@@ -63,3 +63,27 @@ ensure_services() {
   echo "PostgreSQL (5432) or Redis (6379) did not come up" >&2
   return 1
 }
+
+# The web app's build tools: cargo-leptos and the wasm-bindgen CLI of the version in Cargo.lock.
+# Prebuilt copies come from ../shared/tools when this checkout sits beside one; otherwise they
+# are built from crates.io once (about 15 minutes).
+ensure_front_tools() {
+  if [ -x ../shared/tools/install ] && ! command -v cargo-leptos >/dev/null; then
+    ../shared/tools/install >/dev/null
+  fi
+  command -v cargo-leptos >/dev/null || cargo install cargo-leptos --version 0.3.10 --locked
+  local want
+  want=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
+  if ! wasm-bindgen --version 2>/dev/null | grep -q "$want"; then
+    # --locked fails for 0.2.130: its lockfile pins a webpki-roots the registry no longer serves.
+    cargo install wasm-bindgen-cli --version "$want"
+  fi
+}
+
+# wasm-opt (release builds of the web app): npm's binaryen, since Debian's is too old for
+# current rustc output.
+ensure_wasm_opt() {
+  command -v wasm-opt >/dev/null && return 0
+  command -v npm >/dev/null || apt_install nodejs npm
+  npm install -g --silent binaryen@132 >/dev/null
+}

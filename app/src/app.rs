@@ -47,7 +47,9 @@ fn security_headers(options: &LeptosOptions) {
     let Some(response) = use_context::<leptos_axum::ResponseOptions>() else {
         return;
     };
-    let nonce = use_nonce().map(|n| format!(" 'nonce-{n}'")).unwrap_or_default();
+    let nonce = use_nonce()
+        .map(|n| format!(" 'nonce-{n}'"))
+        .unwrap_or_default();
     // `cargo leptos watch` reloads the page over its own socket; allow it in development only.
     let reload = match options.env {
         leptos::config::Env::DEV => format!(" ws://127.0.0.1:{}", options.reload_port),

@@ -68,9 +68,11 @@ fn initial_user() -> (Option<User>, bool) {
 /// In the browser: the server's `<meta>` when it rendered this page; unknown without one.
 #[cfg(not(feature = "ssr"))]
 fn initial_user() -> (Option<User>, bool) {
-    let meta = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.query_selector(&format!("meta[name=\"{USER_META}\"]")).ok().flatten());
+    let meta = web_sys::window().and_then(|w| w.document()).and_then(|d| {
+        d.query_selector(&format!("meta[name=\"{USER_META}\"]"))
+            .ok()
+            .flatten()
+    });
     match meta {
         Some(meta) => {
             let json = meta.get_attribute("content").unwrap_or_default();

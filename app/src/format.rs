@@ -45,7 +45,11 @@ mod tests {
         assert_eq!(ago(now - 3 * 3_600_000, now), "3 h ago");
         assert_eq!(ago(now - 86_400_000, now), "1 day ago");
         assert_eq!(ago(now - 3 * 86_400_000, now), "3 days ago");
-        assert_eq!(ago(now + 5_000, now), "just now", "a clock ahead is not the future");
+        assert_eq!(
+            ago(now + 5_000, now),
+            "just now",
+            "a clock ahead is not the future"
+        );
     }
 
     #[test]

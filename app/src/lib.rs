@@ -3,6 +3,9 @@
 //! API (`api`), presence and watching through the viewer socket (`signaling`); the video itself
 //! comes straight from the camera over WebRTC (`watch`).
 
+// Leptos views are deeply nested types; the dashboard card needs more than the default 128.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod auth;
 pub mod components;

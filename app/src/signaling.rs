@@ -163,7 +163,9 @@ impl Signaling {
         self.inner
             .try_update_value(|inner| {
                 inner.next_listener += 1;
-                inner.listeners.push((inner.next_listener, Rc::new(listener)));
+                inner
+                    .listeners
+                    .push((inner.next_listener, Rc::new(listener)));
                 inner.next_listener
             })
             .unwrap_or(0)
@@ -236,7 +238,7 @@ impl Signaling {
         match &envelope.message {
             ServerToViewer::HelloAck(ack) => {
                 let mut devices = ack.devices.clone();
-                devices.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+                sort_by_name(&mut devices);
                 self.devices.set(devices);
                 self.loaded.set(true);
                 self.status.set(SocketStatus::Open);
@@ -250,7 +252,7 @@ impl Signaling {
                         Some(known) => *known = presence.clone(),
                         None => list.push(presence.clone()),
                     }
-                    list.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+                    sort_by_name(list);
                 });
             }
             ServerToViewer::DeviceRemoved(removed) => {
@@ -315,7 +317,8 @@ impl Signaling {
             wait,
         );
         if let Ok(handle) = handle {
-            self.inner.try_update_value(|inner| inner.retry = Some(handle));
+            self.inner
+                .try_update_value(|inner| inner.retry = Some(handle));
         }
     }
 
@@ -335,6 +338,11 @@ impl Signaling {
             });
         }
     }
+}
+
+/// The dashboard's order: by name, ignoring case.
+fn sort_by_name(devices: &mut [DevicePresence]) {
+    devices.sort_by_key(|d| d.name.to_lowercase());
 }
 
 /// `ws(s)://<this host>/ws/viewer`.

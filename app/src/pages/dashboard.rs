@@ -95,7 +95,9 @@ fn DeviceCard(device: DevicePresence, now: RwSignal<f64>) -> impl IntoView {
     let last_seen = device.last_seen;
     let seen = move || match (device.online, last_seen) {
         (true, _) => "Online now".to_string(),
-        (false, Some(at)) if now.get() > 0.0 => format!("Last seen {}", format::ago(at, now.get() as i64)),
+        (false, Some(at)) if now.get() > 0.0 => {
+            format!("Last seen {}", format::ago(at, now.get() as i64))
+        }
         (false, Some(_)) => "Offline".to_string(),
         (false, None) => "Never connected".to_string(),
     };

@@ -28,7 +28,9 @@ pub fn Login() -> impl IntoView {
             password: password.get_untracked(),
         };
         if req.username.is_empty() || req.password.is_empty() {
-            failure.set(Some("Enter your username (or email) and your password.".into()));
+            failure.set(Some(
+                "Enter your username (or email) and your password.".into(),
+            ));
             return;
         }
         busy.set(true);

@@ -9,8 +9,8 @@
 
 use mumu_shared::ids::{DeviceId, SessionId};
 use mumu_shared::signaling::{
-    EndReason, IceCandidate, IceServer, IceTransportPolicy, SessionIce, SessionSdp,
-    ViewerEndWatch, ViewerToServer, ViewerWatchRequest, WatchEnded, WatchReady,
+    EndReason, IceCandidate, IceServer, IceTransportPolicy, SessionIce, SessionSdp, ViewerEndWatch,
+    ViewerToServer, ViewerWatchRequest, WatchEnded, WatchReady,
 };
 use mumu_shared::{ErrorBody, ErrorCode};
 
@@ -184,7 +184,9 @@ impl Watch {
             Input::SocketOpen => {
                 self.socket_open = true;
                 match self.phase {
-                    Phase::Connecting if self.pending_request.is_none() && self.session.is_none() => {
+                    Phase::Connecting
+                        if self.pending_request.is_none() && self.session.is_none() =>
+                    {
                         self.request()
                     }
                     // The socket's own backoff already waited: try again at once.
@@ -381,9 +383,7 @@ impl Watch {
         let detail = message.map(|m| format!(" ({m})")).unwrap_or_default();
         let why = format!("{}{detail}", describe_end(reason));
         match reason {
-            EndReason::ViewerLeft
-            | EndReason::DeviceRemoved
-            | EndReason::MaxViewers => {
+            EndReason::ViewerLeft | EndReason::DeviceRemoved | EndReason::MaxViewers => {
                 let out = self.drop_session(false);
                 self.phase = Phase::Ended { why };
                 out
@@ -412,9 +412,7 @@ impl Watch {
                 self.fail(error.message, false)
             }
             _ => {
-                self.phase = Phase::Ended {
-                    why: error.message,
-                };
+                self.phase = Phase::Ended { why: error.message };
                 vec![Command::ClosePeer]
             }
         }
@@ -536,7 +534,9 @@ mod tests {
             sdp_m_line_index: Some(0),
         };
         let out = w.handle(Input::LocalIce(Some(cand.clone())));
-        assert!(matches!(&out[0], Command::Send(ViewerToServer::SignalIce(i), None) if i.candidate.as_ref() == Some(&cand)));
+        assert!(
+            matches!(&out[0], Command::Send(ViewerToServer::SignalIce(i), None) if i.candidate.as_ref() == Some(&cand))
+        );
         let out = w.handle(Input::RemoteIce(SessionIce {
             session_id: session(),
             candidate: Some(cand.clone()),
@@ -612,7 +612,9 @@ mod tests {
     fn peer_failure_ends_the_session_and_retries_with_backoff() {
         let mut w = connected();
         let out = w.handle(Input::PeerFailed("ICE failed".into()));
-        assert!(matches!(&out[0], Command::Send(ViewerToServer::EndWatch(e), None) if e.session_id == session()));
+        assert!(
+            matches!(&out[0], Command::Send(ViewerToServer::EndWatch(e), None) if e.session_id == session())
+        );
         assert!(out.contains(&Command::ClosePeer));
         assert!(out.contains(&Command::RetryAfter(FIRST_BACKOFF_MS)));
         assert!(matches!(w.phase(), Phase::Reconnecting { attempt: 2, .. }));
@@ -647,7 +649,10 @@ mod tests {
         assert!(
             matches!(w.phase(), Phase::Ended { why } if why.starts_with("gave up after 6 tries"))
         );
-        assert!(w.handle(Input::Start).is_empty(), "an ended watch stays ended");
+        assert!(
+            w.handle(Input::Start).is_empty(),
+            "an ended watch stays ended"
+        );
     }
 
     #[test]
@@ -665,9 +670,16 @@ mod tests {
     fn a_lost_socket_closes_the_peer_and_retries_when_it_is_back() {
         let mut w = connected();
         let out = w.handle(Input::SocketLost);
-        assert_eq!(out, [Command::ClosePeer], "nothing can be sent on a closed socket");
+        assert_eq!(
+            out,
+            [Command::ClosePeer],
+            "nothing can be sent on a closed socket"
+        );
         assert!(matches!(w.phase(), Phase::Reconnecting { .. }));
-        assert!(w.handle(Input::RetryDue).is_empty(), "no request while the socket is down");
+        assert!(
+            w.handle(Input::RetryDue).is_empty(),
+            "no request while the socket is down"
+        );
         assert_eq!(request_ids(&w.handle(Input::SocketOpen)), ["w-2"]);
     }
 
@@ -676,7 +688,10 @@ mod tests {
         let mut w = connected();
         let out = w.handle(ended(EndReason::ServerShutdown));
         assert!(out.contains(&Command::ClosePeer));
-        assert!(!out.iter().any(|c| matches!(c, Command::Send(..))), "the session is already over");
+        assert!(
+            !out.iter().any(|c| matches!(c, Command::Send(..))),
+            "the session is already over"
+        );
         assert!(
             matches!(w.phase(), Phase::Reconnecting { why, .. } if why.contains("server restarted"))
         );
@@ -726,7 +741,10 @@ mod tests {
     fn stop_tells_the_server_and_closes() {
         let mut w = connected();
         let out = w.handle(Input::Stop);
-        assert!(matches!(&out[0], Command::Send(ViewerToServer::EndWatch(_), None)));
+        assert!(matches!(
+            &out[0],
+            Command::Send(ViewerToServer::EndWatch(_), None)
+        ));
         assert_eq!(out[1], Command::ClosePeer);
         assert!(matches!(w.phase(), Phase::Ended { .. }));
         assert!(w.handle(ended(EndReason::ViewerLeft)).is_empty());

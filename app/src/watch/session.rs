@@ -4,7 +4,7 @@
 use super::machine::{Command, Input, Phase, Watch};
 use super::peer::{self, Peer, PeerEvent};
 use super::stats::{self, Sample, Stats};
-use crate::signaling::{SocketEvent, Signaling};
+use crate::signaling::{Signaling, SocketEvent};
 use leptos::prelude::*;
 use mumu_shared::DeviceId;
 use mumu_shared::signaling::ServerToViewer;
@@ -76,9 +76,10 @@ impl WatchSession {
         }));
         let weak = Rc::downgrade(&ctl);
         let listener = signaling.listen(move |event| {
-            if let Some(ctl) = weak.upgrade()
-                && let Some(input) = input_of(&ctl.borrow().machine, event)
-            {
+            let Some(ctl) = weak.upgrade() else { return };
+            // The borrow must end before `feed` borrows again.
+            let input = input_of(&ctl.borrow().machine, event);
+            if let Some(input) = input {
                 feed(&ctl, input);
             }
         });

@@ -164,7 +164,11 @@ mod tests {
         let second = sample(2000.0, 350_000.0, 60.0);
         let stats = summarize(Some(&first), &second);
         assert_eq!(stats.bitrate_bps, Some(2_000_000.0));
-        assert_eq!(stats.fps, Some(30.0), "no framesPerSecond: counted from frames decoded");
+        assert_eq!(
+            stats.fps,
+            Some(30.0),
+            "no framesPerSecond: counted from frames decoded"
+        );
         assert_eq!(stats.resolution, Some((1280, 720)));
         assert_eq!(stats.rtt_ms, Some(1.2));
         assert_eq!(stats.jitter_ms, Some(4.0));
@@ -184,6 +188,9 @@ mod tests {
         let mut s = sample(0.0, 0.0, 0.0);
         s.candidate = Some("relay".into());
         s.remote_candidate = Some("host".into());
-        assert_eq!(summarize(None, &s).candidate.as_deref(), Some("relay → host"));
+        assert_eq!(
+            summarize(None, &s).candidate.as_deref(),
+            Some("relay → host")
+        );
     }
 }

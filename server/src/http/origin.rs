@@ -30,7 +30,8 @@ pub fn foreign_origin(headers: &HeaderMap, public_url: Option<&str>) -> Option<S
     match text(header::ORIGIN.as_str()) {
         Some(origin) => {
             let from = host_of(origin);
-            let own = text(header::HOST.as_str()).is_some_and(|host| host.eq_ignore_ascii_case(from))
+            let own = text(header::HOST.as_str())
+                .is_some_and(|host| host.eq_ignore_ascii_case(from))
                 || public_url.is_some_and(|url| host_of(url).eq_ignore_ascii_case(from));
             (!own).then(|| origin.to_owned())
         }
@@ -80,18 +81,33 @@ mod tests {
 
     #[test]
     fn same_host_passes_and_other_sites_do_not() {
-        let own = headers(&[("host", "cams.local:8080"), ("origin", "http://cams.local:8080")]);
+        let own = headers(&[
+            ("host", "cams.local:8080"),
+            ("origin", "http://cams.local:8080"),
+        ]);
         assert_eq!(foreign_origin(&own, None), None);
-        let evil = headers(&[("host", "cams.local:8080"), ("origin", "https://evil.example")]);
-        assert_eq!(foreign_origin(&evil, None).as_deref(), Some("https://evil.example"));
+        let evil = headers(&[
+            ("host", "cams.local:8080"),
+            ("origin", "https://evil.example"),
+        ]);
+        assert_eq!(
+            foreign_origin(&evil, None).as_deref(),
+            Some("https://evil.example")
+        );
         let opaque = headers(&[("host", "cams.local:8080"), ("origin", "null")]);
         assert!(foreign_origin(&opaque, None).is_some());
     }
 
     #[test]
     fn the_public_url_counts_as_own_behind_a_proxy() {
-        let proxied = headers(&[("host", "127.0.0.1:8080"), ("origin", "https://cams.example.com")]);
-        assert_eq!(foreign_origin(&proxied, Some("https://cams.example.com/")), None);
+        let proxied = headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "https://cams.example.com"),
+        ]);
+        assert_eq!(
+            foreign_origin(&proxied, Some("https://cams.example.com/")),
+            None
+        );
     }
 
     #[test]

@@ -62,3 +62,34 @@ pub async fn page(
     );
     render(request).await.into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// cargo-leptos reads the workspace's Cargo.toml, a server started on its own Leptos.toml:
+    /// both must describe the same site.
+    #[test]
+    fn leptos_toml_agrees_with_the_workspace_metadata() {
+        let workspace = include_str!("../../../Cargo.toml");
+        let cargo = leptos::config::get_config_from_str(workspace).unwrap();
+        let own = leptos::config::get_config_from_str(BUILT_IN).unwrap();
+        assert_eq!(cargo.output_name, own.output_name);
+        assert_eq!(cargo.site_root, own.site_root);
+        assert_eq!(cargo.site_pkg_dir, own.site_pkg_dir);
+        assert_eq!(cargo.site_addr, own.site_addr);
+        assert_eq!(cargo.reload_port, own.reload_port);
+        assert_eq!(cargo.env, own.env);
+        assert_eq!(
+            &*own.output_name,
+            env!("LEPTOS_OUTPUT_NAME"),
+            ".cargo/config.toml"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_falls_back_to_the_built_in_settings() {
+        let options = options(Path::new("/nonexistent/Leptos.toml")).unwrap();
+        assert_eq!(&*options.site_pkg_dir, "pkg");
+    }
+}

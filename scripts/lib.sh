@@ -85,5 +85,5 @@ ensure_front_tools() {
 ensure_wasm_opt() {
   command -v wasm-opt >/dev/null && return 0
   command -v npm >/dev/null || apt_install nodejs npm
-  npm install -g --silent binaryen@132 >/dev/null
+  as_root npm install -g --silent binaryen@132 >/dev/null
 }

@@ -80,6 +80,11 @@ ensure_front_tools() {
   fi
 }
 
+# Debian's headless Chromium and its WebDriver, for the web app's browser test and benchmark.
+ensure_browser() {
+  apt_install chromium chromium-driver
+}
+
 # wasm-opt (release builds of the web app): npm's binaryen, since Debian's is too old for
 # current rustc output.
 ensure_wasm_opt() {

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod components;
 pub mod format;
 pub mod pages;
+pub mod return_to;
 pub mod signaling;
 pub mod watch;
 

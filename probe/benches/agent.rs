@@ -24,6 +24,7 @@
 mod common;
 
 use common::System;
+use common::bench::{build_release_binaries, env_u64, percentile};
 use mumu_probe::watch::Summary;
 use std::time::{Duration, Instant};
 
@@ -31,35 +32,6 @@ use std::time::{Duration, Instant};
 /// sender CPU-s/s at 640x480@30 with 1 / 4 / 8 viewers.
 const AIORTC_CPU: [f64; 3] = [0.13, 0.45, 0.85];
 const WEBRTCSINK_CPU: [f64; 3] = [0.09, 0.17, 0.27];
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Builds `mumu-server` and `mumu-agent` in this bench's profile, so the figures are never
-/// those of a stale binary.
-fn build_binaries() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args([
-            "build",
-            "-q",
-            "--release",
-            "-p",
-            "mumu-server",
-            "-p",
-            "mumu-agent",
-        ])
-        .status()
-        .expect("cargo runs");
-    assert!(
-        status.success(),
-        "building mumu-server and mumu-agent failed"
-    );
-}
 
 /// A process's CPU seconds (user + system) and memory, from /proc.
 struct Proc(u32);
@@ -88,14 +60,6 @@ impl Proc {
             .unwrap_or(0.0);
         kib / 1024.0
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (p / 100.0 * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
 }
 
 struct Ttff {
@@ -196,7 +160,7 @@ async fn load(size: &[&str], counts: &[usize], settle: Duration, window: Duratio
     args.extend_from_slice(size);
     let system = System::start_with(&args).await;
     one_watch(&system).await; // the DTLS certificate, made once
-    let agent = Proc(system.agent.0.id());
+    let agent = Proc(system.agent_pid());
     let mut rows = Vec::new();
     for &viewers in counts {
         let watching = (0..viewers)
@@ -260,7 +224,7 @@ async fn main() {
         // Under `cargo test --workspace --all-targets` the debug binaries are built already
         // (as for the full-system tests); building them here with this package's feature set
         // would only rebuild them.
-        build_binaries();
+        build_release_binaries();
     }
     let tries = if smoke {
         2

@@ -133,6 +133,9 @@ impl ViewerBranch {
         if options.relay_only {
             webrtcbin.set_property_from_str("ice-transport-policy", "relay");
         }
+        if !tune_ice(&webrtcbin) {
+            tracing::debug!(%session, "webrtcbin does not expose its NiceAgent: libnice left as it is");
+        }
         for turn in &options.ice_servers.turn {
             if !webrtcbin.emit_by_name::<bool>("add-turn-server", &[turn]) {
                 tracing::warn!(%session, "webrtcbin refused a TURN server URL");
@@ -408,7 +411,6 @@ impl ViewerBranch {
         }
         let answer =
             gst_webrtc::WebRTCSessionDescription::new(gst_webrtc::WebRTCSDPType::Answer, message);
-        self.pace_ice_checks();
         let weak = self.downgrade();
         let promise = gst::Promise::with_change_func(move |reply| {
             let Some(branch) = weak.upgrade() else { return };
@@ -525,30 +527,6 @@ impl ViewerBranch {
         });
     }
 
-    /// Paces libnice's connectivity checks at [`ICE_PACING_MS`] instead of its 20 ms. libnice
-    /// checks one pair per tick and nominates with one more check, so with a few candidates
-    /// on each side its 20 ms made ICE take ~60 ms of the ~150 ms to the first frame on
-    /// loopback; at 5 ms it takes ~16. webrtcbin 1.22 does not expose its NiceAgent, but its
-    /// `nicesrc` elements hold it (they exist once the local description is set).
-    fn pace_ice_checks(&self) {
-        let Some(bin) = self.0.webrtcbin.downcast_ref::<gst::Bin>() else {
-            return;
-        };
-        let mut elements = bin.iterate_recurse();
-        while let Ok(Some(element)) = elements.next() {
-            if element.factory().is_some_and(|f| f.name() == "nicesrc")
-                && element.find_property("agent").is_some()
-            {
-                let agent = element.property::<gst::glib::Object>("agent");
-                if agent.find_property("stun-pacing-timer").is_some() {
-                    agent.set_property("stun-pacing-timer", ICE_PACING_MS);
-                }
-                return;
-            }
-        }
-        tracing::debug!(session = %self.0.session, "no nicesrc in webrtcbin: ICE pacing left as it is");
-    }
-
     /// Milliseconds since the branch was made, for the logs.
     fn ms(&self) -> u64 {
         self.0.attached.elapsed().as_millis() as u64
@@ -587,6 +565,35 @@ impl Drop for Inner {
             });
         }
     }
+}
+
+/// Sets up webrtcbin's libnice agent before it gathers:
+/// - no UPnP. IGD discovery holds gathering open (200 ms, or seconds with a router that
+///   answers), and with it on, a Chromium viewer that left right after its first frame crashed
+///   the agent in webrtcbin 1.22's "gathering done" handler (libgstwebrtcnice, every time in
+///   the web benchmark's runs). Browsers do not use UPnP either: STUN and TURN reach through
+///   NATs.
+/// - connectivity checks paced at [`ICE_PACING_MS`] instead of 20 ms. libnice checks one pair
+///   per tick and nominates with one more check, so with a few candidates on each side its
+///   20 ms made ICE take ~60 ms of the ~150 ms to the first frame on loopback; at 5 ms, ~16.
+///
+/// Returns false when this GStreamer does not expose the agent (`ice-agent` came in 1.22).
+fn tune_ice(webrtcbin: &gst::Element) -> bool {
+    if webrtcbin.find_property("ice-agent").is_none() {
+        return false;
+    }
+    let ice = webrtcbin.property::<gst::glib::Object>("ice-agent");
+    if ice.find_property("agent").is_none() {
+        return false;
+    }
+    let agent = ice.property::<gst::glib::Object>("agent");
+    if agent.find_property("upnp").is_some() {
+        agent.set_property("upnp", false);
+    }
+    if agent.find_property("stun-pacing-timer").is_some() {
+        agent.set_property("stun-pacing-timer", ICE_PACING_MS);
+    }
+    true
 }
 
 /// The `candidate:` line of a viewer's candidate (an `a=` prefix is tolerated), or what is
@@ -633,6 +640,18 @@ fn mids_of(sdp: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn libnice_is_tuned_before_it_gathers() {
+        gst::init().unwrap();
+        let webrtcbin = gst::ElementFactory::make("webrtcbin").build().unwrap();
+        assert!(tune_ice(&webrtcbin), "webrtcbin exposes its NiceAgent");
+        let agent = webrtcbin
+            .property::<gst::glib::Object>("ice-agent")
+            .property::<gst::glib::Object>("agent");
+        assert!(!agent.property::<bool>("upnp"));
+        assert_eq!(agent.property::<u32>("stun-pacing-timer"), ICE_PACING_MS);
+    }
 
     #[test]
     fn a_bus_error_path_names_the_session_of_its_viewer_bin() {

@@ -141,6 +141,7 @@ pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
     };
     let again = move |_| start();
     let stats_id = format!("stats-{}", device_id.as_str());
+    let panel_id = stats_id.clone();
 
     view! {
         <article
@@ -193,14 +194,18 @@ pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
                 </Show>
             </div>
             <Show when=move || show_stats.get()>
-                <StatsPanel view_state first_frame_ms/>
+                <StatsPanel id=panel_id.clone() view_state first_frame_ms/>
             </Show>
         </article>
     }
 }
 
 #[component]
-fn StatsPanel(view_state: WatchView, first_frame_ms: RwSignal<Option<f64>>) -> impl IntoView {
+fn StatsPanel(
+    id: String,
+    view_state: WatchView,
+    first_frame_ms: RwSignal<Option<f64>>,
+) -> impl IntoView {
     let row = |label: &'static str, value: Box<dyn Fn() -> String + Send + Sync>| {
         view! { <dt>{label}</dt><dd>{value}</dd> }
     };
@@ -213,7 +218,7 @@ fn StatsPanel(view_state: WatchView, first_frame_ms: RwSignal<Option<f64>>) -> i
         }
     };
     view! {
-        <dl class="stats">
+        <dl class="stats" id=id>
             {row("Resolution", Box::new(stat(|s| s.resolution.map(|(w, h)| format!("{w}×{h}")))))}
             {row("Frame rate", Box::new(stat(|s| s.fps.map(|f| format!("{f:.0} fps")))))}
             {row("Bitrate", Box::new(stat(|s| s.bitrate_bps.map(format::bitrate))))}

@@ -3,6 +3,7 @@
 use crate::api;
 use crate::auth::Auth;
 use crate::components::field::Field;
+use crate::return_to;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{A, Redirect};
@@ -12,6 +13,7 @@ use mumu_shared::api::LoginRequest;
 #[component]
 pub fn Login() -> impl IntoView {
     let auth = Auth::get();
+    let next = return_to::use_next_path();
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let failure = RwSignal::new(None::<String>);
@@ -40,7 +42,7 @@ pub fn Login() -> impl IntoView {
             match api::login(&req).await {
                 Ok(login) => {
                     auth.user.set(Some(login.user));
-                    navigate("/", Default::default());
+                    navigate(&next.get_untracked(), Default::default());
                 }
                 Err(error) => failure.set(Some(error.to_string())),
             }
@@ -50,7 +52,7 @@ pub fn Login() -> impl IntoView {
 
     view! {
         <Title text="Log in"/>
-        <Show when=move || auth.user.with(Option::is_none) fallback=|| view! { <Redirect path="/"/> }>
+        <Show when=move || auth.user.with(Option::is_none) fallback=move || view! { <Redirect path=next.get_untracked()/> }>
             <section class="narrow card">
                 <h1>"Log in"</h1>
                 <form on:submit=submit novalidate>
@@ -61,7 +63,7 @@ pub fn Login() -> impl IntoView {
                         {move || if busy.get() { "Logging in…" } else { "Log in" }}
                     </button>
                 </form>
-                <p>"New here? "<A href="/register">"Create an account"</A></p>
+                <p>"New here? "<A href=move || return_to::with_next("/register", &next.get())>"Create an account"</A></p>
             </section>
         </Show>
     }

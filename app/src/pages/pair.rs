@@ -6,6 +6,7 @@ use crate::components::require_user::RequireUser;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
+use leptos_router::hooks::use_query_map;
 use mumu_shared::ErrorCode;
 use mumu_shared::api::PairRequest;
 use mumu_shared::validate;
@@ -41,7 +42,11 @@ pub fn Pair() -> impl IntoView {
 
 #[component]
 fn PairForm() -> impl IntoView {
-    let code = RwSignal::new(String::new());
+    // The agent's QR code opens `/pair?code=…`: the code is typed in already.
+    let from_link = use_query_map()
+        .with_untracked(|q| q.get("code"))
+        .unwrap_or_default();
+    let code = RwSignal::new(from_link);
     let name = RwSignal::new(String::new());
     let tried = RwSignal::new(false);
     let busy = RwSignal::new(false);

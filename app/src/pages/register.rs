@@ -4,6 +4,7 @@
 use crate::api;
 use crate::auth::Auth;
 use crate::components::field::Field;
+use crate::return_to;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{A, Redirect};
@@ -15,6 +16,7 @@ use mumu_shared::validate;
 #[component]
 pub fn Register() -> impl IntoView {
     let auth = Auth::get();
+    let next = return_to::use_next_path();
     let username = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
@@ -62,7 +64,7 @@ pub fn Register() -> impl IntoView {
             match api::register(&req).await {
                 Ok(login) => {
                     auth.user.set(Some(login.user));
-                    navigate("/", Default::default());
+                    navigate(&next.get_untracked(), Default::default());
                 }
                 Err(error) if error.code() == ErrorCode::Conflict => failure.set(Some(format!(
                     "{error}. Pick another, or log in if this is your account."
@@ -75,7 +77,7 @@ pub fn Register() -> impl IntoView {
 
     view! {
         <Title text="Create account"/>
-        <Show when=move || auth.user.with(Option::is_none) fallback=|| view! { <Redirect path="/"/> }>
+        <Show when=move || auth.user.with(Option::is_none) fallback=move || view! { <Redirect path=next.get_untracked()/> }>
             <section class="narrow card">
                 <h1>"Create your account"</h1>
                 <form on:submit=submit novalidate>
@@ -89,7 +91,7 @@ pub fn Register() -> impl IntoView {
                         {move || if busy.get() { "Creating…" } else { "Create account" }}
                     </button>
                 </form>
-                <p>"Have an account? "<A href="/login">"Log in"</A></p>
+                <p>"Have an account? "<A href=move || return_to::with_next("/login", &next.get())>"Log in"</A></p>
             </section>
         </Show>
     }

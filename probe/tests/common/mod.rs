@@ -5,6 +5,9 @@
 
 #![allow(dead_code)]
 
+pub mod bench;
+pub mod browser;
+
 use mumu_probe::watch::{Summary, WatchError, WatchOptions, watch};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -66,7 +69,7 @@ pub struct System {
     pub port: u16,
     pub base: String,
     pub server: Option<Running>,
-    pub agent: Running,
+    pub agent: Option<Running>,
     /// Flags the agent gets besides the defaults.
     pub agent_args: Vec<String>,
     /// Variables the server gets besides the defaults.
@@ -91,6 +94,32 @@ impl System {
         server_env: &[(&str, &str)],
         before_pairing: impl AsyncFnOnce(&Path),
     ) -> Self {
+        let (system, code) = Self::start_unpaired(agent_args, server_env, before_pairing).await;
+        let auth = mumu_probe::rest::register(&system.base, "owner", "owner@example.com", PASSWORD)
+            .await
+            .expect("registered");
+        let paired = reqwest::Client::new()
+            .post(format!("{}/api/devices/pair", system.base))
+            .bearer_auth(&auth.access_token)
+            .json(&serde_json::json!({ "pairing_code": code, "name": "Simulator" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            paired.status(),
+            201,
+            "{}",
+            paired.text().await.unwrap_or_default()
+        );
+        system
+    }
+
+    /// Server and agent, nobody registered: the system and the pairing code the agent shows.
+    pub async fn start_unpaired(
+        agent_args: &[&str],
+        server_env: &[(&str, &str)],
+        before_pairing: impl AsyncFnOnce(&Path),
+    ) -> (Self, String) {
         let agent_args: Vec<String> = agent_args.iter().map(|a| a.to_string()).collect();
         let server_env: Vec<(String, String)> = server_env
             .iter()
@@ -117,31 +146,16 @@ impl System {
             },
         )
         .await;
-        let auth = mumu_probe::rest::register(&base, "owner", "owner@example.com", PASSWORD)
-            .await
-            .expect("registered");
-        let paired = reqwest::Client::new()
-            .post(format!("{base}/api/devices/pair"))
-            .bearer_auth(&auth.access_token)
-            .json(&serde_json::json!({ "pairing_code": code, "name": "Simulator" }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            paired.status(),
-            201,
-            "{}",
-            paired.text().await.unwrap_or_default()
-        );
-        Self {
+        let system = Self {
             dir,
             port,
             base,
             server: Some(server),
-            agent,
+            agent: Some(agent),
             agent_args,
             server_env,
-        }
+        };
+        (system, code)
     }
 
     /// Watches the first online device for `seconds` after the first frame.
@@ -174,16 +188,35 @@ impl System {
 
     /// Stops the agent with SIGTERM and starts it again with the same identity.
     pub fn restart_agent(&mut self) {
-        let old = std::mem::replace(
-            &mut self.agent,
-            start_agent(self.dir.path(), &self.base, &self.agent_args),
-        );
-        old.terminate();
+        let new = start_agent(self.dir.path(), &self.base, &self.agent_args);
+        self.stop_agent();
+        self.agent = Some(new);
+    }
+
+    /// Stops the agent with SIGTERM, as systemd would.
+    pub fn stop_agent(&mut self) {
+        if let Some(agent) = self.agent.take() {
+            agent.terminate();
+        }
+    }
+
+    /// The agent's process id.
+    pub fn agent_pid(&self) -> u32 {
+        self.agent.as_ref().expect("the agent is running").0.id()
     }
 
     /// What the agent logged, without colours.
     pub fn agent_log(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default();
+        self.log("agent.log")
+    }
+
+    /// What the server logged (its log on stdout, then anything on stderr), without colours.
+    pub fn server_log(&self) -> String {
+        self.log("server.out") + &self.log("server.log")
+    }
+
+    fn log(&self, name: &str) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
         let mut plain = String::with_capacity(text.len());
         let mut chars = text.chars();
         while let Some(c) = chars.next() {
@@ -198,6 +231,19 @@ impl System {
             }
         }
         plain
+    }
+}
+
+impl Drop for System {
+    /// A failing test shows what the server and the agent said last (their files go with it).
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for (name, log) in [("server", self.server_log()), ("agent", self.agent_log())] {
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+                eprintln!("--- the last of the {name}'s log ---\n{tail}");
+            }
+        }
     }
 }
 

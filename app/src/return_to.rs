@@ -1,0 +1,84 @@
+//! Where to go after logging in. A page that needs a user sends a visitor to
+//! `/login?next=<where they were>` (the agent's QR code opens `/pair?code=…`, and the code must
+//! survive the detour); login and registration go back there. Only paths on this site are
+//! followed, so a crafted link cannot bounce a person to another site.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+/// `/login?next=…` for a visitor who was at `path` (path and query).
+pub fn login_path(path: &str) -> String {
+    with_next("/login", path)
+}
+
+/// `page`, carrying `next` along (the login and registration pages link to each other).
+pub fn with_next(page: &str, next: &str) -> String {
+    if next.is_empty() || next == "/" {
+        page.into()
+    } else {
+        format!("{page}?next={}", encode(next))
+    }
+}
+
+/// The page to open after logging in: this page's `next`, if it is a path on this site.
+/// Called in a component's body (it reads the router's query).
+pub fn use_next_path() -> Signal<String> {
+    let query = use_query_map();
+    Signal::derive(move || safe(query.with(|q| q.get("next")).as_deref()))
+}
+
+/// `next` if it is a local path, else the dashboard.
+fn safe(next: Option<&str>) -> String {
+    match next {
+        // `//host` and `/\host` are read by browsers as another site.
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") => p.into(),
+        _ => "/".into(),
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986), for a query value.
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed() {
+        assert_eq!(safe(Some("/pair?code=ABCD-EFGH")), "/pair?code=ABCD-EFGH");
+        assert_eq!(safe(Some("/watch?d=1,2")), "/watch?d=1,2");
+        for hostile in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "evil",
+        ] {
+            assert_eq!(safe(Some(hostile)), "/", "{hostile}");
+        }
+        assert_eq!(safe(None), "/");
+    }
+
+    #[test]
+    fn the_query_survives_the_login_link() {
+        assert_eq!(login_path("/"), "/login");
+        assert_eq!(
+            login_path("/pair?code=ABCD-EFGH"),
+            "/login?next=/pair%3Fcode%3DABCD-EFGH"
+        );
+        assert_eq!(
+            login_path("/watch?d=a b&x"),
+            "/login?next=/watch%3Fd%3Da%20b%26x"
+        );
+    }
+}

@@ -1,0 +1,153 @@
+//! The web app benchmark. It prints:
+//!
+//! 1. the size of what a browser downloads for the app: the WASM, its JS glue and the CSS,
+//!    raw and gzip -9, from a release build (`cargo leptos build --release --frontend-only`,
+//!    which the bench runs first);
+//! 2. time from clicking "Watch" on the dashboard to the first decoded frame (the `<video>`'s
+//!    `loadeddata`) in headless Chromium, against the real `mumu-server` (release) and a
+//!    simulated `mumu-agent` (release, x264enc) on loopback; the app measures it with
+//!    `performance.now()` and shows it as `data-first-frame-ms`. The first watch after the agent
+//!    starts (its pipeline starting too) is shown apart; p50/p95 are over the tries after it.
+//!
+//! `cargo bench -p mumu-probe --bench web` (needs cargo-leptos, wasm-opt, chromium and
+//! chromedriver, all of which `scripts/test` installs). `MUMU_BENCH_TRIES` (default 10) sets
+//! the tries per size. Under `cargo test --all-targets` it makes a small smoke run with the
+//! debug builds the tests use; its figures mean nothing.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::System;
+use common::bench::{build_release_binaries, env_u64, percentile};
+use common::browser::{Browser, site_root};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// Builds the browser's half of the app in release (WASM optimised for size, as shipped).
+fn build_release_site() {
+    let status = Command::new("cargo")
+        .args(["leptos", "build", "--release", "--frontend-only"])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap())
+        .status()
+        .expect("cargo leptos runs (scripts/test installs cargo-leptos)");
+    assert!(status.success(), "cargo leptos build --release failed");
+}
+
+/// Bytes of `file`, raw and through gzip -9 (what a server compressing its responses sends).
+fn sizes(file: &Path) -> (u64, u64) {
+    let raw = std::fs::metadata(file)
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+        .len();
+    let gzip = Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(file)
+        .output()
+        .expect("gzip runs");
+    assert!(gzip.status.success());
+    (raw, gzip.stdout.len() as u64)
+}
+
+fn chromium_version() -> String {
+    Command::new(std::env::var("MUMU_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()))
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|_| "chromium".into())
+}
+
+/// Click-to-first-frame times at one camera size: the first watch, then `tries` more.
+async fn click_to_first_frame(size: &[&str], tries: usize) -> (f64, Vec<f64>) {
+    let site = site_root();
+    let env = [("LEPTOS_SITE_ROOT", site.to_str().unwrap())];
+    let system = System::start_full(size, &env, async |_| {}).await;
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/login", system.base)).await;
+    browser.fill("#username", "owner").await;
+    browser.fill("#password", common::PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    let mut times = Vec::new();
+    for _ in 0..=tries {
+        // The dashboard, reached inside the app (as a person does); leaving the watch page
+        // ends the previous watch.
+        browser.click("nav a[href='/']").await;
+        browser
+            .click("li.device[data-online=true] a.button.primary")
+            .await;
+        let ms = browser
+            .wait_js(
+                "the first frame",
+                Duration::from_secs(20),
+                "return document.querySelector('.tile')?.dataset.firstFrameMs ?? null",
+            )
+            .await;
+        times.push(ms.as_str().unwrap().parse::<f64>().unwrap());
+    }
+    browser.close().await;
+    let first = times.remove(0);
+    times.sort_by(f64::total_cmp);
+    (first, times)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    if !smoke {
+        build_release_binaries();
+        build_release_site();
+    }
+    let tries = if smoke {
+        2
+    } else {
+        env_u64("MUMU_BENCH_TRIES", 10) as usize
+    };
+    println!(
+        "MuMu web app benchmark: {} builds, {}, loopback{}",
+        if smoke { "debug" } else { "release" },
+        chromium_version(),
+        if smoke {
+            " -- smoke run under cargo test: figures meaningless"
+        } else {
+            ""
+        }
+    );
+
+    let pkg = site_root().join("pkg");
+    println!("\nDownload size, bytes");
+    println!("{:<12} {:>10} {:>10}", "", "raw", "gzip -9");
+    let mut total = (0, 0);
+    for file in ["mumu.wasm", "mumu.js", "mumu.css"] {
+        let (raw, gzip) = sizes(&pkg.join(file));
+        total = (total.0 + raw, total.1 + gzip);
+        println!("{file:<12} {raw:>10} {gzip:>10}");
+    }
+    println!("{:<12} {:>10} {:>10}", "all", total.0, total.1);
+
+    let cameras: &[(&str, [&str; 4])] = if smoke {
+        &[("640x480", ["--width", "640", "--height", "480"])]
+    } else {
+        &[
+            ("1280x720", ["--width", "1280", "--height", "720"]),
+            ("640x480", ["--width", "640", "--height", "480"]),
+        ]
+    };
+    println!(
+        "\nClick on Watch -> first decoded frame in Chromium, ms (x264enc, test picture; \
+         p50/p95/min/max over the tries after the first)"
+    );
+    println!(
+        "{:<10} {:>4} {:>8} {:>8} {:>8} {:>8} {:>12}",
+        "camera", "n", "p50", "p95", "min", "max", "first watch"
+    );
+    for (label, size) in cameras {
+        let (first, times) = click_to_first_frame(size, tries).await;
+        println!(
+            "{label:<10} {:>4} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {first:>12.0}",
+            times.len(),
+            percentile(&times, 50.0),
+            percentile(&times, 95.0),
+            times.first().copied().unwrap_or(f64::NAN),
+            times.last().copied().unwrap_or(f64::NAN),
+        );
+    }
+}

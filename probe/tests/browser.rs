@@ -1,0 +1,231 @@
+//! The web app in a real browser: Debian's headless Chromium (through chromedriver) against the
+//! real `mumu-server` on SQLite and a simulated `mumu-agent`, doing what a newcomer does. It
+//! registers, logs out, opens the link in the camera's QR code (`/pair?code=…`), logs in on the
+//! way, pairs, sees the camera come online on the dashboard, renames it, watches it (through a
+//! server restart, which the watch survives on its own), and sees it go offline when the agent
+//! stops, all without a reload. Screenshots are kept in `target/test-artifacts/browser/`. The
+//! browser's console must hold no Content-Security-Policy violation and no error.
+
+mod common;
+
+use common::System;
+use common::browser::{Browser, site_root};
+use serde_json::json;
+use std::time::Duration;
+
+const PASSWORD: &str = "a long enough password";
+
+/// `data-frames-decoded` (the app's reading of getStats `framesDecoded`) of the first tile.
+const FRAMES: &str = "const t = document.querySelector('.tile[data-frames-decoded]'); \
+                      return t ? Number(t.dataset.framesDecoded) : null;";
+
+/// framesDecoded (from getStats, through the tile) rises by at least half the camera's 30 fps
+/// over 3 s.
+async fn assert_frames_rise(browser: &Browser) {
+    let before = browser
+        .wait_js("getStats read", Duration::from_secs(5), FRAMES)
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = browser.js(FRAMES, vec![]).await;
+    let (before, after) = (before.as_f64().unwrap(), after.as_f64().unwrap());
+    assert!(
+        after - before >= 45.0,
+        "framesDecoded went from {before} to {after} in 3 s"
+    );
+}
+
+/// No Content-Security-Policy violation and no panic in the console; with `strict`, no error of
+/// any kind either.
+async fn assert_console_clean(browser: &Browser, strict: bool) {
+    let console = browser.console().await;
+    let bad: Vec<_> = console
+        .iter()
+        .filter(|l| {
+            (strict && l.level == "SEVERE")
+                || l.message.contains("Content Security Policy")
+                || l.message.contains("panicked")
+        })
+        .collect();
+    assert!(bad.is_empty(), "the browser's console holds: {bad:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newcomer_registers_pairs_watches_and_sees_the_camera_go_offline() {
+    let site = site_root();
+    let site = site.to_str().unwrap();
+    let (mut system, code) =
+        System::start_unpaired(&[], &[("LEPTOS_SITE_ROOT", site)], async |_| {}).await;
+    let base = system.base.clone();
+    let browser = Browser::start().await;
+
+    // Register: the app lands on the (empty) dashboard, logged in.
+    browser.goto(&format!("{base}/register")).await;
+    browser.fill("#username", "newcomer").await;
+    browser.fill("#email", "newcomer@example.com").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    browser
+        .wait_js(
+            "the dashboard after registering",
+            Duration::from_secs(10),
+            "return location.pathname === '/' && document.querySelector('.username')?.innerText === 'newcomer'",
+        )
+        .await;
+
+    // Log out; the QR code's link then asks for a login first and comes back with the code.
+    browser.click("nav button.link").await;
+    browser
+        .wait_js(
+            "the login page after logging out",
+            Duration::from_secs(10),
+            "return location.pathname === '/login'",
+        )
+        .await;
+    browser.goto(&format!("{base}/pair?code={code}")).await;
+    browser
+        .wait_js(
+            "the pair link sends a visitor to log in",
+            Duration::from_secs(10),
+            "return location.pathname === '/login' && location.search.includes('next=')",
+        )
+        .await;
+    browser.fill("#username", "newcomer").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    browser
+        .wait_js(
+            "back on the pair page with the code typed in",
+            Duration::from_secs(10),
+            "return location.pathname === '/pair' && document.querySelector('#code')?.value",
+        )
+        .await;
+    let typed = browser.find("#code").await.prop("value").await.unwrap();
+    assert_eq!(typed.as_deref(), Some(code.as_str()));
+
+    // Pair.
+    browser.fill("#name", "Porch").await;
+    browser.click("button[type=submit]").await;
+    let ok = browser
+        .find("[data-test=pair-ok]")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(ok.contains("Porch"), "{ok}");
+
+    // The dashboard shows the camera online, with its status.
+    browser.click("nav a[href='/']").await;
+    browser
+        .wait_js(
+            "the camera online on the dashboard",
+            Duration::from_secs(15),
+            "return document.querySelector('li.device[data-online=true]')",
+        )
+        .await;
+    browser.screenshot("dashboard").await;
+
+    // Rename it in place.
+    browser.click("li.device button:not(.danger)").await;
+    browser.fill("li.device form input", "Front door").await;
+    browser.click("li.device form button[type=submit]").await;
+    browser
+        .wait_js(
+            "the new name on the card",
+            Duration::from_secs(10),
+            "return document.querySelector('li.device h2')?.innerText === 'Front door'",
+        )
+        .await;
+
+    // Watch: the video plays at the camera's size and keeps decoding.
+    browser.click("li.device a.button.primary").await;
+    browser
+        .wait_js(
+            "the video playing",
+            Duration::from_secs(20),
+            "const v = document.querySelector('.tile video'); \
+             return v && v.videoWidth > 0 && v.currentTime > 0",
+        )
+        .await;
+    let width = browser
+        .js(
+            "return document.querySelector('.tile video').videoWidth",
+            vec![],
+        )
+        .await;
+    assert!(width.as_u64().unwrap() >= 640, "videoWidth {width}");
+    assert_frames_rise(&browser).await;
+    let tile = browser.find(".tile").await;
+    assert_eq!(
+        tile.attr("data-phase").await.unwrap().as_deref(),
+        Some("connected")
+    );
+    let first_frame_ms: f64 = tile
+        .attr("data-first-frame-ms")
+        .await
+        .unwrap()
+        .expect("the first frame's time is shown")
+        .parse()
+        .unwrap();
+    // The stats panel says what getStats says.
+    browser.click(".tile button[aria-expanded]").await;
+    let stats = browser.find(".tile .stats").await.text().await.unwrap();
+    assert!(stats.contains("640×480"), "{stats}");
+    assert!(stats.contains("host"), "candidate type in {stats}");
+    browser
+        .js(
+            "document.querySelector('.tile .stats').scrollIntoView({ block: 'end' })",
+            vec![],
+        )
+        .await;
+    browser.screenshot("watch").await;
+
+    // The server restarts mid-watch: the socket reconnects and the watch starts again by
+    // itself (the server ends a viewer's sessions with its socket).
+    browser
+        .js(
+            "window.mumuPhases = []; const t = document.querySelector('.tile'); \
+             new MutationObserver(() => window.mumuPhases.push(t.dataset.phase)) \
+               .observe(t, { attributes: true, attributeFilter: ['data-phase'] });",
+            vec![],
+        )
+        .await;
+    assert_console_clean(&browser, true).await;
+    system.restart_server().await;
+    let phases = browser
+        .wait_js(
+            "the watch live again after the server restarted",
+            Duration::from_secs(30),
+            "const p = window.mumuPhases; \
+             return p.some(x => x !== 'connected') \
+               && document.querySelector('.tile').dataset.phase === 'connected' ? p.join(' ') : null",
+        )
+        .await;
+    eprintln!("phases through the server restart: {phases}");
+    assert_frames_rise(&browser).await;
+
+    // Back on the dashboard (in the app, no reload), the agent stops: the card goes offline.
+    browser.js("window.mumuNoReload = true", vec![]).await;
+    browser.click("nav a[href='/']").await;
+    browser.find("li.device[data-online=true]").await;
+    system.stop_agent();
+    browser
+        .wait_js(
+            "the camera marked offline",
+            Duration::from_secs(15),
+            "return document.querySelector('li.device[data-online=false]')",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .js("return window.mumuNoReload === true", vec![])
+            .await,
+        json!(true),
+        "the page was not reloaded"
+    );
+    browser.screenshot("dashboard-offline").await;
+
+    // The restart left failed socket attempts in the console; nothing else may be there.
+    assert_console_clean(&browser, false).await;
+    browser.close().await;
+    eprintln!("click to first frame: {first_frame_ms} ms");
+}

@@ -1,0 +1,262 @@
+//! Debian's Chromium, headless, driven through chromedriver (WebDriver) by fantoccini: the web
+//! app as a person meets it. The compiled app comes from `target/site` (`cargo leptos build`,
+//! which `scripts/test` runs first); screenshots go to `target/test-artifacts/browser/`.
+
+use super::{Running, wait_until};
+use fantoccini::elements::Element;
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("probe/ sits in the workspace")
+}
+
+/// Where `cargo leptos build` put the app (WASM, JS, CSS); the server serves it from here.
+pub fn site_root() -> PathBuf {
+    let site = workspace().join("target/site");
+    assert!(
+        site.join("pkg/mumu.wasm").exists(),
+        "{} holds no built web app: run `cargo leptos build --frontend-only` (scripts/test does)",
+        site.display()
+    );
+    site
+}
+
+/// Where screenshots are kept after the test.
+pub fn artifacts_dir() -> PathBuf {
+    let dir = workspace().join("target/test-artifacts/browser");
+    std::fs::create_dir_all(&dir).expect("the artifacts directory can be made");
+    dir
+}
+
+fn program(variable: &str, default: &str) -> String {
+    let path = std::env::var(variable).unwrap_or_else(|_| default.into());
+    assert!(
+        Path::new(&path).exists(),
+        "{path} is missing: install Debian's chromium and chromium-driver (scripts/test does), \
+         or set {variable}"
+    );
+    path
+}
+
+/// One line of the browser's console.
+#[derive(Debug, Clone)]
+pub struct ConsoleLine {
+    pub level: String,
+    pub message: String,
+}
+
+/// chromedriver's log endpoint (not in the W3C standard, so fantoccini has no call for it).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({"type": "browser"}).to_string()),
+        )
+    }
+}
+
+/// A headless Chromium; chromedriver and the browser stop when it drops.
+pub struct Browser {
+    pub client: Client,
+    console: std::sync::Mutex<Vec<ConsoleLine>>,
+    _driver: Running,
+}
+
+impl Browser {
+    pub async fn start() -> Self {
+        let chromium = program("MUMU_CHROMIUM", "/usr/bin/chromium");
+        let chromedriver = program("MUMU_CHROMEDRIVER", "/usr/bin/chromedriver");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Running(
+            Command::new(chromedriver)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts"),
+        );
+        wait_until("chromedriver listening", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        })
+        .await;
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-dev-shm-usage",
+                    "--window-size=1280,900",
+                    // Video starts without a click, as it does once a person has used the site.
+                    "--autoplay-policy=no-user-gesture-required",
+                ],
+            }),
+        );
+        capabilities.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("chromedriver starts a Chromium session");
+        Self {
+            client,
+            console: Default::default(),
+            _driver: driver,
+        }
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("the page opens");
+    }
+
+    /// The path (and query) the browser shows.
+    pub async fn path(&self) -> String {
+        let url = self.client.current_url().await.unwrap();
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        }
+    }
+
+    /// Waits for the element `css` (the app renders and hydrates asynchronously).
+    pub async fn find(&self, css: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} on the page within 15 s: {e}"))
+    }
+
+    /// Replaces what the field `css` holds with `text`, typed as a person would.
+    pub async fn fill(&self, css: &str, text: &str) {
+        self.on_element(css, async |field| {
+            field.clear().await?;
+            field.send_keys(text).await
+        })
+        .await;
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.on_element(css, async |element| element.click().await)
+            .await;
+    }
+
+    /// Does `act` on the element `css`, finding it again when the app re-rendered it between
+    /// the finding and the acting (a "stale element").
+    async fn on_element(
+        &self,
+        css: &str,
+        act: impl AsyncFn(Element) -> Result<(), fantoccini::error::CmdError>,
+    ) {
+        let start = Instant::now();
+        loop {
+            match act(self.find(css).await).await {
+                Ok(()) => return,
+                Err(e)
+                    if e.is_stale_element_reference()
+                        && start.elapsed() < Duration::from_secs(10) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("{css}: {e}"),
+            }
+        }
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) and returns what it returns.
+    pub async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("the script ran: {e}\n{script}"))
+    }
+
+    /// Waits until `script` returns something other than null, false or undefined.
+    pub async fn wait_js(&self, what: &str, limit: Duration, script: &str) -> Value {
+        let start = Instant::now();
+        loop {
+            let value = self.js(script, vec![]).await;
+            if !matches!(value, Value::Null | Value::Bool(false)) {
+                return value;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "{what} within {limit:?}; the page says:\n{}",
+                self.page_text().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The visible text of the page, for failure messages.
+    pub async fn page_text(&self) -> String {
+        self.js(
+            "return document.body ? document.body.innerText : ''",
+            vec![],
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    /// Saves a PNG of the window as `name`.png among the test artifacts.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
+        let path = artifacts_dir().join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+
+    /// Everything the console printed so far (chromedriver hands each line out once).
+    pub async fn console(&self) -> Vec<ConsoleLine> {
+        let fresh = self
+            .client
+            .issue_cmd(BrowserLog)
+            .await
+            .expect("chromedriver hands out the browser's log");
+        let mut all = self.console.lock().unwrap();
+        for entry in fresh.as_array().into_iter().flatten() {
+            all.push(ConsoleLine {
+                level: entry["level"].as_str().unwrap_or_default().to_owned(),
+                message: entry["message"].as_str().unwrap_or_default().to_owned(),
+            });
+        }
+        all.clone()
+    }
+
+    pub async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}

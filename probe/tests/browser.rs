@@ -1,9 +1,9 @@
 //! The web app in a real browser: Debian's headless Chromium (through chromedriver) against the
 //! real `mumu-server` on SQLite and a simulated `mumu-agent`, doing what a newcomer does. It
 //! registers, logs out, opens the link in the camera's QR code (`/pair?code=…`), logs in on the
-//! way, pairs, sees the camera come online on the dashboard, renames it, watches it (through a
-//! server restart, which the watch survives on its own), and sees it go offline when the agent
-//! stops, all without a reload. Screenshots are kept in `target/test-artifacts/browser/`. The
+//! way, pairs, sees the camera come online on the dashboard, renames it, watches it (takes a
+//! PNG snapshot, reads the stats, and keeps watching through a server restart, which the watch
+//! survives on its own), and sees it go offline when the agent stops, all without a reload. Screenshots are kept in `target/test-artifacts/browser/`. The
 //! browser's console must hold no Content-Security-Policy violation and no error.
 
 mod common;
@@ -166,6 +166,16 @@ async fn a_newcomer_registers_pairs_watches_and_sees_the_camera_go_offline() {
         .expect("the first frame's time is shown")
         .parse()
         .unwrap();
+    // A snapshot of the current frame downloads as a PNG of the camera's size.
+    browser.click_button("Snapshot").await;
+    let (name, png) = browser.downloaded().await;
+    assert!(
+        name.starts_with("Front-door-") && name.ends_with(".png"),
+        "{name}"
+    );
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name} is a PNG");
+    let size = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    assert_eq!((size(16), size(20)), (640, 480), "{name}'s size (IHDR)");
     // The stats panel says what getStats says.
     browser.click(".tile button[aria-expanded]").await;
     let stats = browser.find(".tile .stats").await.text().await.unwrap();

@@ -81,6 +81,7 @@ impl WebDriverCompatibleCommand for BrowserLog {
 pub struct Browser {
     pub client: Client,
     console: std::sync::Mutex<Vec<ConsoleLine>>,
+    downloads: tempfile::TempDir,
     _driver: Running,
 }
 
@@ -105,6 +106,7 @@ impl Browser {
             std::net::TcpStream::connect(("127.0.0.1", port)).ok()
         })
         .await;
+        let downloads = tempfile::tempdir().unwrap();
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".into(),
@@ -118,6 +120,10 @@ impl Browser {
                     // Video starts without a click, as it does once a person has used the site.
                     "--autoplay-policy=no-user-gesture-required",
                 ],
+                "prefs": {
+                    "download.default_directory": downloads.path(),
+                    "download.prompt_for_download": false,
+                },
             }),
         );
         capabilities.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
@@ -130,6 +136,7 @@ impl Browser {
         Self {
             client,
             console: Default::default(),
+            downloads,
             _driver: driver,
         }
     }
@@ -149,17 +156,21 @@ impl Browser {
 
     /// Waits for the element `css` (the app renders and hydrates asynchronously).
     pub async fn find(&self, css: &str) -> Element {
+        self.wait_for(Locator::Css(css)).await
+    }
+
+    async fn wait_for(&self, locator: Locator<'_>) -> Element {
         self.client
             .wait()
             .at_most(Duration::from_secs(15))
-            .for_element(Locator::Css(css))
+            .for_element(locator)
             .await
-            .unwrap_or_else(|e| panic!("{css} on the page within 15 s: {e}"))
+            .unwrap_or_else(|e| panic!("{locator:?} on the page within 15 s: {e}"))
     }
 
     /// Replaces what the field `css` holds with `text`, typed as a person would.
     pub async fn fill(&self, css: &str, text: &str) {
-        self.on_element(css, async |field| {
+        self.on_element(Locator::Css(css), async |field| {
             field.clear().await?;
             field.send_keys(text).await
         })
@@ -167,20 +178,29 @@ impl Browser {
     }
 
     pub async fn click(&self, css: &str) {
-        self.on_element(css, async |element| element.click().await)
+        self.on_element(Locator::Css(css), async |element| element.click().await)
             .await;
     }
 
-    /// Does `act` on the element `css`, finding it again when the app re-rendered it between
-    /// the finding and the acting (a "stale element").
+    /// Clicks the button that says `text`.
+    pub async fn click_button(&self, text: &str) {
+        let xpath = format!("//button[normalize-space()='{text}']");
+        self.on_element(Locator::XPath(&xpath), async |element| {
+            element.click().await
+        })
+        .await;
+    }
+
+    /// Does `act` on the element `locator` finds, finding it again when the app re-rendered it
+    /// between the finding and the acting (a "stale element").
     async fn on_element(
         &self,
-        css: &str,
+        locator: Locator<'_>,
         act: impl AsyncFn(Element) -> Result<(), fantoccini::error::CmdError>,
     ) {
         let start = Instant::now();
         loop {
-            match act(self.find(css).await).await {
+            match act(self.wait_for(locator).await).await {
                 Ok(()) => return,
                 Err(e)
                     if e.is_stale_element_reference()
@@ -188,9 +208,25 @@ impl Browser {
                 {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                Err(e) => panic!("{css}: {e}"),
+                Err(e) => panic!("{locator:?}: {e}"),
             }
         }
+    }
+
+    /// The first file the browser finished downloading, waiting up to 10 s for one.
+    pub async fn downloaded(&self) -> (String, Vec<u8>) {
+        wait_until("a download", Duration::from_secs(10), || {
+            std::fs::read_dir(self.downloads.path())
+                .ok()?
+                .flatten()
+                .map(|entry| entry.path())
+                .find(|path| path.extension().is_some_and(|e| e != "crdownload"))
+                .and_then(|path| {
+                    let name = path.file_name()?.to_string_lossy().into_owned();
+                    Some((name, std::fs::read(&path).ok()?))
+                })
+        })
+        .await
     }
 
     /// Runs `script` (a function body; `arguments` holds `args`) and returns what it returns.

@@ -1,10 +1,13 @@
 //! The web app in a real browser: Debian's headless Chromium (through chromedriver) against the
 //! real `mumu-server` on SQLite and a simulated `mumu-agent`, doing what a newcomer does. It
 //! registers, logs out, opens the link in the camera's QR code (`/pair?code=…`), logs in on the
-//! way, pairs, sees the camera come online on the dashboard, renames it, watches it (takes a
-//! PNG snapshot, reads the stats, and keeps watching through a server restart, which the watch
-//! survives on its own), and sees it go offline when the agent stops, all without a reload. Screenshots are kept in `target/test-artifacts/browser/`. The
-//! browser's console must hold no Content-Security-Policy violation and no error.
+//! way, types a wrong code and is told so, pairs, sees the camera come online on the dashboard,
+//! renames it, watches it (takes a PNG snapshot, reads the stats, and keeps watching through a
+//! server restart, which the watch survives on its own), pairs a second camera and watches
+//! both in a grid, sees them go offline when their agents stop, and removes them, all without
+//! a reload. Screenshots are kept in
+//! `target/test-artifacts/browser/`. The browser's console must hold no Content-Security-Policy
+//! violation and no error.
 
 mod common;
 
@@ -50,7 +53,7 @@ async fn assert_console_clean(browser: &Browser, strict: bool) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_newcomer_registers_pairs_watches_and_sees_the_camera_go_offline() {
+async fn a_newcomer_pairs_watches_and_manages_cameras_in_chromium() {
     let site = site_root();
     let site = site.to_str().unwrap();
     let (mut system, code) =
@@ -102,7 +105,26 @@ async fn a_newcomer_registers_pairs_watches_and_sees_the_camera_go_offline() {
     let typed = browser.find("#code").await.prop("value").await.unwrap();
     assert_eq!(typed.as_deref(), Some(code.as_str()));
 
+    // A wrong code first: the page says what is wrong and what to do.
+    browser.fill("#code", "ABCD-EFGH").await;
+    browser.click("button[type=submit]").await;
+    let refused = browser
+        .find("[data-test=pair-error]")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(refused.contains("Check the code"), "{refused}");
+    // Chromium logs the 4xx it got; that one line is expected.
+    for line in browser.take_console().await {
+        assert!(
+            line.message.contains("status of 4"),
+            "only the refused pairing in the console: {line:?}"
+        );
+    }
+
     // Pair.
+    browser.fill("#code", &code).await;
     browser.fill("#name", "Porch").await;
     browser.click("button[type=submit]").await;
     let ok = browser
@@ -213,16 +235,55 @@ async fn a_newcomer_registers_pairs_watches_and_sees_the_camera_go_offline() {
     eprintln!("phases through the server restart: {phases}");
     assert_frames_rise(&browser).await;
 
-    // Back on the dashboard (in the app, no reload), the agent stops: the card goes offline.
+    // A second camera, paired the same way; both watched at once, in a grid.
+    let (garden, garden_code) = system.start_another_agent("garden").await;
+    browser.click("nav a[href='/pair']").await;
+    browser.fill("#code", &garden_code).await;
+    browser.fill("#name", "Garden").await;
+    browser.click("button[type=submit]").await;
+    browser.find("[data-test=pair-ok]").await;
+    browser.click("nav a[href='/']").await;
+    browser
+        .wait_js(
+            "both cameras online",
+            Duration::from_secs(15),
+            "return document.querySelectorAll('li.device[data-online=true]').length === 2",
+        )
+        .await;
+    browser.click_text("a", "Watch all online").await;
+    let tiles_frames = "const t = [...document.querySelectorAll('.tile')]; \
+                        return t.length === 2 && t.every(x => x.dataset.phase === 'connected') \
+                          ? t.map(x => Number(x.dataset.framesDecoded || 0)) : null";
+    let before = browser
+        .wait_js("two tiles live", Duration::from_secs(20), tiles_frames)
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = browser.js(tiles_frames, vec![]).await;
+    for (b, a) in before
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(after.as_array().unwrap())
+    {
+        let (b, a) = (b.as_f64().unwrap(), a.as_f64().unwrap());
+        assert!(
+            a - b >= 45.0,
+            "a tile's framesDecoded went from {b} to {a} in 3 s"
+        );
+    }
+    browser.screenshot("watch-grid").await;
+    garden.terminate();
+
+    // Back on the dashboard (in the app, no reload), the agents stop: the cards go offline.
     browser.js("window.mumuNoReload = true", vec![]).await;
     browser.click("nav a[href='/']").await;
     browser.find("li.device[data-online=true]").await;
     system.stop_agent();
     browser
         .wait_js(
-            "the camera marked offline",
+            "both cameras marked offline",
             Duration::from_secs(15),
-            "return document.querySelector('li.device[data-online=false]')",
+            "return document.querySelectorAll('li.device[data-online=false]').length === 2",
         )
         .await;
     assert_eq!(
@@ -233,6 +294,25 @@ async fn a_newcomer_registers_pairs_watches_and_sees_the_camera_go_offline() {
         "the page was not reloaded"
     );
     browser.screenshot("dashboard-offline").await;
+
+    // Remove them (after the confirmation the browser asks for): the cards go, and the empty
+    // dashboard says what to do.
+    for left in [1, 0] {
+        browser.click("li.device button.danger").await;
+        browser
+            .client
+            .accept_alert()
+            .await
+            .expect("a confirmation dialog");
+        browser
+            .wait_js(
+                "a card gone",
+                Duration::from_secs(10),
+                &format!("return document.querySelectorAll('li.device').length === {left}"),
+            )
+            .await;
+    }
+    assert!(browser.page_text().await.contains("pair it with the code"));
 
     // The restart left failed socket attempts in the console; nothing else may be there.
     assert_console_clean(&browser, false).await;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::System;
+use common::{System, stored_code};
 use mumu_probe::watch::open_socket;
 use mumu_shared::signaling::{
     EndReason, IceCandidate, ServerToViewer, SessionIce, SessionSdp, ViewerToServer,
@@ -315,13 +315,6 @@ async fn the_camera_stops_when_nobody_watches_and_the_next_watch_starts_it() {
         2,
         "{log}"
     );
-}
-
-/// The pairing code the agent keeps in its identity file.
-fn stored_code(state: &std::path::Path) -> Option<String> {
-    let text = std::fs::read_to_string(state.join("identity.json")).ok()?;
-    let identity: serde_json::Value = serde_json::from_str(&text).ok()?;
-    identity["pairing_code"].as_str().map(str::to_owned)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -184,7 +184,12 @@ impl Browser {
 
     /// Clicks the button that says `text`.
     pub async fn click_button(&self, text: &str) {
-        let xpath = format!("//button[normalize-space()='{text}']");
+        self.click_text("button", text).await;
+    }
+
+    /// Clicks the `tag` element (a button, a link) that says `text`.
+    pub async fn click_text(&self, tag: &str, text: &str) {
+        let xpath = format!("//{tag}[normalize-space()='{text}']");
         self.on_element(Locator::XPath(&xpath), async |element| {
             element.click().await
         })
@@ -220,7 +225,11 @@ impl Browser {
                 .ok()?
                 .flatten()
                 .map(|entry| entry.path())
-                .find(|path| path.extension().is_some_and(|e| e != "crdownload"))
+                // Chromium writes `.org.chromium.*` and `*.crdownload` first, then renames.
+                .find(|path| {
+                    let name = path.file_name().unwrap_or_default().to_string_lossy();
+                    !name.starts_with('.') && !name.ends_with(".crdownload")
+                })
                 .and_then(|path| {
                     let name = path.file_name()?.to_string_lossy().into_owned();
                     Some((name, std::fs::read(&path).ok()?))
@@ -290,6 +299,12 @@ impl Browser {
             });
         }
         all.clone()
+    }
+
+    /// The console lines so far, forgotten afterwards (for lines a step expects).
+    pub async fn take_console(&self) -> Vec<ConsoleLine> {
+        self.console().await;
+        std::mem::take(&mut *self.console.lock().unwrap())
     }
 
     pub async fn close(self) {

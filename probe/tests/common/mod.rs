@@ -136,16 +136,7 @@ impl System {
         let state = dir.path().join("agent");
         let agent = start_agent(dir.path(), &base, &agent_args);
         before_pairing(&state).await;
-        let code = wait_until(
-            "the agent enrolled and showing a code",
-            Duration::from_secs(20),
-            || {
-                let text = std::fs::read_to_string(state.join("identity.json")).ok()?;
-                let identity: serde_json::Value = serde_json::from_str(&text).ok()?;
-                identity["pairing_code"].as_str().map(str::to_owned)
-            },
-        )
-        .await;
+        let code = pairing_code(&state).await;
         let system = Self {
             dir,
             port,
@@ -191,6 +182,13 @@ impl System {
         let new = start_agent(self.dir.path(), &self.base, &self.agent_args);
         self.stop_agent();
         self.agent = Some(new);
+    }
+
+    /// Another camera: an agent with its own identity (`name` is its state directory and log),
+    /// not paired yet, and the code it shows.
+    pub async fn start_another_agent(&self, name: &str) -> (Running, String) {
+        let agent = start_named_agent(self.dir.path(), name, &self.base, &self.agent_args);
+        (agent, pairing_code(&self.dir.path().join(name)).await)
     }
 
     /// Stops the agent with SIGTERM, as systemd would.
@@ -263,6 +261,23 @@ pub async fn watch_at(base: &str, seconds: f64) -> Result<Summary, WatchError> {
     .await
 }
 
+/// The pairing code the agent keeps in its identity file in `state`, if it has one yet.
+pub fn stored_code(state: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(state.join("identity.json")).ok()?;
+    let identity: serde_json::Value = serde_json::from_str(&text).ok()?;
+    identity["pairing_code"].as_str().map(str::to_owned)
+}
+
+/// Waits for the agent with state directory `state` to enrol, and returns its pairing code.
+async fn pairing_code(state: &Path) -> String {
+    wait_until(
+        "the agent enrolled and showing a code",
+        Duration::from_secs(20),
+        || stored_code(state),
+    )
+    .await
+}
+
 fn log(dir: &Path, name: &str) -> std::fs::File {
     std::fs::OpenOptions::new()
         .create(true)
@@ -274,6 +289,11 @@ fn log(dir: &Path, name: &str) -> std::fs::File {
 /// The agent on the test picture (640x480 unless `extra` says otherwise), its identity in
 /// `dir/agent`, its log in `dir/agent.log`.
 fn start_agent(dir: &Path, base: &str, extra: &[String]) -> Running {
+    start_named_agent(dir, "agent", base, extra)
+}
+
+/// An agent whose identity is in `dir/<name>` and whose log is `dir/<name>.log`.
+fn start_named_agent(dir: &Path, name: &str, base: &str, extra: &[String]) -> Running {
     let size: &[&str] = if extra.iter().any(|a| a == "--width") {
         &[]
     } else {
@@ -284,11 +304,11 @@ fn start_agent(dir: &Path, base: &str, extra: &[String]) -> Running {
             .args(["--simulate", "--server", base])
             .args(size)
             .arg("--state-dir")
-            .arg(dir.join("agent"))
+            .arg(dir.join(name))
             .args(extra)
             .stdin(Stdio::null())
-            .stdout(log(dir, "agent.out"))
-            .stderr(log(dir, "agent.log"))
+            .stdout(log(dir, &format!("{name}.out")))
+            .stderr(log(dir, &format!("{name}.log")))
             .spawn()
             .expect("mumu-agent starts"),
     )

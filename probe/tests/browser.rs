@@ -37,6 +37,21 @@ async fn assert_frames_rise(browser: &Browser) {
     );
 }
 
+/// Fills in the pair form and submits it: what the page then says, as success or refusal.
+async fn submit_pairing(browser: &Browser, code: &str, name: &str) -> Result<String, String> {
+    browser.fill("#code", code).await;
+    browser.fill("#name", name).await;
+    browser.click("button[type=submit]").await;
+    let said = browser
+        .find("[data-test=pair-ok], [data-test=pair-error]")
+        .await;
+    let text = said.text().await.unwrap();
+    match said.attr("data-test").await.unwrap().as_deref() {
+        Some("pair-ok") => Ok(text),
+        _ => Err(text),
+    }
+}
+
 /// No Content-Security-Policy violation and no panic in the console; with `strict`, no error of
 /// any kind either.
 async fn assert_console_clean(browser: &Browser, strict: bool) {
@@ -106,14 +121,9 @@ async fn a_newcomer_pairs_watches_and_manages_cameras_in_chromium() {
     assert_eq!(typed.as_deref(), Some(code.as_str()));
 
     // A wrong code first: the page says what is wrong and what to do.
-    browser.fill("#code", "ABCD-EFGH").await;
-    browser.click("button[type=submit]").await;
-    let refused = browser
-        .find("[data-test=pair-error]")
+    let refused = submit_pairing(&browser, "ABCD-EFGH", "")
         .await
-        .text()
-        .await
-        .unwrap();
+        .expect_err("a wrong code is refused");
     assert!(refused.contains("Check the code"), "{refused}");
     // Chromium logs the 4xx it got; that one line is expected.
     for line in browser.take_console().await {
@@ -124,15 +134,9 @@ async fn a_newcomer_pairs_watches_and_manages_cameras_in_chromium() {
     }
 
     // Pair.
-    browser.fill("#code", &code).await;
-    browser.fill("#name", "Porch").await;
-    browser.click("button[type=submit]").await;
-    let ok = browser
-        .find("[data-test=pair-ok]")
+    let ok = submit_pairing(&browser, &code, "Porch")
         .await
-        .text()
-        .await
-        .unwrap();
+        .expect("the camera's code pairs");
     assert!(ok.contains("Porch"), "{ok}");
 
     // The dashboard shows the camera online, with its status.
@@ -238,10 +242,9 @@ async fn a_newcomer_pairs_watches_and_manages_cameras_in_chromium() {
     // A second camera, paired the same way; both watched at once, in a grid.
     let (garden, garden_code) = system.start_another_agent("garden").await;
     browser.click("nav a[href='/pair']").await;
-    browser.fill("#code", &garden_code).await;
-    browser.fill("#name", "Garden").await;
-    browser.click("button[type=submit]").await;
-    browser.find("[data-test=pair-ok]").await;
+    submit_pairing(&browser, &garden_code, "Garden")
+        .await
+        .expect("the second camera's code pairs");
     browser.click("nav a[href='/']").await;
     browser
         .wait_js(

@@ -105,9 +105,12 @@ pub fn install(pad: &gst::Pad, min_interval: Duration, runtime: tokio::runtime::
                         pad.push_event(force_key_unit_event());
                     }
                 });
-                gst::PadProbeReturn::Drop
+                gst::PadProbeReturn::Handled
             }
-            Decision::Coalesce => gst::PadProbeReturn::Drop,
+            // `Handled`, not `Drop`: gstreamer-rs has taken the event out of the probe info, and
+            // with `Drop` GStreamer 1.22 then unrefs NULL (a GStreamer-CRITICAL in the log each
+            // time a viewer's keyframe request is held back). gstreamer-rs frees it.
+            Decision::Coalesce => gst::PadProbeReturn::Handled,
         }
     });
 }

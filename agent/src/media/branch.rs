@@ -567,6 +567,22 @@ impl Drop for Inner {
     }
 }
 
+/// Stops and removes every viewer bin still in `pipeline`, before the pipeline itself stops.
+/// A detach finishes on GStreamer's thread pool; if that runs while the pipeline's own state
+/// change walks the same bin, the bin can be disposed still PAUSED, and GLib aborts on a
+/// mutex it still holds. Stopping them here first leaves that removal nothing to race with.
+pub fn stop_all(pipeline: &gst::Pipeline) {
+    let viewers: Vec<gst::Element> = pipeline
+        .children()
+        .into_iter()
+        .filter(|child| child.name().starts_with(BIN_PREFIX))
+        .collect();
+    for bin in viewers {
+        let _ = bin.set_state(gst::State::Null);
+        let _ = pipeline.remove(&bin);
+    }
+}
+
 /// Sets up webrtcbin's libnice agent before it gathers:
 /// - no UPnP. IGD discovery holds gathering open (200 ms, or seconds with a router that
 ///   answers), and with it on, a Chromium viewer that left right after its first frame crashed

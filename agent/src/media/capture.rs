@@ -129,6 +129,7 @@ impl Capture {
     /// Stops capturing and encoding (the camera is released, the CPU rests) until
     /// [`Capture::resume`]. Must only be called with no viewer branches attached.
     pub fn stop(&self, why: &str) {
+        super::branch::stop_all(&self.pipeline);
         match self.pipeline.set_state(gst::State::Null) {
             Ok(_) => tracing::info!("capture pipeline stopped: {why}"),
             Err(e) => tracing::warn!(error = %e, "the capture pipeline did not stop"),
@@ -192,6 +193,7 @@ impl Capture {
 
 impl Drop for Capture {
     fn drop(&mut self) {
+        super::branch::stop_all(&self.pipeline);
         let _ = self.pipeline.set_state(gst::State::Null);
     }
 }

@@ -254,11 +254,19 @@ impl Browser {
             if !matches!(value, Value::Null | Value::Bool(false)) {
                 return value;
             }
-            assert!(
-                start.elapsed() < limit,
-                "{what} within {limit:?}; the page says:\n{}",
-                self.page_text().await
-            );
+            if start.elapsed() >= limit {
+                // What the page looked like goes with the failure, among the artifacts.
+                let name: String = what
+                    .chars()
+                    .map(|c| if c.is_alphanumeric() { c } else { '-' })
+                    .collect();
+                let shot = self.screenshot(&format!("failed-{name}")).await;
+                panic!(
+                    "{what} within {limit:?} ({} kept); the page says:\n{}",
+                    shot.display(),
+                    self.page_text().await
+                );
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -18,21 +18,11 @@
 mod common;
 
 use common::System;
-use common::bench::{build_release_binaries, env_u64, percentile};
+use common::bench::{build_release_binaries, build_release_site, env_u64, percentile};
 use common::browser::{Browser, site_root};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-/// Builds the browser's half of the app in release (WASM optimised for size, as shipped).
-fn build_release_site() {
-    let status = Command::new("cargo")
-        .args(["leptos", "build", "--release", "--frontend-only"])
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap())
-        .status()
-        .expect("cargo leptos runs (scripts/test installs cargo-leptos)");
-    assert!(status.success(), "cargo leptos build --release failed");
-}
 
 /// Bytes of `file`, raw and through gzip -9 (what a server compressing its responses sends).
 fn sizes(file: &Path) -> (u64, u64) {
@@ -63,9 +53,7 @@ async fn click_to_first_frame(size: &[&str], tries: usize) -> (f64, Vec<f64>) {
     let system = System::start_full(size, &env, async |_| {}).await;
     let browser = Browser::start().await;
     browser.goto(&format!("{}/login", system.base)).await;
-    browser.fill("#username", "owner").await;
-    browser.fill("#password", common::PASSWORD).await;
-    browser.click("button[type=submit]").await;
+    browser.log_in("owner", common::PASSWORD).await;
     let mut times = Vec::new();
     for _ in 0..=tries {
         // The dashboard, reached inside the app (as a person does); leaving the watch page

@@ -1,5 +1,8 @@
 //! What the benchmarks share: building what they measure, their settings, their statistics.
 
+use std::path::Path;
+use std::process::Command;
+
 /// A setting from the environment, or `default`.
 pub fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -11,8 +14,7 @@ pub fn env_u64(name: &str, default: u64) -> u64 {
 /// Builds `mumu-server` and `mumu-agent` in release, so the figures are never those of a stale
 /// binary. (Under `cargo test` the smoke runs use the debug binaries the tests built.)
 pub fn build_release_binaries() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
+    let status = cargo()
         .args([
             "build",
             "-q",
@@ -28,6 +30,25 @@ pub fn build_release_binaries() {
         status.success(),
         "building mumu-server and mumu-agent failed"
     );
+}
+
+/// Builds the browser's half of the web app in release (WASM optimised for size, as shipped)
+/// into the workspace's `target/site`.
+pub fn build_release_site() {
+    let status = cargo()
+        .args(["leptos", "build", "--release", "--frontend-only"])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap())
+        .status()
+        .expect("cargo runs");
+    assert!(
+        status.success(),
+        "cargo leptos build --release failed (scripts/test installs cargo-leptos and wasm-opt)"
+    );
+}
+
+/// The cargo that runs this bench.
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
 /// The `p`th percentile (nearest rank) of `sorted`.

@@ -145,15 +145,6 @@ impl Browser {
         self.client.goto(url).await.expect("the page opens");
     }
 
-    /// The path (and query) the browser shows.
-    pub async fn path(&self) -> String {
-        let url = self.client.current_url().await.unwrap();
-        match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_owned(),
-        }
-    }
-
     /// Waits for the element `css` (the app renders and hydrates asynchronously).
     pub async fn find(&self, css: &str) -> Element {
         self.wait_for(Locator::Css(css)).await
@@ -175,6 +166,13 @@ impl Browser {
             field.send_keys(text).await
         })
         .await;
+    }
+
+    /// Fills in the login form on the current page and submits it.
+    pub async fn log_in(&self, username: &str, password: &str) {
+        self.fill("#username", username).await;
+        self.fill("#password", password).await;
+        self.click("button[type=submit]").await;
     }
 
     pub async fn click(&self, css: &str) {

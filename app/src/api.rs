@@ -2,7 +2,8 @@
 //! the server's `{"error": {code, message}}` turned into an [`ApiError`] that pages can show.
 
 use mumu_shared::api::{
-    AuthResponse, Device, LoginRequest, PairRequest, RegisterRequest, UpdateDeviceRequest, User,
+    AuthResponse, ChangePasswordRequest, Device, LoginRequest, PairRequest, RegisterRequest,
+    UpdateDeviceRequest, User,
 };
 use mumu_shared::{ErrorBody, ErrorCode, ErrorResponse};
 use serde::Serialize;
@@ -127,6 +128,16 @@ pub async fn login(req: &LoginRequest) -> Result<AuthResponse, ApiError> {
 /// Ends this login everywhere it is used.
 pub async fn logout() -> Result<(), ApiError> {
     call("POST", "/api/auth/logout", NO_BODY).await
+}
+
+/// Ends every login of this account, on every device.
+pub async fn logout_everywhere() -> Result<(), ApiError> {
+    call("POST", "/api/auth/logout-all", NO_BODY).await
+}
+
+/// Changes the password; every login ends and this browser gets a new one.
+pub async fn change_password(req: &ChangePasswordRequest) -> Result<AuthResponse, ApiError> {
+    call("POST", "/api/auth/password", Some(req)).await
 }
 
 /// The logged-in user.

@@ -4,8 +4,8 @@ use crate::auth::{self, Auth};
 use crate::components::camera::WatchClick;
 use crate::components::nav::Nav;
 use crate::pages::{
-    dashboard::Dashboard, login::Login, not_found::NotFound, pair::Pair, register::Register,
-    watch::WatchPage,
+    account::Account, dashboard::Dashboard, login::Login, not_found::NotFound, pair::Pair,
+    register::Register, watch::WatchPage,
 };
 use crate::signaling::Signaling;
 use leptos::prelude::*;
@@ -101,6 +101,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/register") view=Register/>
                     <Route path=path!("/pair") view=Pair/>
                     <Route path=path!("/watch") view=WatchPage/>
+                    <Route path=path!("/account") view=Account/>
                 </Routes>
             </main>
         </Router>

@@ -27,11 +27,19 @@ pub fn use_next_path() -> Signal<String> {
     Signal::derive(move || safe(query.with(|q| q.get("next")).as_deref()))
 }
 
-/// `next` if it is a local path, else the dashboard.
+/// `next` if it is a local path, else the dashboard. Judged the way a browser parses it: the
+/// URL parser drops tabs and newlines anywhere and reads `\` as `/`, so `/<tab>/evil` and
+/// `/\evil` are `//evil`, another site. Any control character or backslash is refused
+/// outright (a CR or LF would also break the redirect's header).
 fn safe(next: Option<&str>) -> String {
     match next {
-        // `//host` and `/\host` are read by browsers as another site.
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/\\") => p.into(),
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            p.into()
+        }
         _ => "/".into(),
     }
 }
@@ -63,6 +71,12 @@ mod tests {
             "//evil.example",
             "/\\evil.example",
             "evil",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\nSet-Cookie: x=y",
+            "/\u{0}/evil.example",
+            "/pair\\..\\evil",
+            "",
         ] {
             assert_eq!(safe(Some(hostile)), "/", "{hostile}");
         }

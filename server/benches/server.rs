@@ -62,6 +62,13 @@ impl ServerProcess {
             .env("MUMU_ENROLL_PER_MIN", "0")
             .env("MUMU_HEARTBEAT_SECS", "3600")
             .env("MUMU_LOGIN_FAILURES_PER_MIN", "100000")
+            // The benchmark is one address with thousands of sockets and accounts: lift the
+            // per-address and per-user limits that would otherwise (rightly) stop it.
+            .env("MUMU_LOGIN_FAILURES_PER_HOUR", "0")
+            .env("MUMU_REGISTER_PER_HOUR", "0")
+            .env("MUMU_WATCHES_PER_MIN", "0")
+            .env("MUMU_MAX_SOCKETS_PER_USER", "1000000")
+            .env("MUMU_MAX_CONNECTIONS", "1000000")
             .env("MUMU_REDIS_PREFIX", format!("mumubench{port}"))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

@@ -124,25 +124,79 @@ pub struct Config {
     #[arg(long, env = "MUMU_WS_MESSAGES_PER_SEC", default_value_t = 100)]
     pub ws_messages_per_sec: u32,
 
-    /// Failed logins per minute allowed for one username or one address.
+    /// Login attempts per minute at one account from one address (five times that from one
+    /// address across accounts). Successful ones give theirs back.
     #[arg(long, env = "MUMU_LOGIN_FAILURES_PER_MIN", default_value_t = 10)]
     pub login_failures_per_min: u32,
 
-    /// Pairing attempts per minute allowed for one user.
+    /// Login attempts per hour at one account from all addresses together: the ceiling for a
+    /// guesser with many addresses (0: no ceiling).
+    #[arg(long, env = "MUMU_LOGIN_FAILURES_PER_HOUR", default_value_t = 100)]
+    pub login_failures_per_hour: u32,
+
+    /// Accounts created per hour from one address (0: no limit).
+    #[arg(long, env = "MUMU_REGISTER_PER_HOUR", default_value_t = 10)]
+    pub register_per_hour: u32,
+
+    /// Pairing attempts per minute allowed for one user (three times that from one address
+    /// across accounts).
     #[arg(long, env = "MUMU_PAIR_ATTEMPTS_PER_MIN", default_value_t = 10)]
     pub pair_attempts_per_min: u32,
+
+    /// Watch requests per minute allowed for one user (each mints TURN credentials).
+    #[arg(long, env = "MUMU_WATCHES_PER_MIN", default_value_t = 60)]
+    pub watches_per_min: u32,
+
+    /// Viewer sockets one user may hold open on one server.
+    #[arg(long, env = "MUMU_MAX_SOCKETS_PER_USER", default_value_t = 16)]
+    pub max_sockets_per_user: usize,
+
+    /// Seconds one signaling write may wait for a peer that is not reading before its socket
+    /// is closed.
+    #[arg(long, env = "MUMU_WS_WRITE_TIMEOUT_SECS", default_value_t = 10)]
+    pub ws_write_timeout_secs: u64,
+
+    /// Open connections the server holds at most (sockets included); more wait to be accepted.
+    /// Keep it below the process's descriptor limit, which the server raises to its hard limit.
+    #[arg(long, env = "MUMU_MAX_CONNECTIONS", default_value_t = 8192)]
+    pub max_connections: usize,
+
+    /// Seconds a client has to send a request's headers; slower connections are closed.
+    #[arg(long, env = "MUMU_HTTP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub http_header_timeout_secs: u64,
+
+    /// Seconds a REST request (its body included) may take before it is answered 408.
+    #[arg(long, env = "MUMU_HTTP_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub http_request_timeout_secs: u64,
+
+    /// Bearer token that `/metrics` requires; absent: `/metrics` answers loopback clients only.
+    #[arg(long, env = "MUMU_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
 
     /// Enrolments and new pairing codes per minute allowed from one address (0: no limit).
     #[arg(long, env = "MUMU_ENROLL_PER_MIN", default_value_t = 30)]
     pub enroll_per_min: u32,
 
-    /// Trust `X-Forwarded-For` for the client address (only behind a reverse proxy).
-    #[arg(long, env = "MUMU_TRUST_PROXY", default_value_t = false)]
-    pub trust_proxy: bool,
+    /// How many reverse proxies stand in front of the server and append to `X-Forwarded-For`
+    /// (`false`/0: none, use the peer address; `true`: 1). The client address is the entry that
+    /// many places from the right: what the outermost trusted proxy saw.
+    #[arg(long, env = "MUMU_TRUST_PROXY", default_value = "0", value_parser = proxy_hops)]
+    pub trust_proxy: u8,
 
     /// Log format.
     #[arg(long, env = "MUMU_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+}
+
+/// `MUMU_TRUST_PROXY`: a number of proxies, or `true`/`false` for 1/0.
+fn proxy_hops(text: &str) -> Result<u8, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "" | "false" | "no" | "off" => Ok(0),
+        "true" | "yes" | "on" => Ok(1),
+        n => n.parse().map_err(|_| {
+            format!("expected a number of proxies (0-255), true or false; got {text:?}")
+        }),
+    }
 }
 
 /// The ICE transport policy as a flag value.
@@ -192,6 +246,11 @@ impl Config {
             None if bound.ip().is_unspecified() => format!("http://localhost:{}", bound.port()),
             None => format!("http://{bound}"),
         }
+    }
+
+    /// The write deadline of signaling sockets.
+    pub fn ws_write_timeout(&self) -> Duration {
+        Duration::from_secs(self.ws_write_timeout_secs.max(1))
     }
 
     /// Whether cookies must be `Secure` (the public URL is https).

@@ -46,17 +46,15 @@ pub struct Db {
 }
 
 impl Db {
-    /// Connects (creating the SQLite file and its directory if needed).
+    /// Connects (creating the SQLite file and its directory if needed, readable by this
+    /// user only: the file holds password hashes and device secret hashes).
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         install_default_drivers();
         let backend = Backend::of_url(url)?;
         if backend == Backend::Sqlite
-            && let Some(dir) = sqlite_path(url)
-                .and_then(|p| std::path::Path::new(p).parent().map(|d| d.to_owned()))
-            && !dir.as_os_str().is_empty()
+            && let Some(file) = sqlite_path(url).filter(|p| !p.is_empty() && *p != ":memory:")
         {
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("creating database directory {}", dir.display()))?;
+            create_private_file(std::path::Path::new(file))?;
         }
         let options = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
@@ -96,6 +94,31 @@ impl Db {
             .execute(&self.pool)
             .await
             .map(|_| ())
+    }
+}
+
+/// Creates `file` (and its directory, mode 0700) with mode 0600 if it does not exist. SQLite
+/// gives its `-wal` and `-shm` files the database file's mode, so those are private too.
+fn create_private_file(file: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating database directory {}", dir.display()))?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating the database file {}", file.display())),
     }
 }
 

@@ -6,7 +6,7 @@ use crate::clock::SharedClock;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::presence::{DeviceNews, Notice, Presence, ViewerNews};
-use crate::rate_limit::{KeyedLimiter, Rate};
+use crate::rate_limit::{KeyedLimiter, Rate, take_all};
 use crate::secrets::random_token;
 use mumu_shared::api::{
     AccessRole, Device, DeviceStatus, EnrollRequest, EnrollResponse, PairRequest, PairingCode,
@@ -81,6 +81,7 @@ pub struct Devices {
     code_ttl_ms: i64,
     enrolments: KeyedLimiter,
     pair_attempts: KeyedLimiter,
+    pair_attempts_by_addr: KeyedLimiter,
 }
 
 impl std::fmt::Debug for Devices {
@@ -106,6 +107,11 @@ impl Devices {
             code_ttl_ms: code_ttl_secs as i64 * 1000,
             enrolments: KeyedLimiter::new(Rate::per_minute(enroll_per_min)),
             pair_attempts: KeyedLimiter::new(Rate::per_minute(pair_per_min)),
+            // Several accounts from one address share a wider allowance, so more accounts
+            // do not mean more guesses.
+            pair_attempts_by_addr: KeyedLimiter::new(Rate::per_minute(
+                pair_per_min.saturating_mul(3),
+            )),
         }
     }
 
@@ -228,12 +234,24 @@ impl Devices {
     }
 
     /// Gives the device whose code this is to `user`. Codes are single-use and expire; attempts
-    /// are rate-limited per user so codes cannot be guessed.
-    pub async fn pair(&self, user: &UserId, username: &str, req: PairRequest) -> Result<Device> {
+    /// are rate-limited per user and per address so codes cannot be guessed.
+    pub async fn pair(
+        &self,
+        user: &UserId,
+        username: &str,
+        req: PairRequest,
+        addr: IpAddr,
+    ) -> Result<Device> {
         let now = self.clock.now_ms();
-        self.pair_attempts
-            .take(user.as_str(), now)
-            .map_err(|wait| Error::rate_limited("pairing attempts", wait))?;
+        let addr_key = addr.to_string();
+        take_all(
+            &[
+                (&self.pair_attempts, user.as_str()),
+                (&self.pair_attempts_by_addr, addr_key.as_str()),
+            ],
+            now,
+        )
+        .map_err(|(_, wait)| Error::rate_limited("pairing attempts", wait))?;
         let code = validate::pairing_code(&req.pairing_code)
             .map_err(|m| Error::client(ErrorCode::InvalidPairingCode, m))?;
         let name = req
@@ -334,8 +352,8 @@ impl Devices {
         self.with_presence(rows).await
     }
 
-    /// One device `user` may watch, with presence. Someone else's device is `forbidden`, an
-    /// unknown one `not_found`.
+    /// One device `user` may watch, with presence. Someone else's device and an unknown one
+    /// are both `not_found`.
     pub async fn get(&self, user: &UserId, device_id: &DeviceId) -> Result<Device> {
         let role = self.role(user, device_id).await?;
         let row = self
@@ -351,7 +369,8 @@ impl Devices {
         Ok(list.remove(0))
     }
 
-    /// The user's role for a device, or `not_found` / `forbidden`.
+    /// The user's role for a device, or `not_found`: a device that is someone else's gets the
+    /// same answer as one that does not exist, so device ids cannot be probed.
     pub async fn role(&self, user: &UserId, device_id: &DeviceId) -> Result<AccessRole> {
         let role: Option<(String,)> =
             sqlx::query_as("SELECT role FROM device_access WHERE device_id = $1 AND user_id = $2")
@@ -361,9 +380,6 @@ impl Devices {
                 .await?;
         match role {
             Some((role,)) => Ok(role_of(&role)),
-            None if self.row(device_id).await?.is_some() => Err(Error::forbidden(format!(
-                "device {device_id} is not yours, and nobody shared it with you"
-            ))),
             None => Err(unknown(device_id)),
         }
     }
@@ -389,6 +405,13 @@ impl Devices {
         let device = self.get(user, device_id).await?;
         let users = self.access_users(device_id).await?;
         self.announce(users, presence_of(&device)).await?;
+        // The device's socket caches its name for the presence it announces: reload it.
+        self.presence
+            .publish(Notice::Device {
+                device_id: device_id.clone(),
+                news: DeviceNews::AccessChanged,
+            })
+            .await?;
         Ok(device)
     }
 
@@ -618,7 +641,9 @@ fn role_text(role: AccessRole) -> String {
 }
 
 fn unknown(device_id: &DeviceId) -> Error {
-    Error::not_found(format!("no device {device_id}"))
+    Error::not_found(format!(
+        "no device {device_id} among yours or those shared with you"
+    ))
 }
 
 /// A device's presence as viewers see it.

@@ -43,6 +43,15 @@ impl Server {
                 "the web app is not built: pages render but stay inert (run `cargo leptos build`, or set LEPTOS_SITE_ROOT)"
             );
         }
+        if let Some(limit) = http::serve::raise_descriptor_limit()
+            && limit < config.max_connections as u64 + 64
+        {
+            tracing::warn!(
+                descriptor_limit = limit,
+                max_connections = config.max_connections,
+                "MUMU_MAX_CONNECTIONS is near or above the open-file limit: lower it, or raise LimitNOFILE"
+            );
+        }
         let state = AppState::build(config, clock).await?;
         let listener = TcpListener::bind(listen)
             .await
@@ -74,8 +83,7 @@ impl Server {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let pump = state.spawn_notice_pump();
-        let app = http::router(state.clone(), self.site)
-            .into_make_service_with_connect_info::<SocketAddr>();
+        let app = http::router(state.clone(), self.site);
         let on_shutdown = {
             let state = state.clone();
             async move {
@@ -85,18 +93,13 @@ impl Server {
                 state.sessions.record_ended(ended, state.clock.now_ms());
             }
         };
-        // No Nagle: signaling relays small messages in bursts (an offer, then its candidates);
-        // with Nagle the tail of each burst waited for the peer's delayed ACK.
-        use axum::serve::ListenerExt;
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY");
-            }
-        });
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(on_shutdown)
-            .await;
+        let config = &state.config;
+        let limits = http::serve::ConnLimits {
+            max_connections: config.max_connections,
+            header_timeout: std::time::Duration::from_secs(config.http_header_timeout_secs.max(1)),
+        };
+        http::serve::serve(self.listener, app, limits, on_shutdown).await;
         pump.abort();
-        result.context("serving HTTP")
+        Ok(())
     }
 }

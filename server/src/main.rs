@@ -53,9 +53,22 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Libraries that log whole frames or headers at debug and trace (tokens, cookies, device
+/// secrets) are held at info whatever `RUST_LOG` asks.
+const QUIET: &[&str] = &[
+    "tungstenite=info",
+    "tokio_tungstenite=info",
+    "hyper=info",
+    "hyper_util=info",
+    "h2=info",
+];
+
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
+    let mut filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,sqlx=warn"));
+    for directive in QUIET {
+        filter = filter.add_directive(directive.parse().expect("a valid directive"));
+    }
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         LogFormat::Text => builder.init(),

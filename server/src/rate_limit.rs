@@ -22,6 +22,14 @@ impl Rate {
         })
     }
 
+    /// `n` per hour, in bursts of up to `n`. Zero means no limit.
+    pub fn per_hour(n: u32) -> Option<Self> {
+        (n > 0).then(|| Self {
+            capacity: f64::from(n),
+            per_ms: f64::from(n) / 3_600_000.0,
+        })
+    }
+
     /// `n` per second, in bursts of up to `burst`.
     pub fn per_second(n: u32, burst: u32) -> Self {
         Self {
@@ -101,9 +109,14 @@ impl KeyedLimiter {
         self.with_bucket(key, now, |b, rate| b.take(rate, now))
     }
 
-    /// Uses one of `key`'s tokens if any is left (a failure being counted).
-    pub fn consume(&self, key: &str, now: UnixMillis) {
-        let _ = self.take(key, now);
+    /// Gives back a token taken for an attempt that turned out not to count (a login that
+    /// succeeded).
+    pub fn refund(&self, key: &str, now: UnixMillis) {
+        let _ = self.with_bucket(key, now, |b, rate| {
+            b.refill(rate, now);
+            b.tokens = (b.tokens + 1.0).min(rate.capacity);
+            Ok(())
+        });
     }
 
     fn with_bucket(
@@ -122,6 +135,22 @@ impl KeyedLimiter {
             .or_insert_with(|| Bucket::full(rate, now));
         f(bucket, rate).map_err(|wait_ms| wait_ms.div_ceil(1000).max(1))
     }
+}
+
+/// Takes a token from each `(limiter, key)`, all or none: when one refuses, those already taken
+/// are given back. Charging before the work (not after it fails) is what keeps parallel
+/// attempts from all slipping through. The error is the refusing limiter's index and the
+/// seconds to wait.
+pub fn take_all(charges: &[(&KeyedLimiter, &str)], now: UnixMillis) -> Result<(), (usize, u64)> {
+    for (i, (limiter, key)) in charges.iter().enumerate() {
+        if let Err(wait) = limiter.take(key, now) {
+            for (taken, key) in &charges[..i] {
+                taken.refund(key, now);
+            }
+            return Err((i, wait));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -148,9 +177,24 @@ mod tests {
         assert_eq!(limiter.take("alice", 0), Err(30));
         assert!(limiter.check("bob", 0).is_ok());
         assert!(limiter.take("alice", 30_000).is_ok());
+        limiter.refund("alice", 30_000);
+        assert!(limiter.take("alice", 30_000).is_ok(), "a refunded token");
         let open = KeyedLimiter::new(Rate::per_minute(0));
         for _ in 0..1000 {
             open.take("x", 0).unwrap();
         }
+    }
+
+    #[test]
+    fn taking_from_several_limiters_is_all_or_nothing() {
+        let wide = KeyedLimiter::new(Rate::per_minute(10));
+        let narrow = KeyedLimiter::new(Rate::per_minute(1));
+        take_all(&[(&wide, "w"), (&narrow, "n")], 0).unwrap();
+        assert_eq!(take_all(&[(&wide, "w"), (&narrow, "n")], 0), Err((1, 60)));
+        // The refused attempt gave its token back to `wide`: 9 more fit, not 8.
+        for _ in 0..9 {
+            wide.take("w", 0).unwrap();
+        }
+        assert!(wide.take("w", 0).is_err());
     }
 }

@@ -1,8 +1,8 @@
 //! The application state: every service, built once from one [`Config`], shared by the HTTP
 //! handlers and the socket tasks.
 
-use crate::auth::Auth;
 use crate::auth::token::TokenKeys;
+use crate::auth::{Auth, AuthLimits};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
@@ -80,9 +80,14 @@ impl AppState {
         let auth = Auth::new(
             db.clone(),
             clock.clone(),
+            presence.clone(),
             TokenKeys::new(&jwt_secret),
             config.session_ttl_secs,
-            config.login_failures_per_min,
+            AuthLimits {
+                failures_per_min: config.login_failures_per_min,
+                failures_per_hour: config.login_failures_per_hour,
+                registrations_per_hour: config.register_per_hour,
+            },
         );
         let devices = Devices::new(
             db.clone(),
@@ -100,7 +105,7 @@ impl AppState {
         );
         Ok(Arc::new(Self {
             hub: Hub::new(metrics.clone()),
-            sessions: Sessions::new(db.clone()),
+            sessions: Sessions::new(db.clone(), config.watches_per_min),
             server_id: uuid::Uuid::new_v4().to_string(),
             config,
             clock,

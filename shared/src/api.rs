@@ -29,6 +29,16 @@ pub struct LoginRequest {
     pub password: String,
 }
 
+/// `POST /api/auth/password`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ChangePasswordRequest {
+    /// The password in use now.
+    pub current_password: String,
+    /// The new one (8–128 characters).
+    pub new_password: String,
+}
+
 /// A person's account, as shown to its owner.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

@@ -51,6 +51,8 @@ pub enum ErrorCode {
     Replaced,
     /// The peer stopped sending heartbeats.
     HeartbeatTimeout,
+    /// The peer did not read what the server sent it in time; its socket is closed.
+    SlowConsumer,
     /// A dependency (database, Redis) is unavailable.
     Unavailable,
     /// Something failed inside the server; it is logged there.
@@ -85,6 +87,7 @@ impl ErrorCode {
             Self::DeviceRemoved => "device_removed",
             Self::Replaced => "replaced",
             Self::HeartbeatTimeout => "heartbeat_timeout",
+            Self::SlowConsumer => "slow_consumer",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
             Self::Other => "other",

@@ -33,8 +33,11 @@ pub fn email(address: &str) -> Result<(), String> {
     if address.len() > 254 {
         return Err("email must be at most 254 characters long".into());
     }
-    if address.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("email must not contain spaces".into());
+    if address
+        .chars()
+        .any(|c| c.is_whitespace() || is_deceptive(c))
+    {
+        return Err("email must not contain spaces or invisible characters".into());
     }
     let Some((local, domain)) = address.split_once('@') else {
         return Err("email must contain an '@'".into());
@@ -63,23 +66,75 @@ pub fn password(password: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Device names: 1–64 characters after trimming, no control characters. Returns the trimmed
-/// name.
-pub fn device_name(name: &str) -> Result<String, String> {
-    let trimmed = name.trim();
-    let len = trimmed.chars().count();
-    if len == 0 {
-        return Err("device name must not be empty".into());
-    }
-    if len > 64 {
+/// Characters that change how text around them is shown without being visible themselves:
+/// control characters, bidirectional overrides and isolates (a name that reads backwards),
+/// zero-width characters (two names that look alike), and line or paragraph separators. A
+/// name shown to other people must not contain them.
+pub fn is_deceptive(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200B}'..='\u{200F}' // zero-width space, joiners, LRM/RLM
+                | '\u{2028}'..='\u{202E}' // line/paragraph separators, bidi embeddings and overrides
+                | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+                | '\u{2066}'..='\u{2069}' // bidi isolates
+                | '\u{FEFF}' // zero-width no-break space
+                | '\u{061C}' // Arabic letter mark
+                | '\u{180E}' // Mongolian vowel separator
+        )
+}
+
+/// Text that other people see (a device's name, its reported source or encoder): at most
+/// `max` characters and nothing [deceptive](is_deceptive). `what` names the field in the error.
+pub fn display_text(what: &str, text: &str, max: usize) -> Result<(), String> {
+    let len = text.chars().count();
+    if len > max {
         return Err(format!(
-            "device name must be at most 64 characters long (got {len})"
+            "{what} must be at most {max} characters long (got {len})"
         ));
     }
-    if trimmed.chars().any(char::is_control) {
-        return Err("device name must not contain control characters".into());
+    if let Some(bad) = text.chars().find(|c| is_deceptive(*c)) {
+        return Err(format!(
+            "{what} must not contain control, invisible or direction-changing characters (found U+{:04X})",
+            bad as u32
+        ));
     }
+    Ok(())
+}
+
+/// Device names: 1–64 characters after trimming, nothing [deceptive](is_deceptive). Returns
+/// the trimmed name.
+pub fn device_name(name: &str) -> Result<String, String> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() {
+        return Err("device name must not be empty".into());
+    }
+    display_text("device name", trimmed, 64)?;
     Ok(trimmed.to_owned())
+}
+
+/// The longest `source` a device may report.
+pub const MAX_STATUS_SOURCE: usize = 128;
+/// The longest `encoder` a device may report.
+pub const MAX_STATUS_ENCODER: usize = 64;
+
+/// A device's status report: short, clean texts and a temperature that is a number. Everything
+/// a device reports reaches its owner's screen, so a device cannot make it large or misleading.
+pub fn device_status(status: &crate::api::DeviceStatus) -> Result<(), String> {
+    if let Some(source) = &status.source {
+        display_text("status source", source, MAX_STATUS_SOURCE)?;
+    }
+    if let Some(encoder) = &status.encoder {
+        display_text("status encoder", encoder, MAX_STATUS_ENCODER)?;
+    }
+    if let Some(t) = status.cpu_temp_c
+        && !(t.is_finite() && (-100.0..=200.0).contains(&t))
+    {
+        return Err(format!(
+            "status cpu_temp_c must be a temperature between -100 and 200 (got {t})"
+        ));
+    }
+    Ok(())
 }
 
 /// The alphabet of pairing codes: no 0/O, 1/I/L or U, so a code read aloud or off a small
@@ -157,6 +212,49 @@ mod tests {
         assert!(device_name("   ").is_err());
         assert!(device_name(&"x".repeat(65)).is_err());
         assert!(device_name("a\u{7}b").is_err());
+        assert!(device_name("Porch \u{1F4F7}").is_ok(), "emoji are fine");
+        assert!(device_name("Caf\u{E9}").is_ok());
+    }
+
+    #[test]
+    fn names_cannot_hide_or_reverse_text() {
+        for hostile in [
+            "Porch\u{202E}gnp.exe",
+            "Por\u{200B}ch",
+            "Porch\u{2028}Kitchen",
+            "\u{2066}Porch\u{2069}",
+            "\u{FEFF}Porch",
+        ] {
+            let error = device_name(hostile).unwrap_err();
+            assert!(error.contains("direction-changing"), "{hostile:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn device_status_reports_are_bounded() {
+        use crate::api::DeviceStatus;
+        let ok = DeviceStatus {
+            source: Some("v4l2:/dev/video0".into()),
+            encoder: Some("v4l2h264enc".into()),
+            cpu_temp_c: Some(48.5),
+            ..DeviceStatus::default()
+        };
+        assert!(device_status(&ok).is_ok());
+        let long = DeviceStatus {
+            source: Some("x".repeat(MAX_STATUS_SOURCE + 1)),
+            ..DeviceStatus::default()
+        };
+        assert!(device_status(&long).unwrap_err().contains("at most 128"));
+        let hidden = DeviceStatus {
+            encoder: Some("x264\u{202E}".into()),
+            ..DeviceStatus::default()
+        };
+        assert!(device_status(&hidden).is_err());
+        let hot = DeviceStatus {
+            cpu_temp_c: Some(f32::NAN),
+            ..DeviceStatus::default()
+        };
+        assert!(device_status(&hot).unwrap_err().contains("cpu_temp_c"));
     }
 
     #[test]

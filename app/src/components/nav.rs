@@ -49,7 +49,7 @@ pub fn Nav() -> impl IntoView {
                         {move || live().map(|(class, text)| view! {
                             <span class=format!("socket {class}") role="status" data-socket=class>{text}</span>
                         })}
-                        <span class="username">{move || auth.user.with(|u| u.as_ref().map(|u| u.username.clone()))}</span>
+                        <A href="/account" attr:class="username" attr:title="Your account">{move || auth.user.with(|u| u.as_ref().map(|u| u.username.clone()))}</A>
                         <button type="button" class="link" on:click=logout>"Log out"</button>
                     </div>
                 </Show>

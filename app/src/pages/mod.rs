@@ -1,5 +1,6 @@
 //! The app's pages, one per route.
 
+pub mod account;
 pub mod dashboard;
 pub mod login;
 pub mod not_found;

@@ -7,11 +7,25 @@ pub mod token;
 use crate::clock::SharedClock;
 use crate::db::Db;
 use crate::error::{Error, Result, is_unique_violation};
-use crate::rate_limit::{KeyedLimiter, Rate};
+use crate::presence::{Notice, Presence, ViewerNews};
+use crate::rate_limit::{KeyedLimiter, Rate, take_all};
 use mumu_shared::api::{LoginRequest, RegisterRequest, User};
 use mumu_shared::{UnixMillis, UserId, validate};
 use std::net::IpAddr;
+use std::sync::Arc;
 use token::{Claims, TokenKeys};
+
+/// How many logins and registrations are allowed (0: no limit).
+#[derive(Clone, Copy, Debug)]
+pub struct AuthLimits {
+    /// Login attempts per minute at one account from one address.
+    pub failures_per_min: u32,
+    /// Login attempts per hour at one account from all addresses together: the slower ceiling
+    /// that holds off a guesser with many addresses.
+    pub failures_per_hour: u32,
+    /// Accounts created per hour from one address.
+    pub registrations_per_hour: u32,
+}
 
 /// A login that was just made.
 #[derive(Clone, Debug)]
@@ -65,47 +79,64 @@ impl From<UserRow> for User {
 pub struct Auth {
     db: Db,
     clock: SharedClock,
+    presence: Arc<Presence>,
     keys: TokenKeys,
     session_ttl_ms: i64,
-    failures_by_name: KeyedLimiter,
-    failures_by_addr: KeyedLimiter,
+    /// Login attempts by account and address: what one stranger gets. The owner, elsewhere,
+    /// is not locked out by them.
+    attempts_by_account_addr: KeyedLimiter,
+    /// Login attempts by account from everywhere, per hour.
+    attempts_by_account: KeyedLimiter,
+    /// Login attempts by address, whatever the account (a household shares one address).
+    attempts_by_addr: KeyedLimiter,
+    /// Registrations by address.
+    registrations: KeyedLimiter,
     /// One permit per core: each hash holds 19 MiB for its duration, so a burst of logins
     /// queues here instead of multiplying memory (and starving the runtime's blocking pool).
     hashing: tokio::sync::Semaphore,
 }
 
 impl Auth {
-    /// The service; `failures_per_min` bounds failed logins per username and per address.
+    /// The service. Ended logins are announced on `presence`'s bus, so the sockets they
+    /// opened close on every server.
     pub fn new(
         db: Db,
         clock: SharedClock,
+        presence: Arc<Presence>,
         keys: TokenKeys,
         session_ttl_secs: u64,
-        failures_per_min: u32,
+        limits: AuthLimits,
     ) -> Self {
         Self {
             db,
             clock,
+            presence,
             keys,
             session_ttl_ms: session_ttl_secs as i64 * 1000,
-            failures_by_name: KeyedLimiter::new(Rate::per_minute(failures_per_min)),
+            attempts_by_account_addr: KeyedLimiter::new(Rate::per_minute(limits.failures_per_min)),
+            attempts_by_account: KeyedLimiter::new(Rate::per_hour(limits.failures_per_hour)),
             // An address may hold many accounts (a household behind one NAT): allow more.
-            failures_by_addr: KeyedLimiter::new(Rate::per_minute(
-                failures_per_min.saturating_mul(5),
+            attempts_by_addr: KeyedLimiter::new(Rate::per_minute(
+                limits.failures_per_min.saturating_mul(5),
             )),
+            registrations: KeyedLimiter::new(Rate::per_hour(limits.registrations_per_hour)),
             hashing: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
         }
     }
 
-    /// Creates an account and logs it in.
-    pub async fn register(&self, req: RegisterRequest) -> Result<Login> {
+    /// Creates an account and logs it in. Registrations are counted per address (each account
+    /// multiplies every per-user limit, and each costs a password hash).
+    pub async fn register(&self, req: RegisterRequest, addr: IpAddr) -> Result<Login> {
         let username = req.username.trim().to_owned();
         let email = req.email.trim().to_owned();
         validate::username(&username).map_err(Error::validation)?;
         validate::email(&email).map_err(Error::validation)?;
         validate::password(&req.password).map_err(Error::validation)?;
+        self.registrations
+            .take(&addr.to_string(), self.clock.now_ms())
+            .map_err(|wait| Error::rate_limited("new accounts from this address", wait))?;
         let password = req.password;
         let hash = self.hash_work(move || password::hash(&password)).await??;
         let id = uuid::Uuid::new_v4().to_string();
@@ -145,43 +176,131 @@ impl Auth {
         self.start_session(user).await
     }
 
-    /// Logs in by username (or email) and password. Failures are counted per username and per
-    /// address; past the limit even a right password is refused until the bucket refills.
+    /// Logs in by username (or email) and password. Every attempt is charged before the
+    /// password is checked (so parallel guesses cannot outrun the count) and refunded when it
+    /// succeeds: per account and address, per account from everywhere (a slower ceiling), and
+    /// per address. A username and its email are one account.
     pub async fn login(&self, req: LoginRequest, addr: IpAddr) -> Result<Login> {
-        let key = req.username.trim().to_lowercase();
-        let addr_key = addr.to_string();
+        let typed = req.username.trim().to_lowercase();
         let now = self.clock.now_ms();
-        self.failures_by_name
-            .check(&key, now)
-            .and_then(|()| self.failures_by_addr.check(&addr_key, now))
-            .map_err(|wait| Error::rate_limited("failed logins", wait))?;
-        let row = self.find_by_key(&key).await?;
+        let row = self.find_by_key(&typed).await?;
+        let account = row
+            .as_ref()
+            .map_or_else(|| format!("unknown:{typed}"), |r| r.id.clone());
+        let addr_key = addr.to_string();
+        let pair_key = format!("{account}|{addr_key}");
+        let charges = [
+            (&self.attempts_by_account_addr, pair_key.as_str()),
+            (&self.attempts_by_account, account.as_str()),
+            (&self.attempts_by_addr, addr_key.as_str()),
+        ];
+        take_all(&charges, now).map_err(|(which, wait)| {
+            let what = match which {
+                0 => "login attempts at this account from your address",
+                1 => "login attempts at this account",
+                _ => "login attempts from your address",
+            };
+            tracing::info!(%addr, what, "login refused by rate limit");
+            Error::rate_limited(what, wait)
+        })?;
         let password = req.password;
         let stored = row.as_ref().map(|r| r.password_hash.clone());
         let ok = self
             .hash_work(move || password::verify(&password, stored.as_deref()))
             .await?;
         match row {
-            Some(row) if ok => self.start_session(row.into()).await,
+            Some(row) if ok => {
+                for (limiter, key) in charges {
+                    limiter.refund(key, now);
+                }
+                self.start_session(row.into()).await
+            }
             _ => {
-                self.failures_by_name.consume(&key, now);
-                self.failures_by_addr.consume(&addr_key, now);
                 tracing::info!(%addr, "failed login");
                 Err(Error::unauthorized("wrong username or password"))
             }
         }
     }
 
-    /// Ends a login: its token stops working at once.
-    pub async fn logout(&self, session_id: &str) -> Result<()> {
+    /// Ends a login: its token stops working at once, and the sockets it opened close on
+    /// every server.
+    pub async fn logout(&self, user: &AuthedUser) -> Result<()> {
         sqlx::query(
             "UPDATE auth_sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
         )
         .bind(self.clock.now_ms())
-        .bind(session_id)
+        .bind(&user.session_id)
         .execute(&self.db.pool)
         .await?;
-        Ok(())
+        self.announce_logout(user.id(), Some(user.session_id.clone()))
+            .await
+    }
+
+    /// Ends every login of a user ("log out everywhere"), closing all their sockets.
+    pub async fn logout_everywhere(&self, user: &UserId) -> Result<()> {
+        sqlx::query(
+            "UPDATE auth_sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(self.clock.now_ms())
+        .bind(user.as_str())
+        .execute(&self.db.pool)
+        .await?;
+        tracing::info!(user_id = %user, "logged out everywhere");
+        self.announce_logout(user, None).await
+    }
+
+    /// Changes a user's password after checking the current one (counted like a login), ends
+    /// every login of theirs, and starts a new one for the caller.
+    pub async fn change_password(
+        &self,
+        user: &AuthedUser,
+        current: String,
+        new: String,
+        addr: IpAddr,
+    ) -> Result<Login> {
+        validate::password(&new).map_err(Error::validation)?;
+        let now = self.clock.now_ms();
+        let account = user.id().as_str();
+        let addr_key = addr.to_string();
+        let pair_key = format!("{account}|{addr_key}");
+        let charges = [
+            (&self.attempts_by_account_addr, pair_key.as_str()),
+            (&self.attempts_by_account, account),
+        ];
+        take_all(&charges, now)
+            .map_err(|(_, wait)| Error::rate_limited("password attempts", wait))?;
+        let row = self
+            .find_by_id(user.id())
+            .await?
+            .ok_or_else(|| Error::unauthorized("this account no longer exists"))?;
+        let stored = row.password_hash.clone();
+        let ok = self
+            .hash_work(move || password::verify(&current, Some(&stored)))
+            .await?;
+        if !ok {
+            return Err(Error::forbidden("the current password is wrong"));
+        }
+        for (limiter, key) in charges {
+            limiter.refund(key, now);
+        }
+        let hash = self.hash_work(move || password::hash(&new)).await??;
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(&hash)
+            .bind(user.id().as_str())
+            .execute(&self.db.pool)
+            .await?;
+        tracing::info!(user_id = %user.id(), "password changed");
+        self.logout_everywhere(user.id()).await?;
+        self.start_session(row.into()).await
+    }
+
+    async fn announce_logout(&self, user: &UserId, login: Option<String>) -> Result<()> {
+        self.presence
+            .publish(Notice::Viewers {
+                users: vec![user.clone()],
+                news: ViewerNews::LoggedOut { login },
+            })
+            .await
     }
 
     /// The user an access token belongs to, if the token is valid and its login not ended.
@@ -214,6 +333,15 @@ impl Auth {
         Ok(tokio::task::spawn_blocking(job)
             .await
             .map_err(anyhow::Error::from)?)
+    }
+
+    async fn find_by_id(&self, id: &UserId) -> Result<Option<UserRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, username, email, password_hash, created_at FROM users WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.db.pool)
+        .await?)
     }
 
     async fn find_by_key(&self, key: &str) -> Result<Option<UserRow>> {

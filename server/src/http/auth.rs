@@ -1,25 +1,24 @@
 //! `/api/auth/*`: register, login, logout, me.
 
+use super::credential::cookie_name;
 use super::error::{ApiJson, ApiResult};
-use super::extract::{ClientAddr, SESSION_COOKIE, User};
+use super::extract::{ClientAddr, User};
 use crate::auth::Login;
 use crate::state::SharedState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use mumu_shared::api::{AuthResponse, LoginRequest, RegisterRequest};
+use mumu_shared::api::{AuthResponse, ChangePasswordRequest, LoginRequest, RegisterRequest};
 
-/// The `Set-Cookie` value carrying a login to the browser (HttpOnly, SameSite=Lax, Secure on https).
+/// The `Set-Cookie` value carrying a login to the browser: HttpOnly, SameSite=Lax, and on https
+/// `Secure` under a `__Host-` name that no other host can set.
 fn session_cookie(state: &SharedState, token: &str, max_age_s: i64) -> HeaderValue {
-    let secure = if state.config.secure_cookies() {
-        "; Secure"
-    } else {
-        ""
-    };
-    let value = format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}"
-    );
+    let secure = state.config.secure_cookies();
+    let name = cookie_name(secure);
+    let secure = if secure { "; Secure" } else { "" };
+    let value =
+        format!("{name}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}");
     HeaderValue::from_str(&value).expect("tokens are header-safe")
 }
 
@@ -38,12 +37,14 @@ fn login_response(state: &SharedState, status: StatusCode, login: Login) -> Resp
 /// Creates an account and logs it in.
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = AuthResponse), (status = 400, body = mumu_shared::ErrorResponse),
-              (status = 409, description = "username or email taken", body = mumu_shared::ErrorResponse)))]
+              (status = 409, description = "username or email taken", body = mumu_shared::ErrorResponse),
+              (status = 429, description = "too many new accounts from this address", body = mumu_shared::ErrorResponse)))]
 pub async fn register(
     State(state): State<SharedState>,
+    ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<Response> {
-    let login = state.auth.register(req).await?;
+    let login = state.auth.register(req, addr).await?;
     Ok(login_response(&state, StatusCode::CREATED, login))
 }
 
@@ -60,16 +61,49 @@ pub async fn login(
     Ok(login_response(&state, StatusCode::OK, login))
 }
 
-/// Ends this login: the token stops working and the cookie is cleared.
+/// Ends this login: the token stops working, its sockets close and the cookie is cleared.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
     responses((status = 204), (status = 401, body = mumu_shared::ErrorResponse)))]
 pub async fn logout(State(state): State<SharedState>, User(user): User) -> ApiResult<Response> {
-    state.auth.logout(&user.session_id).await?;
-    Ok((
+    state.auth.logout(&user).await?;
+    Ok(logged_out(&state))
+}
+
+/// Ends every login of this account, on every device, and clears this browser's cookie.
+#[utoipa::path(post, path = "/api/auth/logout-all", tag = "auth",
+    responses((status = 204), (status = 401, body = mumu_shared::ErrorResponse)))]
+pub async fn logout_all(State(state): State<SharedState>, User(user): User) -> ApiResult<Response> {
+    state.auth.logout_everywhere(user.id()).await?;
+    Ok(logged_out(&state))
+}
+
+fn logged_out(state: &SharedState) -> Response {
+    (
         StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, session_cookie(&state, "", 0))],
+        [(header::SET_COOKIE, session_cookie(state, "", 0))],
     )
-        .into_response())
+        .into_response()
+}
+
+/// Changes the password. Every login of the account ends (other browsers and phones must log
+/// in again); this one gets a new token and cookie.
+#[utoipa::path(post, path = "/api/auth/password", tag = "auth", request_body = ChangePasswordRequest,
+    responses((status = 200, body = AuthResponse),
+              (status = 400, description = "the new password is not acceptable", body = mumu_shared::ErrorResponse),
+              (status = 401, body = mumu_shared::ErrorResponse),
+              (status = 403, description = "the current password is wrong", body = mumu_shared::ErrorResponse),
+              (status = 429, body = mumu_shared::ErrorResponse)))]
+pub async fn change_password(
+    State(state): State<SharedState>,
+    User(user): User,
+    ClientAddr(addr): ClientAddr,
+    ApiJson(req): ApiJson<ChangePasswordRequest>,
+) -> ApiResult<Response> {
+    let login = state
+        .auth
+        .change_password(&user, req.current_password, req.new_password, addr)
+        .await?;
+    Ok(login_response(&state, StatusCode::OK, login))
 }
 
 /// The logged-in account.

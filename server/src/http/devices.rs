@@ -50,11 +50,12 @@ pub async fn new_code(
 pub async fn pair(
     State(state): State<SharedState>,
     User(user): User,
+    ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<PairRequest>,
 ) -> ApiResult<(StatusCode, Json<Device>)> {
     let device = state
         .devices
-        .pair(user.id(), &user.user.username, req)
+        .pair(user.id(), &user.user.username, req, addr)
         .await?;
     Ok((StatusCode::CREATED, Json(device)))
 }

@@ -26,9 +26,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::MessageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::RateLimited | ErrorCode::MaxSessions => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::DeviceOffline | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::UnsupportedProtocol | ErrorCode::HelloRequired | ErrorCode::HeartbeatTimeout => {
-            StatusCode::BAD_REQUEST
-        }
+        ErrorCode::UnsupportedProtocol
+        | ErrorCode::HelloRequired
+        | ErrorCode::HeartbeatTimeout
+        | ErrorCode::SlowConsumer => StatusCode::BAD_REQUEST,
         ErrorCode::Internal | ErrorCode::Other => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -1,11 +1,16 @@
 //! `/healthz` (the process answers), `/readyz` (its dependencies answer) and `/metrics`.
 
+use super::credential::bearer;
+use super::error::ApiResult;
+use super::extract::ClientAddr;
+use crate::error::Error;
 use crate::state::SharedState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use mumu_shared::api::{Health, HealthCheck};
+use subtle::ConstantTimeEq;
 
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
@@ -53,11 +58,37 @@ pub async fn readyz(State(state): State<SharedState>) -> (StatusCode, Json<Healt
     )
 }
 
-/// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
-pub async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
-    (
+/// Prometheus text exposition. With `MUMU_METRICS_TOKEN` set it needs that token as
+/// `Authorization: Bearer`; without, it answers clients on this machine only (the figures say
+/// how busy the server is, which is nobody else's business).
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain"),
+    (status = 401, description = "the metrics token is missing or wrong", body = mumu_shared::ErrorResponse),
+    (status = 403, description = "no token is configured and the client is not on this machine", body = mumu_shared::ErrorResponse)))]
+pub async fn metrics(
+    State(state): State<SharedState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+) -> ApiResult<impl IntoResponse> {
+    match &state.config.metrics_token {
+        Some(token) => {
+            let given = bearer(&headers).unwrap_or_default();
+            if !bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())) {
+                return Err(Error::unauthorized(
+                    "send the metrics token (MUMU_METRICS_TOKEN) as Authorization: Bearer",
+                )
+                .into());
+            }
+        }
+        None if !addr.is_loopback() => {
+            return Err(Error::forbidden(
+                "metrics are served to this machine only; set MUMU_METRICS_TOKEN to scrape them from elsewhere",
+            )
+            .into());
+        }
+        None => {}
+    }
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
-    )
+    ))
 }

@@ -2,11 +2,13 @@
 //! holds logic of its own.
 
 pub mod auth;
+pub mod credential;
 pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod origin;
+pub mod serve;
 pub mod site;
 pub mod ws;
 
@@ -31,7 +33,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 #[openapi(
     info(title = "MuMu API", description = "Accounts, devices and pairing. Signaling runs over WebSocket: see docs/protocol.md."),
     paths(
-        auth::register, auth::login, auth::logout, auth::me,
+        auth::register, auth::login, auth::logout, auth::logout_all, auth::change_password, auth::me,
         devices::enroll, devices::new_code, devices::pair, devices::list, devices::status, devices::rename, devices::remove,
         devices::shares, devices::share, devices::unshare,
         health::healthz, health::readyz, health::metrics,
@@ -46,6 +48,8 @@ pub fn router(state: SharedState, site: LeptosOptions) -> Router {
         .route("/api/auth/register", post(auth::register))
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/logout", post(auth::logout))
+        .route("/api/auth/logout-all", post(auth::logout_all))
+        .route("/api/auth/password", post(auth::change_password))
         .route("/api/auth/me", get(auth::me))
         .route("/api/devices/enroll", post(devices::enroll))
         .route("/api/pairing/generate", post(devices::new_code))
@@ -72,14 +76,10 @@ pub fn router(state: SharedState, site: LeptosOptions) -> Router {
         .route("/api/{*rest}", any(not_found))
         .route("/ws/{*rest}", any(not_found))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            origin::same_site_only,
-        ))
         .with_state(state.clone());
     // Everything else: a file of the compiled app when there is one, else a page of the app.
     let site_root = site.site_root.to_string();
-    let pages = get(site::page).with_state((state, Arc::new(site)));
+    let pages = get(site::page).with_state((state.clone(), Arc::new(site)));
     let files = ServeDir::new(site_root)
         .precompressed_gzip()
         .precompressed_br()
@@ -89,11 +89,47 @@ pub fn router(state: SharedState, site: LeptosOptions) -> Router {
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", ApiDoc::openapi()))
         .merge(api)
         .fallback_service(files)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_deadline,
+        ))
+        // Every request's credential is read here, once, for the API, the sockets and pages.
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            credential::resolve_credential,
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
         .layer(TraceLayer::new_for_http())
+}
+
+/// Answers 408 when a request (reading its body included) takes longer than the configured
+/// deadline: a client trickling a body holds a connection for seconds, not forever.
+async fn request_deadline(
+    axum::extract::State(state): axum::extract::State<SharedState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let seconds = state.config.http_request_timeout_secs.max(1);
+    match tokio::time::timeout(std::time::Duration::from_secs(seconds), next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let body = mumu_shared::ErrorBody::new(
+                mumu_shared::ErrorCode::BadMessage,
+                format!(
+                    "the request was not complete within {seconds} s; send it whole, and faster"
+                ),
+            );
+            (
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                axum::Json(mumu_shared::ErrorResponse { error: body }),
+            )
+                .into_response()
+        }
+    }
 }
 
 async fn not_found(uri: axum::http::Uri) -> error::ApiError {

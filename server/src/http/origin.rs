@@ -1,38 +1,42 @@
-//! Refusing cross-site use of the session cookie. SameSite=Lax already keeps the cookie off
-//! cross-site POSTs and sub-requests; this is the second lock: a state-changing request or a
-//! viewer-socket upgrade that rides on the cookie must come from this site's own pages. Requests
-//! with `Authorization: Bearer` (programs, the probe) carry no ambient credentials and pass.
+//! Whether a request came from this site's own pages. SameSite=Lax already keeps the session
+//! cookie off cross-site POSTs and sub-requests; this is the second lock, applied by
+//! [`super::credential`] whenever the cookie is what authenticates a state change or a
+//! viewer-socket upgrade.
 
 use super::error::ApiError;
 use crate::error::Error;
-use crate::state::SharedState;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
 
-/// The host part (`host[:port]`) of an origin or URL.
-fn host_of(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    rest.split('/').next().unwrap_or(rest)
+/// The scheme (lower case) and host part (`host[:port]`) of an origin or URL.
+fn parts_of(url: &str) -> (Option<String>, &str) {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme.to_ascii_lowercase()), rest),
+        None => (None, url),
+    };
+    (scheme, rest.split('/').next().unwrap_or(rest))
 }
 
-/// Whether the request authenticates with the cookie rather than a header.
-pub fn uses_cookie(headers: &HeaderMap) -> bool {
-    !headers.contains_key(header::AUTHORIZATION) && headers.contains_key(header::COOKIE)
-}
-
-/// The foreign origin a request came from, if it came from another site: its `Origin` differs
-/// from the `Host` it was sent to (and from the configured public URL), or the browser marked
-/// it `Sec-Fetch-Site: cross-site`.
+/// The foreign origin a request came from, if it came from another site: its `Origin` is
+/// neither the configured public URL (scheme and host) nor the `Host` it was sent to, or the
+/// browser marked it `Sec-Fetch-Site: cross-site`. When the public URL is `https://`, an
+/// `http://` origin is foreign even on the same host: a page served without TLS may have been
+/// written by anyone on the network path.
 pub fn foreign_origin(headers: &HeaderMap, public_url: Option<&str>) -> Option<String> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     match text(header::ORIGIN.as_str()) {
         Some(origin) => {
-            let from = host_of(origin);
-            let own = text(header::HOST.as_str())
-                .is_some_and(|host| host.eq_ignore_ascii_case(from))
-                || public_url.is_some_and(|url| host_of(url).eq_ignore_ascii_case(from));
+            let (scheme, from) = parts_of(origin);
+            let public = public_url.map(parts_of);
+            let https_only = public
+                .as_ref()
+                .is_some_and(|(s, _)| s.as_deref() == Some("https"));
+            let scheme_ok = !https_only || scheme.as_deref() == Some("https");
+            let is_public = public.as_ref().is_some_and(|(s, host)| {
+                s.is_some() && *s == scheme && host.eq_ignore_ascii_case(from)
+            });
+            let is_host =
+                text(header::HOST.as_str()).is_some_and(|host| host.eq_ignore_ascii_case(from));
+            let own = is_public || (scheme_ok && is_host);
             (!own).then(|| origin.to_owned())
         }
         None => (text("sec-fetch-site") == Some("cross-site")).then(|| "another site".to_owned()),
@@ -45,25 +49,6 @@ pub fn refusal(origin: &str) -> ApiError {
         "cross-site request refused: it came from {origin}, and the session cookie only works \
          from this site's own pages (programs send Authorization: Bearer instead)"
     )))
-}
-
-/// Middleware: refuses cookie-authenticated state changes from other sites.
-pub async fn same_site_only(
-    State(state): State<SharedState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let safe = matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
-    if !safe
-        && uses_cookie(request.headers())
-        && let Some(origin) = foreign_origin(request.headers(), state.config.public_url.as_deref())
-    {
-        return refusal(&origin).into_response();
-    }
-    next.run(request).await
 }
 
 #[cfg(test)]
@@ -108,6 +93,25 @@ mod tests {
             foreign_origin(&proxied, Some("https://cams.example.com/")),
             None
         );
+    }
+
+    #[test]
+    fn a_plain_http_origin_is_foreign_to_an_https_site() {
+        let downgraded = headers(&[
+            ("host", "cams.example.com"),
+            ("origin", "http://cams.example.com"),
+        ]);
+        assert!(foreign_origin(&downgraded, Some("https://cams.example.com")).is_some());
+        let own = headers(&[
+            ("host", "cams.example.com"),
+            ("origin", "https://cams.example.com"),
+        ]);
+        assert_eq!(foreign_origin(&own, Some("https://cams.example.com")), None);
+        let sibling = headers(&[
+            ("host", "cams.example.com"),
+            ("origin", "https://evil.cams.example.com"),
+        ]);
+        assert!(foreign_origin(&sibling, Some("https://cams.example.com")).is_some());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The web app: pages rendered by `mumu-app` (Leptos, streamed SSR), each for the user its
 //! cookie names, and the compiled app (WASM, JS, CSS) served from the site root.
 
-use super::extract::token_of;
+use super::credential::Resolved;
 use crate::state::SharedState;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -49,8 +49,18 @@ pub async fn page(
     State((state, options)): State<(SharedState, Arc<LeptosOptions>)>,
     request: Request<Body>,
 ) -> Response {
-    let user = match token_of(request.headers()) {
-        Some(token) => state.auth.authenticate(&token).await.ok().map(|u| u.user),
+    // No credential, or an ambiguous one: the page renders for a visitor.
+    let token = request
+        .extensions()
+        .get::<Resolved>()
+        .and_then(|r| r.0.as_ref().ok().cloned().flatten());
+    let user = match token {
+        Some(c) => state
+            .auth
+            .authenticate(c.token())
+            .await
+            .ok()
+            .map(|u| u.user),
         None => None,
     };
     let render = leptos_axum::render_app_to_stream_with_context(

@@ -46,6 +46,12 @@ pub enum ViewerNews {
     Presence(DevicePresence),
     /// A device is gone from their list.
     Removed(DeviceId),
+    /// A login ended (`login`: its auth session id; `None`: every login of these users): the
+    /// sockets it opened are closed.
+    LoggedOut {
+        /// Which login.
+        login: Option<String>,
+    },
 }
 
 /// News for a device.

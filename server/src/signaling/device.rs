@@ -1,15 +1,14 @@
 //! The device side of signaling: a camera proves itself with its secret, stays present through
 //! heartbeats, reports its status, and offers video to the sessions the hub gives it.
 
-use super::hub::{ConnId, Out};
+use super::hub::{ConnId, Outbox};
 use super::socket::{Link, Peer, Step, already_hello, hello_required, unsupported_protocol};
 use crate::error::{Error, Result};
 use crate::state::SharedState;
 use mumu_shared::signaling::{
     DeviceHelloAck, DevicePresence, DeviceToServer, Heartbeat, ServerToDevice, ServerToViewer,
 };
-use mumu_shared::{DeviceId, Envelope, PROTOCOL_VERSION, UnixMillis, UserId};
-use tokio::sync::mpsc;
+use mumu_shared::{DeviceId, Envelope, PROTOCOL_VERSION, UnixMillis, UserId, validate};
 
 /// How often a heartbeat also refreshes `last_seen` in the database.
 const LAST_SEEN_EVERY_MS: i64 = 5 * 60 * 1000;
@@ -28,13 +27,13 @@ struct Attached {
 /// A device socket.
 pub struct DevicePeer {
     state: SharedState,
-    outbox: mpsc::Sender<Out<ServerToDevice>>,
+    outbox: Outbox<ServerToDevice>,
     attached: Option<Attached>,
 }
 
 impl DevicePeer {
     /// A device socket that has not said hello.
-    pub fn new(state: SharedState, outbox: mpsc::Sender<Out<ServerToDevice>>) -> Self {
+    pub fn new(state: SharedState, outbox: Outbox<ServerToDevice>) -> Self {
         Self {
             state,
             outbox,
@@ -153,6 +152,7 @@ impl Peer for DevicePeer {
                 s.sessions.record_ended(vec![ended], now);
             }
             DeviceToServer::DevicePresence(status) => {
+                validate::device_status(&status).map_err(Error::validation)?;
                 s.presence
                     .set_status(&me.device_id, &me.key, &status)
                     .await?;
@@ -207,15 +207,28 @@ impl Peer for DevicePeer {
             }
             return;
         }
+        // Read afresh, not from the cache: a removed device has nobody left to tell (its
+        // guests already heard it is gone), and a share taken back meanwhile must not hear.
+        let (row, users) = match (
+            s.devices.row(&me.device_id).await,
+            s.devices.access_users(&me.device_id).await,
+        ) {
+            (Ok(Some(row)), Ok(users)) if !users.is_empty() => (row, users),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(device_id = %me.device_id, error = %e, "could not read who may watch");
+                return;
+            }
+            _ => return,
+        };
         let last_seen = s.devices.touch(&me.device_id, None).await.ok();
         let presence = DevicePresence {
             device_id: me.device_id.clone(),
-            name: me.name,
+            name: row.name,
             online: false,
             last_seen,
             status: None,
         };
-        if let Err(e) = s.devices.announce(me.users, presence).await {
+        if let Err(e) = s.devices.announce(users, presence).await {
             tracing::warn!(device_id = %me.device_id, error = %e, "could not announce the device offline");
         }
     }

@@ -19,7 +19,7 @@ use mumu_shared::{
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 /// A socket's number on this server.
 pub type ConnId = u64;
@@ -27,9 +27,9 @@ pub type ConnId = u64;
 /// What a socket task is asked to do.
 #[derive(Debug)]
 pub enum Out<M> {
-    /// Send this message (boxed: a queue slot stays pointer-sized, and every socket's queue
-    /// allocates 32 slots up front).
-    Send(Box<Envelope<M>>),
+    /// Send this message. Shared: a notice for many viewers is one allocation however many
+    /// queues hold it (and a queue slot stays pointer-sized).
+    Send(Arc<Envelope<M>>),
     /// Send this error, then close.
     Close(ErrorBody),
     /// Reload what the socket caches about its device (who may watch it).
@@ -39,12 +39,49 @@ pub enum Out<M> {
 impl<M> Out<M> {
     /// Send this message.
     pub fn send(envelope: Envelope<M>) -> Self {
-        Self::Send(Box::new(envelope))
+        Self::Send(Arc::new(envelope))
     }
 }
 
-/// The sending end of a socket task's queue.
-pub type Outbox<M> = mpsc::Sender<Out<M>>;
+/// The sending end of a socket task's queue. A queue that fills up means its socket is not
+/// reading (or not being read fast enough): it is told to close through `overflow` rather
+/// than silently losing messages.
+#[derive(Debug)]
+pub struct Outbox<M> {
+    tx: mpsc::Sender<Out<M>>,
+    overflow: Arc<Notify>,
+}
+
+impl<M> Clone for Outbox<M> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            overflow: self.overflow.clone(),
+        }
+    }
+}
+
+/// The receiving end, held by the socket task.
+#[derive(Debug)]
+pub struct Inbox<M> {
+    /// What to do next.
+    pub rx: mpsc::Receiver<Out<M>>,
+    /// Signalled when the queue overflowed: the socket closes as a slow consumer.
+    pub overflow: Arc<Notify>,
+}
+
+/// A socket task's queue, holding at most `capacity` messages.
+pub fn outbox<M>(capacity: usize) -> (Outbox<M>, Inbox<M>) {
+    let (tx, rx) = mpsc::channel(capacity);
+    let overflow = Arc::new(Notify::new());
+    (
+        Outbox {
+            tx,
+            overflow: overflow.clone(),
+        },
+        Inbox { rx, overflow },
+    )
+}
 
 /// A session that ended, for the record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +100,8 @@ struct DeviceConn {
 
 struct ViewerConn {
     user_id: UserId,
+    /// The login (auth session) the socket authenticated with: logging out closes it.
+    login: String,
     outbox: Outbox<ServerToViewer>,
     sessions: HashSet<SessionId>,
 }
@@ -105,14 +144,15 @@ impl std::fmt::Debug for Hub {
     }
 }
 
-/// Queues a message (counted as sent when the socket writes it); a full or closed queue means
-/// the socket is going away, and its own task will detach it, so the message is dropped with
-/// a note.
+/// Queues a message (counted as sent when the socket writes it). A full queue means the
+/// socket is not keeping up: it is told to close (its own task then detaches it), so a peer
+/// that stops reading costs at most one full queue. A closed queue means the socket is gone.
 fn push<M: Message>(outbox: &Outbox<M>, out: Out<M>) {
-    match outbox.try_send(out) {
+    match outbox.tx.try_send(out) {
         Ok(()) => {}
         Err(mpsc::error::TrySendError::Full(_)) => {
-            tracing::warn!("a socket's send queue is full; message dropped");
+            tracing::warn!("a socket's send queue is full; closing it as a slow consumer");
+            outbox.overflow.notify_one();
         }
         Err(mpsc::error::TrySendError::Closed(_)) => {}
     }
@@ -165,15 +205,32 @@ impl Hub {
         (id, ended)
     }
 
-    /// Attaches a viewer's socket.
-    pub fn attach_viewer(&self, user_id: &UserId, outbox: Outbox<ServerToViewer>) -> ConnId {
+    /// Attaches a viewer's socket, authenticated by `login`, unless the user already has
+    /// `max_per_user` sockets on this server.
+    pub fn attach_viewer(
+        &self,
+        user_id: &UserId,
+        login: &str,
+        outbox: Outbox<ServerToViewer>,
+        max_per_user: usize,
+    ) -> Result<ConnId> {
         let mut state = self.lock();
+        let open = state.viewers_by_user.get(user_id).map_or(0, HashSet::len);
+        if open >= max_per_user {
+            return Err(Error::client(
+                ErrorCode::RateLimited,
+                format!(
+                    "you already have {open} viewer connections open, the most allowed; close a tab or window"
+                ),
+            ));
+        }
         state.next_conn += 1;
         let id = state.next_conn;
         state.viewers.insert(
             id,
             ViewerConn {
                 user_id: user_id.clone(),
+                login: login.to_owned(),
                 outbox,
                 sessions: HashSet::new(),
             },
@@ -183,7 +240,7 @@ impl Hub {
             .entry(user_id.clone())
             .or_default()
             .insert(id);
-        id
+        Ok(id)
     }
 
     /// Detaches a socket that closed; its sessions end on the other side.
@@ -254,7 +311,10 @@ impl Hub {
         if device.sessions.len() >= max_sessions {
             return Err(Error::client(
                 ErrorCode::MaxSessions,
-                format!("device {device_id} already serves {max_sessions} viewers, its maximum"),
+                format!(
+                    "device {device_id} already serves {} viewers, the most it takes for you right now",
+                    device.sessions.len()
+                ),
             ));
         }
         device.sessions.insert(session_id.clone());
@@ -389,6 +449,10 @@ impl Hub {
         let mut state = self.lock();
         match notice {
             Notice::Viewers { users, news } => {
+                let conns: Vec<ConnId> = users
+                    .iter()
+                    .flat_map(|u| state.viewers_by_user.get(u).into_iter().flatten().copied())
+                    .collect();
                 let message = match news {
                     ViewerNews::Presence(p) => ServerToViewer::DevicePresence(p.clone()),
                     ViewerNews::Removed(d) => {
@@ -396,17 +460,25 @@ impl Hub {
                             device_id: d.clone(),
                         })
                     }
+                    ViewerNews::LoggedOut { login } => {
+                        let body = ErrorBody::new(
+                            ErrorCode::Unauthorized,
+                            "this login has ended (logged out); log in again",
+                        );
+                        for conn in &conns {
+                            if let Some(viewer) = state.viewers.get(conn)
+                                && login.as_ref().is_none_or(|l| *l == viewer.login)
+                            {
+                                push(&viewer.outbox, Out::Close(body.clone()));
+                            }
+                        }
+                        return Vec::new();
+                    }
                 };
-                let conns: Vec<ConnId> = users
-                    .iter()
-                    .flat_map(|u| state.viewers_by_user.get(u).into_iter().flatten().copied())
-                    .collect();
+                let envelope = Arc::new(Envelope::new(message, now));
                 for conn in &conns {
                     if let Some(viewer) = state.viewers.get(conn) {
-                        push(
-                            &viewer.outbox,
-                            Out::send(Envelope::new(message.clone(), now)),
-                        );
+                        push(&viewer.outbox, Out::Send(envelope.clone()));
                     }
                 }
                 // Access withdrawn: their sessions on that device end too.
@@ -512,15 +584,26 @@ mod tests {
     }
 
     fn device(hub: &Hub, id: &str) -> (ConnId, mpsc::Receiver<Out<ServerToDevice>>) {
-        let (tx, rx) = mpsc::channel(16);
+        let (tx, inbox) = outbox(16);
         let (conn, ended) = hub.attach_device(&DeviceId::from(id), tx, NOW);
         assert!(ended.is_empty());
-        (conn, rx)
+        (conn, inbox.rx)
+    }
+
+    fn viewer_as(
+        hub: &Hub,
+        user: &str,
+        login: &str,
+    ) -> (ConnId, mpsc::Receiver<Out<ServerToViewer>>) {
+        let (tx, inbox) = outbox(16);
+        let conn = hub
+            .attach_viewer(&UserId::from(user), login, tx, 8)
+            .unwrap();
+        (conn, inbox.rx)
     }
 
     fn viewer(hub: &Hub, user: &str) -> (ConnId, mpsc::Receiver<Out<ServerToViewer>>) {
-        let (tx, rx) = mpsc::channel(16);
-        (hub.attach_viewer(&UserId::from(user), tx), rx)
+        viewer_as(hub, user, &format!("login-of-{user}"))
     }
 
     fn open(hub: &Hub, viewer: ConnId, device: &str, session: &str, max: usize) -> Result<()> {
@@ -543,9 +626,9 @@ mod tests {
         rx.try_recv().expect("a queued message")
     }
 
-    fn sent<M>(rx: &mut mpsc::Receiver<Out<M>>) -> M {
+    fn sent<M: Clone>(rx: &mut mpsc::Receiver<Out<M>>) -> M {
         match next(rx) {
-            Out::Send(envelope) => envelope.message,
+            Out::Send(envelope) => envelope.message.clone(),
             Out::Close(body) => panic!("expected a message, got close: {body}"),
             Out::Refresh => panic!("expected a message, got refresh"),
         }
@@ -689,7 +772,7 @@ mod tests {
         let (v, mut view) = viewer(&hub, "u1");
         open(&hub, v, "d1", "s1", 4).unwrap();
         let _ = (next(&mut old), next(&mut view));
-        let (tx, _new) = mpsc::channel(16);
+        let (tx, _new) = outbox(16);
         let (_, ended) = hub.attach_device(&"d1".into(), tx, NOW);
         assert_eq!(ended.len(), 1);
         assert!(matches!(next(&mut old), Out::Close(b) if b.code == ErrorCode::Replaced));
@@ -735,6 +818,69 @@ mod tests {
         );
         assert!(matches!(sent(&mut cam), ServerToDevice::Paired(_)));
         assert!(matches!(next(&mut cam), Out::Refresh));
+    }
+
+    #[test]
+    fn a_user_has_a_bounded_number_of_sockets() {
+        let hub = hub();
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let (tx, inbox) = outbox(4);
+            hub.attach_viewer(&"u1".into(), "l1", tx, 3).unwrap();
+            held.push(inbox);
+        }
+        let (tx, _inbox) = outbox(4);
+        let refused = hub.attach_viewer(&"u1".into(), "l1", tx.clone(), 3);
+        assert_eq!(code(refused), ErrorCode::RateLimited);
+        assert!(hub.attach_viewer(&"u2".into(), "l2", tx, 3).is_ok());
+    }
+
+    #[test]
+    fn a_full_queue_asks_its_socket_to_close_instead_of_dropping_in_silence() {
+        let hub = hub();
+        let (tx, inbox) = outbox(2);
+        hub.attach_viewer(&"u1".into(), "l1", tx, 8).unwrap();
+        let presence = DevicePresence {
+            device_id: "d1".into(),
+            name: "Porch".into(),
+            online: true,
+            last_seen: Some(NOW),
+            status: None,
+        };
+        let notice = Notice::Viewers {
+            users: vec!["u1".into()],
+            news: ViewerNews::Presence(presence),
+        };
+        hub.deliver(&notice, NOW);
+        hub.deliver(&notice, NOW);
+        use futures_util::FutureExt;
+        assert!(
+            inbox.overflow.notified().now_or_never().is_none(),
+            "not overflowed while there is room"
+        );
+        hub.deliver(&notice, NOW);
+        assert!(
+            inbox.overflow.notified().now_or_never().is_some(),
+            "the third notice overflowed"
+        );
+    }
+
+    #[test]
+    fn logging_out_closes_the_sockets_of_that_login_only() {
+        let hub = hub();
+        let (_, mut phone) = viewer_as(&hub, "alice", "phone");
+        let (_, mut laptop) = viewer_as(&hub, "alice", "laptop");
+        let logout = |login: Option<&str>| Notice::Viewers {
+            users: vec!["alice".into()],
+            news: ViewerNews::LoggedOut {
+                login: login.map(str::to_owned),
+            },
+        };
+        hub.deliver(&logout(Some("phone")), NOW);
+        assert!(matches!(next(&mut phone), Out::Close(b) if b.code == ErrorCode::Unauthorized));
+        assert!(laptop.try_recv().is_err());
+        hub.deliver(&logout(None), NOW);
+        assert!(matches!(next(&mut laptop), Out::Close(_)));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::state::AppState;
 use socket::Limits;
 use std::time::Duration;
 
-/// How many messages a socket's outbox holds before the hub drops messages for it.
+/// How many messages a socket's outbox holds; one that overflows closes as a slow consumer.
 pub const OUTBOX_CAPACITY: usize = 256;
 
 /// The per-socket limits from the configuration.
@@ -23,5 +23,6 @@ pub fn limits(state: &AppState) -> Limits {
         idle_timeout: state.config.heartbeat() * 3,
         rate: Rate::per_second(per_sec, per_sec.saturating_mul(2)),
         flood_close_after: per_sec.saturating_mul(2).max(20),
+        write_timeout: state.config.ws_write_timeout(),
     }
 }

@@ -2,19 +2,32 @@
 
 use super::hub::Ended;
 use crate::db::Db;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::rate_limit::{KeyedLimiter, Rate};
 use mumu_shared::{DeviceId, SessionId, UnixMillis, UserId};
 
 /// The session record.
 #[derive(Debug)]
 pub struct Sessions {
     db: Db,
+    /// Watch requests per user: each one mints TURN credentials and wakes a camera.
+    requests: KeyedLimiter,
 }
 
 impl Sessions {
-    /// Over this database.
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    /// Over this database, allowing each user `watches_per_min` watch requests a minute.
+    pub fn new(db: Db, watches_per_min: u32) -> Self {
+        Self {
+            db,
+            requests: KeyedLimiter::new(Rate::per_minute(watches_per_min)),
+        }
+    }
+
+    /// Counts a watch request of `user`, or refuses it past the rate.
+    pub fn admit(&self, user: &UserId, now: UnixMillis) -> Result<()> {
+        self.requests
+            .take(user.as_str(), now)
+            .map_err(|wait| Error::rate_limited("watch requests", wait))
     }
 
     /// Records a session starting.

@@ -1,9 +1,13 @@
 //! The life of one signaling socket, the same for devices and viewers: frame limits, the
 //! per-socket rate limit, decoding with errors that say what was wrong, the hello and
-//! heartbeat deadlines, and the outbox the hub writes to. What each message means is the
-//! [`Peer`]'s business.
+//! heartbeat deadlines, the write deadline, and the outbox the hub writes to. What each message
+//! means is the [`Peer`]'s business.
+//!
+//! A peer that stops reading is cut off, two ways: every write has a deadline (so the loop's
+//! other deadlines keep firing), and a queue that overflows closes the socket as a slow
+//! consumer. Either way it costs at most one bounded queue while it lasts.
 
-use super::hub::Out;
+use super::hub::{Inbox, Out};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::rate_limit::{Bucket, Rate};
@@ -16,7 +20,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
 /// What to do after a message.
@@ -90,12 +93,13 @@ pub struct Limits {
     pub rate: Rate,
     /// Messages dropped by the rate limit, in a row, before the socket is closed.
     pub flood_close_after: u32,
+    /// Longest a single write may wait for the peer to read; past it the socket is closed.
+    pub write_timeout: Duration,
 }
 
 /// The socket, as handlers see it: a way to send.
 pub struct Link<'a, M> {
-    socket: &'a mut WebSocket,
-    metrics: &'a Metrics,
+    writer: Writer<'a>,
     clock: &'a dyn crate::clock::Clock,
     request_id: Option<String>,
     _m: std::marker::PhantomData<M>,
@@ -103,23 +107,57 @@ pub struct Link<'a, M> {
 
 impl<M: Message> Link<'_, M> {
     /// Sends a reply to the message being handled (it carries that message's `request_id`).
+    /// A reply that cannot be written in time marks the socket broken; the loop then closes it.
     pub async fn reply(&mut self, message: M) {
         let envelope =
             Envelope::new(message, self.clock.now_ms()).reply_to(self.request_id.clone());
-        send(self.socket, &envelope, self.metrics).await;
+        self.writer.send(&envelope).await;
     }
 }
 
-async fn send<M: Message>(
-    socket: &mut WebSocket,
-    envelope: &Envelope<M>,
-    metrics: &Metrics,
-) -> bool {
-    metrics.messages_out.fetch_add(1, Relaxed);
-    socket
-        .send(WsMessage::Text(encode(envelope).into()))
-        .await
-        .is_ok()
+/// Writes to the socket, each write within the deadline.
+struct Writer<'a> {
+    socket: &'a mut WebSocket,
+    metrics: &'a Metrics,
+    timeout: Duration,
+    /// A write failed or timed out: the socket is no use any more.
+    broken: bool,
+}
+
+impl Writer<'_> {
+    async fn send<M: Message>(&mut self, envelope: &Envelope<M>) {
+        if self.broken {
+            return;
+        }
+        self.metrics.messages_out.fetch_add(1, Relaxed);
+        let frame = WsMessage::Text(encode(envelope).into());
+        match tokio::time::timeout(self.timeout, self.socket.send(frame)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "socket write failed");
+                self.broken = true;
+            }
+            Err(_) => {
+                tracing::info!(
+                    timeout_ms = self.timeout.as_millis() as u64,
+                    "socket write timed out: the peer is not reading; closing"
+                );
+                self.metrics.error(ErrorCode::SlowConsumer);
+                self.broken = true;
+            }
+        }
+    }
+
+    async fn send_error<M: ErrorMessage>(
+        &mut self,
+        body: ErrorBody,
+        request_id: Option<String>,
+        clock: &dyn crate::clock::Clock,
+    ) {
+        self.metrics.error(body.code);
+        let envelope = Envelope::new(M::error(body), clock.now_ms()).reply_to(request_id);
+        self.send(&envelope).await;
+    }
 }
 
 /// An `error` message in the direction's enum. Every server→client enum has one.
@@ -152,7 +190,7 @@ fn protocol_error_body(e: &ProtocolError) -> ErrorBody {
 pub async fn run<P>(
     mut socket: WebSocket,
     mut peer: P,
-    mut outbox: mpsc::Receiver<Out<P::Out>>,
+    mut inbox: Inbox<P::Out>,
     limits: Limits,
     metrics: Arc<Metrics>,
     clock: crate::clock::SharedClock,
@@ -164,21 +202,31 @@ pub async fn run<P>(
     let mut last_heard = opened;
     let mut bucket = Bucket::full(limits.rate, clock.now_ms());
     let mut dropped_in_a_row = 0u32;
+    let clock = &*clock;
+    let mut writer = Writer {
+        socket: &mut socket,
+        metrics: &metrics,
+        timeout: limits.write_timeout,
+        broken: false,
+    };
 
     let close_with: Option<ErrorBody> = loop {
+        if writer.broken {
+            break None;
+        }
         let deadline = if peer.greeted() {
             last_heard + limits.idle_timeout
         } else {
             opened + limits.hello_timeout
         };
         tokio::select! {
-            frame = socket.recv() => {
+            frame = writer.socket.recv() => {
                 let text = match frame {
                     Some(Ok(WsMessage::Text(text))) => text,
                     Some(Ok(WsMessage::Binary(_))) => {
                         last_heard = Instant::now();
                         let body = ErrorBody::new(ErrorCode::BadMessage, "binary frames are not accepted; send JSON text");
-                        send_error::<P::Out>(&mut socket, body, None, &metrics, &*clock).await;
+                        writer.send_error::<P::Out>(body, None, clock).await;
                         continue;
                     }
                     Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {
@@ -198,7 +246,7 @@ pub async fn run<P>(
                         ErrorCode::MessageTooLarge,
                         format!("message of {} bytes refused; the limit is {MAX_MESSAGE_BYTES}", text.len()),
                     );
-                    send_error::<P::Out>(&mut socket, body, None, &metrics, &*clock).await;
+                    writer.send_error::<P::Out>(body, None, clock).await;
                     continue;
                 }
                 if let Err(wait_ms) = bucket.take(limits.rate, clock.now_ms()) {
@@ -210,39 +258,43 @@ pub async fn run<P>(
                         ErrorCode::RateLimited,
                         format!("too many messages; this one was dropped; retry in {wait_ms} ms"),
                     );
-                    send_error::<P::Out>(&mut socket, body, None, &metrics, &*clock).await;
+                    writer.send_error::<P::Out>(body, None, clock).await;
                     continue;
                 }
                 dropped_in_a_row = 0;
                 let envelope = match decode::<P::In>(&text) {
                     Ok(envelope) => envelope,
                     Err(e) => {
-                        send_error::<P::Out>(&mut socket, protocol_error_body(&e), None, &metrics, &*clock).await;
+                        writer.send_error::<P::Out>(protocol_error_body(&e), None, clock).await;
                         continue;
                     }
                 };
                 let request_id = envelope.request_id.clone();
-                let mut link = Link { socket: &mut socket, metrics: &metrics, clock: &*clock, request_id: request_id.clone(), _m: std::marker::PhantomData };
+                let mut link = Link { writer, clock, request_id: request_id.clone(), _m: std::marker::PhantomData };
                 // Boxed: the handler's future (database calls and all) is allocated while a
                 // message is handled, not carried in every idle socket's task.
-                match Box::pin(peer.on_message(envelope, &mut link)).await {
+                let step = Box::pin(peer.on_message(envelope, &mut link)).await;
+                writer = link.writer;
+                match step {
                     Ok(Step::Continue) => {}
                     Ok(Step::Close(body)) => break Some(body),
                     Err(e) => {
-                        send_error::<P::Out>(&mut socket, e.to_body(), request_id, &metrics, &*clock).await;
+                        writer.send_error::<P::Out>(e.to_body(), request_id, clock).await;
                     }
                 }
             }
-            out = outbox.recv() => match out {
-                Some(Out::Send(envelope)) => {
-                    if !send(&mut socket, &envelope, &metrics).await {
-                        break None;
-                    }
-                }
+            out = inbox.rx.recv() => match out {
+                Some(Out::Send(envelope)) => writer.send(&envelope).await,
                 Some(Out::Close(body)) => break Some(body),
                 Some(Out::Refresh) => Box::pin(peer.on_refresh()).await,
                 None => break None,
             },
+            () = inbox.overflow.notified() => {
+                break Some(ErrorBody::new(
+                    ErrorCode::SlowConsumer,
+                    "this connection fell too far behind reading what the server sent; closing (reconnect)",
+                ));
+            }
             () = sleep_until(deadline) => {
                 break Some(if peer.greeted() {
                     ErrorBody::new(ErrorCode::HeartbeatTimeout, format!("nothing heard for {} s; closing", limits.idle_timeout.as_secs()))
@@ -253,30 +305,23 @@ pub async fn run<P>(
         }
     };
 
-    if let Some(body) = close_with {
+    if let Some(body) = close_with
+        && !writer.broken
+    {
         let code = close_code(body.code);
         let reason = body.message.chars().take(100).collect::<String>();
-        send_error::<P::Out>(&mut socket, body, None, &metrics, &*clock).await;
-        let _ = socket
-            .send(WsMessage::Close(Some(CloseFrame {
+        writer.send_error::<P::Out>(body, None, clock).await;
+        if !writer.broken {
+            let close = WsMessage::Close(Some(CloseFrame {
                 code,
                 reason: reason.into(),
-            })))
-            .await;
+            }));
+            let _ = tokio::time::timeout(limits.write_timeout, writer.socket.send(close)).await;
+        }
     }
+    // The connection goes now; the peer's clean-up may wait on the database.
+    drop(socket);
     Box::pin(peer.on_close()).await;
-}
-
-async fn send_error<M: ErrorMessage>(
-    socket: &mut WebSocket,
-    body: ErrorBody,
-    request_id: Option<String>,
-    metrics: &Metrics,
-    clock: &dyn crate::clock::Clock,
-) {
-    metrics.error(body.code);
-    let envelope = Envelope::new(M::error(body), clock.now_ms()).reply_to(request_id);
-    send(socket, &envelope, metrics).await;
 }
 
 /// A read error caused by a frame over the transport limit becomes `message_too_large`.

@@ -1,22 +1,22 @@
 //! The viewer side of signaling: a person (browser or probe) authenticates, hears the presence
 //! of their devices, and opens watch sessions, answering each device's offer.
 
-use super::hub::{ConnId, Out};
+use super::hub::{ConnId, Outbox};
 use super::socket::{Link, Peer, Step, already_hello, hello_required, unsupported_protocol};
 use crate::auth::AuthedUser;
 use crate::error::{Error, Result};
 use crate::state::SharedState;
+use mumu_shared::api::AccessRole;
 use mumu_shared::signaling::{
     DeviceWatchRequest, EndReason, Heartbeat, ServerToDevice, ServerToViewer, ViewerHelloAck,
     ViewerToServer, WatchReady,
 };
 use mumu_shared::{Envelope, ErrorBody, ErrorCode, PROTOCOL_VERSION, SessionId};
-use tokio::sync::mpsc;
 
 /// A viewer socket.
 pub struct ViewerPeer {
     state: SharedState,
-    outbox: mpsc::Sender<Out<ServerToViewer>>,
+    outbox: Outbox<ServerToViewer>,
     /// Who opened the socket, when a cookie or header said so.
     upgraded_as: Option<AuthedUser>,
     attached: Option<(AuthedUser, ConnId)>,
@@ -26,7 +26,7 @@ impl ViewerPeer {
     /// A viewer socket; `user` is known when the upgrade request carried credentials.
     pub fn new(
         state: SharedState,
-        outbox: mpsc::Sender<Out<ServerToViewer>>,
+        outbox: Outbox<ServerToViewer>,
         user: Option<AuthedUser>,
     ) -> Self {
         Self {
@@ -62,7 +62,16 @@ impl ViewerPeer {
         };
         // Attach before reading the snapshot: a change made meanwhile is then queued behind
         // hello_ack instead of being lost between the two.
-        let conn = s.hub.attach_viewer(user.id(), self.outbox.clone());
+        let attached = s.hub.attach_viewer(
+            user.id(),
+            &user.session_id,
+            self.outbox.clone(),
+            s.config.max_sockets_per_user,
+        );
+        let conn = match attached {
+            Ok(conn) => conn,
+            Err(e) => return Ok(Step::Close(e.to_body())),
+        };
         let devices = match s.devices.presence_of_all(user.id()).await {
             Ok(devices) => devices,
             Err(e) => {
@@ -114,25 +123,33 @@ impl Peer for ViewerPeer {
             }
             ViewerToServer::WatchRequest(request) => {
                 let device_id = request.device_id;
-                s.devices.role(user.id(), &device_id).await?;
+                let role = s.devices.role(user.id(), &device_id).await?;
+                s.sessions.admit(user.id(), now)?;
                 let session_id = SessionId(uuid::Uuid::new_v4().to_string());
                 let policy = s.config.ice_transport_policy.into();
+                // TURN usernames name the user the relay works for, so coturn's log of each
+                // allocation says whose it is.
+                let subject = |side: &str| format!("{}:{session_id}:{side}", user.id());
                 let to_device = DeviceWatchRequest {
                     session_id: session_id.clone(),
                     viewer: user.user.username.clone(),
-                    ice_servers: s.turn.ice_servers(&format!("{session_id}-device"), now),
+                    ice_servers: s.turn.ice_servers(&subject("device"), now),
                     ice_transport_policy: policy,
                 };
                 let to_viewer = WatchReady {
                     session_id: session_id.clone(),
                     device_id: device_id.clone(),
-                    ice_servers: s.turn.ice_servers(&format!("{session_id}-viewer"), now),
+                    ice_servers: s.turn.ice_servers(&subject("viewer"), now),
                     ice_transport_policy: policy,
                 };
                 s.sessions
                     .started(&session_id, &device_id, user.id(), now)
                     .await?;
-                let max = s.config.max_sessions_per_device;
+                // The owner always finds a place: people it shared with take all but one.
+                let max = match role {
+                    AccessRole::Owner => s.config.max_sessions_per_device,
+                    AccessRole::Viewer => s.config.max_sessions_per_device.saturating_sub(1).max(1),
+                };
                 if let Err(e) =
                     s.hub
                         .open(conn, to_device, to_viewer, envelope.request_id, max, now)

@@ -368,6 +368,52 @@ async fn fresh_postgres_schema() -> String {
     format!("{base}{sep}options=-c%20search_path%3D{schema}")
 }
 
+/// A viewer's socket.
+pub type Viewer = Socket<ViewerToServer, ServerToViewer>;
+/// A device's socket.
+pub type Device = Socket<DeviceToServer, ServerToDevice>;
+
+/// The viewer asks to watch; returns the session as both ends saw it.
+pub async fn watch(
+    viewer: &mut Viewer,
+    device: &mut Device,
+    device_id: &mumu_shared::DeviceId,
+) -> (
+    mumu_shared::signaling::WatchReady,
+    mumu_shared::signaling::DeviceWatchRequest,
+) {
+    viewer
+        .send_with_id(
+            ViewerToServer::WatchRequest(mumu_shared::signaling::ViewerWatchRequest {
+                device_id: device_id.clone(),
+            }),
+            "w-1",
+        )
+        .await;
+    let ready = viewer
+        .recv_matching(|m| matches!(m, ServerToViewer::WatchReady(_) | ServerToViewer::Error(_)))
+        .await;
+    assert_eq!(
+        ready.request_id.as_deref(),
+        Some("w-1"),
+        "watch_ready answers the request"
+    );
+    let ready = match ready.message {
+        ServerToViewer::WatchReady(r) => r,
+        other => panic!("expected watch_ready, got {other:?}"),
+    };
+    let request = match device
+        .recv_matching(|m| matches!(m, ServerToDevice::WatchRequest(_)))
+        .await
+        .message
+    {
+        ServerToDevice::WatchRequest(r) => r,
+        _ => unreachable!(),
+    };
+    assert_eq!(ready.session_id, request.session_id);
+    (ready, request)
+}
+
 /// One signaling socket, typed by what it sends (`S`) and receives (`R`).
 pub struct Socket<S, R> {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,

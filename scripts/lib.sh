@@ -64,15 +64,18 @@ ensure_services() {
   return 1
 }
 
-# The web app's build tools: cargo-leptos, trunk and the wasm-bindgen CLI of the version in
-# Cargo.lock. Prebuilt copies come from ../shared/tools when this checkout sits beside one;
-# otherwise they are built from crates.io once (about 20 minutes).
+# The web app's build tools: cargo-leptos and the wasm-bindgen CLI of the version in Cargo.lock
+# (trunk, for the client-rendered build, only when asked: `ensure_front_tools trunk`). Prebuilt
+# copies come from ../shared/tools when this checkout sits beside one; otherwise they are built
+# from crates.io once (about 15 minutes, 6 more for trunk).
 ensure_front_tools() {
-  if [ -x ../shared/tools/install ] && ! { command -v cargo-leptos && command -v trunk; } >/dev/null; then
+  if [ -x ../shared/tools/install ] && ! command -v cargo-leptos >/dev/null; then
     ../shared/tools/install >/dev/null
   fi
   command -v cargo-leptos >/dev/null || cargo install cargo-leptos --version 0.3.10 --locked
-  command -v trunk >/dev/null || cargo install trunk --version 0.21.14 --locked
+  if [ "${1:-}" = trunk ]; then
+    command -v trunk >/dev/null || cargo install trunk --version 0.21.14 --locked
+  fi
   local want
   want=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
   if ! wasm-bindgen --version 2>/dev/null | grep -q "$want"; then

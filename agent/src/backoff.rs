@@ -1,9 +1,6 @@
-//! Reconnect delays: exponential backoff with jitter.
-//!
-//! When the server restarts, every agent loses its socket at the same instant. Doubling the wait
-//! after each failed attempt keeps a dead server from being hammered, and the random part keeps a
-//! fleet of agents from reconnecting in lockstep when it comes back.
+//! Reconnect delays: the shared rule ([`mumu_shared::backoff`]) with the attempt count kept.
 
+use mumu_shared::backoff::retry_delay;
 use rand::Rng;
 use std::time::Duration;
 
@@ -28,19 +25,14 @@ impl Backoff {
     /// The delay before the next attempt: the doubled delay, capped, then scaled by a random
     /// factor in [0.5, 1.0] ("equal jitter": never zero, never above the cap).
     pub fn next_delay(&mut self) -> Duration {
-        let ceiling = self.ceiling();
         self.attempt = self.attempt.saturating_add(1);
-        ceiling.mul_f64(rand::rng().random_range(0.5..=1.0))
+        let random = rand::rng().random_range(0.0..=1.0);
+        retry_delay(self.base, self.max, self.attempt, random)
     }
 
     /// Back to the first delay, after a connection that worked.
     pub fn reset(&mut self) {
         self.attempt = 0;
-    }
-
-    fn ceiling(&self) -> Duration {
-        let factor = 2u32.saturating_pow(self.attempt.min(20));
-        self.base.saturating_mul(factor).min(self.max)
     }
 }
 

@@ -85,7 +85,7 @@ pub async fn open(url: &str, identity: &Identity) -> Result<(DeviceSocket, Devic
         ServerToDevice::Error(error) => Err(refusal(error)),
         other => Err(Ended::Lost(format!(
             "expected hello_ack, got {:?}",
-            other.kind_name()
+            mumu_shared::Message::kind(&other)
         ))),
     }
 }
@@ -215,16 +215,5 @@ fn refusal(error: ErrorBody) -> Ended {
         }
         ErrorCode::Replaced => Ended::Fatal(Fatal::Replaced(error)),
         _ => Ended::Lost(error.to_string()),
-    }
-}
-
-/// The wire name of a message, for logs.
-trait KindName {
-    fn kind_name(&self) -> &'static str;
-}
-
-impl KindName for ServerToDevice {
-    fn kind_name(&self) -> &'static str {
-        mumu_shared::Message::kind(self)
     }
 }

@@ -203,13 +203,10 @@ impl Sessions {
             relay_only: request.ice_transport_policy == IceTransportPolicy::Relay,
         };
         tracing::info!(%session, viewer = %request.viewer, relay_only = options.relay_only, "viewer joining");
-        match ViewerBranch::attach(
-            self.capture.pipeline(),
-            self.capture.tee(),
-            session.clone(),
-            &options,
-            self.events.clone(),
-        ) {
+        match self
+            .capture
+            .attach_viewer(session.clone(), &options, self.events.clone())
+        {
             Ok(branch) => {
                 self.branches.insert(session.clone(), branch);
                 self.idle_since = None;

@@ -1,7 +1,8 @@
 //! The session table against a real (test-picture) pipeline: refusals and bad input from the
 //! other side end only the session they concern.
 
-use mumu_agent::media::capture::{Capture, Encoder, Source, VideoSettings};
+use mumu_agent::media::VideoSettings;
+use mumu_agent::media::capture::{Capture, Source};
 use mumu_agent::sessions::Sessions;
 use mumu_shared::SessionId;
 use mumu_shared::signaling::{
@@ -11,16 +12,7 @@ use mumu_shared::signaling::{
 use std::time::Duration;
 
 fn settings() -> VideoSettings {
-    VideoSettings {
-        source: Source::test(),
-        encoder: Some(Encoder::X264),
-        width: 320,
-        height: 240,
-        framerate: 15,
-        bitrate_kbps: 300,
-        key_int: 30,
-        keyframe_min_interval: Duration::from_millis(250),
-    }
+    VideoSettings::small_test()
 }
 
 fn watch(session: &str) -> ServerToDevice {

@@ -45,12 +45,17 @@ impl fmt::Display for ApiError {
     }
 }
 
-fn js_detail(value: wasm_bindgen::JsValue) -> String {
+/// What a JavaScript exception says: an `Error`'s message, a thrown string, or `otherwise`.
+pub fn js_error_text(value: &wasm_bindgen::JsValue, otherwise: &str) -> String {
     value
         .dyn_ref::<js_sys::Error>()
         .map(|e| String::from(e.message()))
         .or_else(|| value.as_string())
-        .unwrap_or_else(|| "network error".into())
+        .unwrap_or_else(|| otherwise.to_owned())
+}
+
+fn js_detail(value: wasm_bindgen::JsValue) -> String {
+    js_error_text(&value, "network error")
 }
 
 /// Makes one request; `body` goes as JSON. Returns the response's JSON (or `()` for 204).
@@ -135,8 +140,8 @@ pub async fn logout_everywhere() -> Result<(), ApiError> {
     call("POST", "/api/auth/logout-all", NO_BODY).await
 }
 
-/// Changes the password; every login ends and this browser gets a new one.
-pub async fn change_password(req: &ChangePasswordRequest) -> Result<AuthResponse, ApiError> {
+/// Changes the password; every other login of the account ends.
+pub async fn change_password(req: &ChangePasswordRequest) -> Result<(), ApiError> {
     call("POST", "/api/auth/password", Some(req)).await
 }
 

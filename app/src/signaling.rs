@@ -355,13 +355,10 @@ fn socket_url() -> Option<String> {
     Some(format!("{scheme}://{}/ws/viewer", location.host().ok()?))
 }
 
-/// The wait before reconnect number `failures`: doubling from `FIRST_RETRY` up to `MAX_RETRY`,
-/// then "equal jitter" (between half and all of it, `random` in 0..1) so that a restarted server
-/// is not hit by every tab at once.
+/// The wait before reconnect number `failures`: the shared backoff rule from `FIRST_RETRY` up to
+/// `MAX_RETRY`, so that a restarted server is not hit by every tab at once.
 pub fn retry_delay(failures: u32, random: f64) -> Duration {
-    let doubled = FIRST_RETRY.saturating_mul(1 << failures.saturating_sub(1).min(10));
-    let capped = doubled.min(MAX_RETRY);
-    capped.mul_f64(0.5 + 0.5 * random.clamp(0.0, 1.0))
+    mumu_shared::backoff::retry_delay(FIRST_RETRY, MAX_RETRY, failures, random)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! the track's read loop and returns.
 
 use mumu_shared::signaling::{IceCandidate, IceServer, IceTransportPolicy};
+use rtc::ice::mdns::MulticastDnsMode;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -159,9 +160,12 @@ impl Peer {
             })
             .build();
         // webrtc-rs paces ICE checks every 200 ms by default; browsers check far more often
-        // (Chrome ~50 ms), and the pacing shows directly in the time to first frame.
+        // (Chrome ~50 ms), and the pacing shows directly in the time to first frame. No mDNS:
+        // the agent offers IP candidates, and the multicast socket mDNS opens fails outright
+        // on a host without a multicast route (a network namespace with only a bridge).
         let settings = SettingEngineBuilder::new()
             .with_ice_connection_attempts(Some(check_interval), None)
+            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .build();
         let pc = PeerConnectionBuilder::new()
             .with_configuration(config)

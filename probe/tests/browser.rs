@@ -5,7 +5,8 @@
 //! renames it, watches it (takes a PNG snapshot, reads the stats, and keeps watching through a
 //! server restart, which the watch survives on its own), pairs a second camera and watches
 //! both in a grid, sees them go offline when their agents stop, and removes them, all without
-//! a reload. Screenshots are kept in
+//! a reload; then changes the password and logs out everywhere. On the way, a crafted
+//! `?next=` link fails to bounce it to another site. Screenshots are kept in
 //! `target/test-artifacts/browser/`. The browser's console must hold no Content-Security-Policy
 //! violation and no error.
 
@@ -103,15 +104,37 @@ async fn a_newcomer_pairs_watches_and_manages_cameras_in_chromium() {
         )
         .await;
 
-    // Log out; the QR code's link then asks for a login first and comes back with the code.
-    browser.click("nav button.link").await;
+    // Log out; a crafted link that means to bounce a visitor to another site after logging in
+    // (a tab the browser's URL parser drops makes `/<tab>/host` read as `//host`) stays here.
+    let log_out = async || {
+        browser.click("nav button.link").await;
+        browser
+            .wait_js(
+                "the login page after logging out",
+                Duration::from_secs(10),
+                "return location.pathname === '/login'",
+            )
+            .await;
+    };
+    log_out().await;
+    browser
+        .goto(&format!("{base}/login?next=/%09/attacker.example/"))
+        .await;
+    browser.log_in("newcomer", PASSWORD).await;
+    let own_host = base.trim_start_matches("http://").to_owned();
     browser
         .wait_js(
-            "the login page after logging out",
+            "the dashboard on this site, not the attacker's",
             Duration::from_secs(10),
-            "return location.pathname === '/login'",
+            &format!(
+                "return location.host === '{own_host}' && location.pathname === '/' \
+                 && document.querySelector('.username')?.innerText === 'newcomer'"
+            ),
         )
         .await;
+
+    // The QR code's link asks for a login first and comes back with the code.
+    log_out().await;
     browser.goto(&format!("{base}/pair?code={code}")).await;
     browser
         .wait_js(
@@ -308,6 +331,57 @@ async fn a_newcomer_pairs_watches_and_manages_cameras_in_chromium() {
             .await;
     }
     assert!(browser.page_text().await.contains("pair it with the code"));
+
+    // The account page: a wrong current password is refused; a right one changes it, and this
+    // browser stays logged in, its live socket open, while every other login ends.
+    browser.click("nav a.username").await;
+    browser.fill("#current-password", "not the password").await;
+    browser
+        .fill("#new-password", "an even longer passphrase")
+        .await;
+    browser.click("button[type=submit]").await;
+    let refused = browser
+        .find("[data-test=form-error]")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(refused.contains("current password is wrong"), "{refused}");
+    browser.fill("#current-password", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    let changed = browser
+        .find("[data-test=form-ok]")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(changed.contains("Password changed"), "{changed}");
+    browser
+        .wait_js(
+            "the live socket still open",
+            Duration::from_secs(15),
+            "return document.querySelector('[data-socket=live]')",
+        )
+        .await;
+    browser.screenshot("account").await;
+    browser.click("[data-test=logout-everywhere]").await;
+    browser
+        .wait_js(
+            "logged out everywhere",
+            Duration::from_secs(10),
+            "return location.pathname === '/login'",
+        )
+        .await;
+    browser
+        .log_in("newcomer", "an even longer passphrase")
+        .await;
+    browser
+        .wait_js(
+            "logged in with the new password",
+            Duration::from_secs(10),
+            "return document.querySelector('.username')?.innerText === 'newcomer'",
+        )
+        .await;
 
     // The restart left failed socket attempts in the console; nothing else may be there.
     assert_console_clean(&browser, false).await;

@@ -38,7 +38,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// Every setting of the server.
+/// Every setting of the server, grouped by the part that uses it; each group is handed to its
+/// service whole. Flags and variables keep flat names (`--listen`, `MUMU_LISTEN`).
 #[derive(Clone, Debug, Args)]
 pub struct Config {
     /// Address and port to listen on.
@@ -55,6 +56,65 @@ pub struct Config {
     #[arg(long, env = "MUMU_SITE_CONFIG", default_value = "Leptos.toml")]
     pub site_config: PathBuf,
 
+    /// Log format.
+    #[arg(long, env = "MUMU_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Connections and the HTTP surface.
+    #[command(flatten)]
+    pub http: HttpSettings,
+
+    /// The database, Redis and the data directory.
+    #[command(flatten)]
+    pub storage: StorageSettings,
+
+    /// Accounts and logins.
+    #[command(flatten)]
+    pub auth: AuthSettings,
+
+    /// Enrolment and pairing.
+    #[command(flatten)]
+    pub devices: DeviceSettings,
+
+    /// Signaling sockets and watch sessions.
+    #[command(flatten)]
+    pub signaling: SignalingSettings,
+
+    /// ICE servers and TURN credentials.
+    #[command(flatten)]
+    pub turn: TurnSettings,
+}
+
+/// Connections and the HTTP surface.
+#[derive(Clone, Debug, Args)]
+pub struct HttpSettings {
+    /// How many reverse proxies stand in front of the server and append to `X-Forwarded-For`
+    /// (`false`/0: none, use the peer address; `true`: 1). The client address is the entry that
+    /// many places from the right: what the outermost trusted proxy saw.
+    #[arg(long, env = "MUMU_TRUST_PROXY", default_value = "0", value_parser = proxy_hops)]
+    pub trust_proxy: u8,
+
+    /// Open connections the server holds at most (sockets included); more wait to be accepted.
+    /// Keep it below the process's descriptor limit, which the server raises to its hard limit.
+    #[arg(long, env = "MUMU_MAX_CONNECTIONS", default_value_t = 8192)]
+    pub max_connections: usize,
+
+    /// Seconds a client has to send a request's headers; slower connections are closed.
+    #[arg(long, env = "MUMU_HTTP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub http_header_timeout_secs: u64,
+
+    /// Seconds a REST request (its body included) may take before it is answered 408.
+    #[arg(long, env = "MUMU_HTTP_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub http_request_timeout_secs: u64,
+
+    /// Bearer token that `/metrics` requires; absent: `/metrics` answers loopback clients only.
+    #[arg(long, env = "MUMU_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
+}
+
+/// Where data lives.
+#[derive(Clone, Debug, Args)]
+pub struct StorageSettings {
     /// Directory for the SQLite database and generated secrets.
     #[arg(long, env = "MUMU_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
@@ -74,11 +134,83 @@ pub struct Config {
     /// Prefix of every Redis key and channel (several deployments can share one Redis).
     #[arg(long, env = "MUMU_REDIS_PREFIX", default_value = "mumu")]
     pub redis_prefix: String,
+}
 
+/// Accounts and logins.
+#[derive(Clone, Debug, Args)]
+pub struct AuthSettings {
     /// Key that signs access tokens; absent: generated once into the data directory.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
 
+    /// Lifetime of a login, in seconds.
+    #[arg(long, env = "MUMU_SESSION_TTL_SECS", default_value_t = 7 * 24 * 3600)]
+    pub session_ttl_secs: u64,
+
+    /// Login attempts per minute at one account from one address (five times that from one
+    /// address across accounts). Successful ones give theirs back.
+    #[arg(long, env = "MUMU_LOGIN_FAILURES_PER_MIN", default_value_t = 10)]
+    pub login_failures_per_min: u32,
+
+    /// Login attempts per hour at one account from all addresses together: the ceiling for a
+    /// guesser with many addresses (0: no ceiling).
+    #[arg(long, env = "MUMU_LOGIN_FAILURES_PER_HOUR", default_value_t = 100)]
+    pub login_failures_per_hour: u32,
+
+    /// Accounts created per hour from one address (0: no limit).
+    #[arg(long, env = "MUMU_REGISTER_PER_HOUR", default_value_t = 10)]
+    pub register_per_hour: u32,
+}
+
+/// Enrolment and pairing.
+#[derive(Clone, Debug, Args)]
+pub struct DeviceSettings {
+    /// Lifetime of a pairing code, in seconds.
+    #[arg(long, env = "MUMU_PAIRING_CODE_TTL_SECS", default_value_t = 600)]
+    pub pairing_code_ttl_secs: u64,
+
+    /// Pairing attempts per minute allowed for one user (three times that from one address
+    /// across accounts).
+    #[arg(long, env = "MUMU_PAIR_ATTEMPTS_PER_MIN", default_value_t = 10)]
+    pub pair_attempts_per_min: u32,
+
+    /// Enrolments and new pairing codes per minute allowed from one address (0: no limit).
+    #[arg(long, env = "MUMU_ENROLL_PER_MIN", default_value_t = 30)]
+    pub enroll_per_min: u32,
+}
+
+/// Signaling sockets and watch sessions.
+#[derive(Clone, Debug, Args)]
+pub struct SignalingSettings {
+    /// Heartbeat interval asked of clients, in seconds; a socket silent for three is closed.
+    #[arg(long, env = "MUMU_HEARTBEAT_SECS", default_value_t = 20)]
+    pub heartbeat_secs: u64,
+
+    /// Most viewers one device serves at once.
+    #[arg(long, env = "MUMU_MAX_SESSIONS_PER_DEVICE", default_value_t = 8)]
+    pub max_sessions_per_device: usize,
+
+    /// Viewer sockets one user may hold open on one server.
+    #[arg(long, env = "MUMU_MAX_SOCKETS_PER_USER", default_value_t = 16)]
+    pub max_sockets_per_user: usize,
+
+    /// Signaling messages per second one socket may send (bursts of twice that pass).
+    #[arg(long, env = "MUMU_WS_MESSAGES_PER_SEC", default_value_t = 100)]
+    pub ws_messages_per_sec: u32,
+
+    /// Seconds one signaling write may wait for a peer that is not reading before its socket
+    /// is closed.
+    #[arg(long, env = "MUMU_WS_WRITE_TIMEOUT_SECS", default_value_t = 10)]
+    pub ws_write_timeout_secs: u64,
+
+    /// Watch requests per minute allowed for one user (each mints TURN credentials).
+    #[arg(long, env = "MUMU_WATCHES_PER_MIN", default_value_t = 60)]
+    pub watches_per_min: u32,
+}
+
+/// ICE servers handed to both peers, and TURN credentials.
+#[derive(Clone, Debug, Args)]
+pub struct TurnSettings {
     /// coturn's `static-auth-secret`; absent: generated once into the data directory.
     #[arg(long, env = "TURN_SECRET", hide_env_values = true)]
     pub turn_secret: Option<Secret>,
@@ -103,89 +235,6 @@ pub struct Config {
         default_value = "all"
     )]
     pub ice_transport_policy: PolicyArg,
-
-    /// Lifetime of a login, in seconds.
-    #[arg(long, env = "MUMU_SESSION_TTL_SECS", default_value_t = 7 * 24 * 3600)]
-    pub session_ttl_secs: u64,
-
-    /// Lifetime of a pairing code, in seconds.
-    #[arg(long, env = "MUMU_PAIRING_CODE_TTL_SECS", default_value_t = 600)]
-    pub pairing_code_ttl_secs: u64,
-
-    /// Most viewers one device serves at once.
-    #[arg(long, env = "MUMU_MAX_SESSIONS_PER_DEVICE", default_value_t = 8)]
-    pub max_sessions_per_device: usize,
-
-    /// Heartbeat interval asked of clients, in seconds; a socket silent for three is closed.
-    #[arg(long, env = "MUMU_HEARTBEAT_SECS", default_value_t = 20)]
-    pub heartbeat_secs: u64,
-
-    /// Signaling messages per second one socket may send (bursts of twice that pass).
-    #[arg(long, env = "MUMU_WS_MESSAGES_PER_SEC", default_value_t = 100)]
-    pub ws_messages_per_sec: u32,
-
-    /// Login attempts per minute at one account from one address (five times that from one
-    /// address across accounts). Successful ones give theirs back.
-    #[arg(long, env = "MUMU_LOGIN_FAILURES_PER_MIN", default_value_t = 10)]
-    pub login_failures_per_min: u32,
-
-    /// Login attempts per hour at one account from all addresses together: the ceiling for a
-    /// guesser with many addresses (0: no ceiling).
-    #[arg(long, env = "MUMU_LOGIN_FAILURES_PER_HOUR", default_value_t = 100)]
-    pub login_failures_per_hour: u32,
-
-    /// Accounts created per hour from one address (0: no limit).
-    #[arg(long, env = "MUMU_REGISTER_PER_HOUR", default_value_t = 10)]
-    pub register_per_hour: u32,
-
-    /// Pairing attempts per minute allowed for one user (three times that from one address
-    /// across accounts).
-    #[arg(long, env = "MUMU_PAIR_ATTEMPTS_PER_MIN", default_value_t = 10)]
-    pub pair_attempts_per_min: u32,
-
-    /// Watch requests per minute allowed for one user (each mints TURN credentials).
-    #[arg(long, env = "MUMU_WATCHES_PER_MIN", default_value_t = 60)]
-    pub watches_per_min: u32,
-
-    /// Viewer sockets one user may hold open on one server.
-    #[arg(long, env = "MUMU_MAX_SOCKETS_PER_USER", default_value_t = 16)]
-    pub max_sockets_per_user: usize,
-
-    /// Seconds one signaling write may wait for a peer that is not reading before its socket
-    /// is closed.
-    #[arg(long, env = "MUMU_WS_WRITE_TIMEOUT_SECS", default_value_t = 10)]
-    pub ws_write_timeout_secs: u64,
-
-    /// Open connections the server holds at most (sockets included); more wait to be accepted.
-    /// Keep it below the process's descriptor limit, which the server raises to its hard limit.
-    #[arg(long, env = "MUMU_MAX_CONNECTIONS", default_value_t = 8192)]
-    pub max_connections: usize,
-
-    /// Seconds a client has to send a request's headers; slower connections are closed.
-    #[arg(long, env = "MUMU_HTTP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
-    pub http_header_timeout_secs: u64,
-
-    /// Seconds a REST request (its body included) may take before it is answered 408.
-    #[arg(long, env = "MUMU_HTTP_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
-    pub http_request_timeout_secs: u64,
-
-    /// Bearer token that `/metrics` requires; absent: `/metrics` answers loopback clients only.
-    #[arg(long, env = "MUMU_METRICS_TOKEN", hide_env_values = true)]
-    pub metrics_token: Option<Secret>,
-
-    /// Enrolments and new pairing codes per minute allowed from one address (0: no limit).
-    #[arg(long, env = "MUMU_ENROLL_PER_MIN", default_value_t = 30)]
-    pub enroll_per_min: u32,
-
-    /// How many reverse proxies stand in front of the server and append to `X-Forwarded-For`
-    /// (`false`/0: none, use the peer address; `true`: 1). The client address is the entry that
-    /// many places from the right: what the outermost trusted proxy saw.
-    #[arg(long, env = "MUMU_TRUST_PROXY", default_value = "0", value_parser = proxy_hops)]
-    pub trust_proxy: u8,
-
-    /// Log format.
-    #[arg(long, env = "MUMU_LOG_FORMAT", value_enum, default_value = "text")]
-    pub log_format: LogFormat,
 }
 
 /// `MUMU_TRUST_PROXY`: a number of proxies, or `true`/`false` for 1/0.
@@ -223,6 +272,24 @@ impl Config {
         Cli::parse_from(["mumu-server"]).config
     }
 
+    /// The public URL in force, for a server bound to `bound`.
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        match self.public_url.as_deref().filter(|u| !u.is_empty()) {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None if bound.ip().is_unspecified() => format!("http://localhost:{}", bound.port()),
+            None => format!("http://{bound}"),
+        }
+    }
+
+    /// Whether cookies must be `Secure` (the public URL is https).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+}
+
+impl StorageSettings {
     /// The database URL in force.
     pub fn database_url(&self) -> String {
         match &self.database_url {
@@ -233,31 +300,17 @@ impl Config {
             ),
         }
     }
+}
 
+impl SignalingSettings {
     /// The heartbeat interval.
     pub fn heartbeat(&self) -> Duration {
         Duration::from_secs(self.heartbeat_secs.max(1))
     }
 
-    /// The public URL in force, for a server bound to `bound`.
-    pub fn public_url(&self, bound: SocketAddr) -> String {
-        match self.public_url.as_deref().filter(|u| !u.is_empty()) {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None if bound.ip().is_unspecified() => format!("http://localhost:{}", bound.port()),
-            None => format!("http://{bound}"),
-        }
-    }
-
     /// The write deadline of signaling sockets.
     pub fn ws_write_timeout(&self) -> Duration {
         Duration::from_secs(self.ws_write_timeout_secs.max(1))
-    }
-
-    /// Whether cookies must be `Secure` (the public URL is https).
-    pub fn secure_cookies(&self) -> bool {
-        self.public_url
-            .as_deref()
-            .is_some_and(|u| u.starts_with("https://"))
     }
 }
 

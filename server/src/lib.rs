@@ -10,6 +10,7 @@ pub mod db;
 pub mod devices;
 pub mod error;
 pub mod http;
+pub mod janitor;
 pub mod metrics;
 pub mod presence;
 pub mod rate_limit;
@@ -44,11 +45,11 @@ impl Server {
             );
         }
         if let Some(limit) = http::serve::raise_descriptor_limit()
-            && limit < config.max_connections as u64 + 64
+            && limit < config.http.max_connections as u64 + 64
         {
             tracing::warn!(
                 descriptor_limit = limit,
-                max_connections = config.max_connections,
+                max_connections = config.http.max_connections,
                 "MUMU_MAX_CONNECTIONS is near or above the open-file limit: lower it, or raise LimitNOFILE"
             );
         }
@@ -83,23 +84,27 @@ impl Server {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let pump = state.spawn_notice_pump();
+        let janitor = janitor::spawn(state.clone());
         let app = http::router(state.clone(), self.site);
         let on_shutdown = {
             let state = state.clone();
             async move {
                 shutdown.await;
                 tracing::info!("shutting down: ending sessions and closing sockets");
-                let ended = state.hub.shutdown(state.clock.now_ms());
-                state.sessions.record_ended(ended, state.clock.now_ms());
+                state.hub.shutdown(state.clock.now_ms());
+                state.hub.flush_records().await;
             }
         };
         let config = &state.config;
         let limits = http::serve::ConnLimits {
-            max_connections: config.max_connections,
-            header_timeout: std::time::Duration::from_secs(config.http_header_timeout_secs.max(1)),
+            max_connections: config.http.max_connections,
+            header_timeout: std::time::Duration::from_secs(
+                config.http.http_header_timeout_secs.max(1),
+            ),
         };
         http::serve::serve(self.listener, app, limits, on_shutdown).await;
         pump.abort();
+        janitor.abort();
         Ok(())
     }
 }

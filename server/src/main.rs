@@ -22,16 +22,16 @@ async fn main() -> anyhow::Result<()> {
     let config = cli.config;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
-            let db = db::Db::connect(&config.database_url(), 1).await?;
+            let db = db::Db::connect(&config.storage.database_url(), 1).await?;
             db.migrate().await?;
             println!(
                 "migrations applied to {}",
-                db::redact_url(&config.database_url())
+                db::redact_url(&config.storage.database_url())
             );
             Ok(())
         }
         Command::Serve => {
-            let database = db::redact_url(&config.database_url());
+            let database = db::redact_url(&config.storage.database_url());
             let server = Server::bind(config, Arc::new(SystemClock)).await?;
             let state = server.state();
             let public_url = state.config.public_url(server.local_addr());

@@ -1,8 +1,8 @@
 //! The application state: every service, built once from one [`Config`], shared by the HTTP
 //! handlers and the socket tasks.
 
+use crate::auth::Auth;
 use crate::auth::token::TokenKeys;
-use crate::auth::{Auth, AuthLimits};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
@@ -10,7 +10,7 @@ use crate::devices::Devices;
 use crate::metrics::Metrics;
 use crate::presence::Presence;
 use crate::secrets::configured_or_generated;
-use crate::signaling::hub::Hub;
+use crate::signaling::hub::{Hub, RECORDS_CAPACITY};
 use crate::signaling::sessions::Sessions;
 use crate::turn::Turn;
 use anyhow::Context;
@@ -49,29 +49,46 @@ pub type SharedState = Arc<AppState>;
 impl AppState {
     /// Connects to the database (applying migrations) and presence, and builds every service.
     pub async fn build(config: Config, clock: SharedClock) -> anyhow::Result<SharedState> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!("creating the data directory {}", config.data_dir.display())
+        std::fs::create_dir_all(&config.storage.data_dir).with_context(|| {
+            format!(
+                "creating the data directory {}",
+                config.storage.data_dir.display()
+            )
         })?;
         let jwt_secret = configured_or_generated(
-            config.jwt_secret.clone(),
-            &config.data_dir,
+            config.auth.jwt_secret.clone(),
+            &config.storage.data_dir,
             "jwt_secret",
             "JWT_SECRET",
         )?;
         let turn_secret = configured_or_generated(
-            config.turn_secret.clone(),
-            &config.data_dir,
+            config.turn.turn_secret.clone(),
+            &config.storage.data_dir,
             "turn_secret",
             "TURN_SECRET",
         )?;
 
-        let db = Db::connect(&config.database_url(), config.db_max_connections).await?;
+        let db = Db::connect(
+            &config.storage.database_url(),
+            config.storage.db_max_connections,
+        )
+        .await?;
         db.migrate().await?;
 
         let presence = Arc::new(
-            match config.redis_url.as_deref().filter(|u| !u.is_empty()) {
+            match config
+                .storage
+                .redis_url
+                .as_deref()
+                .filter(|u| !u.is_empty())
+            {
                 Some(url) => {
-                    Presence::redis(url, &config.redis_prefix, config.heartbeat() * 4).await?
+                    Presence::redis(
+                        url,
+                        &config.storage.redis_prefix,
+                        config.signaling.heartbeat() * 4,
+                    )
+                    .await?
                 }
                 None => Presence::local(),
             },
@@ -82,30 +99,17 @@ impl AppState {
             clock.clone(),
             presence.clone(),
             TokenKeys::new(&jwt_secret),
-            config.session_ttl_secs,
-            AuthLimits {
-                failures_per_min: config.login_failures_per_min,
-                failures_per_hour: config.login_failures_per_hour,
-                registrations_per_hour: config.register_per_hour,
-            },
+            &config.auth,
         );
-        let devices = Devices::new(
-            db.clone(),
-            clock.clone(),
-            presence.clone(),
-            config.pairing_code_ttl_secs,
-            config.enroll_per_min,
-            config.pair_attempts_per_min,
-        );
-        let turn = Turn::new(
-            turn_secret,
-            &config.turn_urls,
-            &config.stun_urls,
-            config.turn_ttl_secs,
-        );
+        let devices = Devices::new(db.clone(), clock.clone(), presence.clone(), &config.devices);
+        // The hub reports every session's start and end; the session record writes them.
+        let (records_tx, records) = tokio::sync::mpsc::channel(RECORDS_CAPACITY);
+        let sessions = Sessions::new(db.clone(), config.signaling.watches_per_min);
+        sessions.record(records);
+        let turn = Turn::new(turn_secret, &config.turn);
         Ok(Arc::new(Self {
-            hub: Hub::new(metrics.clone()),
-            sessions: Sessions::new(db.clone(), config.watches_per_min),
+            hub: Hub::new(metrics.clone(), records_tx),
+            sessions,
             server_id: uuid::Uuid::new_v4().to_string(),
             config,
             clock,
@@ -126,8 +130,7 @@ impl AppState {
             loop {
                 match notices.recv().await {
                     Ok(notice) => {
-                        let ended = state.hub.deliver(&notice, state.clock.now_ms());
-                        state.sessions.record_ended(ended, state.clock.now_ms());
+                        state.hub.deliver(&notice, state.clock.now_ms());
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                         tracing::warn!(skipped = n, "notice pump fell behind");

@@ -2,6 +2,7 @@
 //! `expiry:subject` and the password is base64(HMAC-SHA1(shared secret, username)). coturn
 //! recomputes the password from the username, so nothing is stored anywhere.
 
+use crate::config::TurnSettings;
 use crate::secrets::Secret;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -19,8 +20,14 @@ pub struct Turn {
 }
 
 impl Turn {
-    /// TURN and STUN URLs (empty entries ignored), the shared secret and credential lifetime.
-    pub fn new(secret: Secret, turn_urls: &[String], stun_urls: &[String], ttl_secs: u64) -> Self {
+    /// The shared secret, and the URLs (empty entries ignored) and credential lifetime of
+    /// `settings`.
+    pub fn new(secret: Secret, settings: &TurnSettings) -> Self {
+        let (turn_urls, stun_urls, ttl_secs) = (
+            &settings.turn_urls,
+            &settings.stun_urls,
+            settings.turn_ttl_secs,
+        );
         let clean = |urls: &[String]| {
             urls.iter()
                 .map(|u| u.trim().to_owned())
@@ -84,16 +91,23 @@ mod tests {
 
     const PYTHON_VECTOR: &str = "Cd/49soE35ICqcJF/bCTn8Z4OyE=";
 
+    fn settings(turn_urls: &[&str], stun_urls: &[&str], ttl: u64) -> TurnSettings {
+        let mut settings = crate::config::Config::defaults().turn;
+        settings.turn_urls = turn_urls.iter().map(|u| u.to_string()).collect();
+        settings.stun_urls = stun_urls.iter().map(|u| u.to_string()).collect();
+        settings.turn_ttl_secs = ttl;
+        settings
+    }
+
     #[test]
     fn ice_servers_carry_stun_plain_and_turn_with_an_expiring_credential() {
         let turn = Turn::new(
             Secret::new("north"),
-            &[
-                "turn:turn.example.com:3478?transport=udp".into(),
-                " ".into(),
-            ],
-            &["stun:stun.example.com:3478".into()],
-            3600,
+            &settings(
+                &["turn:turn.example.com:3478?transport=udp", " "],
+                &["stun:stun.example.com:3478"],
+                3600,
+            ),
         );
         let servers = turn.ice_servers("session-1", 1_700_000_000_000);
         assert_eq!(servers.len(), 2);
@@ -104,7 +118,7 @@ mod tests {
         );
         assert_eq!(servers[1].username.as_deref(), Some("1700003600:session-1"));
         assert!(
-            Turn::new(Secret::new("x"), &[], &[], 1)
+            Turn::new(Secret::new("x"), &settings(&[], &[], 1))
                 .ice_servers("s", 0)
                 .is_empty()
         );

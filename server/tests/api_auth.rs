@@ -84,7 +84,7 @@ stack_tests! {
     }
 
     async fn wrong_passwords_are_refused_and_repeated_failures_are_rate_limited(stack) {
-        let server = TestServer::start_with(stack, |c| c.login_failures_per_min = 3).await;
+        let server = TestServer::start_with(stack, |c| c.auth.login_failures_per_min = 3).await;
         server.register("erin").await;
         for _ in 0..3 {
             let (status, json) = server.post("/api/auth/login", None, &login("erin", "wrong password")).await;
@@ -117,7 +117,7 @@ stack_tests! {
     }
 
     async fn a_token_stops_working_when_it_expires(stack) {
-        let server = TestServer::start_with(stack, |c| c.session_ttl_secs = 3600).await;
+        let server = TestServer::start_with(stack, |c| c.auth.session_ttl_secs = 3600).await;
         let auth = server.register("gina").await;
         server.clock.advance_ms(3_601_000);
         let (status, json) = server.get("/api/auth/me", Some(&auth.access_token)).await;

@@ -64,7 +64,7 @@ stack_tests! {
     }
 
     async fn guessed_codes_are_refused_and_guessing_is_rate_limited(stack) {
-        let server = TestServer::start_with(stack, |c| c.pair_attempts_per_min = 5).await;
+        let server = TestServer::start_with(stack, |c| c.devices.pair_attempts_per_min = 5).await;
         let user = server.register("mallory").await;
         let device = server.enroll().await;
         for guess in ["ABCD-EFGH", "HJKM-NPQR", "2345-6789", "WXYZ-2345", "STVW-XYZ2"] {
@@ -105,7 +105,7 @@ stack_tests! {
     }
 
     async fn enrolment_is_rate_limited_per_address(stack) {
-        let server = TestServer::start_with(stack, |c| c.enroll_per_min = 2).await;
+        let server = TestServer::start_with(stack, |c| c.devices.enroll_per_min = 2).await;
         let body = EnrollRequest { name: None, agent_version: "test".into() };
         for _ in 0..2 {
             assert_eq!(server.post("/api/devices/enroll", None, &body).await.0, 201);

@@ -33,6 +33,88 @@ stack_tests! {
     }
 }
 
+/// Every status the API answers is one its operation declares: each operation in the OpenAPI
+/// document is called as its user would and as a careless or hostile client would (no token, a
+/// bad one, someone else's device, an unknown one, a body that is not JSON, the wrong shape,
+/// too large), and whatever comes back must be in that operation's list.
+#[tokio::test]
+async fn every_status_an_operation_answers_is_in_its_openapi_entry() {
+    let server = TestServer::start(common::Stack::Embedded).await;
+    let (_, doc) = server.get("/api/openapi.json", None).await;
+    let (owner, device) = server.user_with_device("owner").await;
+    let stranger = server.register("stranger").await;
+    let other_device = server.enroll().await;
+    let mut undeclared = Vec::new();
+    let mut calls = 0;
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let declared: Vec<u16> = operation["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|s| s.parse().unwrap())
+                .collect();
+            for id in [
+                device.device_id.as_str(),
+                other_device.device_id.as_str(),
+                "no-such-device",
+            ] {
+                let path = template
+                    .replace("{id}", id)
+                    .replace("{username}", "stranger");
+                let tokens = [
+                    None,
+                    Some(owner.access_token.as_str()),
+                    Some(stranger.access_token.as_str()),
+                    Some("garbage.token.value"),
+                    Some(device.device_secret.as_str()),
+                ];
+                let big = format!("{{\"name\": \"{}\"}}", "x".repeat(20_000));
+                let bodies: [Option<&str>; 6] = [
+                    None,
+                    Some("{"),
+                    Some("[]"),
+                    Some(
+                        "{\"name\": \"Porch\", \"username\": \"stranger\", \"password\": \"x\", \"pairing_code\": \"ABCD-EFGH\", \"email\": \"s@example.com\", \"agent_version\": \"1\", \"current_password\": \"x\", \"new_password\": \"y\"}",
+                    ),
+                    Some(big.as_str()),
+                    Some("{\"name\": 5}"),
+                ];
+                for token in tokens {
+                    for body in bodies {
+                        let method =
+                            reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                        let mut request = server.http.request(method.clone(), server.url(&path));
+                        if let Some(token) = token {
+                            request = request.bearer_auth(token);
+                        }
+                        if let Some(body) = body {
+                            request = request
+                                .header("content-type", "application/json")
+                                .body(body.to_owned());
+                        }
+                        let status = request.send().await.unwrap().status().as_u16();
+                        calls += 1;
+                        if !declared.contains(&status) {
+                            undeclared.push(format!(
+                                "{method} {template} answered {status} (declares {declared:?})"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    undeclared.sort();
+    undeclared.dedup();
+    assert!(calls > 500, "{calls}");
+    assert!(
+        undeclared.is_empty(),
+        "statuses the OpenAPI document leaves out:\n{}",
+        undeclared.join("\n")
+    );
+}
+
 #[tokio::test]
 async fn the_openapi_document_lists_every_rest_call() {
     let server = TestServer::start(common::Stack::Embedded).await;

@@ -115,8 +115,8 @@ stack_tests! {
     // High: a viewer socket that stops reading is cut off, and holds one bounded queue until then.
     async fn a_viewer_that_stops_reading_is_cut_off_and_its_sessions_end(stack) {
         let server = TestServer::start_with(stack, |c| {
-            c.ws_write_timeout_secs = 1;
-            c.ws_messages_per_sec = 1000;
+            c.signaling.ws_write_timeout_secs = 1;
+            c.signaling.ws_messages_per_sec = 1000;
         })
         .await;
         let (mallory, device) = server.user_with_device("mallory").await;
@@ -160,7 +160,7 @@ stack_tests! {
     }
 
     async fn one_user_cannot_open_sockets_without_bound(stack) {
-        let server = TestServer::start_with(stack, |c| c.max_sockets_per_user = 3).await;
+        let server = TestServer::start_with(stack, |c| c.signaling.max_sockets_per_user = 3).await;
         let user = server.register("hoarder").await;
         let mut held = Vec::new();
         for _ in 0..3 {
@@ -198,7 +198,7 @@ stack_tests! {
     }
 
     async fn a_stranger_guessing_cannot_lock_the_owner_out(stack) {
-        let server = TestServer::start_with(stack, |c| c.trust_proxy = 1).await;
+        let server = TestServer::start_with(stack, |c| c.http.trust_proxy = 1).await;
         server.register("owner").await;
         let from = |addr: &'static str, name: &str, password: &str| {
             server
@@ -223,8 +223,8 @@ stack_tests! {
 
     async fn the_slower_ceiling_holds_off_a_guesser_with_many_addresses(stack) {
         let server = TestServer::start_with(stack, |c| {
-            c.trust_proxy = 1;
-            c.login_failures_per_hour = 15;
+            c.http.trust_proxy = 1;
+            c.auth.login_failures_per_hour = 15;
         })
         .await;
         server.register("owner").await;
@@ -246,8 +246,8 @@ stack_tests! {
 
     async fn registrations_and_pairing_guesses_are_limited_per_address(stack) {
         let server = TestServer::start_with(stack, |c| {
-            c.register_per_hour = 4;
-            c.pair_attempts_per_min = 2;
+            c.auth.register_per_hour = 4;
+            c.devices.pair_attempts_per_min = 2;
         })
         .await;
         let mut accounts = Vec::new();
@@ -295,24 +295,29 @@ stack_tests! {
 
     async fn a_password_change_ends_every_other_login(stack) {
         let server = TestServer::start(stack).await;
-        let alice = server.register("alice").await;
-        let (mut phone, _) = server.viewer_online(&alice.access_token).await;
+        let laptop = server.register("alice").await;
+        let phone = server.post("/api/auth/login", None, &login("alice", "correct horse battery")).await.1;
+        let phone: AuthResponse = serde_json::from_value(phone).unwrap();
+        let (mut phone_socket, _) = server.viewer_online(&phone.access_token).await;
+        let (mut laptop_socket, _) = server.viewer_online(&laptop.access_token).await;
         let change = |current: &str| serde_json::json!({ "current_password": current, "new_password": "a much better passphrase" });
-        let (status, json) = server.post("/api/auth/password", Some(&alice.access_token), &change("not my password")).await;
+        let (status, json) = server.post("/api/auth/password", Some(&laptop.access_token), &change("not my password")).await;
         assert_eq!(status, 403, "{json}");
-        let (status, json) = server.post("/api/auth/password", Some(&alice.access_token), &change("correct horse battery")).await;
-        assert_eq!(status, 200, "{json}");
-        let fresh: AuthResponse = serde_json::from_value(json).unwrap();
-        assert!(phone.closed().await.is_some());
-        assert_eq!(server.get("/api/auth/me", Some(&alice.access_token)).await.0, 401);
-        assert_eq!(server.get("/api/auth/me", Some(&fresh.access_token)).await.0, 200);
+        let (status, json) = server.post("/api/auth/password", Some(&laptop.access_token), &change("correct horse battery")).await;
+        assert_eq!(status, 204, "{json}");
+        // The phone (which may be lost) is out; the laptop that changed it goes on.
+        assert!(phone_socket.closed().await.is_some());
+        assert_eq!(server.get("/api/auth/me", Some(&phone.access_token)).await.0, 401);
+        assert_eq!(server.get("/api/auth/me", Some(&laptop.access_token)).await.0, 200);
+        laptop_socket.send(ViewerToServer::Heartbeat(Heartbeat {})).await;
+        assert!(matches!(laptop_socket.recv_matching(|m| !matches!(m, ServerToViewer::DevicePresence(_))).await.message, ServerToViewer::HeartbeatAck(_)));
         assert_eq!(server.post("/api/auth/login", None, &login("alice", "correct horse battery")).await.0, 401);
         assert_eq!(server.post("/api/auth/login", None, &login("alice", "a much better passphrase")).await.0, 200);
     }
 
     // Medium: TURN credentials are minted per watch, at a bounded rate, named after the user.
     async fn watch_requests_and_their_relay_credentials_are_rationed_and_named(stack) {
-        let server = TestServer::start_with(stack, |c| c.watches_per_min = 2).await;
+        let server = TestServer::start_with(stack, |c| c.signaling.watches_per_min = 2).await;
         let (owner, device) = server.user_with_device("alice").await;
         let mut cam = server.device_online(&device).await;
         let (mut viewer, _) = server.viewer_online(&owner.access_token).await;
@@ -330,11 +335,8 @@ stack_tests! {
 
     // Low: the owner always finds a place among the viewers of their own camera.
     async fn guests_cannot_take_the_owners_place(stack) {
-        let server = TestServer::start_with(stack, |c| c.max_sessions_per_device = 2).await;
-        let (owner, device) = server.user_with_device("alice").await;
-        let guest = server.register("bob").await;
-        let shares = format!("/api/devices/{}/shares", device.device_id);
-        assert_eq!(server.post(&shares, Some(&owner.access_token), &serde_json::json!({"username": "bob"})).await.0, 201);
+        let server = TestServer::start_with(stack, |c| c.signaling.max_sessions_per_device = 2).await;
+        let (owner, device, guest) = server.user_with_shared_device("alice", "bob").await;
         let mut cam = server.device_online(&device).await;
         let (mut guest_socket, _) = server.viewer_online(&guest.access_token).await;
         watch(&mut guest_socket, &mut cam, &device.device_id).await;
@@ -347,10 +349,7 @@ stack_tests! {
 
     async fn guests_hear_nothing_more_of_a_removed_device(stack) {
         let server = TestServer::start(stack).await;
-        let (owner, device) = server.user_with_device("alice").await;
-        let guest = server.register("bob").await;
-        let shares = format!("/api/devices/{}/shares", device.device_id);
-        assert_eq!(server.post(&shares, Some(&owner.access_token), &serde_json::json!({"username": "bob"})).await.0, 201);
+        let (owner, device, guest) = server.user_with_shared_device("alice", "bob").await;
         let mut cam = server.device_online(&device).await;
         let (mut guest_socket, _) = server.viewer_online(&guest.access_token).await;
         assert_eq!(server.delete(&format!("/api/devices/{}", device.device_id), &owner.access_token).await.0, 204);
@@ -370,6 +369,26 @@ stack_tests! {
             let (status, json) = server.patch(&path, &owner.access_token, &serde_json::json!({ "name": name })).await;
             assert_eq!(status, 400, "{name:?}: {json}");
         }
+    }
+
+    // Low: rows a stranger (or time) creates do not pile up for ever.
+    async fn what_is_enrolled_and_never_paired_or_ended_long_ago_is_forgotten(stack) {
+        use mumu_server::janitor::{Retention, sweep};
+        let server = TestServer::start(stack).await;
+        let (owner, paired) = server.user_with_device("alice").await;
+        let abandoned = server.enroll().await;
+        assert_eq!(server.post("/api/auth/logout", Some(&owner.access_token), &serde_json::json!({})).await.0, 204);
+        server.clock.advance_ms(20 * 24 * 3600 * 1000);
+        let fresh_abandoned = server.enroll().await;
+        server.clock.advance_ms(11 * 24 * 3600 * 1000);
+        let swept = sweep(&server.state.db, Retention::default(), server.now()).await.unwrap();
+        assert_eq!(swept.devices, 1, "{swept:?}");
+        assert_eq!(swept.logins, 1, "{swept:?}");
+        let row = |id| server.state.devices.row(id);
+        assert!(row(&abandoned.device_id).await.unwrap().is_none(), "31 days unpaired: forgotten");
+        assert!(row(&fresh_abandoned.device_id).await.unwrap().is_some(), "11 days: kept");
+        assert!(row(&paired.device_id).await.unwrap().is_some(), "paired devices stay");
+        assert_eq!(sweep(&server.state.db, Retention::default(), server.now()).await.unwrap(), Default::default());
     }
 
     async fn no_malformed_request_gets_a_server_error(stack) {
@@ -526,9 +545,9 @@ async fn over_plain_http_two_session_cookies_are_refused_not_guessed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_sent_requests_time_out_and_a_flood_of_them_does_not_starve_the_server() {
     let server = TestServer::start_with(common::Stack::Embedded, |c| {
-        c.http_header_timeout_secs = 1;
-        c.http_request_timeout_secs = 2;
-        c.max_connections = 40;
+        c.http.http_header_timeout_secs = 1;
+        c.http.http_request_timeout_secs = 2;
+        c.http.max_connections = 40;
     })
     .await;
     let addr = host_of(&server);
@@ -580,7 +599,7 @@ async fn half_sent_requests_time_out_and_a_flood_of_them_does_not_starve_the_ser
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_for_this_machine_or_the_holder_of_the_token() {
-    let server = TestServer::start_with(common::Stack::Embedded, |c| c.trust_proxy = 1).await;
+    let server = TestServer::start_with(common::Stack::Embedded, |c| c.http.trust_proxy = 1).await;
     let from = |addr: &'static str| {
         server
             .http
@@ -590,7 +609,7 @@ async fn metrics_are_for_this_machine_or_the_holder_of_the_token() {
     assert_eq!(from("127.0.0.1").send().await.unwrap().status(), 200);
     assert_eq!(from("203.0.113.9").send().await.unwrap().status(), 403);
     let mut server = TestServer::start_with(common::Stack::Embedded, |c| {
-        c.metrics_token = Some(mumu_server::secrets::Secret::new("scrape-me-please"));
+        c.http.metrics_token = Some(mumu_server::secrets::Secret::new("scrape-me-please"));
     })
     .await;
     let metrics = server.url("/metrics");
@@ -628,7 +647,7 @@ async fn the_sqlite_database_is_readable_by_its_owner_only() {
     use std::os::unix::fs::PermissionsExt;
     let server = TestServer::start(common::Stack::Embedded).await;
     server.register("alice").await;
-    let dir = server.state.config.data_dir.clone();
+    let dir = server.state.config.storage.data_dir.clone();
     let mode = std::fs::metadata(dir.join("mumu.db"))
         .unwrap()
         .permissions()
@@ -645,4 +664,118 @@ async fn the_sqlite_database_is_readable_by_its_owner_only() {
         .permissions()
         .mode();
     assert_eq!(dir_mode & 0o777, 0o700);
+}
+
+// Low: at the most verbose log level, no token, password or device secret reaches the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn even_trace_logging_never_writes_a_credential() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::fs::File::create(dir.path().join("log")).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mumu-server"))
+        .env("MUMU_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MUMU_DATA_DIR", dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env("RUST_LOG", "trace")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "the server started");
+    let password = "a secret passphrase 42";
+    let body = RegisterRequest {
+        username: "alice".into(),
+        email: "alice@example.com".into(),
+        password: password.into(),
+    };
+    let auth: AuthResponse = http
+        .post(format!("{base}/api/auth/register"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let enrolled: mumu_shared::api::EnrollResponse = http
+        .post(format!("{base}/api/devices/enroll"))
+        .json(&mumu_shared::api::EnrollRequest {
+            name: None,
+            agent_version: "t".into(),
+        })
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        http.get(format!("{base}/api/auth/me"))
+            .bearer_auth(&auth.access_token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let (mut viewer, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws/viewer"))
+            .await
+            .unwrap();
+    let hello = ViewerToServer::Hello(ViewerHello {
+        protocol: PROTOCOL_VERSION,
+        token: Some(auth.access_token.clone()),
+    });
+    viewer
+        .send(Ws::Text(
+            encode(&mumu_shared::Envelope::new(hello, 0)).into(),
+        ))
+        .await
+        .unwrap();
+    viewer.next().await.unwrap().unwrap();
+    let (mut device, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws/device"))
+            .await
+            .unwrap();
+    let hello = DeviceToServer::Hello(common::hello(&enrolled.device_id, &enrolled.device_secret));
+    device
+        .send(Ws::Text(
+            encode(&mumu_shared::Envelope::new(hello, 0)).into(),
+        ))
+        .await
+        .unwrap();
+    device.next().await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert!(
+        text.lines().count() > 50,
+        "trace logging was on: {} lines",
+        text.lines().count()
+    );
+    for (what, secret) in [
+        ("the access token", auth.access_token.as_str()),
+        ("the password", password),
+        ("the device secret", enrolled.device_secret.as_str()),
+    ] {
+        assert!(!text.contains(secret), "{what} is in the trace log");
+    }
 }

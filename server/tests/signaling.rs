@@ -123,6 +123,32 @@ stack_tests! {
         assert_eq!(list[0]["status"]["encoder"], "x264enc");
     }
 
+    async fn a_rename_sticks_through_the_devices_next_report_and_its_disconnect(stack) {
+        let server = TestServer::start(stack).await;
+        let (owner, device, guest) = server.user_with_shared_device("alice", "bob").await;
+        let mut cam = server.device_online(&device).await;
+        let (mut alice, _) = server.viewer_online(&owner.access_token).await;
+        let (mut bob, _) = server.viewer_online(&guest.access_token).await;
+        let path = format!("/api/devices/{}", device.device_id);
+        let (status, _) = server.patch(&path, &owner.access_token, &serde_json::json!({"name": "Front door"})).await;
+        assert_eq!(status, 200);
+        for viewer in [&mut alice, &mut bob] {
+            viewer.recv_matching(|m| matches!(m, ServerToViewer::DevicePresence(p) if p.name == "Front door")).await;
+        }
+        // The device's next status report, then its disconnect, carry the new name to everyone.
+        let status = mumu_shared::api::DeviceStatus { uptime_s: 1, ..Default::default() };
+        cam.send(DeviceToServer::DevicePresence(status)).await;
+        for viewer in [&mut alice, &mut bob] {
+            let report = viewer.recv_matching(|m| matches!(m, ServerToViewer::DevicePresence(p) if p.status.is_some())).await;
+            assert!(matches!(report.message, ServerToViewer::DevicePresence(p) if p.name == "Front door"));
+        }
+        cam.close().await;
+        for viewer in [&mut alice, &mut bob] {
+            let offline = viewer.recv_matching(|m| matches!(m, ServerToViewer::DevicePresence(p) if !p.online)).await;
+            assert!(matches!(offline.message, ServerToViewer::DevicePresence(p) if p.name == "Front door"));
+        }
+    }
+
     async fn pairing_tells_the_device_and_the_new_owner(stack) {
         let server = TestServer::start(stack).await;
         let owner = server.register("alice").await;
@@ -410,7 +436,7 @@ stack_tests! {
     }
 
     async fn a_device_serves_at_most_its_maximum_of_viewers(stack) {
-        let server = TestServer::start_with(stack, |c| c.max_sessions_per_device = 1).await;
+        let server = TestServer::start_with(stack, |c| c.signaling.max_sessions_per_device = 1).await;
         let (owner, device) = server.user_with_device("alice").await;
         let mut cam = server.device_online(&device).await;
         let (mut first, _) = server.viewer_online(&owner.access_token).await;
@@ -422,7 +448,7 @@ stack_tests! {
 
     async fn a_flood_is_refused_then_closed_while_others_are_served(stack) {
         // 5 messages/s in bursts of 10; 20 dropped in a row close the socket.
-        let server = TestServer::start_with(stack, |c| c.ws_messages_per_sec = 5).await;
+        let server = TestServer::start_with(stack, |c| c.signaling.ws_messages_per_sec = 5).await;
         let (owner, _device) = server.user_with_device("alice").await;
         let (mut flooder, _) = server.viewer_online(&owner.access_token).await;
         let (mut calm, _) = server.viewer_online(&owner.access_token).await;
@@ -459,7 +485,7 @@ stack_tests! {
     }
 
     async fn heartbeats_are_answered_and_a_silent_socket_is_closed(stack) {
-        let server = TestServer::start_with(stack, |c| c.heartbeat_secs = 1).await;
+        let server = TestServer::start_with(stack, |c| c.signaling.heartbeat_secs = 1).await;
         let (owner, device) = server.user_with_device("alice").await;
         let mut cam = server.device_online(&device).await;
         let (mut viewer, ack) = server.viewer_online(&owner.access_token).await;
@@ -472,7 +498,10 @@ stack_tests! {
         for _ in 0..8 {
             viewer.send(ViewerToServer::Heartbeat(Heartbeat {})).await;
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            if let Some(e) = cam.try_recv().await {
+            // (The pairing's `paired` may still reach it first, from the notice bus.)
+            if let Some(e) = cam.try_recv().await
+                && matches!(e.message, ServerToDevice::Error(_))
+            {
                 error = Some(e);
                 break;
             }

@@ -6,6 +6,7 @@
 //! builds for the browser (wasm32) and for the Raspberry Pi alike.
 
 pub mod api;
+pub mod backoff;
 pub mod envelope;
 pub mod error;
 pub mod ids;

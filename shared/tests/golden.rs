@@ -530,11 +530,12 @@ golden! {
     rest_enroll_response: rest("rest.enroll_response", EnrollResponse {
         device_id: device(),
         device_secret: DEVICE_SECRET.into(),
-        pairing_code: "K7QM4RXP".into(),
+        // As the server sends it: two groups of four.
+        pairing_code: "K7QM-4RXP".into(),
         expires_at: TS + 600_000,
     });
     rest_pairing_code: rest("rest.pairing_code", PairingCode {
-        pairing_code: "H3NW8TZA".into(),
+        pairing_code: "H3NW-8TZA".into(),
         expires_at: TS + 900_000,
     });
     rest_pair_request: rest("rest.pair_request", PairRequest {

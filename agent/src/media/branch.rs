@@ -19,9 +19,9 @@
 //!
 //! GStreamer signal closures hold only weak references to the branch; the session table owns it.
 
-use super::caps;
-use super::ice_servers::WebrtcbinIceServers;
-use super::{MediaError, MediaEvent, MediaEvents, make};
+use super::ice_servers::{self, WebrtcbinIceServers};
+use super::sdp::{candidate_line, mids_of};
+use super::{MediaError, MediaEvent, MediaEvents, caps, count_elements, make};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_webrtc as gst_webrtc;
@@ -33,9 +33,6 @@ use std::time::Instant;
 
 /// Viewer bins are named `viewer-<session id>`, which lets a bus error name its session.
 const BIN_PREFIX: &str = "viewer-";
-/// libnice's pause between connectivity checks (RFC 8445 allows Ta down to 5 ms; a camera
-/// checks a handful of pairs, so the extra packets are nothing).
-const ICE_PACING_MS: u32 = 5;
 /// Candidates kept for a viewer that has not answered yet: a real viewer has a handful; more
 /// than this is a misbehaving one, and the queue must not grow without end.
 const MAX_PENDING_CANDIDATES: usize = 64;
@@ -133,7 +130,7 @@ impl ViewerBranch {
         if options.relay_only {
             webrtcbin.set_property_from_str("ice-transport-policy", "relay");
         }
-        if !tune_ice(&webrtcbin) {
+        if !ice_servers::tune(&webrtcbin) {
             tracing::debug!(%session, "webrtcbin does not expose its NiceAgent: libnice left as it is");
         }
         for turn in &options.ice_servers.turn {
@@ -503,7 +500,7 @@ impl ViewerBranch {
                 }
                 let _ = pipeline.remove(&bin);
                 let _ = bin.set_state(gst::State::Null);
-                let elements = super::capture::element_count(pipeline.upcast_ref());
+                let elements = count_elements(pipeline.upcast_ref(), |_| true);
                 tracing::info!(%session, elements, "viewer branch removed");
             });
         };
@@ -583,91 +580,9 @@ pub fn stop_all(pipeline: &gst::Pipeline) {
     }
 }
 
-/// Sets up webrtcbin's libnice agent before it gathers:
-/// - no UPnP. IGD discovery holds gathering open (200 ms, or seconds with a router that
-///   answers), and with it on, a Chromium viewer that left right after its first frame crashed
-///   the agent in webrtcbin 1.22's "gathering done" handler (libgstwebrtcnice, every time in
-///   the web benchmark's runs). Browsers do not use UPnP either: STUN and TURN reach through
-///   NATs.
-/// - connectivity checks paced at [`ICE_PACING_MS`] instead of 20 ms. libnice checks one pair
-///   per tick and nominates with one more check, so with a few candidates on each side its
-///   20 ms made ICE take ~60 ms of the ~150 ms to the first frame on loopback; at 5 ms, ~16.
-///
-/// Returns false when this GStreamer does not expose the agent (`ice-agent` came in 1.22).
-fn tune_ice(webrtcbin: &gst::Element) -> bool {
-    if webrtcbin.find_property("ice-agent").is_none() {
-        return false;
-    }
-    let ice = webrtcbin.property::<gst::glib::Object>("ice-agent");
-    if ice.find_property("agent").is_none() {
-        return false;
-    }
-    let agent = ice.property::<gst::glib::Object>("agent");
-    if agent.find_property("upnp").is_some() {
-        agent.set_property("upnp", false);
-    }
-    if agent.find_property("stun-pacing-timer").is_some() {
-        agent.set_property("stun-pacing-timer", ICE_PACING_MS);
-    }
-    true
-}
-
-/// The `candidate:` line of a viewer's candidate (an `a=` prefix is tolerated), or what is
-/// wrong with it. Checked here because webrtcbin only logs what it cannot read.
-fn candidate_line(text: &str) -> Result<&str, String> {
-    let line = text.trim();
-    let line = line.strip_prefix("a=").unwrap_or(line);
-    if !line.starts_with("candidate:") {
-        return Err(format!("not a `candidate:` line: {:?}", shorten(text)));
-    }
-    // foundation component transport priority address port "typ" type
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    if fields.len() < 8 || fields[6] != "typ" {
-        return Err(format!(
-            "a candidate needs `foundation component transport priority address port typ type`, got {:?}",
-            shorten(text)
-        ));
-    }
-    if fields[1].parse::<u32>().is_err() || fields[3].parse::<u32>().is_err() {
-        return Err(format!(
-            "component and priority must be numbers in {:?}",
-            shorten(text)
-        ));
-    }
-    if fields[5].parse::<u16>().is_err() {
-        return Err(format!("bad port {:?} in {:?}", fields[5], shorten(text)));
-    }
-    Ok(line)
-}
-
-/// At most 120 characters of untrusted text, for messages.
-fn shorten(text: &str) -> String {
-    text.chars().take(120).collect()
-}
-
-/// The `a=mid:` of each media section, in order.
-fn mids_of(sdp: &str) -> Vec<String> {
-    sdp.lines()
-        .filter_map(|line| line.trim_end().strip_prefix("a=mid:"))
-        .map(str::to_owned)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn libnice_is_tuned_before_it_gathers() {
-        gst::init().unwrap();
-        let webrtcbin = gst::ElementFactory::make("webrtcbin").build().unwrap();
-        assert!(tune_ice(&webrtcbin), "webrtcbin exposes its NiceAgent");
-        let agent = webrtcbin
-            .property::<gst::glib::Object>("ice-agent")
-            .property::<gst::glib::Object>("agent");
-        assert!(!agent.property::<bool>("upnp"));
-        assert_eq!(agent.property::<u32>("stun-pacing-timer"), ICE_PACING_MS);
-    }
 
     #[test]
     fn a_bus_error_path_names_the_session_of_its_viewer_bin() {
@@ -677,28 +592,5 @@ mod tests {
             session_of_path("/GstPipeline:mumu-capture/GstX264Enc:x264enc0"),
             None
         );
-    }
-
-    #[test]
-    fn only_well_formed_candidate_lines_are_taken() {
-        let good = "candidate:1 1 UDP 2015363327 192.0.2.7 47129 typ host";
-        assert_eq!(candidate_line(good), Ok(good));
-        assert_eq!(candidate_line(&format!("a={good}\r\n")), Ok(good));
-        for bad in [
-            "",
-            "garbage",
-            "candidate:1 1 UDP",
-            "candidate:1 x UDP 2015363327 192.0.2.7 47129 typ host",
-            "candidate:1 1 UDP 2015363327 192.0.2.7 99999 typ host",
-            "candidate:1 1 UDP 2015363327 192.0.2.7 47129 type host",
-        ] {
-            assert!(candidate_line(bad).is_err(), "{bad:?} is refused");
-        }
-    }
-
-    #[test]
-    fn mids_are_read_in_media_section_order() {
-        let sdp = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:video0\r\nm=audio 9 x 0\r\na=mid:audio1\r\n";
-        assert_eq!(mids_of(sdp), ["video0", "audio1"]);
     }
 }

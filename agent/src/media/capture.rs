@@ -4,34 +4,17 @@
 //! The `tee` allows having no viewers at all (`allow-not-linked`), so the pipeline runs on when
 //! the last one leaves. Its sink pad carries the keyframe throttle (see [`super::keyframes`]).
 
+use super::branch::{self, PeerOptions, ViewerBranch};
 pub use super::encoder::Encoder;
 pub use super::source::Source;
-use super::{MediaError, MediaEvent, MediaEvents, encoder, keyframes, make, source};
+use super::{
+    MediaError, MediaEvent, MediaEvents, VideoSettings, count_elements, encoder, keyframes, make,
+    source,
+};
 use futures_util::StreamExt;
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use std::time::Duration;
-
-/// What to capture and how to encode it.
-#[derive(Clone, Debug)]
-pub struct VideoSettings {
-    /// The picture source.
-    pub source: Source,
-    /// Forced encoder, or `None` to take the best installed.
-    pub encoder: Option<Encoder>,
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-    /// Frames per second.
-    pub framerate: u32,
-    /// Target bitrate, kbit/s.
-    pub bitrate_kbps: u32,
-    /// At most this many frames between keyframes.
-    pub key_int: u32,
-    /// At most one keyframe request per this interval reaches the encoder.
-    pub keyframe_min_interval: Duration,
-}
+use mumu_shared::SessionId;
 
 /// The running capture pipeline.
 #[derive(Debug)]
@@ -100,16 +83,6 @@ impl Capture {
         })
     }
 
-    /// The pipeline that viewer branches join.
-    pub fn pipeline(&self) -> &gst::Pipeline {
-        &self.pipeline
-    }
-
-    /// The tee that viewer branches hang off.
-    pub fn tee(&self) -> &gst::Element {
-        &self.tee
-    }
-
     /// The encoder in use.
     pub fn encoder(&self) -> Encoder {
         self.encoder
@@ -129,7 +102,7 @@ impl Capture {
     /// Stops capturing and encoding (the camera is released, the CPU rests) until
     /// [`Capture::resume`]. Must only be called with no viewer branches attached.
     pub fn stop(&self, why: &str) {
-        super::branch::stop_all(&self.pipeline);
+        branch::stop_all(&self.pipeline);
         match self.pipeline.set_state(gst::State::Null) {
             Ok(_) => tracing::info!("capture pipeline stopped: {why}"),
             Err(e) => tracing::warn!(error = %e, "the capture pipeline did not stop"),
@@ -164,54 +137,37 @@ impl Capture {
     /// How many video encoders the pipeline holds, counting inside viewer bins: one, however
     /// many viewers there are, is the point of the design.
     pub fn encoder_count(&self) -> usize {
-        let mut count = 0;
-        let mut elements = self.pipeline.iterate_recurse();
-        loop {
-            match elements.next() {
-                Ok(Some(element)) => {
-                    let klass = element
-                        .factory()
-                        .and_then(|f| f.metadata("klass").map(str::to_owned))
-                        .unwrap_or_default();
-                    count += usize::from(klass.contains("Encoder") && klass.contains("Video"));
-                }
-                Ok(None) | Err(gst::IteratorError::Error) => return count,
-                Err(gst::IteratorError::Resync) => {
-                    elements.resync();
-                    count = 0;
-                }
-            }
-        }
+        count_elements(self.pipeline.upcast_ref(), |element| {
+            let klass = element
+                .factory()
+                .and_then(|f| f.metadata("klass").map(str::to_owned))
+                .unwrap_or_default();
+            klass.contains("Encoder") && klass.contains("Video")
+        })
     }
 
     /// How many elements the pipeline holds, counting inside viewer bins: a leaving viewer
     /// must give all of its back.
     pub fn element_count(&self) -> usize {
-        element_count(self.pipeline.upcast_ref())
+        count_elements(self.pipeline.upcast_ref(), |_| true)
+    }
+
+    /// Hangs a new viewer branch for `session` off the tee and starts it; its offer follows as
+    /// a [`MediaEvent::Offer`].
+    pub fn attach_viewer(
+        &self,
+        session: SessionId,
+        options: &PeerOptions,
+        events: MediaEvents,
+    ) -> Result<ViewerBranch, MediaError> {
+        ViewerBranch::attach(&self.pipeline, &self.tee, session, options, events)
     }
 }
 
 impl Drop for Capture {
     fn drop(&mut self) {
-        super::branch::stop_all(&self.pipeline);
+        branch::stop_all(&self.pipeline);
         let _ = self.pipeline.set_state(gst::State::Null);
-    }
-}
-
-/// How many elements `bin` holds, recursively. Starts over when the bin changes meanwhile (a
-/// branch coming or going on another thread), so nothing is counted twice.
-pub fn element_count(bin: &gst::Bin) -> usize {
-    let mut elements = bin.iterate_recurse();
-    let mut count = 0;
-    loop {
-        match elements.next() {
-            Ok(Some(_)) => count += 1,
-            Ok(None) | Err(gst::IteratorError::Error) => return count,
-            Err(gst::IteratorError::Resync) => {
-                elements.resync();
-                count = 0;
-            }
-        }
     }
 }
 
@@ -235,7 +191,7 @@ fn watch_bus(pipeline: &gst::Pipeline, events: MediaEvents) -> Result<(), MediaE
                         err.error(),
                         err.debug().map(|d| d.to_string()).unwrap_or_default()
                     );
-                    let event = match super::branch::session_of_path(&path) {
+                    let event = match branch::session_of_path(&path) {
                         Some(session) => MediaEvent::BranchFailed { session, reason },
                         None => MediaEvent::CaptureFailed { reason },
                     };
@@ -256,23 +212,4 @@ fn watch_bus(pipeline: &gst::Pipeline, events: MediaEvents) -> Result<(), MediaE
         }
     });
     Ok(())
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    /// A small, cheap picture for tests.
-    pub(crate) fn settings() -> VideoSettings {
-        VideoSettings {
-            source: Source::test(),
-            encoder: Some(Encoder::X264),
-            width: 320,
-            height: 240,
-            framerate: 15,
-            bitrate_kbps: 300,
-            key_int: 30,
-            keyframe_min_interval: Duration::from_millis(250),
-        }
-    }
 }

@@ -2,7 +2,7 @@
 //! to browsers: constrained baseline, byte-stream access units, the configured bitrate and
 //! keyframe interval.
 
-use super::capture::VideoSettings;
+use super::VideoSettings;
 use super::{MediaError, has_element, make};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn the_pi_encoder_gets_bitrate_keyframe_interval_and_level_as_controls() {
-        let mut settings = crate::media::capture::tests::settings();
+        let mut settings = VideoSettings::small_test();
         settings.width = 1280;
         settings.height = 720;
         settings.framerate = 30;
@@ -161,7 +161,7 @@ mod tests {
     #[test]
     fn x264_is_set_up_for_live_streaming_in_constrained_baseline() {
         crate::media::init_for_tests();
-        let settings = crate::media::capture::tests::settings();
+        let settings = VideoSettings::small_test();
         let chain = elements(Encoder::X264, &settings).unwrap();
         assert_eq!(chain[0].property::<u32>("bitrate"), settings.bitrate_kbps);
         let caps = chain[1].property::<gst::Caps>("caps");

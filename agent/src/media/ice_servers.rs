@@ -1,10 +1,13 @@
-//! The server's ICE servers (browser `RTCIceServer` shape) as webrtcbin wants them.
+//! ICE for a viewer's webrtcbin: the server's ICE servers (browser `RTCIceServer` shape) as
+//! webrtcbin wants them, and the tuning of its libnice agent.
 //!
 //! webrtcbin takes one `stun-server` URI (`stun://host:port`) and TURN servers as URIs with the
 //! credentials inside (`turn://user:password@host:port?transport=udp`). The coturn REST-API
 //! credentials the server mints contain `:` `/` `+` `=`, which would break that URI: they are
 //! percent-encoded.
 
+use gstreamer as gst;
+use gstreamer::prelude::*;
 use mumu_shared::signaling::IceServer;
 
 /// ICE servers in webrtcbin's form.
@@ -62,9 +65,54 @@ fn percent_encode(text: &str) -> String {
     out
 }
 
+/// libnice's pause between connectivity checks (RFC 8445 allows Ta down to 5 ms; a camera
+/// checks a handful of pairs, so the extra packets are nothing).
+const ICE_PACING_MS: u32 = 5;
+
+/// Sets up webrtcbin's libnice agent before it gathers:
+/// - no UPnP. IGD discovery holds gathering open (200 ms, or seconds with a router that
+///   answers), and with it on, a Chromium viewer that left right after its first frame crashed
+///   the agent in webrtcbin 1.22's "gathering done" handler (libgstwebrtcnice, every time in
+///   the web benchmark's runs). Browsers do not use UPnP either: STUN and TURN reach through
+///   NATs.
+/// - connectivity checks paced at [`ICE_PACING_MS`] instead of 20 ms. libnice checks one pair
+///   per tick and nominates with one more check, so with a few candidates on each side its
+///   20 ms made ICE take ~60 ms of the ~150 ms to the first frame on loopback; at 5 ms, ~16.
+///
+/// Returns false when this GStreamer does not expose the agent (`ice-agent` came in 1.22).
+pub fn tune(webrtcbin: &gst::Element) -> bool {
+    if webrtcbin.find_property("ice-agent").is_none() {
+        return false;
+    }
+    let ice = webrtcbin.property::<gst::glib::Object>("ice-agent");
+    if ice.find_property("agent").is_none() {
+        return false;
+    }
+    let agent = ice.property::<gst::glib::Object>("agent");
+    if agent.find_property("upnp").is_some() {
+        agent.set_property("upnp", false);
+    }
+    if agent.find_property("stun-pacing-timer").is_some() {
+        agent.set_property("stun-pacing-timer", ICE_PACING_MS);
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn libnice_is_tuned_before_it_gathers() {
+        gst::init().unwrap();
+        let webrtcbin = gst::ElementFactory::make("webrtcbin").build().unwrap();
+        assert!(tune(&webrtcbin), "webrtcbin exposes its NiceAgent");
+        let agent = webrtcbin
+            .property::<gst::glib::Object>("ice-agent")
+            .property::<gst::glib::Object>("agent");
+        assert!(!agent.property::<bool>("upnp"));
+        assert_eq!(agent.property::<u32>("stun-pacing-timer"), ICE_PACING_MS);
+    }
 
     #[test]
     fn turn_credentials_are_percent_encoded_into_the_uri() {

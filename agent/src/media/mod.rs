@@ -11,7 +11,11 @@ pub mod capture;
 pub mod encoder;
 pub mod ice_servers;
 pub mod keyframes;
+pub mod sdp;
+pub mod settings;
 pub mod source;
+
+pub use settings::VideoSettings;
 
 use gstreamer::prelude::*;
 use mumu_shared::SessionId;
@@ -116,6 +120,23 @@ impl MediaError {
 }
 
 /// Makes one element, naming the package to install when it is missing.
+/// How many elements of `bin` (recursively) `counts` accepts. Starts over when the bin changes
+/// meanwhile (a branch coming or going on another thread), so nothing is counted twice.
+pub fn count_elements(bin: &gstreamer::Bin, counts: impl Fn(&gstreamer::Element) -> bool) -> usize {
+    let mut elements = bin.iterate_recurse();
+    let mut count = 0;
+    loop {
+        match elements.next() {
+            Ok(Some(element)) => count += usize::from(counts(&element)),
+            Ok(None) | Err(gstreamer::IteratorError::Error) => return count,
+            Err(gstreamer::IteratorError::Resync) => {
+                elements.resync();
+                count = 0;
+            }
+        }
+    }
+}
+
 fn make(factory: &str) -> Result<gstreamer::Element, MediaError> {
     gstreamer::ElementFactory::make(factory)
         .build()

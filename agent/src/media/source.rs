@@ -3,12 +3,25 @@
 //! gives the capture pipeline a chain of elements ending in raw video at the configured size
 //! and rate.
 
-use super::capture::VideoSettings;
+use super::VideoSettings;
 use super::{MediaError, has_element, make, set_enum};
-use crate::config::SourceKind;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use std::path::PathBuf;
+
+/// Which video source to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// The first one present: libcamera, then V4L2, then the test picture.
+    Auto,
+    /// The test picture.
+    Test,
+    /// A V4L2 device (USB webcam), raw or MJPEG.
+    V4l2,
+    /// The Raspberry Pi camera module through libcamera.
+    Libcamera,
+}
 
 /// Where the pictures come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -297,7 +310,7 @@ mod tests {
     #[test]
     fn the_test_picture_is_a_live_source_at_the_configured_size() {
         crate::media::init_for_tests();
-        let settings = crate::media::capture::tests::settings();
+        let settings = VideoSettings::small_test();
         let chain = elements(&Source::test(), &settings).unwrap();
         assert!(chain[0].property::<bool>("is-live"));
         let caps = chain[1].property::<gst::Caps>("caps");

@@ -1,5 +1,5 @@
 //! The account: who you are, a new password, and logging out on every device. Changing the
-//! password ends every other login (a lost phone stops watching); this browser gets a new one.
+//! password ends every other login (a lost phone stops watching); this browser stays in.
 
 use crate::api;
 use crate::auth::Auth;
@@ -53,14 +53,10 @@ fn AccountPage() -> impl IntoView {
         outcome.set(None);
         leptos::task::spawn_local(async move {
             match api::change_password(&req).await {
-                Ok(login) => {
+                Ok(()) => {
                     current.set(String::new());
                     new.set(String::new());
                     tried.set(false);
-                    // Every login ended, this one too: reconnect on the new cookie.
-                    signaling.disconnect();
-                    auth.user.set(Some(login.user));
-                    signaling.connect();
                     outcome.set(Some(Ok(
                         "Password changed. Every other browser and phone must log in again.".into(),
                     )));

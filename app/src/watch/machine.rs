@@ -419,10 +419,11 @@ impl Watch {
     }
 }
 
-/// The wait before try number `failures + 1`.
+/// The wait before try number `failures + 1`, before jitter (the shared backoff rule).
 pub fn backoff_ms(failures: u32) -> u32 {
-    let doubled = FIRST_BACKOFF_MS.saturating_mul(1 << failures.saturating_sub(1).min(16));
-    doubled.min(MAX_BACKOFF_MS)
+    let ms = |ms: u32| std::time::Duration::from_millis(u64::from(ms));
+    let wait = mumu_shared::backoff::ceiling(ms(FIRST_BACKOFF_MS), ms(MAX_BACKOFF_MS), failures);
+    wait.as_millis() as u32
 }
 
 /// An end reason in words.

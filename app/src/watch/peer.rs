@@ -30,11 +30,7 @@ pub struct Peer {
 }
 
 fn describe(error: JsValue) -> String {
-    error
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| error.as_string())
-        .unwrap_or_else(|| format!("{error:?}"))
+    crate::api::js_error_text(&error, &format!("{error:?}"))
 }
 
 impl Peer {

@@ -206,8 +206,9 @@ fn execute(ctl: &Rc<RefCell<Ctl>>, command: Command) {
         Command::ClosePeer => close_peer(ctl),
         Command::RetryAfter(ms) => {
             // Jitter, so that many tabs do not come back in step.
-            let wait = f64::from(ms) * (0.75 + 0.5 * js_sys::Math::random());
-            let handle = after(ctl, Duration::from_millis(wait as u64), Input::RetryDue);
+            let ceiling = Duration::from_millis(u64::from(ms));
+            let wait = mumu_shared::backoff::jittered(ceiling, js_sys::Math::random());
+            let handle = after(ctl, wait, Input::RetryDue);
             if let Some(old) = std::mem::replace(&mut ctl.borrow_mut().retry, handle) {
                 old.clear();
             }

@@ -5,27 +5,16 @@ pub mod password;
 pub mod token;
 
 use crate::clock::SharedClock;
+use crate::config::AuthSettings;
 use crate::db::Db;
 use crate::error::{Error, Result, is_unique_violation};
-use crate::presence::{Notice, Presence, ViewerNews};
+use crate::presence::{Logins, Notice, Presence, ViewerNews};
 use crate::rate_limit::{KeyedLimiter, Rate, take_all};
 use mumu_shared::api::{LoginRequest, RegisterRequest, User};
 use mumu_shared::{UnixMillis, UserId, validate};
 use std::net::IpAddr;
 use std::sync::Arc;
 use token::{Claims, TokenKeys};
-
-/// How many logins and registrations are allowed (0: no limit).
-#[derive(Clone, Copy, Debug)]
-pub struct AuthLimits {
-    /// Login attempts per minute at one account from one address.
-    pub failures_per_min: u32,
-    /// Login attempts per hour at one account from all addresses together: the slower ceiling
-    /// that holds off a guesser with many addresses.
-    pub failures_per_hour: u32,
-    /// Accounts created per hour from one address.
-    pub registrations_per_hour: u32,
-}
 
 /// A login that was just made.
 #[derive(Clone, Debug)]
@@ -104,22 +93,22 @@ impl Auth {
         clock: SharedClock,
         presence: Arc<Presence>,
         keys: TokenKeys,
-        session_ttl_secs: u64,
-        limits: AuthLimits,
+        settings: &AuthSettings,
     ) -> Self {
+        let per_min = settings.login_failures_per_min;
         Self {
             db,
             clock,
             presence,
             keys,
-            session_ttl_ms: session_ttl_secs as i64 * 1000,
-            attempts_by_account_addr: KeyedLimiter::new(Rate::per_minute(limits.failures_per_min)),
-            attempts_by_account: KeyedLimiter::new(Rate::per_hour(limits.failures_per_hour)),
-            // An address may hold many accounts (a household behind one NAT): allow more.
-            attempts_by_addr: KeyedLimiter::new(Rate::per_minute(
-                limits.failures_per_min.saturating_mul(5),
+            session_ttl_ms: settings.session_ttl_secs as i64 * 1000,
+            attempts_by_account_addr: KeyedLimiter::new(Rate::per_minute(per_min)),
+            attempts_by_account: KeyedLimiter::new(Rate::per_hour(
+                settings.login_failures_per_hour,
             )),
-            registrations: KeyedLimiter::new(Rate::per_hour(limits.registrations_per_hour)),
+            // An address may hold many accounts (a household behind one NAT): allow more.
+            attempts_by_addr: KeyedLimiter::new(Rate::per_minute(per_min.saturating_mul(5))),
+            registrations: KeyedLimiter::new(Rate::per_hour(settings.register_per_hour)),
             hashing: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
@@ -232,7 +221,7 @@ impl Auth {
         .bind(&user.session_id)
         .execute(&self.db.pool)
         .await?;
-        self.announce_logout(user.id(), Some(user.session_id.clone()))
+        self.announce_logout(user.id(), Logins::One(user.session_id.clone()))
             .await
     }
 
@@ -246,18 +235,18 @@ impl Auth {
         .execute(&self.db.pool)
         .await?;
         tracing::info!(user_id = %user, "logged out everywhere");
-        self.announce_logout(user, None).await
+        self.announce_logout(user, Logins::All).await
     }
 
-    /// Changes a user's password after checking the current one (counted like a login), ends
-    /// every login of theirs, and starts a new one for the caller.
+    /// Changes a user's password after checking the current one (counted like a login), and
+    /// ends every other login of theirs: whoever knew the old one is out, the caller stays in.
     pub async fn change_password(
         &self,
         user: &AuthedUser,
         current: String,
         new: String,
         addr: IpAddr,
-    ) -> Result<Login> {
+    ) -> Result<()> {
         validate::password(&new).map_err(Error::validation)?;
         let now = self.clock.now_ms();
         let account = user.id().as_str();
@@ -289,16 +278,25 @@ impl Auth {
             .bind(user.id().as_str())
             .execute(&self.db.pool)
             .await?;
-        tracing::info!(user_id = %user.id(), "password changed");
-        self.logout_everywhere(user.id()).await?;
-        self.start_session(row.into()).await
+        sqlx::query(
+            "UPDATE auth_sessions SET revoked_at = $1 \
+             WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(user.id().as_str())
+        .bind(&user.session_id)
+        .execute(&self.db.pool)
+        .await?;
+        tracing::info!(user_id = %user.id(), "password changed; other logins ended");
+        self.announce_logout(user.id(), Logins::AllBut(user.session_id.clone()))
+            .await
     }
 
-    async fn announce_logout(&self, user: &UserId, login: Option<String>) -> Result<()> {
+    async fn announce_logout(&self, user: &UserId, logins: Logins) -> Result<()> {
         self.presence
             .publish(Notice::Viewers {
                 users: vec![user.clone()],
-                news: ViewerNews::LoggedOut { login },
+                news: ViewerNews::LoggedOut(logins),
             })
             .await
     }

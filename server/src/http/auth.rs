@@ -85,10 +85,10 @@ fn logged_out(state: &SharedState) -> Response {
         .into_response()
 }
 
-/// Changes the password. Every login of the account ends (other browsers and phones must log
-/// in again); this one gets a new token and cookie.
+/// Changes the password. Every other login of the account ends (other browsers and phones must
+/// log in again, their sockets close); this one goes on.
 #[utoipa::path(post, path = "/api/auth/password", tag = "auth", request_body = ChangePasswordRequest,
-    responses((status = 200, body = AuthResponse),
+    responses((status = 204),
               (status = 400, description = "the new password is not acceptable", body = mumu_shared::ErrorResponse),
               (status = 401, body = mumu_shared::ErrorResponse),
               (status = 403, description = "the current password is wrong", body = mumu_shared::ErrorResponse),
@@ -99,11 +99,11 @@ pub async fn change_password(
     ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<Response> {
-    let login = state
+    state
         .auth
         .change_password(&user, req.current_password, req.new_password, addr)
         .await?;
-    Ok(login_response(&state, StatusCode::OK, login))
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// The logged-in account.

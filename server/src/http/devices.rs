@@ -29,7 +29,8 @@ pub async fn enroll(
 /// An unpaired device asks for a fresh pairing code (its secret as bearer token).
 #[utoipa::path(post, path = "/api/pairing/generate", tag = "devices",
     responses((status = 201, body = PairingCode), (status = 401, body = mumu_shared::ErrorResponse),
-              (status = 409, description = "already paired", body = mumu_shared::ErrorResponse)))]
+              (status = 409, description = "already paired", body = mumu_shared::ErrorResponse),
+              (status = 429, description = "too many codes asked for from this address", body = mumu_shared::ErrorResponse)))]
 pub async fn new_code(
     State(state): State<SharedState>,
     ClientAddr(addr): ClientAddr,

@@ -48,7 +48,7 @@ impl FromRequestParts<SharedState> for ClientAddr {
         Ok(Self(client_addr(
             &parts.headers,
             peer,
-            state.config.trust_proxy,
+            state.config.http.trust_proxy,
         )))
     }
 }

@@ -69,7 +69,7 @@ pub async fn metrics(
     ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
-    match &state.config.metrics_token {
+    match &state.config.http.metrics_token {
         Some(token) => {
             let given = bearer(&headers).unwrap_or_default();
             if !bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())) {

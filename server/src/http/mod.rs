@@ -38,9 +38,73 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
         devices::shares, devices::share, devices::unshare,
         health::healthz, health::readyz, health::metrics,
     ),
-    tags((name = "auth"), (name = "devices"), (name = "operations"))
+    tags((name = "auth"), (name = "devices"), (name = "operations")),
+    modifiers(&CommonResponses)
 )]
 pub struct ApiDoc;
+
+/// Operations that answer without credentials; every other `/api/` operation can answer 401.
+const PUBLIC: &[&str] = &[
+    "/api/auth/register",
+    "/api/auth/login",
+    "/api/devices/enroll",
+];
+
+/// Adds to every operation the statuses that come from the layers around the handlers rather
+/// than from the handler itself, so no operation's list can leave them out: 408 (the request
+/// deadline), 500 and 503 (a fault, a dependency down), 400 and 413 where there is a body (not
+/// JSON, the wrong shape, a field that fails validation, too large), and 401 where credentials
+/// are needed (missing, wrong, expired, or a login that ended).
+struct CommonResponses;
+
+impl utoipa::Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Content, Ref, RefOr, Response};
+        let error = |what: &str| {
+            let mut response = Response::new(what);
+            response.content.insert(
+                "application/json".into(),
+                RefOr::T(Content::new(Some(Ref::from_schema_name("ErrorResponse")))),
+            );
+            RefOr::T(response)
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let needs_login = path.starts_with("/api/") && !PUBLIC.contains(&path.as_str());
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.put,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let has_body = operation.request_body.is_some();
+                let mut common = vec![
+                    ("408", "the request was not complete in time"),
+                    ("500", "internal error (logged on the server)"),
+                    ("503", "a service the server depends on is unavailable"),
+                ];
+                if has_body {
+                    common.push((
+                        "400",
+                        "the body is not JSON, has the wrong shape, or a field fails validation",
+                    ));
+                    common.push(("413", "the body is larger than 16 KiB"));
+                }
+                if needs_login {
+                    common.push(("401", "no credentials, or wrong, expired or ended ones"));
+                }
+                for (status, what) in common {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error(what));
+                }
+            }
+        }
+    }
+}
 
 /// Every route, with the state; `site` says where the compiled web app is.
 pub fn router(state: SharedState, site: LeptosOptions) -> Router {
@@ -113,7 +177,7 @@ async fn request_deadline(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let seconds = state.config.http_request_timeout_secs.max(1);
+    let seconds = state.config.http.http_request_timeout_secs.max(1);
     match tokio::time::timeout(std::time::Duration::from_secs(seconds), next.run(request)).await {
         Ok(response) => response,
         Err(_) => {

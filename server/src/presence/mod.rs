@@ -46,12 +46,31 @@ pub enum ViewerNews {
     Presence(DevicePresence),
     /// A device is gone from their list.
     Removed(DeviceId),
-    /// A login ended (`login`: its auth session id; `None`: every login of these users): the
-    /// sockets it opened are closed.
-    LoggedOut {
-        /// Which login.
-        login: Option<String>,
-    },
+    /// Logins ended: the sockets they opened are closed.
+    LoggedOut(Logins),
+}
+
+/// Which of a user's logins (auth session ids) a notice is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Logins {
+    /// This one.
+    One(String),
+    /// All but this one (a password change keeps the browser that made it).
+    AllBut(String),
+    /// Every one.
+    All,
+}
+
+impl Logins {
+    /// Whether `login` is among them.
+    pub fn covers(&self, login: &str) -> bool {
+        match self {
+            Self::One(one) => one == login,
+            Self::AllBut(kept) => kept != login,
+            Self::All => true,
+        }
+    }
 }
 
 /// News for a device.

@@ -63,10 +63,9 @@ impl DevicePeer {
             Err(e) => return Err(e),
         };
         let device_id = hello.device_id;
-        let (conn, ended) = s
+        let (conn, _) = s
             .hub
             .attach_device(&device_id, self.outbox.clone(), s.clock.now_ms());
-        s.sessions.record_ended(ended, s.clock.now_ms());
         let key = format!("{}/{conn}", s.server_id);
         s.presence.set_online(&device_id, &key).await?;
         let now = s
@@ -98,7 +97,7 @@ impl DevicePeer {
             protocol: PROTOCOL_VERSION,
             device_id,
             paired: row.owner_id.is_some(),
-            heartbeat_interval_ms: s.config.heartbeat().as_millis() as u64,
+            heartbeat_interval_ms: s.config.signaling.heartbeat().as_millis() as u64,
         }))
         .await;
         Ok(Step::Continue)
@@ -146,10 +145,8 @@ impl Peer for DevicePeer {
                     .to_viewer(me.conn, &session, ServerToViewer::SignalIce(ice), now)?;
             }
             DeviceToServer::EndWatch(end) => {
-                let ended = s
-                    .hub
+                s.hub
                     .end(me.conn, &end.session_id, end.reason, end.message, now)?;
-                s.sessions.record_ended(vec![ended], now);
             }
             DeviceToServer::DevicePresence(status) => {
                 validate::device_status(&status).map_err(Error::validation)?;
@@ -196,8 +193,7 @@ impl Peer for DevicePeer {
         s.metrics
             .device_sockets
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        let ended = s.hub.detach(me.conn, s.clock.now_ms());
-        s.sessions.record_ended(ended, s.clock.now_ms());
+        s.hub.detach(me.conn, s.clock.now_ms());
         tracing::info!(device_id = %me.device_id, conn = me.conn, "device disconnected");
         // A newer socket of the same device may hold presence now: then nothing changed.
         let went_offline = s.presence.set_offline(&me.device_id, &me.key).await;

@@ -9,6 +9,8 @@
 
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+#[cfg(test)]
+use crate::presence::Logins;
 use crate::presence::{DeviceNews, Notice, ViewerNews};
 use mumu_shared::signaling::{
     DeviceWatchRequest, EndReason, ServerToDevice, ServerToViewer, WatchEnded, WatchReady,
@@ -92,6 +94,54 @@ pub struct Ended {
     pub reason: EndReason,
 }
 
+/// What the hub reports for the record, in the order it happened: every session it opens and
+/// every session it ends, whoever caused it. One recorder consumes them
+/// ([`super::sessions::Sessions::record`]), so no caller has a record to forget.
+#[derive(Debug)]
+pub enum Record {
+    /// A session opened.
+    Started {
+        /// Which.
+        session_id: SessionId,
+        /// Of what.
+        device_id: DeviceId,
+        /// For whom.
+        user_id: UserId,
+        /// When.
+        at: UnixMillis,
+    },
+    /// A session ended.
+    Ended {
+        /// Which, and why.
+        ended: Ended,
+        /// When.
+        at: UnixMillis,
+    },
+    /// Everything before this is written: answer on the channel.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// How many records may wait for the database before the hub starts dropping (and logging)
+/// them: bounded like every queue, and far above what a healthy database lets pile up.
+pub const RECORDS_CAPACITY: usize = 16 * 1024;
+
+/// A watch the viewer socket `viewer_conn` asks the hub to open.
+#[derive(Debug)]
+pub struct OpenRequest {
+    /// The asking socket.
+    pub viewer_conn: ConnId,
+    /// Who is asking.
+    pub user_id: UserId,
+    /// What the device is sent.
+    pub to_device: DeviceWatchRequest,
+    /// What the viewer is answered.
+    pub to_viewer: WatchReady,
+    /// The `request_id` of the viewer's `watch_request`, for the answer.
+    pub request_id: Option<String>,
+    /// The most sessions the device may serve, counting this one.
+    pub max_sessions: usize,
+}
+
 struct DeviceConn {
     device_id: DeviceId,
     outbox: Outbox<ServerToDevice>,
@@ -136,6 +186,7 @@ impl State {
 pub struct Hub {
     state: Mutex<State>,
     metrics: Arc<Metrics>,
+    records: mpsc::Sender<Record>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -159,11 +210,26 @@ fn push<M: Message>(outbox: &Outbox<M>, out: Out<M>) {
 }
 
 impl Hub {
-    /// An empty hub.
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    /// An empty hub, reporting sessions to `records`.
+    pub fn new(metrics: Arc<Metrics>, records: mpsc::Sender<Record>) -> Self {
         Self {
             state: Mutex::new(State::default()),
             metrics,
+            records,
+        }
+    }
+
+    fn record(&self, record: Record) {
+        if let Err(e) = self.records.try_send(record) {
+            tracing::error!(error = %e, "the session record fell behind; a record is lost");
+        }
+    }
+
+    /// Waits until every record reported so far is written (at shutdown).
+    pub async fn flush_records(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.records.send(Record::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
         }
     }
 
@@ -277,17 +343,17 @@ impl Hub {
         self.lock().device_index.contains_key(device_id)
     }
 
-    /// Opens a session between viewer socket `viewer_conn` and the device's socket: the device
-    /// gets `watch_request`, the viewer `watch_ready` (answering `request_id`).
-    pub fn open(
-        &self,
-        viewer_conn: ConnId,
-        to_device: DeviceWatchRequest,
-        to_viewer: WatchReady,
-        request_id: Option<String>,
-        max_sessions: usize,
-        now: UnixMillis,
-    ) -> Result<()> {
+    /// Opens a session between the asking viewer socket and the device's socket: the device
+    /// gets `watch_request`, the viewer `watch_ready` (answering its `request_id`).
+    pub fn open(&self, request: OpenRequest, now: UnixMillis) -> Result<()> {
+        let OpenRequest {
+            viewer_conn,
+            user_id,
+            to_device,
+            to_viewer,
+            request_id,
+            max_sessions,
+        } = request;
         let mut state = self.lock();
         let session_id = to_device.session_id.clone();
         let device_id = to_viewer.device_id.clone();
@@ -327,7 +393,7 @@ impl Hub {
         let ready = Envelope::new(ServerToViewer::WatchReady(to_viewer), now).reply_to(request_id);
         push(&viewer.outbox, Out::send(ready));
         state.sessions.insert(
-            session_id,
+            session_id.clone(),
             Session {
                 device_id: device_id.clone(),
                 device_conn,
@@ -336,6 +402,12 @@ impl Hub {
         );
         self.metrics.sessions_active.fetch_add(1, Relaxed);
         self.metrics.sessions_started.fetch_add(1, Relaxed);
+        self.record(Record::Started {
+            session_id,
+            device_id: device_id.clone(),
+            user_id,
+            at: now,
+        });
         Ok(())
     }
 
@@ -438,10 +510,15 @@ impl Hub {
                 );
             }
         }
-        Some(Ended {
+        let ended = Ended {
             session_id: session_id.clone(),
             reason,
-        })
+        };
+        self.record(Record::Ended {
+            ended: ended.clone(),
+            at: now,
+        });
+        Some(ended)
     }
 
     /// Delivers a notice from the bus to the sockets it concerns on this server.
@@ -460,14 +537,14 @@ impl Hub {
                             device_id: d.clone(),
                         })
                     }
-                    ViewerNews::LoggedOut { login } => {
+                    ViewerNews::LoggedOut(logins) => {
                         let body = ErrorBody::new(
                             ErrorCode::Unauthorized,
                             "this login has ended (logged out); log in again",
                         );
                         for conn in &conns {
                             if let Some(viewer) = state.viewers.get(conn)
-                                && login.as_ref().is_none_or(|l| *l == viewer.login)
+                                && logins.covers(&viewer.login)
                             {
                                 push(&viewer.outbox, Out::Close(body.clone()));
                             }
@@ -580,7 +657,12 @@ mod tests {
     const NOW: UnixMillis = 1_000;
 
     fn hub() -> Hub {
-        Hub::new(Arc::new(Metrics::default()))
+        hub_recording().0
+    }
+
+    fn hub_recording() -> (Hub, mpsc::Receiver<Record>) {
+        let (tx, rx) = mpsc::channel(64);
+        (Hub::new(Arc::new(Metrics::default()), tx), rx)
     }
 
     fn device(hub: &Hub, id: &str) -> (ConnId, mpsc::Receiver<Out<ServerToDevice>>) {
@@ -619,7 +701,15 @@ mod tests {
             ice_servers: vec![],
             ice_transport_policy: IceTransportPolicy::All,
         };
-        hub.open(viewer, to_device, to_viewer, Some("r1".into()), max, NOW)
+        let request = OpenRequest {
+            viewer_conn: viewer,
+            user_id: "alice".into(),
+            to_device,
+            to_viewer,
+            request_id: Some("r1".into()),
+            max_sessions: max,
+        };
+        hub.open(request, NOW)
     }
 
     fn next<M>(rx: &mut mpsc::Receiver<Out<M>>) -> Out<M> {
@@ -821,6 +911,41 @@ mod tests {
     }
 
     #[test]
+    fn every_start_and_end_is_reported_in_order_whoever_caused_it() {
+        let (hub, mut records) = hub_recording();
+        let (c, _cam) = device(&hub, "d1");
+        let (v, _view) = viewer(&hub, "u1");
+        open(&hub, v, "d1", "s1", 4).unwrap();
+        open(&hub, v, "d1", "s2", 4).unwrap();
+        assert!(
+            open(&hub, v, "nobody", "s3", 4).is_err(),
+            "a refused watch records nothing"
+        );
+        hub.end(v, &"s1".into(), EndReason::ViewerLeft, None, NOW)
+            .unwrap();
+        hub.detach(c, NOW);
+        let mut seen = Vec::new();
+        while let Ok(record) = records.try_recv() {
+            seen.push(match record {
+                Record::Started { session_id, .. } => format!("start {session_id}"),
+                Record::Ended { ended, .. } => {
+                    format!("end {} {}", ended.session_id, ended.reason.as_str())
+                }
+                Record::Flush(_) => "flush".into(),
+            });
+        }
+        assert_eq!(
+            seen,
+            [
+                "start s1",
+                "start s2",
+                "end s1 viewer_left",
+                "end s2 device_disconnected"
+            ]
+        );
+    }
+
+    #[test]
     fn a_user_has_a_bounded_number_of_sockets() {
         let hub = hub();
         let mut held = Vec::new();
@@ -870,16 +995,18 @@ mod tests {
         let hub = hub();
         let (_, mut phone) = viewer_as(&hub, "alice", "phone");
         let (_, mut laptop) = viewer_as(&hub, "alice", "laptop");
-        let logout = |login: Option<&str>| Notice::Viewers {
+        let (_, mut tablet) = viewer_as(&hub, "alice", "tablet");
+        let logout = |logins: Logins| Notice::Viewers {
             users: vec!["alice".into()],
-            news: ViewerNews::LoggedOut {
-                login: login.map(str::to_owned),
-            },
+            news: ViewerNews::LoggedOut(logins),
         };
-        hub.deliver(&logout(Some("phone")), NOW);
+        hub.deliver(&logout(Logins::One("phone".into())), NOW);
         assert!(matches!(next(&mut phone), Out::Close(b) if b.code == ErrorCode::Unauthorized));
+        assert!(laptop.try_recv().is_err() && tablet.try_recv().is_err());
+        hub.deliver(&logout(Logins::AllBut("laptop".into())), NOW);
+        assert!(matches!(next(&mut tablet), Out::Close(_)));
         assert!(laptop.try_recv().is_err());
-        hub.deliver(&logout(None), NOW);
+        hub.deliver(&logout(Logins::All), NOW);
         assert!(matches!(next(&mut laptop), Out::Close(_)));
     }
 

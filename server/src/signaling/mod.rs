@@ -17,12 +17,12 @@ pub const OUTBOX_CAPACITY: usize = 256;
 
 /// The per-socket limits from the configuration.
 pub fn limits(state: &AppState) -> Limits {
-    let per_sec = state.config.ws_messages_per_sec;
+    let per_sec = state.config.signaling.ws_messages_per_sec;
     Limits {
         hello_timeout: Duration::from_secs(10),
-        idle_timeout: state.config.heartbeat() * 3,
+        idle_timeout: state.config.signaling.heartbeat() * 3,
         rate: Rate::per_second(per_sec, per_sec.saturating_mul(2)),
         flood_close_after: per_sec.saturating_mul(2).max(20),
-        write_timeout: state.config.ws_write_timeout(),
+        write_timeout: state.config.signaling.ws_write_timeout(),
     }
 }

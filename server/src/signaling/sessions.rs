@@ -1,10 +1,47 @@
 //! The record of watch sessions (`watch_sessions`): who watched what, when, and how it ended.
+//! The hub reports each start and end on one ordered channel; [`Sessions::record`] writes them.
 
-use super::hub::Ended;
+use super::hub::Record;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::rate_limit::{KeyedLimiter, Rate};
-use mumu_shared::{DeviceId, SessionId, UnixMillis, UserId};
+use mumu_shared::{SessionId, UnixMillis, UserId};
+
+/// Writes one record.
+async fn write(db: &Db, record: Record) -> Result<()> {
+    match record {
+        Record::Started {
+            session_id,
+            device_id,
+            user_id,
+            at,
+        } => {
+            sqlx::query(
+                "INSERT INTO watch_sessions (id, device_id, user_id, started_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(session_id.as_str())
+            .bind(device_id.as_str())
+            .bind(user_id.as_str())
+            .bind(at)
+            .execute(&db.pool)
+            .await?;
+        }
+        Record::Ended { ended, at } => {
+            sqlx::query(
+                "UPDATE watch_sessions SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL",
+            )
+            .bind(at)
+            .bind(ended.reason.as_str())
+            .bind(ended.session_id.as_str())
+            .execute(&db.pool)
+            .await?;
+        }
+        Record::Flush(done) => {
+            let _ = done.send(());
+        }
+    }
+    Ok(())
+}
 
 /// The session record.
 #[derive(Debug)]
@@ -30,52 +67,20 @@ impl Sessions {
             .map_err(|wait| Error::rate_limited("watch requests", wait))
     }
 
-    /// Records a session starting.
-    pub async fn started(
+    /// Writes what the hub reports, in order, until the hub is gone. A failed write is logged
+    /// and the rest go on.
+    pub fn record(
         &self,
-        id: &SessionId,
-        device: &DeviceId,
-        user: &UserId,
-        now: UnixMillis,
-    ) -> Result<()> {
-        sqlx::query("INSERT INTO watch_sessions (id, device_id, user_id, started_at) VALUES ($1, $2, $3, $4)")
-            .bind(id.as_str())
-            .bind(device.as_str())
-            .bind(user.as_str())
-            .bind(now)
-            .execute(&self.db.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Forgets a session that never opened (the device was offline or full).
-    pub async fn discard(&self, id: &SessionId) -> Result<()> {
-        sqlx::query("DELETE FROM watch_sessions WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&self.db.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Records sessions ending, in the background: the socket that ended them goes on at once.
-    pub fn record_ended(&self, ended: Vec<Ended>, now: UnixMillis) {
-        if ended.is_empty() {
-            return;
-        }
-        let pool = self.db.pool.clone();
+        mut records: tokio::sync::mpsc::Receiver<Record>,
+    ) -> tokio::task::JoinHandle<()> {
+        let db = self.db.clone();
         tokio::spawn(async move {
-            for e in ended {
-                let result = sqlx::query("UPDATE watch_sessions SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL")
-                    .bind(now)
-                    .bind(e.reason.as_str())
-                    .bind(e.session_id.as_str())
-                    .execute(&pool)
-                    .await;
-                if let Err(err) = result {
-                    tracing::error!(session_id = %e.session_id, error = %err, "could not record the end of a session");
+            while let Some(record) = records.recv().await {
+                if let Err(e) = write(&db, record).await {
+                    tracing::error!(error = %e, "could not record a watch session");
                 }
             }
-        });
+        })
     }
 
     /// How a session ended, if it did (`None` while open or unknown).

@@ -1,7 +1,7 @@
 //! The viewer side of signaling: a person (browser or probe) authenticates, hears the presence
 //! of their devices, and opens watch sessions, answering each device's offer.
 
-use super::hub::{ConnId, Outbox};
+use super::hub::{ConnId, OpenRequest, Outbox};
 use super::socket::{Link, Peer, Step, already_hello, hello_required, unsupported_protocol};
 use crate::auth::AuthedUser;
 use crate::error::{Error, Result};
@@ -66,7 +66,7 @@ impl ViewerPeer {
             user.id(),
             &user.session_id,
             self.outbox.clone(),
-            s.config.max_sockets_per_user,
+            s.config.signaling.max_sockets_per_user,
         );
         let conn = match attached {
             Ok(conn) => conn,
@@ -87,7 +87,7 @@ impl ViewerPeer {
             protocol: PROTOCOL_VERSION,
             user: user.user.clone(),
             devices,
-            heartbeat_interval_ms: s.config.heartbeat().as_millis() as u64,
+            heartbeat_interval_ms: s.config.signaling.heartbeat().as_millis() as u64,
         }))
         .await;
         self.attached = Some((user, conn));
@@ -126,7 +126,7 @@ impl Peer for ViewerPeer {
                 let role = s.devices.role(user.id(), &device_id).await?;
                 s.sessions.admit(user.id(), now)?;
                 let session_id = SessionId(uuid::Uuid::new_v4().to_string());
-                let policy = s.config.ice_transport_policy.into();
+                let policy = s.config.turn.ice_transport_policy.into();
                 // TURN usernames name the user the relay works for, so coturn's log of each
                 // allocation says whose it is.
                 let subject = |side: &str| format!("{}:{session_id}:{side}", user.id());
@@ -142,21 +142,25 @@ impl Peer for ViewerPeer {
                     ice_servers: s.turn.ice_servers(&subject("viewer"), now),
                     ice_transport_policy: policy,
                 };
-                s.sessions
-                    .started(&session_id, &device_id, user.id(), now)
-                    .await?;
                 // The owner always finds a place: people it shared with take all but one.
-                let max = match role {
-                    AccessRole::Owner => s.config.max_sessions_per_device,
-                    AccessRole::Viewer => s.config.max_sessions_per_device.saturating_sub(1).max(1),
+                let max_sessions = match role {
+                    AccessRole::Owner => s.config.signaling.max_sessions_per_device,
+                    AccessRole::Viewer => s
+                        .config
+                        .signaling
+                        .max_sessions_per_device
+                        .saturating_sub(1)
+                        .max(1),
                 };
-                if let Err(e) =
-                    s.hub
-                        .open(conn, to_device, to_viewer, envelope.request_id, max, now)
-                {
-                    s.sessions.discard(&session_id).await?;
-                    return Err(e);
-                }
+                let request = OpenRequest {
+                    viewer_conn: conn,
+                    user_id: user.id().clone(),
+                    to_device,
+                    to_viewer,
+                    request_id: envelope.request_id,
+                    max_sessions,
+                };
+                s.hub.open(request, now)?;
                 tracing::info!(%session_id, %device_id, user_id = %user.id(), "watch started");
             }
             ViewerToServer::SignalAnswer(answer) => {
@@ -170,10 +174,8 @@ impl Peer for ViewerPeer {
                     .to_device(conn, &session, ServerToDevice::SignalIce(ice), now)?;
             }
             ViewerToServer::EndWatch(end) => {
-                let ended = s
-                    .hub
+                s.hub
                     .end(conn, &end.session_id, EndReason::ViewerLeft, None, now)?;
-                s.sessions.record_ended(vec![ended], now);
             }
         }
         Ok(Step::Continue)
@@ -189,8 +191,7 @@ impl Peer for ViewerPeer {
         s.metrics
             .viewer_sockets
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        let ended = s.hub.detach(conn, s.clock.now_ms());
-        s.sessions.record_ended(ended, s.clock.now_ms());
+        s.hub.detach(conn, s.clock.now_ms());
         tracing::debug!(user_id = %user.id(), conn, "viewer disconnected");
     }
 }

@@ -105,20 +105,20 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::defaults();
         config.listen = "127.0.0.1:0".parse().unwrap();
-        config.data_dir = dir.path().to_owned();
-        config.database_url = None;
-        config.redis_url = None;
-        config.jwt_secret = None;
-        config.turn_secret = None;
-        config.turn_urls = vec!["turn:127.0.0.1:3478?transport=udp".into()];
-        config.stun_urls = vec![];
+        config.storage.data_dir = dir.path().to_owned();
+        config.storage.database_url = None;
+        config.storage.redis_url = None;
+        config.auth.jwt_secret = None;
+        config.turn.turn_secret = None;
+        config.turn.turn_urls = vec!["turn:127.0.0.1:3478?transport=udp".into()];
+        config.turn.stun_urls = vec![];
         if stack == Stack::Scaled {
-            config.database_url = Some(fresh_postgres_schema().await);
-            config.redis_url = Some(
+            config.storage.database_url = Some(fresh_postgres_schema().await);
+            config.storage.redis_url = Some(
                 std::env::var("MUMU_TEST_REDIS_URL")
                     .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
             );
-            config.redis_prefix = unique("mumutest");
+            config.storage.redis_prefix = unique("mumutest");
         }
         tweak(&mut config);
         let clock = ManualClock::new();
@@ -252,6 +252,23 @@ impl TestServer {
         let (status, json) = self.pair(&user.access_token, &device.pairing_code).await;
         assert_eq!(status, 201, "pair: {json}");
         (user, device)
+    }
+
+    /// A user with one paired device, shared with a second user: (owner, enrolment, guest).
+    pub async fn user_with_shared_device(
+        &self,
+        owner: &str,
+        guest: &str,
+    ) -> (AuthResponse, EnrollResponse, AuthResponse) {
+        let (owner_login, device) = self.user_with_device(owner).await;
+        let guest_login = self.register(guest).await;
+        let shares = format!("/api/devices/{}/shares", device.device_id);
+        let body = serde_json::json!({ "username": guest });
+        let (status, json) = self
+            .post(&shares, Some(&owner_login.access_token), &body)
+            .await;
+        assert_eq!(status, 201, "share: {json}");
+        (owner_login, device, guest_login)
     }
 
     /// A device socket that has said hello and read its `hello_ack`.

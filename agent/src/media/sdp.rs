@@ -1,0 +1,71 @@
+//! Reading the SDP text a viewer sends: its candidate lines and media sections. Checked here
+//! because webrtcbin only logs what it cannot read, and the viewer deserves to be told.
+
+/// The `candidate:` line of a viewer's candidate (an `a=` prefix is tolerated), or what is
+/// wrong with it. Checked here because webrtcbin only logs what it cannot read.
+pub fn candidate_line(text: &str) -> Result<&str, String> {
+    let line = text.trim();
+    let line = line.strip_prefix("a=").unwrap_or(line);
+    if !line.starts_with("candidate:") {
+        return Err(format!("not a `candidate:` line: {:?}", shorten(text)));
+    }
+    // foundation component transport priority address port "typ" type
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    if fields.len() < 8 || fields[6] != "typ" {
+        return Err(format!(
+            "a candidate needs `foundation component transport priority address port typ type`, got {:?}",
+            shorten(text)
+        ));
+    }
+    if fields[1].parse::<u32>().is_err() || fields[3].parse::<u32>().is_err() {
+        return Err(format!(
+            "component and priority must be numbers in {:?}",
+            shorten(text)
+        ));
+    }
+    if fields[5].parse::<u16>().is_err() {
+        return Err(format!("bad port {:?} in {:?}", fields[5], shorten(text)));
+    }
+    Ok(line)
+}
+
+/// At most 120 characters of untrusted text, for messages.
+pub fn shorten(text: &str) -> String {
+    text.chars().take(120).collect()
+}
+
+/// The `a=mid:` of each media section, in order.
+pub fn mids_of(sdp: &str) -> Vec<String> {
+    sdp.lines()
+        .filter_map(|line| line.trim_end().strip_prefix("a=mid:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_well_formed_candidate_lines_are_taken() {
+        let good = "candidate:1 1 UDP 2015363327 192.0.2.7 47129 typ host";
+        assert_eq!(candidate_line(good), Ok(good));
+        assert_eq!(candidate_line(&format!("a={good}\r\n")), Ok(good));
+        for bad in [
+            "",
+            "garbage",
+            "candidate:1 1 UDP",
+            "candidate:1 x UDP 2015363327 192.0.2.7 47129 typ host",
+            "candidate:1 1 UDP 2015363327 192.0.2.7 99999 typ host",
+            "candidate:1 1 UDP 2015363327 192.0.2.7 47129 type host",
+        ] {
+            assert!(candidate_line(bad).is_err(), "{bad:?} is refused");
+        }
+    }
+
+    #[test]
+    fn mids_are_read_in_media_section_order() {
+        let sdp = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:video0\r\nm=audio 9 x 0\r\na=mid:audio1\r\n";
+        assert_eq!(mids_of(sdp), ["video0", "audio1"]);
+    }
+}

@@ -1,0 +1,170 @@
+//! Who may watch a device, and what its owner does with it: rename, remove, share.
+
+use super::{Devices, presence_of};
+use crate::error::{Error, Result};
+use crate::presence::{DeviceNews, Notice, ViewerNews};
+use mumu_shared::api::{AccessRole, Device, Share};
+use mumu_shared::{DeviceId, UserId, validate};
+
+impl Devices {
+    async fn require_owner(&self, user: &UserId, device_id: &DeviceId) -> Result<()> {
+        match self.role(user, device_id).await? {
+            AccessRole::Owner => Ok(()),
+            AccessRole::Viewer => Err(Error::forbidden(
+                "only the device's owner may change or remove it",
+            )),
+        }
+    }
+
+    /// Renames a device (owner only).
+    pub async fn rename(&self, user: &UserId, device_id: &DeviceId, name: &str) -> Result<Device> {
+        self.require_owner(user, device_id).await?;
+        let name = validate::device_name(name).map_err(Error::validation)?;
+        sqlx::query("UPDATE devices SET name = $1 WHERE id = $2")
+            .bind(&name)
+            .bind(device_id.as_str())
+            .execute(&self.db.pool)
+            .await?;
+        // The device's socket caches its name for the presence it announces: it reloads it
+        // first, so nobody hears the old name again once the new one has been announced.
+        self.tell_device(device_id, DeviceNews::AccessChanged)
+            .await?;
+        let device = self.get(user, device_id).await?;
+        let users = self.access_users(device_id).await?;
+        self.announce(users, presence_of(&device)).await?;
+        Ok(device)
+    }
+
+    /// Removes a device (owner only): its secret stops working, its socket is closed, its
+    /// sessions end, and everyone who could watch it is told.
+    pub async fn remove(&self, user: &UserId, device_id: &DeviceId) -> Result<()> {
+        self.require_owner(user, device_id).await?;
+        let users = self.access_users(device_id).await?;
+        sqlx::query("DELETE FROM devices WHERE id = $1")
+            .bind(device_id.as_str())
+            .execute(&self.db.pool)
+            .await?;
+        tracing::info!(%device_id, user_id = %user, "device removed");
+        self.tell_device(device_id, DeviceNews::Removed).await?;
+        self.presence
+            .publish(Notice::Viewers {
+                users,
+                news: ViewerNews::Removed(device_id.clone()),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Lets the person named `username` watch a device (owner only). Their dashboards hear of
+    /// it at once.
+    pub async fn share(
+        &self,
+        owner: &UserId,
+        device_id: &DeviceId,
+        username: &str,
+    ) -> Result<Share> {
+        self.require_owner(owner, device_id).await?;
+        let (user_id, username) = self.user_named(username).await?;
+        if &user_id == owner {
+            return Err(Error::validation(
+                "you own this device already; share it with someone else",
+            ));
+        }
+        let now = self.clock.now_ms();
+        let inserted = sqlx::query(
+            "INSERT INTO device_access (device_id, user_id, role, granted_at) VALUES ($1, $2, 'viewer', $3) \
+             ON CONFLICT (device_id, user_id) DO NOTHING",
+        )
+        .bind(device_id.as_str())
+        .bind(user_id.as_str())
+        .bind(now)
+        .execute(&self.db.pool)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(Error::conflict(format!(
+                "{username} can already watch this device"
+            )));
+        }
+        let device = self.get(&user_id, device_id).await?;
+        self.announce(vec![user_id], presence_of(&device)).await?;
+        self.tell_device(device_id, DeviceNews::AccessChanged)
+            .await?;
+        Ok(Share {
+            username,
+            granted_at: now,
+        })
+    }
+
+    /// Stops sharing a device with `username` (owner only): their sessions on it end and it
+    /// leaves their dashboards.
+    pub async fn unshare(
+        &self,
+        owner: &UserId,
+        device_id: &DeviceId,
+        username: &str,
+    ) -> Result<()> {
+        self.require_owner(owner, device_id).await?;
+        let (user_id, username) = self.user_named(username).await?;
+        let removed = sqlx::query(
+            "DELETE FROM device_access WHERE device_id = $1 AND user_id = $2 AND role = 'viewer'",
+        )
+        .bind(device_id.as_str())
+        .bind(user_id.as_str())
+        .execute(&self.db.pool)
+        .await?;
+        if removed.rows_affected() == 0 {
+            return Err(Error::not_found(format!(
+                "this device is not shared with {username}"
+            )));
+        }
+        self.presence
+            .publish(Notice::Viewers {
+                users: vec![user_id],
+                news: ViewerNews::Removed(device_id.clone()),
+            })
+            .await?;
+        self.tell_device(device_id, DeviceNews::AccessChanged)
+            .await?;
+        Ok(())
+    }
+
+    /// The people a device is shared with (owner only).
+    pub async fn shares(&self, owner: &UserId, device_id: &DeviceId) -> Result<Vec<Share>> {
+        self.require_owner(owner, device_id).await?;
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT u.username, a.granted_at FROM device_access a JOIN users u ON u.id = a.user_id \
+             WHERE a.device_id = $1 AND a.role = 'viewer' ORDER BY u.username",
+        )
+        .bind(device_id.as_str())
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(username, granted_at)| Share {
+                username,
+                granted_at,
+            })
+            .collect())
+    }
+
+    async fn user_named(&self, username: &str) -> Result<(UserId, String)> {
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT id, username FROM users WHERE username_key = $1")
+                .bind(username.trim().to_lowercase())
+                .fetch_optional(&self.db.pool)
+                .await?;
+        row.map(|(id, name)| (UserId(id), name)).ok_or_else(|| {
+            Error::not_found(format!("nobody is registered as {:?}", username.trim()))
+        })
+    }
+
+    /// Everyone who may watch a device.
+    pub async fn access_users(&self, device_id: &DeviceId) -> Result<Vec<UserId>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT user_id FROM device_access WHERE device_id = $1")
+                .bind(device_id.as_str())
+                .fetch_all(&self.db.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(u,)| UserId(u)).collect())
+    }
+}

@@ -159,6 +159,29 @@ stack_tests! {
         }
     }
 
+    async fn what_a_device_says_to_viewers_is_kept_short_and_clean(stack) {
+        let server = TestServer::start(stack).await;
+        let (owner, device) = server.user_with_device("alice").await;
+        let mut cam = server.device_online(&device).await;
+        let (mut viewer, _) = server.viewer_online(&owner.access_token).await;
+        let (ready, _) = watch(&mut viewer, &mut cam, &device.device_id).await;
+        let end = DeviceEndWatch {
+            session_id: ready.session_id.clone(),
+            reason: EndReason::Failed,
+            message: Some(format!("\u{202E}{}", "x".repeat(10_000))),
+        };
+        cam.send(DeviceToServer::EndWatch(end)).await;
+        let ended = viewer.recv_matching(|m| matches!(m, ServerToViewer::WatchEnded(_))).await;
+        match ended.message {
+            ServerToViewer::WatchEnded(e) => {
+                let message = e.message.expect("the device's reason");
+                assert_eq!(message.chars().count(), 200);
+                assert!(!message.contains('\u{202E}'));
+            }
+            _ => unreachable!(),
+        }
+    }
+
     async fn one_user_cannot_open_sockets_without_bound(stack) {
         let server = TestServer::start_with(stack, |c| c.signaling.max_sockets_per_user = 3).await;
         let user = server.register("hoarder").await;

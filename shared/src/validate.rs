@@ -102,6 +102,19 @@ pub fn display_text(what: &str, text: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// A short label a peer reports that is shown but not worth refusing (an agent's version, the
+/// reason it gives for ending a watch): what is [deceptive](is_deceptive) is dropped, the rest
+/// trimmed and cut to `max` characters.
+pub fn clean_label(text: &str, max: usize) -> String {
+    text.chars()
+        .filter(|c| !is_deceptive(*c))
+        .collect::<String>()
+        .trim()
+        .chars()
+        .take(max)
+        .collect()
+}
+
 /// Device names: 1–64 characters after trimming, nothing [deceptive](is_deceptive). Returns
 /// the trimmed name.
 pub fn device_name(name: &str) -> Result<String, String> {
@@ -228,6 +241,12 @@ mod tests {
             let error = device_name(hostile).unwrap_err();
             assert!(error.contains("direction-changing"), "{hostile:?}: {error}");
         }
+    }
+
+    #[test]
+    fn labels_are_cleaned_and_cut_not_refused() {
+        assert_eq!(clean_label(" 0.1.0\u{202E}\n ", 64), "0.1.0");
+        assert_eq!(clean_label(&"v".repeat(100), 64).len(), 64);
     }
 
     #[test]

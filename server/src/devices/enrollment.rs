@@ -10,6 +10,9 @@ use rand::Rng;
 use std::net::IpAddr;
 use subtle::ConstantTimeEq;
 
+/// The longest agent version kept (it is shown to the owner).
+pub(super) const MAX_AGENT_VERSION: usize = 64;
+
 /// How long an expired or used code is remembered (to say so) before it is deleted.
 const CODE_MEMORY_MS: i64 = 24 * 3600 * 1000;
 
@@ -26,7 +29,7 @@ impl Devices {
             }
             _ => "Camera".to_owned(),
         };
-        let agent_version: String = req.agent_version.chars().take(64).collect();
+        let agent_version = validate::clean_label(&req.agent_version, MAX_AGENT_VERSION);
         let id = uuid::Uuid::new_v4().to_string();
         let secret = random_token(32);
         sqlx::query(

@@ -11,7 +11,7 @@ use crate::presence::{DeviceNews, Notice, Presence, ViewerNews};
 use crate::rate_limit::{KeyedLimiter, Rate};
 use mumu_shared::api::{AccessRole, Device, DeviceStatus};
 use mumu_shared::signaling::DevicePresence;
-use mumu_shared::{DeviceId, UnixMillis, UserId};
+use mumu_shared::{DeviceId, UnixMillis, UserId, validate};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -171,7 +171,7 @@ impl Devices {
         let now = self.clock.now_ms();
         sqlx::query("UPDATE devices SET last_seen = $1, agent_version = COALESCE($2, agent_version) WHERE id = $3")
             .bind(now)
-            .bind(agent_version.map(|v| v.chars().take(64).collect::<String>()))
+            .bind(agent_version.map(|v| validate::clean_label(v, enrollment::MAX_AGENT_VERSION)))
             .bind(device_id.as_str())
             .execute(&self.db.pool)
             .await?;

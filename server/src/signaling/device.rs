@@ -10,6 +10,9 @@ use mumu_shared::signaling::{
 };
 use mumu_shared::{DeviceId, Envelope, PROTOCOL_VERSION, UnixMillis, UserId, validate};
 
+/// The longest reason a device may give the viewer for ending a watch.
+const MAX_END_MESSAGE: usize = 200;
+
 /// How often a heartbeat also refreshes `last_seen` in the database.
 const LAST_SEEN_EVERY_MS: i64 = 5 * 60 * 1000;
 
@@ -145,8 +148,12 @@ impl Peer for DevicePeer {
                     .to_viewer(me.conn, &session, ServerToViewer::SignalIce(ice), now)?;
             }
             DeviceToServer::EndWatch(end) => {
+                // The viewer sees the device's words: short and clean, however they came.
+                let message = end
+                    .message
+                    .map(|m| validate::clean_label(&m, MAX_END_MESSAGE));
                 s.hub
-                    .end(me.conn, &end.session_id, end.reason, end.message, now)?;
+                    .end(me.conn, &end.session_id, end.reason, message, now)?;
             }
             DeviceToServer::DevicePresence(status) => {
                 validate::device_status(&status).map_err(Error::validation)?;

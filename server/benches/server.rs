@@ -70,6 +70,9 @@ impl ServerProcess {
             .env("MUMU_MAX_SOCKETS_PER_USER", "1000000")
             .env("MUMU_MAX_CONNECTIONS", "1000000")
             .env("MUMU_REDIS_PREFIX", format!("mumubench{port}"))
+            // Required with REDIS_URL (the scaled stack), harmless without.
+            .env("JWT_SECRET", "benchmark-jwt-secret-0123456789")
+            .env("TURN_SECRET", "benchmark-turn-secret-0123456789")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()

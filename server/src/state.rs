@@ -43,6 +43,38 @@ pub struct AppState {
     pub server_id: String,
 }
 
+/// With Redis, several servers may sit behind one address, and every one of them must sign and
+/// check the same tokens and TURN credentials: a secret generated into one server's data
+/// directory would log people out (and fail every relay) whenever another server answered.
+/// So both are required then, with a message that says why.
+fn shared_secrets_are_set(config: &Config) -> anyhow::Result<()> {
+    let with_redis = config
+        .storage
+        .redis_url
+        .as_deref()
+        .is_some_and(|u| !u.is_empty());
+    let set = |secret: &Option<crate::secrets::Secret>| {
+        secret.as_ref().is_some_and(|s| !s.expose().is_empty())
+    };
+    let missing: Vec<&str> = [
+        ("JWT_SECRET", set(&config.auth.jwt_secret)),
+        ("TURN_SECRET", set(&config.turn.turn_secret)),
+    ]
+    .into_iter()
+    .filter_map(|(name, is_set)| (!is_set).then_some(name))
+    .collect();
+    if with_redis && !missing.is_empty() {
+        anyhow::bail!(
+            "REDIS_URL is set, so several servers may share this deployment, and all of them must \
+             sign and check the same tokens and TURN credentials: set {} explicitly (the same \
+             value on every server; `openssl rand -hex 32` makes one). A secret generated into \
+             one server's data directory would not be known to the others.",
+            missing.join(" and ")
+        );
+    }
+    Ok(())
+}
+
 /// The state as handlers hold it.
 pub type SharedState = Arc<AppState>;
 
@@ -55,6 +87,7 @@ impl AppState {
                 config.storage.data_dir.display()
             )
         })?;
+        shared_secrets_are_set(&config)?;
         let jwt_secret = configured_or_generated(
             config.auth.jwt_secret.clone(),
             &config.storage.data_dir,

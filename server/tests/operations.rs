@@ -195,6 +195,34 @@ fn the_migrate_subcommand_prepares_a_fresh_database() {
     assert!(dir.path().join("mumu.db").exists());
 }
 
+#[tokio::test]
+async fn with_redis_the_shared_secrets_must_be_set_not_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = mumu_server::config::Config::defaults();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.storage.data_dir = dir.path().to_owned();
+    config.storage.database_url = None;
+    config.storage.redis_url = Some("redis://127.0.0.1:6379".into());
+    config.auth.jwt_secret = Some(mumu_server::secrets::Secret::new(
+        "a jwt secret of some length",
+    ));
+    config.turn.turn_secret = None;
+    let clock = mumu_server::clock::ManualClock::new();
+    let error = match mumu_server::Server::bind(config, clock).await {
+        Ok(_) => panic!("a server with Redis and a generated TURN secret must not start"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        error.contains("TURN_SECRET") && !error.contains("JWT_SECRET and"),
+        "{error}"
+    );
+    assert!(error.contains("REDIS_URL is set"), "{error}");
+    assert!(
+        !dir.path().join("turn_secret").exists(),
+        "nothing was generated"
+    );
+}
+
 #[test]
 fn a_bad_database_url_is_refused_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();

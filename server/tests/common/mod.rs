@@ -11,6 +11,7 @@ use futures_util::{SinkExt, StreamExt};
 use mumu_server::Server;
 use mumu_server::clock::{Clock, ManualClock};
 use mumu_server::config::Config;
+use mumu_server::secrets::Secret;
 use mumu_server::state::SharedState;
 use mumu_shared::api::{AuthResponse, EnrollRequest, EnrollResponse, PairRequest, RegisterRequest};
 use mumu_shared::signaling::{
@@ -119,6 +120,9 @@ impl TestServer {
                     .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
             );
             config.storage.redis_prefix = unique("mumutest");
+            // Several servers share Redis: the secrets must be set, not generated.
+            config.auth.jwt_secret = Some(Secret::new(unique("jwt-secret-for-tests")));
+            config.turn.turn_secret = Some(Secret::new(unique("turn-secret-for-tests")));
         }
         tweak(&mut config);
         let clock = ManualClock::new();

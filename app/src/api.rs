@@ -54,10 +54,6 @@ pub fn js_error_text(value: &wasm_bindgen::JsValue, otherwise: &str) -> String {
         .unwrap_or_else(|| otherwise.to_owned())
 }
 
-fn js_detail(value: wasm_bindgen::JsValue) -> String {
-    js_error_text(&value, "network error")
-}
-
 /// Makes one request; `body` goes as JSON. Returns the response's JSON (or `()` for 204).
 async fn call<T: DeserializeOwned>(
     method: &str,
@@ -68,7 +64,8 @@ async fn call<T: DeserializeOwned>(
     init.set_method(method);
     // Same origin only: the cookie goes along, and the server checks the Origin header.
     init.set_credentials(RequestCredentials::SameOrigin);
-    let headers = Headers::new().map_err(|e| ApiError::network(js_detail(e)))?;
+    let headers =
+        Headers::new().map_err(|e| ApiError::network(js_error_text(&e, "network error")))?;
     let _ = headers.set("accept", "application/json");
     if let Some(body) = body {
         let json = serde_json::to_string(body).map_err(|e| ApiError::network(e.to_string()))?;
@@ -76,12 +73,12 @@ async fn call<T: DeserializeOwned>(
         init.set_body(&json.into());
     }
     init.set_headers(&headers);
-    let request =
-        Request::new_with_str_and_init(path, &init).map_err(|e| ApiError::network(js_detail(e)))?;
+    let request = Request::new_with_str_and_init(path, &init)
+        .map_err(|e| ApiError::network(js_error_text(&e, "network error")))?;
     let window = web_sys::window().ok_or_else(|| ApiError::network("no window".into()))?;
     let response: Response = JsFuture::from(window.fetch_with_request(&request))
         .await
-        .map_err(|e| ApiError::network(js_detail(e)))?
+        .map_err(|e| ApiError::network(js_error_text(&e, "network error")))?
         .unchecked_into();
     let status = response.status();
     let text = match response.text() {

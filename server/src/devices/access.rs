@@ -158,6 +158,14 @@ impl Devices {
         })
     }
 
+    /// A device's name and everyone who may watch it, read afresh; `None` once it is gone.
+    pub async fn audience(&self, device_id: &DeviceId) -> Result<Option<(String, Vec<UserId>)>> {
+        let Some(row) = self.row(device_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some((row.name, self.access_users(device_id).await?)))
+    }
+
     /// Everyone who may watch a device.
     pub async fn access_users(&self, device_id: &DeviceId) -> Result<Vec<UserId>> {
         let rows: Vec<(String,)> =

@@ -66,6 +66,11 @@ impl Credential {
 pub struct Resolved(pub Result<Option<Credential>, String>);
 
 impl Resolved {
+    /// The credential, when there is exactly one (pages: an ambiguous one is a visitor).
+    pub fn credential(&self) -> Option<&Credential> {
+        self.0.as_ref().ok().and_then(Option::as_ref)
+    }
+
     /// The credential for an API call: a refusal becomes `unauthorized` with its reason.
     pub fn for_api(&self) -> Result<Option<&Credential>, Error> {
         match &self.0 {

@@ -53,7 +53,8 @@ pub async fn page(
     let token = request
         .extensions()
         .get::<Resolved>()
-        .and_then(|r| r.0.as_ref().ok().cloned().flatten());
+        .and_then(Resolved::credential)
+        .cloned();
     let user = match token {
         Some(c) => state
             .auth

@@ -177,18 +177,15 @@ impl Peer for DevicePeer {
         let Some(me) = self.attached.as_mut() else {
             return;
         };
-        match (
-            self.state.devices.access_users(&me.device_id).await,
-            self.state.devices.row(&me.device_id).await,
-        ) {
-            (Ok(users), Ok(Some(row))) => {
+        match self.state.devices.audience(&me.device_id).await {
+            Ok(Some((name, users))) => {
+                me.name = name;
                 me.users = users;
-                me.name = row.name;
             }
-            (Err(e), _) | (_, Err(e)) => {
+            Ok(None) => {}
+            Err(e) => {
                 tracing::warn!(device_id = %me.device_id, error = %e, "could not reload who may watch")
             }
-            (_, Ok(None)) => {}
         }
     }
 
@@ -212,21 +209,18 @@ impl Peer for DevicePeer {
         }
         // Read afresh, not from the cache: a removed device has nobody left to tell (its
         // guests already heard it is gone), and a share taken back meanwhile must not hear.
-        let (row, users) = match (
-            s.devices.row(&me.device_id).await,
-            s.devices.access_users(&me.device_id).await,
-        ) {
-            (Ok(Some(row)), Ok(users)) if !users.is_empty() => (row, users),
-            (Err(e), _) | (_, Err(e)) => {
+        let (name, users) = match s.devices.audience(&me.device_id).await {
+            Ok(Some((name, users))) if !users.is_empty() => (name, users),
+            Ok(_) => return,
+            Err(e) => {
                 tracing::warn!(device_id = %me.device_id, error = %e, "could not read who may watch");
                 return;
             }
-            _ => return,
         };
         let last_seen = s.devices.touch(&me.device_id, None).await.ok();
         let presence = DevicePresence {
             device_id: me.device_id.clone(),
-            name: row.name,
+            name,
             online: false,
             last_seen,
             status: None,

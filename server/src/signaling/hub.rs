@@ -9,8 +9,6 @@
 
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-#[cfg(test)]
-use crate::presence::Logins;
 use crate::presence::{DeviceNews, Notice, ViewerNews};
 use mumu_shared::signaling::{
     DeviceWatchRequest, EndReason, ServerToDevice, ServerToViewer, WatchEnded, WatchReady,
@@ -650,6 +648,7 @@ fn no_session(session_id: &SessionId) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::presence::Logins;
     use mumu_shared::signaling::{
         DevicePresence, IceTransportPolicy, Paired, SessionIce, SessionSdp,
     };

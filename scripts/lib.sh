@@ -84,6 +84,13 @@ ensure_front_tools() {
   fi
 }
 
+# The NAT lab (probe/tests/nat_lab.rs): coturn, iptables and iproute2. It builds network
+# namespaces, so it runs only as root; there, it must run (MUMU_NAT_LAB=required).
+ensure_nat_lab() {
+  apt_install coturn iptables iproute2
+  if [ "$(id -u)" = 0 ]; then export MUMU_NAT_LAB="${MUMU_NAT_LAB:-required}"; fi
+}
+
 # Debian's headless Chromium and its WebDriver, for the web app's browser test and benchmark.
 ensure_browser() {
   apt_install chromium chromium-driver

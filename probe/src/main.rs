@@ -39,6 +39,12 @@ struct Cli {
     /// libnice pace at 20; Chrome sends triggered checks at once).
     #[arg(long, default_value_t = 20)]
     ice_check_interval_ms: u64,
+    /// Seconds the peer connection may take to connect before the probe says why it could not.
+    #[arg(long, default_value_t = 10)]
+    connect_timeout_secs: u64,
+    /// Do not renew a relayed session before its TURN credentials expire.
+    #[arg(long)]
+    no_renew: bool,
     /// Minimum frames per second for success.
     #[arg(long, default_value_t = 1.0)]
     min_fps: f64,
@@ -65,6 +71,8 @@ async fn main() -> ExitCode {
         duration: Duration::from_secs_f64(cli.duration.max(0.0)),
         per_second: !cli.json,
         ice_check_interval: Duration::from_millis(cli.ice_check_interval_ms.max(1)),
+        connect_timeout: Duration::from_secs(cli.connect_timeout_secs.max(1)),
+        renew: !cli.no_renew,
     };
     match watch(&options).await {
         Ok(summary) => {

@@ -58,8 +58,18 @@ pub enum PeerEvent {
     UnexpectedTrack(String),
 }
 
+/// A peer's events, each with the tag of the peer it came from (a renewed watch runs two).
+pub type PeerEvents = mpsc::UnboundedSender<(u32, PeerEvent)>;
+
 struct Handler {
-    events: mpsc::UnboundedSender<PeerEvent>,
+    tag: u32,
+    events: PeerEvents,
+}
+
+impl Handler {
+    fn send(&self, event: PeerEvent) -> bool {
+        self.events.send((self.tag, event)).is_ok()
+    }
 }
 
 #[async_trait::async_trait]
@@ -67,13 +77,11 @@ impl PeerConnectionEventHandler for Handler {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
         match event.candidate.to_json() {
             Ok(init) => {
-                let _ = self
-                    .events
-                    .send(PeerEvent::LocalCandidate(Some(IceCandidate {
-                        candidate: init.candidate,
-                        sdp_mid: None,
-                        sdp_m_line_index: Some(0),
-                    })));
+                self.send(PeerEvent::LocalCandidate(Some(IceCandidate {
+                    candidate: init.candidate,
+                    sdp_mid: None,
+                    sdp_m_line_index: Some(0),
+                })));
             }
             Err(e) => tracing::warn!(error = %e, "local candidate not serializable"),
         }
@@ -81,35 +89,34 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
         if state == RTCIceGatheringState::Complete {
-            let _ = self.events.send(PeerEvent::LocalCandidate(None));
+            self.send(PeerEvent::LocalCandidate(None));
         }
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        let _ = self.events.send(PeerEvent::State(state));
+        self.send(PeerEvent::State(state));
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let kind = track.kind().await;
         if kind != RtpCodecKind::Video {
-            let _ = self
-                .events
-                .send(PeerEvent::UnexpectedTrack(format!("{kind:?}")));
+            self.send(PeerEvent::UnexpectedTrack(format!("{kind:?}")));
             return;
         }
-        let events = self.events.clone();
+        let (tag, events) = (self.tag, self.events.clone());
         // The handler must return: the read loop runs on its own task.
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
                 match event {
                     TrackRemoteEvent::OnRtpPacket(packet) => {
-                        let sent = events.send(PeerEvent::Rtp {
+                        let rtp = PeerEvent::Rtp {
                             at: Instant::now(),
                             seq: packet.header.sequence_number,
                             timestamp: packet.header.timestamp,
                             marker: packet.header.marker,
                             payload: packet.payload,
-                        });
+                        };
+                        let sent = events.send((tag, rtp));
                         if sent.is_err() {
                             break;
                         }
@@ -130,12 +137,13 @@ pub struct Peer {
 }
 
 impl Peer {
-    /// A peer using the session's ICE servers and policy, reporting to `events`.
+    /// A peer using the session's ICE servers and policy, reporting to `events` under `tag`.
     pub async fn new(
         ice_servers: &[IceServer],
         policy: IceTransportPolicy,
         check_interval: Duration,
-        events: mpsc::UnboundedSender<PeerEvent>,
+        tag: u32,
+        events: PeerEvents,
     ) -> Result<Self, PeerError> {
         let mut media_engine = MediaEngine::default();
         media_engine
@@ -172,7 +180,7 @@ impl Peer {
             .with_setting_engine(settings)
             .with_media_engine(media_engine)
             .with_interceptor_registry(registry)
-            .with_handler(Arc::new(Handler { events }))
+            .with_handler(Arc::new(Handler { tag, events }))
             // Every non-loopback interface: the agent's libnice skips loopback too.
             .with_udp_addrs(vec!["0.0.0.0:0"])
             .build()
@@ -266,10 +274,13 @@ impl Peer {
         Some(format!("{local}/{remote}"))
     }
 
-    /// Closes the connection.
+    /// Closes the connection; gives up after a few seconds (releasing a TURN allocation waits
+    /// on the relay's answer).
     pub async fn close(&self) {
-        if let Err(e) = self.pc.close().await {
-            tracing::debug!(error = %e, "closing the peer connection");
+        match tokio::time::timeout(Duration::from_secs(3), self.pc.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "closing the peer connection"),
+            Err(_) => tracing::warn!("the peer connection did not close within 3 s; left behind"),
         }
     }
 }

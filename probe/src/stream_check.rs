@@ -86,6 +86,18 @@ impl StreamCheck {
         }
     }
 
+    /// The video now comes from `other` (a renewed session, checked on its own until its first
+    /// decodable frame): its sequence numbers and decoder state carry on here, while the totals
+    /// and frame timing go on, so a stall at the switch shows in
+    /// [`StreamCheck::max_frame_gap`].
+    pub fn switch_to(&mut self, other: StreamCheck) {
+        self.units = other.units;
+        self.last_seq = other.last_seq;
+        self.seen_sps = other.seen_sps;
+        self.seen_pps = other.seen_pps;
+        self.decodable = other.decodable;
+    }
+
     /// Takes in one RTP packet, received at `now`.
     pub fn packet(&mut self, now: Instant, seq: u16, timestamp: u32, marker: bool, payload: &[u8]) {
         self.first_packet.get_or_insert(now);
@@ -132,8 +144,10 @@ impl StreamCheck {
         if !self.decodable {
             if unit.has_idr && self.seen_sps && self.seen_pps {
                 self.decodable = true;
-                self.first_frame = Some(now);
-                self.first_frame_unit = Some(unit.clone());
+                if self.first_frame.is_none() {
+                    self.first_frame = Some(now);
+                    self.first_frame_unit = Some(unit.clone());
+                }
             } else {
                 self.frames_before_keyframe += 1;
                 return;

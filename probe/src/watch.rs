@@ -3,17 +3,23 @@
 //!
 //! Times are measured from the moment `watch_request` is sent: that is when a person clicks
 //! "watch" in the dashboard.
+//!
+//! A relayed watch outlives its TURN credentials by renewing: after three quarters of their
+//! lifetime it asks for a new session of the same device (`renews`), connects it beside the
+//! old one, switches to it at its first decodable frame, and ends the old one. The video never
+//! waits on a credential past its expiry.
 
-use crate::peer::{Peer, PeerEvent};
+use crate::peer::{Peer, PeerEvent, PeerEvents};
 use crate::stream_check::StreamCheck;
 use crate::viewer_socket::ViewerSocket;
 use crate::{rest, stream_check};
+use mumu_shared::ice::{self, Relay};
 use mumu_shared::signaling::{
-    DevicePresence, Heartbeat, ServerToViewer, SessionIce, SessionSdp, ViewerEndWatch, ViewerHello,
-    ViewerHelloAck, ViewerToServer, ViewerWatchRequest,
+    DevicePresence, EndReason, Heartbeat, IceServer, ServerToViewer, SessionIce, SessionSdp,
+    ViewerEndWatch, ViewerHello, ViewerHelloAck, ViewerToServer, ViewerWatchRequest, WatchReady,
 };
 use mumu_shared::{DeviceId, PROTOCOL_VERSION, SessionId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::mpsc;
@@ -40,6 +46,30 @@ pub struct WatchOptions {
     pub per_second: bool,
     /// webrtc-rs's pause between ICE connectivity checks.
     pub ice_check_interval: Duration,
+    /// How long the peer connection may take to connect, from `watch_ready`.
+    pub connect_timeout: Duration,
+    /// Renew a relayed session before its TURN credentials expire.
+    pub renew: bool,
+}
+
+impl WatchOptions {
+    /// Watch the first online device of `username` at `server` for `duration`, with the
+    /// defaults of the command line.
+    pub fn new(server: &str, username: &str, password: &str, duration: Duration) -> Self {
+        Self {
+            server: server.to_owned(),
+            username: username.to_owned(),
+            password: password.to_owned(),
+            register: false,
+            device: None,
+            wait_for_device: Duration::from_secs(30),
+            duration,
+            per_second: false,
+            ice_check_interval: Duration::from_millis(20),
+            connect_timeout: Duration::from_secs(10),
+            renew: true,
+        }
+    }
 }
 
 /// The watch failed.
@@ -63,14 +93,17 @@ pub enum WatchError {
     /// No decodable frame in time.
     #[error("no decodable frame within {0:?} of the watch request")]
     NoFrame(Duration),
+    /// The peer connection never connected: no path to the camera, with what was tried.
+    #[error("could not reach the camera: {0}")]
+    Unreachable(String),
 }
 
 /// The figures of one watch.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
     /// The device watched.
     pub device_id: String,
-    /// The session.
+    /// The session (the latest, when the watch was renewed).
     pub session_id: String,
     /// Watch request to `watch_ready`.
     pub ready_ms: Option<f64>,
@@ -84,8 +117,10 @@ pub struct Summary {
     pub first_frame_ms: Option<f64>,
     /// The first frame carried SPS, PPS and an IDR (or followed them).
     pub first_frame_verified: bool,
-    /// Local/remote candidate types of the selected pair.
+    /// Local/remote candidate types of the selected pair (`relay/srflx`...).
     pub candidate_pair: Option<String>,
+    /// Sessions that replaced the one before (fresh TURN credentials).
+    pub renewals: u32,
     /// Seconds of video counted (from the first frame).
     pub seconds: f64,
     /// Totals.
@@ -118,6 +153,83 @@ fn ms(from: Instant, to: Option<Instant>) -> Option<f64> {
     to.map(|t| t.saturating_duration_since(from).as_secs_f64() * 1000.0)
 }
 
+/// One session of the watch and its peer connection.
+struct Leg {
+    tag: u32,
+    session: SessionId,
+    peer: Peer,
+    ice_servers: Vec<IceServer>,
+    ready_at: Instant,
+    /// When it must be renewed (relayed sessions only), from the credentials' lifetime.
+    renew_at: Option<Instant>,
+    connected: bool,
+    /// Candidate types this side gathered (`host`, `srflx`, `relay`).
+    gathered: Vec<String>,
+    candidate_pair: Option<String>,
+    /// A renewing leg's own check, until its first decodable frame makes it the one shown.
+    trial: Option<StreamCheck>,
+}
+
+impl Leg {
+    async fn open(
+        ready: &WatchReady,
+        tag: u32,
+        options: &WatchOptions,
+        events: &PeerEvents,
+    ) -> Result<Self, WatchError> {
+        let peer = Peer::new(
+            &ready.ice_servers,
+            ready.ice_transport_policy,
+            options.ice_check_interval,
+            tag,
+            events.clone(),
+        )
+        .await?;
+        let now = Instant::now();
+        Ok(Self {
+            tag,
+            session: ready.session_id.clone(),
+            peer,
+            ice_servers: ready.ice_servers.clone(),
+            ready_at: now,
+            // Three quarters of the lifetime: time to connect a new session with room to spare.
+            renew_at: ready
+                .ice_credentials_ttl_ms
+                .filter(|_| options.renew)
+                .map(|ttl| now + Duration::from_millis(ttl) * 3 / 4),
+            connected: false,
+            gathered: Vec::new(),
+            candidate_pair: None,
+            trial: None,
+        })
+    }
+
+    fn relayed(&self) -> bool {
+        self.candidate_pair
+            .as_deref()
+            .is_some_and(|pair| pair.contains("relay"))
+    }
+
+    /// Why this leg could not connect, in words a person can act on.
+    fn diagnosis(&self) -> &'static str {
+        let relay = if !ice::has_turn(&self.ice_servers) {
+            Relay::NotConfigured
+        } else if self.gathered.iter().any(|t| t == "relay") {
+            Relay::Gathered
+        } else {
+            Relay::NoAddress
+        };
+        ice::unreachable_reason(relay)
+    }
+}
+
+/// The type of an ICE candidate line (`... typ relay ...`).
+fn candidate_type(candidate: &str) -> Option<&str> {
+    let mut words = candidate.split_whitespace();
+    words.find(|w| *w == "typ")?;
+    words.next()
+}
+
 /// Runs one watch and returns its figures.
 pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
     let base = options.server.trim_end_matches('/');
@@ -134,19 +246,22 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
     tracing::info!(%device, "watching");
 
     let (peer_tx, mut peer_events) = mpsc::unbounded_channel();
-    let mut peer: Option<Peer> = None;
-    let mut session: Option<SessionId> = None;
+    // The leg shown, and a renewing one beside it.
+    let mut current: Option<Leg> = None;
+    let mut next: Option<Leg> = None;
+    let mut tags = 0u32;
+    let mut requests = 1u32;
+    // The request id of a renewal asked for and not answered yet.
+    let mut renewing: Option<String> = None;
+    let mut renewals = 0u32;
     let mut check = StreamCheck::new();
     let mut summary_times = Times::default();
-    let mut candidate_pair = None;
     let mut ended_early = None;
 
     let requested = Instant::now();
     socket
         .send(
-            ViewerToServer::WatchRequest(ViewerWatchRequest {
-                device_id: device.clone(),
-            }),
+            ViewerToServer::WatchRequest(ViewerWatchRequest::new(device.clone())),
             Some("w-1"),
         )
         .await?;
@@ -158,7 +273,7 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
     heartbeat.tick().await;
     let mut second = 0u32;
 
-    loop {
+    let failure = loop {
         let done_at = check
             .first_frame
             .map(|f| f + options.duration)
@@ -166,72 +281,165 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
         tokio::select! {
             message = socket.recv() => {
                 let envelope = message?;
+                let request_id = envelope.request_id.clone();
                 match envelope.message {
                     ServerToViewer::WatchReady(ready) => {
-                        summary_times.ready = Some(Instant::now());
-                        tracing::info!(session = %ready.session_id, policy = ?ready.ice_transport_policy, servers = ready.ice_servers.len(), "watch ready");
-                        session = Some(ready.session_id);
-                        peer = Some(Peer::new(&ready.ice_servers, ready.ice_transport_policy, options.ice_check_interval, peer_tx.clone()).await?);
+                        tags += 1;
+                        let leg = Leg::open(&ready, tags, options, &peer_tx).await?;
+                        tracing::info!(session = %ready.session_id, policy = ?ready.ice_transport_policy, servers = ready.ice_servers.len(), ttl_ms = ?ready.ice_credentials_ttl_ms, "watch ready");
+                        if renewing.is_some() && request_id == renewing {
+                            renewing = None;
+                            next = Some(Leg { trial: Some(StreamCheck::new()), ..leg });
+                        } else if current.is_none() {
+                            summary_times.ready = Some(Instant::now());
+                            current = Some(leg);
+                        }
                     }
                     ServerToViewer::SignalOffer(SessionSdp { session_id, sdp }) => {
-                        summary_times.offer = Some(Instant::now());
-                        let peer = peer.as_mut().ok_or_else(|| WatchError::Refused("offer before watch_ready".into()))?;
+                        let Some(leg) = [current.as_mut(), next.as_mut()].into_iter().flatten().find(|l| l.session == session_id) else {
+                            continue;
+                        };
+                        if leg.trial.is_none() {
+                            summary_times.offer.get_or_insert_with(Instant::now);
+                        }
                         tracing::debug!(%sdp, "offer");
-                        let answer = peer.answer(sdp).await?;
+                        let answer = leg.peer.answer(sdp).await?;
                         socket.send(ViewerToServer::SignalAnswer(SessionSdp { session_id, sdp: answer }), None).await?;
                     }
-                    ServerToViewer::SignalIce(SessionIce { candidate, .. }) => {
-                        if let Some(peer) = peer.as_mut() {
-                            peer.add_remote_candidate(candidate).await?;
+                    ServerToViewer::SignalIce(SessionIce { session_id, candidate }) => {
+                        tracing::debug!(candidate = ?candidate.as_ref().map(|c| &c.candidate), "remote candidate");
+                        if let Some(leg) = [current.as_mut(), next.as_mut()].into_iter().flatten().find(|l| l.session == session_id) {
+                            leg.peer.add_remote_candidate(candidate).await?;
                         }
                     }
                     ServerToViewer::WatchEnded(ended) => {
                         let why = format!("watch ended by the server: {}{}", ended.reason.as_str(),
                             ended.message.map(|m| format!(" ({m})")).unwrap_or_default());
-                        tracing::warn!("{why}");
-                        ended_early = Some(why);
-                        break;
+                        if next.as_ref().is_some_and(|l| l.session == ended.session_id) {
+                            tracing::warn!("renewal: {why}; the current session goes on");
+                            if let Some(leg) = next.take() { leg.peer.close().await; }
+                            continue;
+                        }
+                        if let Some(leg) = current.as_ref().filter(|l| l.session == ended.session_id) {
+                            tracing::warn!("{why}");
+                            // The camera gave up on ICE before we did: say why from our side.
+                            if ended.reason == EndReason::Failed && !leg.connected {
+                                break Some(WatchError::Unreachable(leg.diagnosis().into()));
+                            }
+                            ended_early = Some(why);
+                            break None;
+                        }
                     }
-                    ServerToViewer::Error(e) => return Err(WatchError::Refused(e.to_string())),
+                    ServerToViewer::Error(e) => {
+                        if renewing.is_some() && request_id == renewing {
+                            // The old session still has a quarter of its credentials' life:
+                            // try again in a moment.
+                            tracing::warn!(error = %e, "renewal refused; trying again shortly");
+                            renewing = None;
+                            if let Some(leg) = current.as_mut() {
+                                leg.renew_at = Some(Instant::now() + Duration::from_secs(2));
+                            }
+                            continue;
+                        }
+                        return Err(WatchError::Refused(e.to_string()));
+                    }
                     _ => {}
                 }
             }
-            Some(event) = peer_events.recv() => match event {
-                PeerEvent::LocalCandidate(candidate) => {
-                    if let Some(session_id) = session.clone() {
+            Some((tag, event)) = peer_events.recv() => {
+                let Some(leg) = [current.as_mut(), next.as_mut()].into_iter().flatten().find(|l| l.tag == tag) else {
+                    continue;
+                };
+                match event {
+                    PeerEvent::LocalCandidate(candidate) => {
+                        tracing::debug!(candidate = ?candidate.as_ref().map(|c| &c.candidate), "local candidate");
+                        if let Some(kind) = candidate.as_ref().and_then(|c| candidate_type(&c.candidate)) {
+                            leg.gathered.push(kind.to_owned());
+                        }
+                        let session_id = leg.session.clone();
                         socket.send(ViewerToServer::SignalIce(SessionIce { session_id, candidate }), None).await?;
                     }
-                }
-                PeerEvent::State(state) => {
-                    tracing::info!(%state, "peer connection");
-                    if state == RTCPeerConnectionState::Connected {
-                        summary_times.connected = Some(Instant::now());
+                    PeerEvent::State(state) => {
+                        tracing::info!(%state, session = %leg.session, "peer connection");
+                        if state == RTCPeerConnectionState::Connected {
+                            leg.connected = true;
+                            if leg.trial.is_none() {
+                                summary_times.connected.get_or_insert_with(Instant::now);
+                            }
+                        }
+                        if state == RTCPeerConnectionState::Failed {
+                            if leg.trial.is_some() {
+                                tracing::warn!(session = %leg.session, "the renewed session failed; the current one goes on");
+                                if let Some(leg) = next.take() { leg.peer.close().await; }
+                                continue;
+                            }
+                            if !leg.connected {
+                                break Some(WatchError::Unreachable(leg.diagnosis().into()));
+                            }
+                            ended_early = Some("the peer connection failed".into());
+                            break None;
+                        }
                     }
-                    if state == RTCPeerConnectionState::Failed {
-                        ended_early = Some("the peer connection failed".into());
-                        break;
+                    PeerEvent::Rtp { at, seq, timestamp, marker, payload } => {
+                        if let Some(trial) = leg.trial.as_mut() {
+                            trial.packet(at, seq, timestamp, marker, &payload);
+                            if trial.first_frame.is_some() {
+                                // The new session plays: show it, end the old one.
+                                let mut fresh = next.take().expect("the trial leg is the next one");
+                                if let Some(trial) = fresh.trial.take() {
+                                    check.switch_to(trial);
+                                }
+                                if let Some(old) = current.replace(fresh) {
+                                    old.peer.close().await;
+                                    socket.send(ViewerToServer::EndWatch(ViewerEndWatch { session_id: old.session.clone() }), None).await?;
+                                    renewals += 1;
+                                    tracing::info!(old = %old.session, new = %current.as_ref().map(|l| l.session.to_string()).unwrap_or_default(), "renewed: switched to the new session");
+                                }
+                            }
+                            continue;
+                        }
+                        let had_frame = check.first_frame.is_some();
+                        check.packet(at, seq, timestamp, marker, &payload);
+                        if !had_frame && options.per_second && let Some(first) = check.first_frame {
+                            println!("first frame after {:.1} ms (SPS+PPS+IDR verified)", ms(requested, Some(first)).unwrap_or_default());
+                        }
                     }
+                    PeerEvent::UnexpectedTrack(kind) => tracing::warn!(%kind, "unexpected track ignored"),
                 }
-                PeerEvent::Rtp { at, seq, timestamp, marker, payload } => {
-                    let had_frame = check.first_frame.is_some();
-                    check.packet(at, seq, timestamp, marker, &payload);
-                    if !had_frame && options.per_second && let Some(first) = check.first_frame {
-                        println!("first frame after {:.1} ms (SPS+PPS+IDR verified)", ms(requested, Some(first)).unwrap_or_default());
-                    }
-                }
-                PeerEvent::UnexpectedTrack(kind) => tracing::warn!(%kind, "unexpected track ignored"),
-            },
+            }
             _ = ticker.tick() => {
                 second += 1;
-                if candidate_pair.is_none() && let Some(peer) = peer.as_ref() {
-                    candidate_pair = peer.selected_candidate_type().await;
+                for leg in [current.as_mut(), next.as_mut()].into_iter().flatten() {
+                    if leg.connected && (leg.candidate_pair.is_none() || leg.trial.is_some()) {
+                        leg.candidate_pair = leg.peer.selected_candidate_type().await;
+                    }
+                }
+                if let Some(leg) = current.as_ref()
+                    && !leg.connected
+                    && leg.ready_at.elapsed() > options.connect_timeout
+                {
+                    break Some(WatchError::Unreachable(format!("{} (not connected after {:?})", leg.diagnosis(), options.connect_timeout)));
+                }
+                // Renew a relayed session whose credentials near their expiry.
+                if let Some(leg) = current.as_mut()
+                    && renewing.is_none()
+                    && next.is_none()
+                    && leg.relayed()
+                    && leg.renew_at.is_some_and(|at| Instant::now() >= at)
+                {
+                    requests += 1;
+                    let id = format!("w-{requests}");
+                    tracing::info!(session = %leg.session, "renewing: its TURN credentials near their expiry");
+                    socket.send(ViewerToServer::WatchRequest(ViewerWatchRequest { device_id: device.clone(), renews: Some(leg.session.clone()) }), Some(&id)).await?;
+                    renewing = Some(id);
+                    leg.renew_at = None;
                 }
                 let counts = check.take_interval();
                 if options.per_second {
+                    let pair = current.as_ref().and_then(|l| l.candidate_pair.as_deref()).unwrap_or("-");
                     println!(
-                        "t={second:>3}s packets={:>4} bytes={:>7} frames={:>3} keyframes={} pair={} lost={}",
-                        counts.packets, counts.bytes, counts.frames, counts.keyframes,
-                        candidate_pair.as_deref().unwrap_or("-"), check.lost,
+                        "t={second:>3}s packets={:>4} bytes={:>7} frames={:>3} keyframes={} pair={pair} lost={} renewals={renewals}",
+                        counts.packets, counts.bytes, counts.frames, counts.keyframes, check.lost,
                     );
                 }
             }
@@ -240,33 +448,35 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
             }
             _ = tokio::time::sleep_until(done_at.into()) => {
                 if check.first_frame.is_none() {
-                    if let (Some(p), Some(s)) = (peer.as_ref(), session.clone()) {
-                        p.close().await;
-                        let _ = socket.send(ViewerToServer::EndWatch(ViewerEndWatch { session_id: s }), None).await;
-                    }
-                    return Err(WatchError::NoFrame(first_frame_deadline - requested));
+                    break Some(WatchError::NoFrame(first_frame_deadline - requested));
                 }
-                break;
+                break None;
             }
         }
-    }
+    };
 
     let finished = Instant::now();
-    if let (Some(session_id), None) = (session.clone(), &ended_early) {
-        socket
-            .send(
-                ViewerToServer::EndWatch(ViewerEndWatch { session_id }),
-                None,
-            )
-            .await?;
-    }
-    if let Some(peer) = peer.as_ref() {
-        if candidate_pair.is_none() {
-            candidate_pair = peer.selected_candidate_type().await;
+    let mut candidate_pair = None;
+    for leg in [next.take(), current.take()].into_iter().flatten() {
+        if ended_early.is_none() || leg.trial.is_some() {
+            let end = ViewerEndWatch {
+                session_id: leg.session.clone(),
+            };
+            let _ = socket.send(ViewerToServer::EndWatch(end), None).await;
         }
-        peer.close().await;
+        if leg.trial.is_none() {
+            candidate_pair = match leg.candidate_pair {
+                Some(pair) => Some(pair),
+                None => leg.peer.selected_candidate_type().await,
+            };
+            summary_times.session = Some(leg.session.to_string());
+        }
+        leg.peer.close().await;
     }
     socket.close().await;
+    if let Some(error) = failure {
+        return Err(error);
+    }
 
     let seconds = check
         .first_frame
@@ -274,7 +484,7 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
     let first_frame_verified = check.first_frame_unit.as_ref().is_some_and(|u| u.has_idr);
     Ok(Summary {
         device_id: device.to_string(),
-        session_id: session.map(|s| s.to_string()).unwrap_or_default(),
+        session_id: summary_times.session.unwrap_or_default(),
         ready_ms: ms(requested, summary_times.ready),
         offer_ms: ms(requested, summary_times.offer),
         connected_ms: ms(requested, summary_times.connected),
@@ -282,6 +492,7 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
         first_frame_ms: ms(requested, check.first_frame),
         first_frame_verified,
         candidate_pair,
+        renewals,
         seconds,
         packets: check.total.packets,
         bytes: check.total.bytes,
@@ -307,6 +518,7 @@ struct Times {
     ready: Option<Instant>,
     offer: Option<Instant>,
     connected: Option<Instant>,
+    session: Option<String>,
 }
 
 /// Logs in and opens a viewer socket at `base`, through `hello`: the socket and the server's

@@ -206,9 +206,7 @@ async fn bad_input_from_a_viewer_is_refused_and_the_other_viewer_keeps_watching(
     // Its own session: ICE before the answer (a well-formed candidate is kept for later, a
     // malformed one refused), then garbage as the answer.
     bad.send(
-        ViewerToServer::WatchRequest(ViewerWatchRequest {
-            device_id: device.clone(),
-        }),
+        ViewerToServer::WatchRequest(ViewerWatchRequest::new(device.clone())),
         Some("bad-1"),
     )
     .await

@@ -376,9 +376,7 @@ async fn main() {
         let mut viewer = viewer_online(&ws, &user.access_token).await;
         send(
             &mut viewer,
-            ViewerToServer::WatchRequest(ViewerWatchRequest {
-                device_id: device.device_id.clone(),
-            }),
+            ViewerToServer::WatchRequest(ViewerWatchRequest::new(device.device_id.clone())),
         )
         .await;
         let session = loop {

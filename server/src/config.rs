@@ -223,8 +223,10 @@ pub struct TurnSettings {
     #[arg(long, env = "STUN_URLS", value_delimiter = ',')]
     pub stun_urls: Vec<String>,
 
-    /// Lifetime of minted TURN credentials, in seconds.
-    #[arg(long, env = "TURN_CREDENTIAL_TTL_SECS", default_value_t = 12 * 3600)]
+    /// Lifetime of minted TURN credentials, in seconds (at least 10: a relayed watch renews its
+    /// session after three quarters of it).
+    #[arg(long, env = "TURN_CREDENTIAL_TTL_SECS", default_value_t = 12 * 3600,
+          value_parser = clap::value_parser!(u64).range(10..))]
     pub turn_ttl_secs: u64,
 
     /// `relay` makes both peers use TURN only.

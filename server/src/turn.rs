@@ -42,6 +42,11 @@ impl Turn {
         }
     }
 
+    /// How long minted TURN credentials last, in milliseconds; `None` without TURN servers.
+    pub fn credentials_ttl_ms(&self) -> Option<u64> {
+        (!self.turn_urls.is_empty()).then(|| self.ttl_secs.saturating_mul(1000))
+    }
+
     /// The ICE servers for one peer of one session: STUN as configured, TURN with a credential
     /// for `subject` valid for the configured lifetime from `now`.
     pub fn ice_servers(&self, subject: &str, now: UnixMillis) -> Vec<IceServer> {
@@ -117,10 +122,9 @@ mod tests {
             vec!["turn:turn.example.com:3478?transport=udp"]
         );
         assert_eq!(servers[1].username.as_deref(), Some("1700003600:session-1"));
-        assert!(
-            Turn::new(Secret::new("x"), &settings(&[], &[], 1))
-                .ice_servers("s", 0)
-                .is_empty()
-        );
+        assert_eq!(turn.credentials_ttl_ms(), Some(3_600_000));
+        let stun_only = Turn::new(Secret::new("x"), &settings(&[], &["stun:s"], 1));
+        assert_eq!(stun_only.ice_servers("s", 0).len(), 1);
+        assert_eq!(stun_only.credentials_ttl_ms(), None);
     }
 }

@@ -351,7 +351,7 @@ stack_tests! {
                 assert!(username.contains(owner.user.id.as_str()), "{username}");
             }
         }
-        viewer.send_with_id(ViewerToServer::WatchRequest(ViewerWatchRequest { device_id: device.device_id.clone() }), "w3").await;
+        viewer.send_with_id(ViewerToServer::WatchRequest(ViewerWatchRequest::new(device.device_id.clone())), "w3").await;
         let refused = viewer.recv_matching(|m| matches!(m, ServerToViewer::Error(_))).await;
         assert!(matches!(refused.message, ServerToViewer::Error(e) if e.code == ErrorCode::RateLimited));
     }
@@ -363,7 +363,7 @@ stack_tests! {
         let mut cam = server.device_online(&device).await;
         let (mut guest_socket, _) = server.viewer_online(&guest.access_token).await;
         watch(&mut guest_socket, &mut cam, &device.device_id).await;
-        guest_socket.send(ViewerToServer::WatchRequest(ViewerWatchRequest { device_id: device.device_id.clone() })).await;
+        guest_socket.send(ViewerToServer::WatchRequest(ViewerWatchRequest::new(device.device_id.clone()))).await;
         let refused = guest_socket.recv_matching(|m| matches!(m, ServerToViewer::Error(_))).await;
         assert!(matches!(refused.message, ServerToViewer::Error(e) if e.code == ErrorCode::MaxSessions));
         let (mut owner_socket, _) = server.viewer_online(&owner.access_token).await;

@@ -345,7 +345,7 @@ stack_tests! {
         viewer.send(ViewerToServer::Hello(ViewerHello { protocol: PROTOCOL_VERSION, token: Some(owner.access_token.clone()) })).await;
         assert_eq!(viewer_error(&mut viewer).await.code, ErrorCode::AlreadyHello);
         let mut fresh = server.viewer_socket(None).await;
-        fresh.send(ViewerToServer::WatchRequest(ViewerWatchRequest { device_id: device.device_id.clone() })).await;
+        fresh.send(ViewerToServer::WatchRequest(ViewerWatchRequest::new(device.device_id.clone()))).await;
         assert_eq!(viewer_error(&mut fresh).await.code, ErrorCode::HelloRequired);
     }
 
@@ -394,11 +394,11 @@ stack_tests! {
         let mallory = server.register("mallory").await;
         let (mut viewer, ack) = server.viewer_online(&mallory.access_token).await;
         assert!(ack.devices.is_empty());
-        viewer.send_with_id(ViewerToServer::WatchRequest(ViewerWatchRequest { device_id: device.device_id.clone() }), "r1").await;
+        viewer.send_with_id(ViewerToServer::WatchRequest(ViewerWatchRequest::new(device.device_id.clone())), "r1").await;
         let e = next(&mut viewer).await;
         assert_eq!(e.request_id.as_deref(), Some("r1"));
         assert_eq!(error_code_of_viewer(&e.message), Some(ErrorCode::NotFound));
-        viewer.send(ViewerToServer::WatchRequest(ViewerWatchRequest { device_id: "no-such-device".into() })).await;
+        viewer.send(ViewerToServer::WatchRequest(ViewerWatchRequest::new("no-such-device".into()))).await;
         assert_eq!(viewer_error(&mut viewer).await.code, ErrorCode::NotFound);
     }
 
@@ -430,7 +430,7 @@ stack_tests! {
         let server = TestServer::start(stack).await;
         let (owner, device) = server.user_with_device("alice").await;
         let (mut viewer, _) = server.viewer_online(&owner.access_token).await;
-        viewer.send(ViewerToServer::WatchRequest(ViewerWatchRequest { device_id: device.device_id.clone() })).await;
+        viewer.send(ViewerToServer::WatchRequest(ViewerWatchRequest::new(device.device_id.clone()))).await;
         let e = viewer_error(&mut viewer).await;
         assert_eq!(e.code, ErrorCode::DeviceOffline);
     }
@@ -442,7 +442,7 @@ stack_tests! {
         let (mut first, _) = server.viewer_online(&owner.access_token).await;
         watch(&mut first, &mut cam, &device.device_id).await;
         let (mut second, _) = server.viewer_online(&owner.access_token).await;
-        second.send(ViewerToServer::WatchRequest(ViewerWatchRequest { device_id: device.device_id.clone() })).await;
+        second.send(ViewerToServer::WatchRequest(ViewerWatchRequest::new(device.device_id.clone()))).await;
         assert_eq!(viewer_error(&mut second).await.code, ErrorCode::MaxSessions);
     }
 
@@ -563,7 +563,7 @@ stack_tests! {
         assert!(matches!(removed.message, ServerToViewer::DeviceRemoved(r) if r.device_id == device.device_id));
         let ended = viewer.recv_matching(|m| matches!(m, ServerToViewer::WatchEnded(_))).await;
         assert!(matches!(ended.message, ServerToViewer::WatchEnded(e) if e.session_id == ready.session_id));
-        viewer.send(ViewerToServer::WatchRequest(ViewerWatchRequest { device_id: device.device_id.clone() })).await;
+        viewer.send(ViewerToServer::WatchRequest(ViewerWatchRequest::new(device.device_id.clone()))).await;
         assert_eq!(viewer_error(&mut viewer).await.code, ErrorCode::NotFound);
     }
 }

@@ -9,6 +9,7 @@ pub mod api;
 pub mod backoff;
 pub mod envelope;
 pub mod error;
+pub mod ice;
 pub mod ids;
 pub mod signaling;
 pub mod validate;

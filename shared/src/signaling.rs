@@ -249,6 +249,22 @@ pub struct DeviceRemoved {
 pub struct ViewerWatchRequest {
     /// The device to watch.
     pub device_id: DeviceId,
+    /// A session of this socket, for the same device, that the new one replaces because its
+    /// TURN credentials near their expiry (see [`WatchReady::ice_credentials_ttl_ms`]). The
+    /// viewer keeps the old session until the new one plays, then ends it; meanwhile the new
+    /// one may take the device one place over its viewer limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renews: Option<SessionId>,
+}
+
+impl ViewerWatchRequest {
+    /// A new watch of `device_id`.
+    pub fn new(device_id: DeviceId) -> Self {
+        Self {
+            device_id,
+            renews: None,
+        }
+    }
 }
 
 /// Payload of `watch_ready`.
@@ -262,6 +278,11 @@ pub struct WatchReady {
     pub ice_servers: Vec<IceServer>,
     /// Which candidates to use.
     pub ice_transport_policy: IceTransportPolicy,
+    /// How long the TURN credentials in `ice_servers` stay valid, from now; absent when there
+    /// are none. A relayed session must be renewed before then (`renews` on a new
+    /// `watch_request`): a relay may refuse to keep, or to make, an allocation past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ice_credentials_ttl_ms: Option<u64>,
 }
 
 /// An SDP offer or answer for a session.

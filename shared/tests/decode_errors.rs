@@ -207,9 +207,7 @@ fn unknown_payload_fields_are_ignored_for_forward_compatibility() {
     let envelope = decode::<ViewerToServer>(&text).unwrap();
     assert_eq!(
         envelope.message,
-        ViewerToServer::WatchRequest(ViewerWatchRequest {
-            device_id: DeviceId::from(DEVICE)
-        })
+        ViewerToServer::WatchRequest(ViewerWatchRequest::new(DeviceId::from(DEVICE)))
     );
     assert_eq!(envelope.request_id.as_deref(), Some("r1"));
     assert_eq!(envelope.ts, 7);

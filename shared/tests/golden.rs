@@ -410,9 +410,13 @@ golden! {
         TS + 79_000,
     ));
     viewer_watch_request: message("viewer_to_server.watch_request", envelope(
-        ViewerToServer::WatchRequest(ViewerWatchRequest { device_id: device() }),
+        ViewerToServer::WatchRequest(ViewerWatchRequest::new(device())),
         TS + 60_000,
     ).reply_to(Some("w-1".into())));
+    viewer_renew_request: message("viewer_to_server.watch_request.renews", envelope(
+        ViewerToServer::WatchRequest(ViewerWatchRequest { device_id: device(), renews: Some(session()) }),
+        TS + 60_000 + 27_000_000,
+    ).reply_to(Some("w-2".into())));
     viewer_signal_answer: message("viewer_to_server.signal_answer", envelope(
         ViewerToServer::SignalAnswer(sdp(ANSWER)),
         TS + 60_210,
@@ -479,6 +483,7 @@ golden! {
             device_id: device(),
             ice_servers: ice_servers(),
             ice_transport_policy: IceTransportPolicy::Relay,
+            ice_credentials_ttl_ms: Some(43_200_000),
         }),
         TS + 60_005,
     ).reply_to(Some("w-1".into())));

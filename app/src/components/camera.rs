@@ -154,6 +154,13 @@ pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
         >
             <header class="tile-head">
                 <h2>{name.clone()}</h2>
+                <Show when=move || phase().0 == "connected">
+                    <span
+                        class="path"
+                        data-path=move || view_state.stats.get().and_then(|s| s.path)
+                        title="How the video reaches you: straight from the camera, or through the relay (TURN) server"
+                    >{move || view_state.stats.get().and_then(|s| s.path)}</span>
+                </Show>
                 <span class=move || format!("badge {}", phase().0)>{move || match phase().0 {
                     "connected" => "Live",
                     "ended" => "Ended",

@@ -104,7 +104,7 @@ pub enum Command {
 }
 
 /// How long negotiation may take before the watch counts it as failed.
-pub const NEGOTIATION_TIMEOUT_MS: u32 = 15_000;
+pub const NEGOTIATION_TIMEOUT_MS: u32 = 10_000;
 
 /// One watch of one camera.
 #[derive(Debug)]
@@ -335,9 +335,7 @@ impl Watch {
         let request_id = format!("{}-{}", self.tag, self.requests);
         self.pending_request = Some(request_id.clone());
         vec![Command::Send(
-            ViewerToServer::WatchRequest(ViewerWatchRequest {
-                device_id: self.device_id.clone(),
-            }),
+            ViewerToServer::WatchRequest(ViewerWatchRequest::new(self.device_id.clone())),
             Some(request_id),
         )]
     }
@@ -457,6 +455,7 @@ mod tests {
                 device_id: DeviceId::from("cam"),
                 ice_servers: vec![],
                 ice_transport_policy: IceTransportPolicy::All,
+                ice_credentials_ttl_ms: None,
             },
         }
     }
@@ -637,6 +636,7 @@ mod tests {
                     device_id: DeviceId::from("cam"),
                     ice_servers: vec![],
                     ice_transport_policy: IceTransportPolicy::Relay,
+                    ice_credentials_ttl_ms: None,
                 },
             });
             let out = w.handle(Input::Timeout);

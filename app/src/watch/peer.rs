@@ -1,7 +1,10 @@
 //! The browser's RTCPeerConnection, answering the camera's offer. Receive-only: the camera sends
 //! H.264 video, the browser sends nothing but RTCP.
 
+use mumu_shared::ice::{self, Relay};
 use mumu_shared::signaling::{IceCandidate, IceServer, IceTransportPolicy};
+use std::cell::Cell;
+use std::rc::Rc;
 use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -23,9 +26,41 @@ pub enum PeerEvent {
     Failed(String),
 }
 
+/// What the browser learnt of the relay while gathering: enough to say why a connection that
+/// never came up did not.
+#[derive(Clone, Copy, Debug, Default)]
+struct RelayNews {
+    configured: bool,
+    /// A relay candidate came.
+    gathered: bool,
+    /// The TURN server answered 401 (`icecandidateerror`).
+    refused: bool,
+    /// The TURN server did not answer (error 701 on a `turn:` URL).
+    unreachable: bool,
+    /// The connection came up once: nothing to explain about reaching the camera.
+    connected: bool,
+}
+
+impl RelayNews {
+    fn reason(self) -> &'static str {
+        ice::unreachable_reason(if !self.configured {
+            Relay::NotConfigured
+        } else if self.gathered {
+            Relay::Gathered
+        } else if self.refused {
+            Relay::Refused
+        } else if self.unreachable {
+            Relay::Unreachable
+        } else {
+            Relay::NoAddress
+        })
+    }
+}
+
 /// One peer connection and the callbacks that must live as long as it does.
 pub struct Peer {
     pc: RtcPeerConnection,
+    relay: Rc<Cell<RelayNews>>,
     _callbacks: Vec<Box<dyn std::any::Any>>,
 }
 
@@ -61,12 +96,23 @@ impl Peer {
         });
         let pc = RtcPeerConnection::new_with_configuration(&config).map_err(describe)?;
 
-        let on_event = std::rc::Rc::new(on_event);
+        let relay = Rc::new(Cell::new(RelayNews {
+            configured: ice::has_turn(ice_servers),
+            ..RelayNews::default()
+        }));
+        let on_event = Rc::new(on_event);
         let emit = on_event.clone();
+        let news = relay.clone();
         let on_ice = Closure::<dyn FnMut(RtcPeerConnectionIceEvent)>::new(
             move |event: RtcPeerConnectionIceEvent| {
                 let candidate = event.candidate().and_then(|c| {
                     let line = c.candidate();
+                    if line.contains(" typ relay") {
+                        news.set(RelayNews {
+                            gathered: true,
+                            ..news.get()
+                        });
+                    }
                     // An empty candidate is the end-of-candidates marker of some browsers.
                     (!line.is_empty()).then(|| IceCandidate {
                         candidate: line,
@@ -93,22 +139,68 @@ impl Peer {
                 emit(PeerEvent::Track(stream));
             }
         });
+        // `icecandidateerror` (read by name: web-sys has no binding for its event): 401 is a
+        // TURN server refusing the credentials, 701 one that did not answer.
+        let news = relay.clone();
+        let on_ice_error = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+            let field = |name: &str| js_sys::Reflect::get(&event, &JsValue::from_str(name)).ok();
+            let url = field("url").and_then(|v| v.as_string()).unwrap_or_default();
+            if !url.starts_with("turn") {
+                return;
+            }
+            let code = field("errorCode")
+                .and_then(|v| v.as_f64())
+                .unwrap_or_default();
+            let mut now = news.get();
+            match code as u32 {
+                401 | 403 | 437 | 441 => now.refused = true,
+                _ => now.unreachable = true,
+            }
+            news.set(now);
+        });
         let emit = on_event;
         let watched = pc.clone();
+        let news = relay.clone();
         let on_state = Closure::<dyn FnMut()>::new(move || match watched.connection_state() {
-            RtcPeerConnectionState::Connected => emit(PeerEvent::Connected),
-            RtcPeerConnectionState::Failed => emit(PeerEvent::Failed(
-                "the connection to the camera failed (no network path, or TURN refused)".into(),
+            RtcPeerConnectionState::Connected => {
+                news.set(RelayNews {
+                    connected: true,
+                    ..news.get()
+                });
+                emit(PeerEvent::Connected)
+            }
+            RtcPeerConnectionState::Failed if news.get().connected => emit(PeerEvent::Failed(
+                "the connection to the camera broke off".into(),
             )),
+            RtcPeerConnectionState::Failed => {
+                emit(PeerEvent::Failed(news.get().reason().to_owned()))
+            }
             _ => {}
         });
         pc.set_onicecandidate(Some(on_ice.as_ref().unchecked_ref()));
         pc.set_ontrack(Some(on_track.as_ref().unchecked_ref()));
         pc.set_onconnectionstatechange(Some(on_state.as_ref().unchecked_ref()));
+        let _ = pc.add_event_listener_with_callback(
+            "icecandidateerror",
+            on_ice_error.as_ref().unchecked_ref(),
+        );
         Ok(Self {
             pc,
-            _callbacks: vec![Box::new(on_ice), Box::new(on_track), Box::new(on_state)],
+            relay,
+            _callbacks: vec![
+                Box::new(on_ice),
+                Box::new(on_track),
+                Box::new(on_state),
+                Box::new(on_ice_error),
+            ],
         })
+    }
+
+    /// Why the connection has not come up, once the camera's offer is applied (before that,
+    /// the wait is for the camera, not for a path to it); `None` once it has been up.
+    pub fn stuck_reason(&self) -> Option<&'static str> {
+        let news = self.relay.get();
+        (!news.connected && self.pc.remote_description().is_some()).then(|| news.reason())
     }
 
     /// The connection itself (for answering and statistics).

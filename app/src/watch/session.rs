@@ -7,7 +7,7 @@ use super::stats::{self, Sample, Stats};
 use crate::signaling::{Signaling, SocketEvent};
 use leptos::prelude::*;
 use mumu_shared::DeviceId;
-use mumu_shared::signaling::ServerToViewer;
+use mumu_shared::signaling::{EndReason, ServerToViewer};
 use send_wrapper::SendWrapper;
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -78,7 +78,10 @@ impl WatchSession {
         let listener = signaling.listen(move |event| {
             let Some(ctl) = weak.upgrade() else { return };
             // The borrow must end before `feed` borrows again.
-            let input = input_of(&ctl.borrow().machine, event);
+            let input = {
+                let c = ctl.borrow();
+                input_of(&c.machine, event).map(|input| explain_failure(&c, input))
+            };
             if let Some(input) = input {
                 feed(&ctl, input);
             }
@@ -144,6 +147,22 @@ fn input_of(machine: &Watch, event: &SocketEvent) -> Option<Input> {
         }
         _ => return None,
     })
+}
+
+/// A camera that gave up on ICE before we connected ends the session as `failed`; our own peer
+/// knows better why (what became of the relay), so that is what the person is told.
+fn explain_failure(c: &Ctl, input: Input) -> Input {
+    match &input {
+        Input::Ended(ended)
+            if ended.reason == EndReason::Failed && c.machine.owns_session(&ended.session_id) =>
+        {
+            match c.peer.as_ref().and_then(Peer::stuck_reason) {
+                Some(why) => Input::PeerFailed(why.into()),
+                None => input,
+            }
+        }
+        _ => input,
+    }
 }
 
 /// Feeds one input to the machine and carries out what it says.
@@ -214,7 +233,21 @@ fn execute(ctl: &Rc<RefCell<Ctl>>, command: Command) {
             }
         }
         Command::ArmTimeout(ms) => {
-            let handle = after(ctl, Duration::from_millis(u64::from(ms)), Input::Timeout);
+            // Past the deadline, a peer that has the camera's offer and still no path says
+            // why (what became of the relay); otherwise it is a plain timeout.
+            let weak = Rc::downgrade(ctl);
+            let handle = set_timeout_with_handle(
+                move || {
+                    let Some(ctl) = weak.upgrade() else { return };
+                    let stuck = ctl.borrow().peer.as_ref().and_then(Peer::stuck_reason);
+                    feed(
+                        &ctl,
+                        stuck.map_or(Input::Timeout, |why| Input::PeerFailed(why.into())),
+                    );
+                },
+                Duration::from_millis(u64::from(ms)),
+            )
+            .ok();
             if let Some(old) = std::mem::replace(&mut ctl.borrow_mut().timeout, handle) {
                 old.clear();
             }

@@ -23,6 +23,9 @@ pub struct Sample {
     pub candidate: Option<String>,
     /// The remote candidate type of the selected pair.
     pub remote_candidate: Option<String>,
+    /// How this browser's packets leave it: the local candidate's `relayProtocol` when it is
+    /// a relay (to the TURN server), its `protocol` otherwise.
+    pub transport: Option<String>,
 }
 
 /// The panel's figures.
@@ -37,6 +40,19 @@ pub struct Stats {
     pub packets_lost: i64,
     pub loss_percent: f64,
     pub frames_decoded: u64,
+    /// The badge on the tile: `direct · UDP`, `relayed · TCP`...
+    pub path: Option<String>,
+}
+
+/// Direct or relayed (either end on a TURN relay), and over what this browser sends.
+pub fn path(sample: &Sample) -> Option<String> {
+    let local = sample.candidate.as_deref()?;
+    let relayed = local == "relay" || sample.remote_candidate.as_deref() == Some("relay");
+    let way = if relayed { "relayed" } else { "direct" };
+    Some(match &sample.transport {
+        Some(transport) => format!("{way} · {}", transport.to_uppercase()),
+        None => way.to_owned(),
+    })
 }
 
 /// The figures from this sample, with rates against the previous one.
@@ -67,6 +83,7 @@ pub fn summarize(previous: Option<&Sample>, now: &Sample) -> Stats {
             0.0
         },
         frames_decoded: now.frames_decoded as u64,
+        path: path(now),
     }
 }
 
@@ -133,6 +150,13 @@ pub async fn sample(pc: &RtcPeerConnection) -> Option<Sample> {
         };
         sample.candidate = kind("localCandidateId");
         sample.remote_candidate = kind("remoteCandidateId");
+        let local = text(&pair, "localCandidateId").and_then(|id| by_id(&id).cloned());
+        sample.transport = local.and_then(|c| {
+            let relay_protocol = (text(&c, "candidateType").as_deref() == Some("relay"))
+                .then(|| text(&c, "relayProtocol"))
+                .flatten();
+            relay_protocol.or_else(|| text(&c, "protocol"))
+        });
     }
     Some(sample)
 }
@@ -181,6 +205,23 @@ mod tests {
         let stats = summarize(None, &sample(1000.0, 5.0, 1.0));
         assert_eq!(stats.bitrate_bps, None);
         assert_eq!(stats.frames_decoded, 1);
+    }
+
+    #[test]
+    fn the_badge_says_direct_or_relayed_and_how() {
+        let mut s = sample(0.0, 0.0, 0.0);
+        s.transport = Some("udp".into());
+        assert_eq!(path(&s).as_deref(), Some("direct · UDP"));
+        s.candidate = Some("relay".into());
+        s.transport = Some("tcp".into());
+        assert_eq!(path(&s).as_deref(), Some("relayed · TCP"));
+        // The camera's relay counts too: the media goes through coturn either way.
+        s.candidate = Some("srflx".into());
+        s.remote_candidate = Some("relay".into());
+        s.transport = Some("udp".into());
+        assert_eq!(path(&s).as_deref(), Some("relayed · UDP"));
+        s.candidate = None;
+        assert_eq!(path(&s), None, "no selected pair yet");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod browser;
+pub mod nat_lab;
 
 use mumu_probe::watch::{Summary, WatchError, WatchOptions, watch};
 use std::net::TcpListener;
@@ -247,17 +248,12 @@ impl Drop for System {
 
 /// Watches the first online device of `owner` at `base` for `seconds` after the first frame.
 pub async fn watch_at(base: &str, seconds: f64) -> Result<Summary, WatchError> {
-    watch(&WatchOptions {
-        server: base.to_owned(),
-        username: "owner".into(),
-        password: PASSWORD.into(),
-        register: false,
-        device: None,
-        wait_for_device: Duration::from_secs(30),
-        duration: Duration::from_secs_f64(seconds),
-        per_second: false,
-        ice_check_interval: Duration::from_millis(20),
-    })
+    watch(&WatchOptions::new(
+        base,
+        "owner",
+        PASSWORD,
+        Duration::from_secs_f64(seconds),
+    ))
     .await
 }
 

@@ -138,6 +138,9 @@ pub struct OpenRequest {
     pub request_id: Option<String>,
     /// The most sessions the device may serve, counting this one.
     pub max_sessions: usize,
+    /// The viewer's session this one replaces (credentials near expiry): it must be this
+    /// socket's, of the same device, and lets the device go one place over `max_sessions`.
+    pub renews: Option<SessionId>,
 }
 
 struct DeviceConn {
@@ -351,6 +354,7 @@ impl Hub {
             to_viewer,
             request_id,
             max_sessions,
+            renews,
         } = request;
         let mut state = self.lock();
         let session_id = to_device.session_id.clone();
@@ -367,6 +371,14 @@ impl Hub {
                 ErrorCode::HelloRequired,
                 "this socket is not attached",
             ));
+        }
+        let mut max_sessions = max_sessions;
+        if let Some(old) = &renews {
+            state.session_of(old, |s| {
+                s.viewer_conn == viewer_conn && s.device_id == *device_id
+            })?;
+            // Old and new overlap until the new one plays: one place over, never more.
+            max_sessions += 1;
         }
         let device = state
             .devices
@@ -688,6 +700,17 @@ mod tests {
     }
 
     fn open(hub: &Hub, viewer: ConnId, device: &str, session: &str, max: usize) -> Result<()> {
+        renew(hub, viewer, device, session, max, None)
+    }
+
+    fn renew(
+        hub: &Hub,
+        viewer: ConnId,
+        device: &str,
+        session: &str,
+        max: usize,
+        renews: Option<&str>,
+    ) -> Result<()> {
         let to_device = DeviceWatchRequest {
             session_id: session.into(),
             viewer: "alice".into(),
@@ -699,6 +722,7 @@ mod tests {
             device_id: device.into(),
             ice_servers: vec![],
             ice_transport_policy: IceTransportPolicy::All,
+            ice_credentials_ttl_ms: None,
         };
         let request = OpenRequest {
             viewer_conn: viewer,
@@ -707,6 +731,7 @@ mod tests {
             to_viewer,
             request_id: Some("r1".into()),
             max_sessions: max,
+            renews: renews.map(SessionId::from),
         };
         hub.open(request, NOW)
     }
@@ -756,6 +781,40 @@ mod tests {
         let (_, _cam) = device(&hub, "d1");
         open(&hub, v, "d1", "s1", 1).unwrap();
         assert_eq!(code(open(&hub, v, "d1", "s2", 1)), ErrorCode::MaxSessions);
+    }
+
+    #[test]
+    fn a_renewal_may_overlap_its_own_session_by_one_place_only() {
+        let hub = hub();
+        let (_d, _drx) = device(&hub, "d1");
+        let (_d2, _d2rx) = device(&hub, "d2");
+        let (v, _vrx) = viewer(&hub, "alice");
+        let (mallory, _mrx) = viewer(&hub, "mallory");
+        open(&hub, v, "d1", "s1", 1).unwrap();
+        // Not at the limit without `renews`; with it, one over.
+        assert_eq!(code(open(&hub, v, "d1", "s2", 1)), ErrorCode::MaxSessions);
+        renew(&hub, v, "d1", "s2", 1, Some("s1")).unwrap();
+        // Never two over: renewing s1 again, or s2, finds the device full.
+        assert_eq!(
+            code(renew(&hub, v, "d1", "s3", 1, Some("s2"))),
+            ErrorCode::MaxSessions
+        );
+        // Only a session of this socket and of this device can be renewed.
+        let theirs = code(renew(&hub, mallory, "d1", "s4", 2, Some("s1")));
+        assert_eq!(theirs, ErrorCode::SessionNotFound);
+        let (other, _orx) = viewer(&hub, "alice");
+        assert_eq!(
+            code(renew(&hub, other, "d1", "s4", 2, Some("s1"))),
+            ErrorCode::SessionNotFound
+        );
+        assert_eq!(
+            code(renew(&hub, v, "d2", "s5", 1, Some("s1"))),
+            ErrorCode::SessionNotFound
+        );
+        // Once the old one ends, the new one holds the one place.
+        hub.end(v, &SessionId::from("s1"), EndReason::ViewerLeft, None, NOW)
+            .unwrap();
+        renew(&hub, v, "d1", "s6", 1, Some("s2")).unwrap();
     }
 
     #[test]

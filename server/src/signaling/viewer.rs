@@ -9,7 +9,7 @@ use crate::state::SharedState;
 use mumu_shared::api::AccessRole;
 use mumu_shared::signaling::{
     DeviceWatchRequest, EndReason, Heartbeat, ServerToDevice, ServerToViewer, ViewerHelloAck,
-    ViewerToServer, WatchReady,
+    ViewerToServer, ViewerWatchRequest, WatchReady,
 };
 use mumu_shared::{Envelope, ErrorBody, ErrorCode, PROTOCOL_VERSION, SessionId};
 
@@ -122,7 +122,7 @@ impl Peer for ViewerPeer {
                 link.reply(ServerToViewer::HeartbeatAck(Heartbeat {})).await
             }
             ViewerToServer::WatchRequest(request) => {
-                let device_id = request.device_id;
+                let ViewerWatchRequest { device_id, renews } = request;
                 let role = s.devices.role(user.id(), &device_id).await?;
                 s.sessions.admit(user.id(), now)?;
                 let session_id = SessionId(uuid::Uuid::new_v4().to_string());
@@ -141,6 +141,7 @@ impl Peer for ViewerPeer {
                     device_id: device_id.clone(),
                     ice_servers: s.turn.ice_servers(&subject("viewer"), now),
                     ice_transport_policy: policy,
+                    ice_credentials_ttl_ms: s.turn.credentials_ttl_ms(),
                 };
                 // The owner always finds a place: people it shared with take all but one.
                 let max_sessions = match role {
@@ -159,9 +160,17 @@ impl Peer for ViewerPeer {
                     to_viewer,
                     request_id: envelope.request_id,
                     max_sessions,
+                    renews: renews.clone(),
                 };
                 s.hub.open(request, now)?;
-                tracing::info!(%session_id, %device_id, user_id = %user.id(), "watch started");
+                match renews {
+                    Some(old) => {
+                        tracing::info!(%session_id, %device_id, user_id = %user.id(), renews = %old, "watch renewed (fresh TURN credentials)")
+                    }
+                    None => {
+                        tracing::info!(%session_id, %device_id, user_id = %user.id(), "watch started")
+                    }
+                }
             }
             ViewerToServer::SignalAnswer(answer) => {
                 let session = answer.session_id.clone();

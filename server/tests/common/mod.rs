@@ -405,9 +405,9 @@ pub async fn watch(
 ) {
     viewer
         .send_with_id(
-            ViewerToServer::WatchRequest(mumu_shared::signaling::ViewerWatchRequest {
-                device_id: device_id.clone(),
-            }),
+            ViewerToServer::WatchRequest(mumu_shared::signaling::ViewerWatchRequest::new(
+                device_id.clone(),
+            )),
             "w-1",
         )
         .await;

@@ -1,0 +1,266 @@
+//! A camera behind one home router, a viewer behind another: does the video get through, and
+//! which way? Each scenario builds its own lab of network namespaces (see
+//! `common/nat_lab.rs`), starts the real coturn, mumu-server and mumu-agent inside, watches
+//! with the real `mumu-probe`, and prints the selected candidate pair (local/remote types,
+//! seen from the viewer), the frames received and the time to the first frame.
+//!
+//! They need root (CI runs as root); elsewhere each says why it is skipped. webrtc-rs relays
+//! over UDP only, so the TURN-over-TCP scenario, and the web app's own words for a refused
+//! relay, run in headless Chromium inside the viewer's namespace.
+
+mod common;
+
+use common::PASSWORD;
+use common::browser::{Browser, site_root};
+use common::nat_lab::{Lab, Nat, Ns, TURN_SECRET, in_netns};
+use mumu_probe::watch::Summary;
+use std::time::{Duration, Instant};
+
+/// One lab at a time: each runs a camera that encodes video, on a machine of two cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A lab with coturn (sharing `coturn_secret` with nobody unless it is the lab's), the
+/// server (with `server_env`) and a paired camera behind router A.
+async fn lab(
+    nat_a: Nat,
+    nat_b: Nat,
+    coturn_secret: &str,
+    server_env: &[(&str, &str)],
+) -> Option<Lab> {
+    let mut lab = Lab::create(nat_a, nat_b)?;
+    lab.start_coturn(coturn_secret).await;
+    lab.start_server(server_env).await;
+    lab.start_paired_camera().await;
+    Some(lab)
+}
+
+fn report(scenario: &str, lab: &Lab, summary: &Summary) {
+    println!(
+        "{scenario}: viewer's pair={} (udp) relayed={} KB frames={} fps={:.1} first_frame={:.0} ms renewals={}",
+        summary.candidate_pair.as_deref().unwrap_or("-"),
+        lab.relayed_bytes() / 1000,
+        summary.frames,
+        summary.fps,
+        summary.first_frame_ms.unwrap_or_default(),
+        summary.renewals,
+    );
+}
+
+/// The camera's video did not go through coturn: its relay ports carried only the peers'
+/// permission and check traffic (a few KB), not three seconds of video (~100 KB).
+fn assert_direct(lab: &Lab) {
+    let relayed = lab.relayed_bytes();
+    assert!(
+        relayed < 20_000,
+        "the media went through coturn ({relayed} bytes relayed)"
+    );
+}
+
+/// The camera behind an endpoint-independent router A, the viewer in `viewer`: the video must
+/// come straight from the camera, not through coturn.
+async fn watch_directly(scenario: &str, viewer: Ns) {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let nat = Nat::EndpointIndependent;
+    let Some(lab) = lab(nat, nat, TURN_SECRET, &[]).await else {
+        return;
+    };
+    let summary = watched(&lab, viewer, 3.0);
+    report(scenario, &lab, &summary);
+    assert_direct(&lab);
+    assert!(
+        summary.first_frame_verified && summary.fps > 15.0,
+        "{summary:?}"
+    );
+}
+
+fn watched(lab: &Lab, from: Ns, seconds: f64) -> Summary {
+    lab.probe(from, seconds, &[])
+        .unwrap_or_else(|e| panic!("the watch failed: {e}\n--- probe ---\n{}", lab.log("probe")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_two_endpoint_independent_routers_media_flows_directly() {
+    watch_directly("two endpoint-independent NATs", Ns::Viewer).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_two_symmetric_routers_media_flows_through_coturn() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(lab) = lab(Nat::Symmetric, Nat::Symmetric, TURN_SECRET, &[]).await else {
+        return;
+    };
+    let summary = watched(&lab, Ns::Viewer, 3.0);
+    report("two symmetric NATs", &lab, &summary);
+    let relayed = lab.relayed_bytes();
+    assert!(
+        relayed > 50_000,
+        "two symmetric NATs, yet coturn relayed only {relayed} bytes"
+    );
+    assert!(
+        summary.first_frame_verified && summary.fps > 15.0,
+        "{summary:?}"
+    );
+    let coturn = lab.log("coturn");
+    assert!(
+        coturn.contains("CHANNEL_BIND processed, success")
+            || coturn.contains("CREATE_PERMISSION processed, success"),
+        "coturn's log shows the relayed session:\n{coturn}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_turn_secret_is_reported_in_seconds_not_a_frozen_connecting() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    // coturn and the server disagree on the secret: every credential is refused.
+    let Some(lab) = lab(
+        Nat::Symmetric,
+        Nat::Symmetric,
+        "not-the-servers-secret",
+        &[],
+    )
+    .await
+    else {
+        return;
+    };
+    let started = Instant::now();
+    let error = lab
+        .probe(Ns::Viewer, 3.0, &[])
+        .expect_err("no path to the camera");
+    let took = started.elapsed();
+    println!("wrong TURN secret: the probe said after {took:.1?}: {error}");
+    assert!(error.contains("could not reach the camera"), "{error}");
+    assert!(error.contains("refused our credentials"), "{error}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert!(lab.log("coturn").contains("401"), "coturn refused with 401");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_behind_a_router_reaches_a_viewer_on_the_open_internet() {
+    watch_directly("camera behind router A, viewer public", Ns::Public).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayed_watch_outlives_its_turn_credentials_by_renewing() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    const TTL_SECS: f64 = 10.0;
+    let env = [
+        ("TURN_CREDENTIAL_TTL_SECS", "10"),
+        ("MUMU_ICE_TRANSPORT_POLICY", "relay"),
+    ];
+    let Some(lab) = lab(Nat::Symmetric, Nat::Symmetric, TURN_SECRET, &env).await else {
+        return;
+    };
+    let summary = watched(&lab, Ns::Viewer, 3.0 * TTL_SECS);
+    report(
+        "relay only, credentials of 10 s, watched 30 s",
+        &lab,
+        &summary,
+    );
+    assert!(
+        summary
+            .candidate_pair
+            .as_deref()
+            .is_some_and(|p| p.starts_with("relay/")),
+        "{summary:?}"
+    );
+    assert!(summary.renewals >= 3, "renewed every 7.5 s: {summary:?}");
+    assert!(summary.seconds >= 3.0 * TTL_SECS - 1.0, "{summary:?}");
+    assert!(summary.fps > 20.0, "the video kept flowing: {summary:?}");
+    assert!(
+        summary.max_frame_gap_ms < 500.0,
+        "no stall at a switch: {summary:?}"
+    );
+    let server = lab.log("server");
+    let renewed = server.matches("watch renewed").count();
+    println!(
+        "server log: {renewed} renewals; coturn: {} allocations",
+        lab.log("coturn")
+            .matches("ALLOCATE processed, success")
+            .count()
+    );
+    assert!(renewed >= 3, "{server}");
+}
+
+/// What Chromium in `ns` made of watching the lab's camera as the owner: the tile's path badge
+/// and time to first frame once it plays, or what its overlay said if it never did.
+async fn watch_in_chromium(lab: &Lab, ns: Ns) -> Result<(String, f64), String> {
+    let base = lab.base();
+    in_netns(&lab.ns(ns), move || async move {
+        let browser = Browser::start().await;
+        browser.goto(&format!("{base}/login")).await;
+        browser.log_in("owner", PASSWORD).await;
+        browser.click("li.device a.button.primary").await;
+        let outcome = browser
+            .wait_js(
+                "the watch playing, or giving up with a reason",
+                Duration::from_secs(30),
+                "const t = document.querySelector('.tile'); \
+                 if (!t) return null; \
+                 const path = t.querySelector('.path')?.dataset.path; \
+                 if (t.dataset.phase === 'connected' && path && t.dataset.firstFrameMs) \
+                   return {path, ms: Number(t.dataset.firstFrameMs)}; \
+                 const said = t.querySelector('.overlay')?.innerText || ''; \
+                 return said.includes('could not') || said.includes('worked') ? {failed: said} : null;",
+            )
+            .await;
+        browser.screenshot("nat-lab").await;
+        browser.close().await;
+        match outcome["failed"].as_str() {
+            Some(said) => Err(said.to_owned()),
+            None => Ok((
+                outcome["path"].as_str().unwrap_or_default().to_owned(),
+                outcome["ms"].as_f64().unwrap_or_default(),
+            )),
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_network_that_allows_only_tcp_gets_video_over_turn_tcp() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let site = site_root();
+    let env = [("LEPTOS_SITE_ROOT", site.to_str().unwrap())];
+    let Some(lab) = lab(Nat::EndpointIndependent, Nat::Symmetric, TURN_SECRET, &env).await else {
+        return;
+    };
+    lab.block_udp_from_viewer_lan();
+    let (path, first_frame_ms) = watch_in_chromium(&lab, Ns::Viewer)
+        .await
+        .unwrap_or_else(|said| panic!("the watch failed: {said}"));
+    println!(
+        "viewer network without UDP (Chromium): path={path} first_frame={first_frame_ms:.0} ms"
+    );
+    assert_eq!(path, "relayed · TCP");
+    assert!(
+        lab.log("coturn").contains("TCP"),
+        "coturn served a TCP client"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_says_why_when_the_relay_refuses_its_credentials() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let site = site_root();
+    let env = [("LEPTOS_SITE_ROOT", site.to_str().unwrap())];
+    let Some(lab) = lab(
+        Nat::Symmetric,
+        Nat::Symmetric,
+        "not-the-servers-secret",
+        &env,
+    )
+    .await
+    else {
+        return;
+    };
+    let started = Instant::now();
+    let said = watch_in_chromium(&lab, Ns::Viewer)
+        .await
+        .expect_err("no path to the camera");
+    println!(
+        "wrong TURN secret (Chromium), after {:.1?}: {said}",
+        started.elapsed()
+    );
+    assert!(said.contains("refused our credentials"), "{said}");
+    assert!(said.contains("TURN_SECRET"), "{said}");
+}

@@ -457,6 +457,7 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
 
     let finished = Instant::now();
     let mut candidate_pair = None;
+    let mut session_id = String::new();
     for leg in [next.take(), current.take()].into_iter().flatten() {
         if ended_early.is_none() || leg.trial.is_some() {
             let end = ViewerEndWatch {
@@ -469,7 +470,7 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
                 Some(pair) => Some(pair),
                 None => leg.peer.selected_candidate_type().await,
             };
-            summary_times.session = Some(leg.session.to_string());
+            session_id = leg.session.to_string();
         }
         leg.peer.close().await;
     }
@@ -484,7 +485,7 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
     let first_frame_verified = check.first_frame_unit.as_ref().is_some_and(|u| u.has_idr);
     Ok(Summary {
         device_id: device.to_string(),
-        session_id: summary_times.session.unwrap_or_default(),
+        session_id,
         ready_ms: ms(requested, summary_times.ready),
         offer_ms: ms(requested, summary_times.offer),
         connected_ms: ms(requested, summary_times.connected),
@@ -518,7 +519,6 @@ struct Times {
     ready: Option<Instant>,
     offer: Option<Instant>,
     connected: Option<Instant>,
-    session: Option<String>,
 }
 
 /// Logs in and opens a viewer socket at `base`, through `hello`: the socket and the server's

@@ -459,15 +459,6 @@ impl Lab {
     pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
     }
-
-    /// The process id of the process started as `log`.
-    pub fn pid(&self, log: &str) -> u32 {
-        self.processes
-            .iter()
-            .find(|(name, _)| name == log)
-            .map(|(_, p)| p.0.id())
-            .unwrap_or_else(|| panic!("{log} was started"))
-    }
 }
 
 impl Drop for Lab {

@@ -56,9 +56,9 @@ fn assert_direct(lab: &Lab) {
     );
 }
 
-/// The camera behind an endpoint-independent router A, the viewer in `viewer`: the video must
-/// come straight from the camera, not through coturn.
-async fn watch_directly(scenario: &str, viewer: Ns) {
+/// The camera behind an endpoint-independent router A, the viewer in `viewer`: the video
+/// plays, and with `direct` it comes straight from the camera, not through coturn.
+async fn watch_behind_router_a(scenario: &str, viewer: Ns, direct: bool) {
     let _one = ONE_AT_A_TIME.lock().await;
     let nat = Nat::EndpointIndependent;
     let Some(lab) = lab(nat, nat, TURN_SECRET, &[]).await else {
@@ -66,7 +66,9 @@ async fn watch_directly(scenario: &str, viewer: Ns) {
     };
     let summary = watched(&lab, viewer, 3.0);
     report(scenario, &lab, &summary);
-    assert_direct(&lab);
+    if direct {
+        assert_direct(&lab);
+    }
     assert!(
         summary.first_frame_verified && summary.fps > 15.0,
         "{summary:?}"
@@ -80,7 +82,7 @@ fn watched(lab: &Lab, from: Ns, seconds: f64) -> Summary {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_two_endpoint_independent_routers_media_flows_directly() {
-    watch_directly("two endpoint-independent NATs", Ns::Viewer).await;
+    watch_behind_router_a("two endpoint-independent NATs", Ns::Viewer, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,7 +138,9 @@ async fn a_wrong_turn_secret_is_reported_in_seconds_not_a_frozen_connecting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_camera_behind_a_router_reaches_a_viewer_on_the_open_internet() {
-    watch_directly("camera behind router A, viewer public", Ns::Public).await;
+    // Either path is right here: the camera's libnice nominates its relay pair now and then,
+    // when that pair's check (coturn sits beside the viewer) answers first.
+    watch_behind_router_a("camera behind router A, viewer public", Ns::Public, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

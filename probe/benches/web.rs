@@ -22,7 +22,6 @@ use common::bench::{build_release_binaries, build_release_site, env_u64, percent
 use common::browser::{Browser, site_root};
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 /// Bytes of `file`, raw and through gzip -9 (what a server compressing its responses sends).
 fn sizes(file: &Path) -> (u64, u64) {
@@ -56,20 +55,7 @@ async fn click_to_first_frame(size: &[&str], tries: usize) -> (f64, Vec<f64>) {
     browser.log_in("owner", common::PASSWORD).await;
     let mut times = Vec::new();
     for _ in 0..=tries {
-        // The dashboard, reached inside the app (as a person does); leaving the watch page
-        // ends the previous watch.
-        browser.click("nav a[href='/']").await;
-        browser
-            .click("li.device[data-online=true] a.button.primary")
-            .await;
-        let ms = browser
-            .wait_js(
-                "the first frame",
-                Duration::from_secs(20),
-                "return document.querySelector('.tile')?.dataset.firstFrameMs ?? null",
-            )
-            .await;
-        times.push(ms.as_str().unwrap().parse::<f64>().unwrap());
+        times.push(browser.watch_from_dashboard().await);
     }
     browser.close().await;
     let first = times.remove(0);

@@ -185,6 +185,114 @@ async fn a_relayed_watch_outlives_its_turn_credentials_by_renewing() {
     assert!(renewed >= 3, "{server}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_renews_a_relayed_watch_without_the_picture_stopping() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    const TTL_SECS: u64 = 10;
+    let site = site_root();
+    let env = [
+        ("LEPTOS_SITE_ROOT", site.to_str().unwrap()),
+        ("TURN_CREDENTIAL_TTL_SECS", "10"),
+        ("MUMU_ICE_TRANSPORT_POLICY", "relay"),
+    ];
+    let Some(lab) = lab(Nat::Symmetric, Nat::Symmetric, TURN_SECRET, &env).await else {
+        return;
+    };
+    let base = lab.base();
+    let seen = in_netns(&lab.ns(Ns::Viewer), move || async move {
+        let browser = Browser::start().await;
+        browser.goto(&format!("{base}/login")).await;
+        browser.log_in("owner", PASSWORD).await;
+        browser.click("li.device a.button.primary").await;
+        browser
+            .wait_js(
+                "the watch playing",
+                Duration::from_secs(30),
+                "const t = document.querySelector('.tile'); \
+                 return t && t.dataset.phase === 'connected' && t.dataset.firstFrameMs ? true : null;",
+            )
+            .await;
+        // Every frame the <video> presents, and every phase the tile passes through, from
+        // here on: a switch of sessions must show as neither a gap nor a phase change.
+        browser
+            .js(
+                "const tile = document.querySelector('.tile'); \
+                 const video = tile.querySelector('video'); \
+                 const seen = window.__seen = {frames: 0, maxGapMs: 0, last: performance.now(), phases: []}; \
+                 const onFrame = (now) => { \
+                   seen.maxGapMs = Math.max(seen.maxGapMs, now - seen.last); \
+                   seen.last = now; seen.frames++; video.requestVideoFrameCallback(onFrame); }; \
+                 video.requestVideoFrameCallback(onFrame); \
+                 new MutationObserver(() => seen.phases.push(tile.dataset.phase)) \
+                   .observe(tile, {attributes: true, attributeFilter: ['data-phase']});",
+                vec![],
+            )
+            .await;
+        tokio::time::sleep(Duration::from_secs(3 * TTL_SECS)).await;
+        let seen = browser
+            .js(
+                "const s = window.__seen; \
+                 const tile = document.querySelector('.tile'); \
+                 return {frames: s.frames, maxGapMs: Math.max(s.maxGapMs, performance.now() - s.last), \
+                   phases: s.phases, phase: tile.dataset.phase, path: tile.querySelector('.path')?.dataset.path};",
+                vec![],
+            )
+            .await;
+        browser.screenshot("nat-lab-renewed").await;
+        browser.close().await;
+        seen
+    })
+    .await;
+    // Each renewal renews the session the one before made: the switches happened.
+    let field = |line: &str, name: &str| {
+        line.split_whitespace()
+            .find_map(|f| f.strip_prefix(&format!("{name}=")))
+            .map(str::to_owned)
+    };
+    let server = lab.log("server");
+    let chain: Vec<(Option<String>, Option<String>)> = server
+        .lines()
+        .filter(|l| l.contains("watch renewed"))
+        .map(|l| (field(l, "renews"), field(l, "session_id")))
+        .collect();
+    assert!(
+        chain.iter().all(|(old, new)| old.is_some() && new.is_some()),
+        "every renewal names its session and the one it renews: {chain:?}"
+    );
+    for pair in chain.windows(2) {
+        assert_eq!(pair[1].0, pair[0].1, "renewed the session the last renewal made");
+    }
+    let renewed = chain.len();
+    println!(
+        "relay only in Chromium, credentials of 10 s, watched 30 s: {renewed} renewals, frames={} \
+         longest gap={:.0} ms path={}",
+        seen["frames"],
+        seen["maxGapMs"].as_f64().unwrap_or_default(),
+        seen["path"],
+    );
+    assert!(renewed >= 3, "renewed every 7.5 s: {renewed}");
+    assert_eq!(seen["phase"], "connected", "{seen}");
+    assert_eq!(
+        seen["phases"],
+        serde_json::json!([]),
+        "never left 'connected': {seen}"
+    );
+    assert!(
+        seen["frames"].as_u64().unwrap_or_default() > 20 * 3 * TTL_SECS,
+        "the picture kept moving: {seen}"
+    );
+    assert!(
+        seen["maxGapMs"].as_f64().unwrap_or(f64::MAX) < 1000.0,
+        "no stall at a switch: {seen}"
+    );
+    assert!(
+        seen["path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("relayed")),
+        "{seen}"
+    );
+}
+
 /// What Chromium in `ns` made of watching the lab's camera as the owner: the tile's path badge
 /// and time to first frame once it plays, or what its overlay said if it never did.
 async fn watch_in_chromium(lab: &Lab, ns: Ns) -> Result<(String, f64), String> {

@@ -20,6 +20,8 @@ pub const MAX_ATTEMPTS: u32 = 6;
 pub const FIRST_BACKOFF_MS: u32 = 500;
 /// The longest wait between two tries.
 pub const MAX_BACKOFF_MS: u32 = 8_000;
+/// The longest wait a browser timer takes (`setTimeout` fires at once past 2^31 - 1 ms).
+pub const MAX_TIMER_MS: u32 = i32::MAX as u32;
 
 /// What the person watching sees of the watch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +38,16 @@ pub enum Phase {
     WaitingForCamera,
     /// Over for good, with the reason to show.
     Ended { why: String },
+}
+
+/// Which of a watch's two peer connections a command or an event is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// The one whose video is shown.
+    Main,
+    /// One made beside it to renew a relayed session before its TURN credentials expire; it
+    /// takes over at its first decoded frame, so the picture never stops.
+    Next,
 }
 
 /// What happened, as the watch learns of it.
@@ -63,20 +75,25 @@ pub enum Input {
     RemoteIce(SessionIce),
     /// The session ended on the other side.
     Ended(WatchEnded),
-    /// Our peer connection made its SDP answer.
-    LocalAnswer(String),
-    /// Our peer connection found an ICE candidate (`None`: gathering complete).
-    LocalIce(Option<IceCandidate>),
-    /// The peer connection reached `connected`.
-    PeerConnected,
-    /// The peer connection failed (ICE or DTLS), or the browser could not apply the offer.
-    PeerFailed(String),
-    /// Negotiation took too long.
-    Timeout,
+    /// A peer connection made its SDP answer.
+    LocalAnswer(Slot, String),
+    /// A peer connection found an ICE candidate (`None`: gathering complete).
+    LocalIce(Slot, Option<IceCandidate>),
+    /// A peer connection reached `connected`.
+    PeerConnected(Slot),
+    /// A peer connection failed (ICE or DTLS), or the browser could not apply the offer.
+    PeerFailed(Slot, String),
+    /// Negotiation of a peer connection took too long.
+    Timeout(Slot),
     /// The backoff after a failure is over.
     RetryDue,
     /// The camera came online (presence).
     CameraOnline,
+    /// Time to renew the session's TURN credentials; `relayed` says whether its video comes
+    /// through the relay (a direct path does not need them).
+    RenewalDue { relayed: bool },
+    /// The renewing peer connection decoded its first frame.
+    NextPlaying,
     /// The person stopped watching.
     Stop,
 }
@@ -86,25 +103,44 @@ pub enum Input {
 pub enum Command {
     /// Send this message, with this `request_id` when it is a request.
     Send(ViewerToServer, Option<String>),
-    /// Create a fresh peer connection with these ICE settings.
+    /// Create a fresh peer connection in `slot` with these ICE settings.
     OpenPeer {
+        slot: Slot,
         ice_servers: Vec<IceServer>,
         policy: IceTransportPolicy,
     },
     /// Apply the camera's offer and make an answer (reported back as `LocalAnswer`).
-    Answer(String),
+    Answer(Slot, String),
     /// Add one of the camera's candidates (`None`: end of candidates).
-    AddIce(Option<IceCandidate>),
-    /// Close the peer connection and drop its video.
-    ClosePeer,
+    AddIce(Slot, Option<IceCandidate>),
+    /// Close the peer connection in this slot (and, for `Main`, drop its video).
+    ClosePeer(Slot),
     /// Feed `RetryDue` back in after this many milliseconds.
     RetryAfter(u32),
-    /// Feed `Timeout` back in after this many milliseconds, unless connected by then.
-    ArmTimeout(u32),
+    /// Feed `Timeout(slot)` back in after this many milliseconds, unless connected by then.
+    ArmTimeout(Slot, u32),
+    /// Feed `RenewalDue` back in after this many milliseconds.
+    RenewAfter(u32),
+    /// Feed `NextPlaying` back in once the `Next` peer has decoded a frame.
+    AwaitFirstFrame,
+    /// The `Next` peer and its video take the place of `Main`'s, which is closed.
+    Promote,
 }
 
 /// How long negotiation may take before the watch counts it as failed.
 pub const NEGOTIATION_TIMEOUT_MS: u32 = 10_000;
+
+/// One session with the camera, from its request to its end.
+#[derive(Debug, Default)]
+struct Leg {
+    pending_request: Option<String>,
+    session: Option<SessionId>,
+    offer_applied: bool,
+    /// The camera's candidates that came before its offer was applied.
+    early_ice: Vec<Option<IceCandidate>>,
+    /// How long the session's TURN credentials last, from `watch_ready`.
+    credentials_ttl_ms: Option<u64>,
+}
 
 /// One watch of one camera.
 #[derive(Debug)]
@@ -117,11 +153,10 @@ pub struct Watch {
     requests: u32,
     /// Failed tries since the last `Connected`.
     failures: u32,
-    pending_request: Option<String>,
-    session: Option<SessionId>,
-    offer_applied: bool,
-    /// The camera's candidates that came before its offer was applied.
-    early_ice: Vec<Option<IceCandidate>>,
+    /// The session whose video is shown.
+    main: Leg,
+    /// The session renewing it, while one is being made.
+    next: Option<Leg>,
     /// The socket is up (requests can go out).
     socket_open: bool,
 }
@@ -135,10 +170,8 @@ impl Watch {
             phase: Phase::Idle,
             requests: 0,
             failures: 0,
-            pending_request: None,
-            session: None,
-            offer_applied: false,
-            early_ice: Vec::new(),
+            main: Leg::default(),
+            next: None,
             socket_open: false,
         }
     }
@@ -153,19 +186,46 @@ impl Watch {
         &self.device_id
     }
 
-    /// The current session, once the server made one.
+    /// The session whose video is shown, once the server made one.
     pub fn session_id(&self) -> Option<&SessionId> {
-        self.session.as_ref()
+        self.main.session.as_ref()
     }
 
-    /// Whether `request_id` is the request this watch waits on.
+    /// Whether `request_id` is a request this watch waits on.
     pub fn owns_request(&self, request_id: &str) -> bool {
-        self.pending_request.as_deref() == Some(request_id)
+        self.slot_of_request(request_id).is_some()
     }
 
     /// Whether a message about `session` is for this watch.
     pub fn owns_session(&self, session: &SessionId) -> bool {
-        self.session.as_ref() == Some(session)
+        self.slot_of_session(session).is_some()
+    }
+
+    /// The slot of the session `session`, when it is one of this watch's.
+    pub fn slot_of_session(&self, session: &SessionId) -> Option<Slot> {
+        self.slot_where(|leg| leg.session.as_ref() == Some(session))
+    }
+
+    fn slot_of_request(&self, request_id: &str) -> Option<Slot> {
+        self.slot_where(|leg| leg.pending_request.as_deref() == Some(request_id))
+    }
+
+    fn slot_where(&self, matches: impl Fn(&Leg) -> bool) -> Option<Slot> {
+        if matches(&self.main) {
+            Some(Slot::Main)
+        } else {
+            self.next
+                .as_ref()
+                .filter(|l| matches(l))
+                .map(|_| Slot::Next)
+        }
+    }
+
+    fn leg(&mut self, slot: Slot) -> Option<&mut Leg> {
+        match slot {
+            Slot::Main => Some(&mut self.main),
+            Slot::Next => self.next.as_mut(),
+        }
     }
 
     /// Takes one input; returns what to do, in order.
@@ -185,7 +245,7 @@ impl Watch {
                 self.socket_open = true;
                 match self.phase {
                     Phase::Connecting
-                        if self.pending_request.is_none() && self.session.is_none() =>
+                        if self.main.pending_request.is_none() && self.main.session.is_none() =>
                     {
                         self.request()
                     }
@@ -201,7 +261,7 @@ impl Watch {
                 self.socket_open = false;
                 match self.phase {
                     Phase::Connecting | Phase::Connected | Phase::Reconnecting { .. } => {
-                        let mut out = self.drop_session(false);
+                        let mut out = self.drop_sessions(false);
                         self.phase = Phase::Reconnecting {
                             attempt: self.failures + 1,
                             why: "lost the connection to the server".into(),
@@ -214,94 +274,121 @@ impl Watch {
                 }
             }
             Input::Ready { request_id, ready } => {
-                if !self.owns_request(&request_id) || ready.device_id != self.device_id {
+                let Some(slot) = self.slot_of_request(&request_id) else {
+                    return Vec::new();
+                };
+                if ready.device_id != self.device_id {
                     return Vec::new();
                 }
-                self.pending_request = None;
-                self.session = Some(ready.session_id);
-                self.offer_applied = false;
-                self.early_ice.clear();
+                if let Some(leg) = self.leg(slot) {
+                    *leg = Leg {
+                        session: Some(ready.session_id),
+                        credentials_ttl_ms: ready.ice_credentials_ttl_ms,
+                        ..Leg::default()
+                    };
+                }
                 vec![
                     Command::OpenPeer {
+                        slot,
                         ice_servers: ready.ice_servers,
                         policy: ready.ice_transport_policy,
                     },
-                    Command::ArmTimeout(NEGOTIATION_TIMEOUT_MS),
+                    Command::ArmTimeout(slot, NEGOTIATION_TIMEOUT_MS),
                 ]
             }
-            Input::Refused { request_id, error } => {
-                if !self.owns_request(&request_id) {
-                    return Vec::new();
+            Input::Refused { request_id, error } => match self.slot_of_request(&request_id) {
+                Some(Slot::Main) => {
+                    self.main.pending_request = None;
+                    self.refused(error)
                 }
-                self.pending_request = None;
-                self.refused(error)
-            }
+                Some(Slot::Next) => self.renewal_failed(false),
+                None => Vec::new(),
+            },
             Input::Offer(offer) => {
-                if !self.owns_session(&offer.session_id) || self.offer_applied {
+                let Some(slot) = self.slot_of_session(&offer.session_id) else {
                     return Vec::new();
-                }
-                self.offer_applied = true;
-                let mut out = vec![Command::Answer(offer.sdp)];
-                out.extend(self.early_ice.drain(..).map(Command::AddIce));
+                };
+                let Some(leg) = self.leg(slot).filter(|leg| !leg.offer_applied) else {
+                    return Vec::new();
+                };
+                leg.offer_applied = true;
+                let mut out = vec![Command::Answer(slot, offer.sdp)];
+                out.extend(
+                    leg.early_ice
+                        .drain(..)
+                        .map(|candidate| Command::AddIce(slot, candidate)),
+                );
                 out
             }
             Input::RemoteIce(ice) => {
-                if !self.owns_session(&ice.session_id) {
+                let Some(slot) = self.slot_of_session(&ice.session_id) else {
                     return Vec::new();
-                }
-                if self.offer_applied {
-                    vec![Command::AddIce(ice.candidate)]
+                };
+                let Some(leg) = self.leg(slot) else {
+                    return Vec::new();
+                };
+                if leg.offer_applied {
+                    vec![Command::AddIce(slot, ice.candidate)]
                 } else {
-                    self.early_ice.push(ice.candidate);
+                    leg.early_ice.push(ice.candidate);
                     Vec::new()
                 }
             }
-            Input::LocalAnswer(sdp) => match &self.session {
+            Input::LocalAnswer(slot, sdp) => match self.leg(slot).and_then(|l| l.session.clone()) {
                 Some(session_id) => vec![Command::Send(
-                    ViewerToServer::SignalAnswer(SessionSdp {
-                        session_id: session_id.clone(),
-                        sdp,
-                    }),
+                    ViewerToServer::SignalAnswer(SessionSdp { session_id, sdp }),
                     None,
                 )],
                 None => Vec::new(),
             },
-            Input::LocalIce(candidate) => match &self.session {
-                Some(session_id) => vec![Command::Send(
-                    ViewerToServer::SignalIce(SessionIce {
-                        session_id: session_id.clone(),
-                        candidate,
-                    }),
-                    None,
-                )],
-                None => Vec::new(),
-            },
-            Input::PeerConnected => {
-                if self.session.is_some() && self.phase == Phase::Connecting {
-                    self.phase = Phase::Connected;
-                    self.failures = 0;
+            Input::LocalIce(slot, candidate) => {
+                match self.leg(slot).and_then(|l| l.session.clone()) {
+                    Some(session_id) => vec![Command::Send(
+                        ViewerToServer::SignalIce(SessionIce {
+                            session_id,
+                            candidate,
+                        }),
+                        None,
+                    )],
+                    None => Vec::new(),
                 }
-                Vec::new()
             }
-            Input::PeerFailed(why) => {
-                if self.session.is_none() {
+            Input::PeerConnected(Slot::Main) => {
+                if self.main.session.is_none() || self.phase != Phase::Connecting {
+                    return Vec::new();
+                }
+                self.phase = Phase::Connected;
+                self.failures = 0;
+                self.renew_later(3, 4)
+            }
+            Input::PeerConnected(Slot::Next) => match &self.next {
+                Some(leg) if leg.session.is_some() => vec![Command::AwaitFirstFrame],
+                _ => Vec::new(),
+            },
+            Input::PeerFailed(Slot::Main, why) => {
+                if self.main.session.is_none() {
                     return Vec::new();
                 }
                 self.fail(why, true)
             }
-            Input::Timeout => {
-                if self.phase != Phase::Connecting || self.session.is_none() {
+            Input::Timeout(Slot::Main) => {
+                if self.phase != Phase::Connecting || self.main.session.is_none() {
                     return Vec::new();
                 }
                 self.fail("the connection to the camera took too long".into(), true)
             }
-            Input::Ended(ended) => {
-                if !self.owns_session(&ended.session_id) {
-                    return Vec::new();
+            Input::PeerFailed(Slot::Next, _) | Input::Timeout(Slot::Next) => match &self.next {
+                Some(leg) if leg.session.is_some() => self.renewal_failed(true),
+                _ => Vec::new(),
+            },
+            Input::Ended(ended) => match self.slot_of_session(&ended.session_id) {
+                Some(Slot::Main) => {
+                    self.main.session = None;
+                    self.ended(ended.reason, ended.message)
                 }
-                self.session = None;
-                self.ended(ended.reason, ended.message)
-            }
+                Some(Slot::Next) => self.renewal_failed(false),
+                None => Vec::new(),
+            },
             Input::RetryDue => match self.phase {
                 Phase::Reconnecting { .. } if self.socket_open => {
                     self.phase = Phase::Connecting;
@@ -316,8 +403,10 @@ impl Watch {
                 }
                 _ => Vec::new(),
             },
+            Input::RenewalDue { relayed } => self.renew(relayed),
+            Input::NextPlaying => self.promote(),
             Input::Stop => {
-                let out = self.drop_session(true);
+                let out = self.drop_sessions(true);
                 self.phase = Phase::Ended {
                     why: "you stopped watching".into(),
                 };
@@ -326,24 +415,88 @@ impl Watch {
         }
     }
 
+    fn next_request_id(&mut self) -> String {
+        self.requests += 1;
+        format!("{}-{}", self.tag, self.requests)
+    }
+
     /// Sends a new `watch_request` when the socket is up (otherwise `SocketOpen` will).
     fn request(&mut self) -> Vec<Command> {
         if !self.socket_open {
             return Vec::new();
         }
-        self.requests += 1;
-        let request_id = format!("{}-{}", self.tag, self.requests);
-        self.pending_request = Some(request_id.clone());
+        let request_id = self.next_request_id();
+        self.main.pending_request = Some(request_id.clone());
         vec![Command::Send(
             ViewerToServer::WatchRequest(ViewerWatchRequest::new(self.device_id.clone())),
             Some(request_id),
         )]
     }
 
-    /// Forgets the session: tells the server when `tell` and one is open, closes the peer.
-    fn drop_session(&mut self, tell: bool) -> Vec<Command> {
+    /// Asks for `RenewalDue` after `num/den` of the main session's credential lifetime (none
+    /// when its credentials do not expire).
+    fn renew_later(&self, num: u64, den: u64) -> Vec<Command> {
+        self.main
+            .credentials_ttl_ms
+            .map(|ttl| {
+                let wait = (ttl.saturating_mul(num) / den).min(u64::from(MAX_TIMER_MS));
+                Command::RenewAfter(wait as u32)
+            })
+            .into_iter()
+            .collect()
+    }
+
+    /// A relayed session asks for a new one beside it (`renews`), with fresh credentials.
+    fn renew(&mut self, relayed: bool) -> Vec<Command> {
+        let Some(current) = self.main.session.clone() else {
+            return Vec::new();
+        };
+        if !relayed || self.phase != Phase::Connected || self.next.is_some() || !self.socket_open {
+            return Vec::new();
+        }
+        let request_id = self.next_request_id();
+        self.next = Some(Leg {
+            pending_request: Some(request_id.clone()),
+            ..Leg::default()
+        });
+        let mut request = ViewerWatchRequest::new(self.device_id.clone());
+        request.renews = Some(current);
+        vec![Command::Send(
+            ViewerToServer::WatchRequest(request),
+            Some(request_id),
+        )]
+    }
+
+    /// The renewing session plays: it becomes the main one, and the old one ends.
+    fn promote(&mut self) -> Vec<Command> {
+        if self.phase != Phase::Connected
+            || self.next.as_ref().is_none_or(|l| l.session.is_none())
+        {
+            return Vec::new();
+        }
+        let Some(next) = self.next.take() else {
+            return Vec::new();
+        };
+        let old = std::mem::replace(&mut self.main, next);
         let mut out = Vec::new();
-        if let Some(session_id) = self.session.take()
+        if let Some(session_id) = old.session
+            && self.socket_open
+        {
+            out.push(Command::Send(
+                ViewerToServer::EndWatch(ViewerEndWatch { session_id }),
+                None,
+            ));
+        }
+        out.push(Command::Promote);
+        out.extend(self.renew_later(3, 4));
+        out
+    }
+
+    /// The renewal did not come to play: the main session goes on, and one more try follows
+    /// before its credentials run out (at 7/8 of their lifetime).
+    fn renewal_failed(&mut self, tell: bool) -> Vec<Command> {
+        let mut out = Vec::new();
+        if let Some(session_id) = self.next.take().and_then(|l| l.session)
             && tell
             && self.socket_open
         {
@@ -352,16 +505,38 @@ impl Watch {
                 None,
             ));
         }
-        self.pending_request = None;
-        self.offer_applied = false;
-        self.early_ice.clear();
-        out.push(Command::ClosePeer);
+        out.push(Command::ClosePeer(Slot::Next));
+        out.extend(self.renew_later(1, 8));
+        out
+    }
+
+    /// Forgets both sessions: tells the server when `tell` and one is open, closes the peers.
+    fn drop_sessions(&mut self, tell: bool) -> Vec<Command> {
+        let mut out = Vec::new();
+        let renewing = self.next.take();
+        let had_next = renewing.is_some();
+        let main = std::mem::take(&mut self.main);
+        for session_id in [main.session, renewing.and_then(|l| l.session)]
+            .into_iter()
+            .flatten()
+        {
+            if tell && self.socket_open {
+                out.push(Command::Send(
+                    ViewerToServer::EndWatch(ViewerEndWatch { session_id }),
+                    None,
+                ));
+            }
+        }
+        if had_next {
+            out.push(Command::ClosePeer(Slot::Next));
+        }
+        out.push(Command::ClosePeer(Slot::Main));
         out
     }
 
     /// A try failed for `why`: back off and try again, or give up after too many.
     fn fail(&mut self, why: String, tell: bool) -> Vec<Command> {
-        let mut out = self.drop_session(tell);
+        let mut out = self.drop_sessions(tell);
         self.failures += 1;
         if self.failures >= MAX_ATTEMPTS {
             self.phase = Phase::Ended {
@@ -382,13 +557,13 @@ impl Watch {
         let why = format!("{}{detail}", describe_end(reason));
         match reason {
             EndReason::ViewerLeft | EndReason::DeviceRemoved | EndReason::MaxViewers => {
-                let out = self.drop_session(false);
+                let out = self.drop_sessions(false);
                 self.phase = Phase::Ended { why };
                 out
             }
             // The camera went away: wait for it rather than hammering the server.
             EndReason::DeviceDisconnected => {
-                let out = self.drop_session(false);
+                let out = self.drop_sessions(false);
                 self.phase = Phase::WaitingForCamera;
                 out
             }
@@ -404,14 +579,14 @@ impl Watch {
         match error.code {
             ErrorCode::DeviceOffline => {
                 self.phase = Phase::WaitingForCamera;
-                vec![Command::ClosePeer]
+                vec![Command::ClosePeer(Slot::Main)]
             }
             ErrorCode::RateLimited | ErrorCode::Internal | ErrorCode::Unavailable => {
                 self.fail(error.message, false)
             }
             _ => {
                 self.phase = Phase::Ended { why: error.message };
-                vec![Command::ClosePeer]
+                vec![Command::ClosePeer(Slot::Main)]
             }
         }
     }
@@ -478,7 +653,7 @@ mod tests {
             session_id: session(),
             sdp: "v=0".into(),
         }));
-        w.handle(Input::PeerConnected);
+        w.handle(Input::PeerConnected(Slot::Main));
         assert_eq!(w.phase(), &Phase::Connected);
         w
     }
@@ -510,14 +685,17 @@ mod tests {
         assert_eq!(request_ids(&w.handle(Input::Start)), ["w-1"]);
         let out = w.handle(ready("w-1"));
         assert!(matches!(out[0], Command::OpenPeer { .. }));
-        assert_eq!(out[1], Command::ArmTimeout(NEGOTIATION_TIMEOUT_MS));
+        assert_eq!(
+            out[1],
+            Command::ArmTimeout(Slot::Main, NEGOTIATION_TIMEOUT_MS)
+        );
 
         let out = w.handle(Input::Offer(SessionSdp {
             session_id: session(),
             sdp: "offer".into(),
         }));
-        assert_eq!(out, [Command::Answer("offer".into())]);
-        let out = w.handle(Input::LocalAnswer("answer".into()));
+        assert_eq!(out, [Command::Answer(Slot::Main, "offer".into())]);
+        let out = w.handle(Input::LocalAnswer(Slot::Main, "answer".into()));
         assert_eq!(
             out,
             [Command::Send(
@@ -533,7 +711,7 @@ mod tests {
             sdp_mid: Some("video0".into()),
             sdp_m_line_index: Some(0),
         };
-        let out = w.handle(Input::LocalIce(Some(cand.clone())));
+        let out = w.handle(Input::LocalIce(Slot::Main, Some(cand.clone())));
         assert!(
             matches!(&out[0], Command::Send(ViewerToServer::SignalIce(i), None) if i.candidate.as_ref() == Some(&cand))
         );
@@ -541,8 +719,8 @@ mod tests {
             session_id: session(),
             candidate: Some(cand.clone()),
         }));
-        assert_eq!(out, [Command::AddIce(Some(cand))]);
-        w.handle(Input::PeerConnected);
+        assert_eq!(out, [Command::AddIce(Slot::Main, Some(cand))]);
+        w.handle(Input::PeerConnected(Slot::Main));
         assert_eq!(w.phase(), &Phase::Connected);
     }
 
@@ -567,9 +745,9 @@ mod tests {
             sdp: "offer".into(),
         }));
         assert_eq!(out.len(), 3);
-        assert_eq!(out[0], Command::Answer("offer".into()));
-        assert!(matches!(&out[1], Command::AddIce(Some(c)) if c.candidate == "a"));
-        assert!(matches!(&out[2], Command::AddIce(Some(c)) if c.candidate == "b"));
+        assert_eq!(out[0], Command::Answer(Slot::Main, "offer".into()));
+        assert!(matches!(&out[1], Command::AddIce(Slot::Main, Some(c)) if c.candidate == "a"));
+        assert!(matches!(&out[2], Command::AddIce(Slot::Main, Some(c)) if c.candidate == "b"));
     }
 
     #[test]
@@ -611,11 +789,11 @@ mod tests {
     #[test]
     fn peer_failure_ends_the_session_and_retries_with_backoff() {
         let mut w = connected();
-        let out = w.handle(Input::PeerFailed("ICE failed".into()));
+        let out = w.handle(Input::PeerFailed(Slot::Main, "ICE failed".into()));
         assert!(
             matches!(&out[0], Command::Send(ViewerToServer::EndWatch(e), None) if e.session_id == session())
         );
-        assert!(out.contains(&Command::ClosePeer));
+        assert!(out.contains(&Command::ClosePeer(Slot::Main)));
         assert!(out.contains(&Command::RetryAfter(FIRST_BACKOFF_MS)));
         assert!(matches!(w.phase(), Phase::Reconnecting { attempt: 2, .. }));
         assert_eq!(request_ids(&w.handle(Input::RetryDue)), ["w-2"]);
@@ -639,7 +817,7 @@ mod tests {
                     ice_credentials_ttl_ms: None,
                 },
             });
-            let out = w.handle(Input::Timeout);
+            let out = w.handle(Input::Timeout(Slot::Main));
             waits.extend(out.iter().filter_map(|c| match c {
                 Command::RetryAfter(ms) => Some(*ms),
                 _ => None,
@@ -659,11 +837,11 @@ mod tests {
     #[test]
     fn connecting_again_resets_the_failure_count() {
         let mut w = connected();
-        w.handle(Input::PeerFailed("ICE failed".into()));
+        w.handle(Input::PeerFailed(Slot::Main, "ICE failed".into()));
         w.handle(Input::RetryDue);
         w.handle(ready("w-2"));
-        w.handle(Input::PeerConnected);
-        let out = w.handle(Input::PeerFailed("ICE failed".into()));
+        w.handle(Input::PeerConnected(Slot::Main));
+        let out = w.handle(Input::PeerFailed(Slot::Main, "ICE failed".into()));
         assert!(out.contains(&Command::RetryAfter(FIRST_BACKOFF_MS)));
     }
 
@@ -673,7 +851,7 @@ mod tests {
         let out = w.handle(Input::SocketLost);
         assert_eq!(
             out,
-            [Command::ClosePeer],
+            [Command::ClosePeer(Slot::Main)],
             "nothing can be sent on a closed socket"
         );
         assert!(matches!(w.phase(), Phase::Reconnecting { .. }));
@@ -688,7 +866,7 @@ mod tests {
     fn a_server_restart_retries() {
         let mut w = connected();
         let out = w.handle(ended(EndReason::ServerShutdown));
-        assert!(out.contains(&Command::ClosePeer));
+        assert!(out.contains(&Command::ClosePeer(Slot::Main)));
         assert!(
             !out.iter().any(|c| matches!(c, Command::Send(..))),
             "the session is already over"
@@ -709,7 +887,7 @@ mod tests {
             request_id: "w-2".into(),
             error: ErrorBody::new(ErrorCode::DeviceOffline, "the camera is offline"),
         });
-        assert_eq!(out, [Command::ClosePeer]);
+        assert_eq!(out, [Command::ClosePeer(Slot::Main)]);
         assert_eq!(w.phase(), &Phase::WaitingForCamera);
     }
 
@@ -746,15 +924,213 @@ mod tests {
             &out[0],
             Command::Send(ViewerToServer::EndWatch(_), None)
         ));
-        assert_eq!(out[1], Command::ClosePeer);
+        assert_eq!(out[1], Command::ClosePeer(Slot::Main));
         assert!(matches!(w.phase(), Phase::Ended { .. }));
         assert!(w.handle(ended(EndReason::ViewerLeft)).is_empty());
+    }
+
+    /// A watch connected on session `s1`, whose credentials last `ttl_ms`.
+    fn connected_with_credentials_for(ttl_ms: u64) -> Watch {
+        let mut w = Watch::new(DeviceId::from("cam"), "w");
+        w.handle(Input::SocketOpen);
+        w.handle(Input::Start);
+        w.handle(ready_for("w-1", "s1", Some(ttl_ms)));
+        let out = w.handle(Input::PeerConnected(Slot::Main));
+        assert_eq!(out, [Command::RenewAfter((ttl_ms * 3 / 4) as u32)]);
+        w
+    }
+
+    fn ready_for(request_id: &str, session: &str, ttl_ms: Option<u64>) -> Input {
+        Input::Ready {
+            request_id: request_id.into(),
+            ready: WatchReady {
+                session_id: SessionId::from(session),
+                device_id: DeviceId::from("cam"),
+                ice_servers: vec![],
+                ice_transport_policy: IceTransportPolicy::Relay,
+                ice_credentials_ttl_ms: ttl_ms,
+            },
+        }
+    }
+
+    fn end_watch(session: &str) -> Command {
+        Command::Send(
+            ViewerToServer::EndWatch(ViewerEndWatch {
+                session_id: SessionId::from(session),
+            }),
+            None,
+        )
+    }
+
+    /// A watch on `s1` renewing into `s2`, the new peer open and not yet connected.
+    fn renewing() -> Watch {
+        let mut w = connected_with_credentials_for(10_000);
+        let out = w.handle(Input::RenewalDue { relayed: true });
+        assert_eq!(request_ids(&out), ["w-2"]);
+        assert!(matches!(
+            &out[0],
+            Command::Send(ViewerToServer::WatchRequest(r), _) if r.renews == Some(SessionId::from("s1"))
+        ));
+        let out = w.handle(ready_for("w-2", "s2", Some(10_000)));
+        assert!(matches!(
+            out[0],
+            Command::OpenPeer {
+                slot: Slot::Next,
+                ..
+            }
+        ));
+        assert_eq!(
+            out[1],
+            Command::ArmTimeout(Slot::Next, NEGOTIATION_TIMEOUT_MS)
+        );
+        w
+    }
+
+    #[test]
+    fn a_direct_path_or_credentials_that_never_expire_need_no_renewal() {
+        let mut w = connected_with_credentials_for(10_000);
+        assert!(w.handle(Input::RenewalDue { relayed: false }).is_empty());
+        let mut w = Watch::new(DeviceId::from("cam"), "w");
+        w.handle(Input::SocketOpen);
+        w.handle(Input::Start);
+        w.handle(ready_for("w-1", "s1", None));
+        assert_eq!(
+            w.handle(Input::PeerConnected(Slot::Main)),
+            [],
+            "no credential lifetime, no renewal timer"
+        );
+    }
+
+    #[test]
+    fn a_lifetime_longer_than_a_browser_timer_is_clamped() {
+        let mut w = Watch::new(DeviceId::from("cam"), "w");
+        w.handle(Input::SocketOpen);
+        w.handle(Input::Start);
+        w.handle(ready_for("w-1", "s1", Some(90 * 24 * 3600 * 1000)));
+        let out = w.handle(Input::PeerConnected(Slot::Main));
+        assert_eq!(out, [Command::RenewAfter(MAX_TIMER_MS)]);
+    }
+
+    #[test]
+    fn a_relayed_session_is_renewed_beside_the_old_one_which_ends_once_the_new_one_plays() {
+        let mut w = renewing();
+        let out = w.handle(Input::Offer(SessionSdp {
+            session_id: SessionId::from("s2"),
+            sdp: "offer 2".into(),
+        }));
+        assert_eq!(out, [Command::Answer(Slot::Next, "offer 2".into())]);
+        let out = w.handle(Input::LocalAnswer(Slot::Next, "answer 2".into()));
+        assert!(matches!(
+            &out[0],
+            Command::Send(ViewerToServer::SignalAnswer(a), None) if a.session_id == SessionId::from("s2")
+        ));
+        assert_eq!(
+            w.handle(Input::PeerConnected(Slot::Next)),
+            [Command::AwaitFirstFrame]
+        );
+        assert_eq!(w.phase(), &Phase::Connected, "the old video still plays");
+        assert_eq!(w.session_id(), Some(&SessionId::from("s1")));
+
+        let out = w.handle(Input::NextPlaying);
+        assert_eq!(
+            out,
+            [
+                end_watch("s1"),
+                Command::Promote,
+                Command::RenewAfter(7_500)
+            ]
+        );
+        assert_eq!(w.session_id(), Some(&SessionId::from("s2")));
+        assert_eq!(w.phase(), &Phase::Connected);
+        // The old session's end, echoed by the server, is no longer ours.
+        assert!(
+            w.handle(Input::Ended(WatchEnded {
+                session_id: SessionId::from("s1"),
+                reason: EndReason::ViewerLeft,
+                message: None,
+            }))
+            .is_empty()
+        );
+        // The next renewal renews the new session.
+        let out = w.handle(Input::RenewalDue { relayed: true });
+        assert!(matches!(
+            &out[0],
+            Command::Send(ViewerToServer::WatchRequest(r), _) if r.renews == Some(SessionId::from("s2"))
+        ));
+    }
+
+    #[test]
+    fn a_renewal_that_fails_leaves_the_watch_playing_and_is_tried_again() {
+        let mut w = renewing();
+        let out = w.handle(Input::PeerFailed(Slot::Next, "ICE failed".into()));
+        assert_eq!(
+            out,
+            [
+                end_watch("s2"),
+                Command::ClosePeer(Slot::Next),
+                Command::RenewAfter(1_250)
+            ]
+        );
+        assert_eq!(w.phase(), &Phase::Connected);
+        assert_eq!(w.session_id(), Some(&SessionId::from("s1")));
+
+        // Refused by the server (say, over the viewer limit): nothing to end.
+        let out = w.handle(Input::RenewalDue { relayed: true });
+        assert_eq!(request_ids(&out), ["w-3"]);
+        let out = w.handle(Input::Refused {
+            request_id: "w-3".into(),
+            error: ErrorBody::new(ErrorCode::SessionNotFound, "no such session"),
+        });
+        assert_eq!(
+            out,
+            [Command::ClosePeer(Slot::Next), Command::RenewAfter(1_250)]
+        );
+        assert_eq!(w.phase(), &Phase::Connected);
+    }
+
+    #[test]
+    fn a_renewal_that_takes_too_long_or_is_ended_by_the_camera_is_dropped() {
+        let mut w = renewing();
+        let out = w.handle(Input::Timeout(Slot::Next));
+        assert_eq!(out[0], end_watch("s2"));
+        let mut w = renewing();
+        let out = w.handle(Input::Ended(WatchEnded {
+            session_id: SessionId::from("s2"),
+            reason: EndReason::Failed,
+            message: None,
+        }));
+        assert_eq!(
+            out,
+            [Command::ClosePeer(Slot::Next), Command::RenewAfter(1_250)]
+        );
+        assert_eq!(w.phase(), &Phase::Connected);
+    }
+
+    #[test]
+    fn the_main_session_failing_mid_renewal_ends_both() {
+        let mut w = renewing();
+        let out = w.handle(Input::PeerFailed(Slot::Main, "ICE failed".into()));
+        assert_eq!(
+            out,
+            [
+                end_watch("s1"),
+                end_watch("s2"),
+                Command::ClosePeer(Slot::Next),
+                Command::ClosePeer(Slot::Main),
+                Command::RetryAfter(FIRST_BACKOFF_MS)
+            ]
+        );
+        assert!(matches!(w.phase(), Phase::Reconnecting { .. }));
+        assert!(
+            w.handle(Input::NextPlaying).is_empty(),
+            "a late frame of the dropped peer changes nothing"
+        );
     }
 
     #[test]
     fn a_timeout_after_connecting_is_ignored() {
         let mut w = connected();
-        assert!(w.handle(Input::Timeout).is_empty());
+        assert!(w.handle(Input::Timeout(Slot::Main)).is_empty());
         assert_eq!(w.phase(), &Phase::Connected);
     }
 }

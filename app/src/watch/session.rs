@@ -1,7 +1,7 @@
 //! One watch in the browser: the state machine fed by the socket and the peer connection, and
 //! its commands carried out. Pages see only [`WatchView`]'s signals.
 
-use super::machine::{Command, Input, Phase, Watch};
+use super::machine::{Command, Input, Phase, Slot, Watch};
 use super::peer::{self, Peer, PeerEvent};
 use super::stats::{self, Sample, Stats};
 use crate::signaling::{Signaling, SocketEvent};
@@ -44,14 +44,45 @@ impl Default for WatchView {
 
 struct Ctl {
     machine: Watch,
+    /// The peer whose video is shown, and its negotiation deadline.
     peer: Option<Peer>,
+    timeout: Option<TimeoutHandle>,
+    /// A peer renewing the session beside it, its deadline, its video (shown once it plays)
+    /// and the check for its first decoded frame.
+    next: Option<Peer>,
+    next_timeout: Option<TimeoutHandle>,
+    next_stream: Option<MediaStream>,
+    first_frame_check: Option<IntervalHandle>,
     signaling: Signaling,
     view: WatchView,
     listener: u64,
     previous: Option<Sample>,
-    timeout: Option<TimeoutHandle>,
     retry: Option<TimeoutHandle>,
+    renewal: Option<TimeoutHandle>,
     ticker: Option<IntervalHandle>,
+}
+
+impl Ctl {
+    fn peer(&self, slot: Slot) -> Option<&Peer> {
+        match slot {
+            Slot::Main => self.peer.as_ref(),
+            Slot::Next => self.next.as_ref(),
+        }
+    }
+
+    fn timeout(&mut self, slot: Slot) -> &mut Option<TimeoutHandle> {
+        match slot {
+            Slot::Main => &mut self.timeout,
+            Slot::Next => &mut self.next_timeout,
+        }
+    }
+}
+
+/// Puts `new` in the place of a timer, clearing the one it replaces.
+fn replace_timeout(place: &mut Option<TimeoutHandle>, new: Option<TimeoutHandle>) {
+    if let Some(old) = std::mem::replace(place, new) {
+        old.clear();
+    }
 }
 
 /// A running watch. Dropping it does not stop it: call [`WatchSession::stop`].
@@ -66,12 +97,17 @@ impl WatchSession {
         let ctl = Rc::new(RefCell::new(Ctl {
             machine: Watch::new(device_id, tag),
             peer: None,
+            timeout: None,
+            next: None,
+            next_timeout: None,
+            next_stream: None,
+            first_frame_check: None,
             signaling,
             view,
             listener: 0,
             previous: None,
-            timeout: None,
             retry: None,
+            renewal: None,
             ticker: None,
         }));
         let weak = Rc::downgrade(&ctl);
@@ -113,10 +149,16 @@ impl WatchSession {
         feed(&self.ctl, Input::Stop);
         let mut c = self.ctl.borrow_mut();
         c.signaling.unlisten(c.listener);
-        for timer in [c.timeout.take(), c.retry.take()].into_iter().flatten() {
+        for timer in [c.timeout.take(), c.retry.take(), c.renewal.take()]
+            .into_iter()
+            .flatten()
+        {
             timer.clear();
         }
-        if let Some(ticker) = c.ticker.take() {
+        for ticker in [c.ticker.take(), c.first_frame_check.take()]
+            .into_iter()
+            .flatten()
+        {
             ticker.clear();
         }
     }
@@ -154,10 +196,11 @@ fn input_of(machine: &Watch, event: &SocketEvent) -> Option<Input> {
 fn explain_failure(c: &Ctl, input: Input) -> Input {
     match &input {
         Input::Ended(ended)
-            if ended.reason == EndReason::Failed && c.machine.owns_session(&ended.session_id) =>
+            if ended.reason == EndReason::Failed
+                && c.machine.slot_of_session(&ended.session_id) == Some(Slot::Main) =>
         {
             match c.peer.as_ref().and_then(Peer::stuck_reason) {
-                Some(why) => Input::PeerFailed(why.into()),
+                Some(why) => Input::PeerFailed(Slot::Main, why.into()),
                 None => input,
             }
         }
@@ -188,18 +231,30 @@ fn execute(ctl: &Rc<RefCell<Ctl>>, command: Command) {
             signaling.send(message, request_id);
         }
         Command::OpenPeer {
+            slot,
             ice_servers,
             policy,
         } => {
-            close_peer(ctl);
+            close_peer(ctl, slot);
             let weak = Rc::downgrade(ctl);
-            match Peer::open(&ice_servers, policy, move |event| on_peer(&weak, event)) {
-                Ok(peer) => ctl.borrow_mut().peer = Some(peer),
-                Err(why) => feed(ctl, Input::PeerFailed(format!("no peer connection: {why}"))),
+            match Peer::open(&ice_servers, policy, move |event| {
+                on_peer(&weak, slot, event)
+            }) {
+                Ok(peer) => {
+                    let mut c = ctl.borrow_mut();
+                    match slot {
+                        Slot::Main => c.peer = Some(peer),
+                        Slot::Next => c.next = Some(peer),
+                    }
+                }
+                Err(why) => feed(
+                    ctl,
+                    Input::PeerFailed(slot, format!("no peer connection: {why}")),
+                ),
             }
         }
-        Command::Answer(offer) => {
-            let Some(pc) = ctl.borrow().peer.as_ref().map(Peer::connection) else {
+        Command::Answer(slot, offer) => {
+            let Some(pc) = ctl.borrow().peer(slot).map(Peer::connection) else {
                 return;
             };
             let weak = Rc::downgrade(ctl);
@@ -209,49 +264,136 @@ fn execute(ctl: &Rc<RefCell<Ctl>>, command: Command) {
                     feed(
                         &ctl,
                         match result {
-                            Ok(answer) => Input::LocalAnswer(answer),
-                            Err(why) => Input::PeerFailed(why),
+                            Ok(answer) => Input::LocalAnswer(slot, answer),
+                            Err(why) => Input::PeerFailed(slot, why),
                         },
                     );
                 }
             });
         }
-        Command::AddIce(Some(candidate)) => {
-            if let Some(peer) = &ctl.borrow().peer {
+        Command::AddIce(slot, Some(candidate)) => {
+            if let Some(peer) = ctl.borrow().peer(slot) {
                 peer.add_ice(&candidate);
             }
         }
-        Command::AddIce(None) => {}
-        Command::ClosePeer => close_peer(ctl),
+        Command::AddIce(_, None) => {}
+        Command::ClosePeer(slot) => close_peer(ctl, slot),
         Command::RetryAfter(ms) => {
             // Jitter, so that many tabs do not come back in step.
             let ceiling = Duration::from_millis(u64::from(ms));
             let wait = mumu_shared::backoff::jittered(ceiling, js_sys::Math::random());
             let handle = after(ctl, wait, Input::RetryDue);
-            if let Some(old) = std::mem::replace(&mut ctl.borrow_mut().retry, handle) {
-                old.clear();
-            }
+            replace_timeout(&mut ctl.borrow_mut().retry, handle);
         }
-        Command::ArmTimeout(ms) => {
-            // Past the deadline, a peer that has the camera's offer and still no path says
-            // why (what became of the relay); otherwise it is a plain timeout.
+        Command::ArmTimeout(slot, ms) => {
+            // Past the deadline, a main peer that has the camera's offer and still no path
+            // says why (what became of the relay); otherwise it is a plain timeout.
             let weak = Rc::downgrade(ctl);
             let handle = set_timeout_with_handle(
                 move || {
                     let Some(ctl) = weak.upgrade() else { return };
-                    let stuck = ctl.borrow().peer.as_ref().and_then(Peer::stuck_reason);
+                    let stuck = match slot {
+                        Slot::Main => ctl.borrow().peer.as_ref().and_then(Peer::stuck_reason),
+                        Slot::Next => None,
+                    };
                     feed(
                         &ctl,
-                        stuck.map_or(Input::Timeout, |why| Input::PeerFailed(why.into())),
+                        stuck.map_or(Input::Timeout(slot), |why| {
+                            Input::PeerFailed(slot, why.into())
+                        }),
                     );
                 },
                 Duration::from_millis(u64::from(ms)),
             )
             .ok();
-            if let Some(old) = std::mem::replace(&mut ctl.borrow_mut().timeout, handle) {
+            replace_timeout(ctl.borrow_mut().timeout(slot), handle);
+        }
+        Command::RenewAfter(ms) => {
+            // When due, the shown peer's selected pair says whether the relay carries it.
+            let weak = Rc::downgrade(ctl);
+            let handle = set_timeout_with_handle(
+                move || {
+                    let Some(ctl) = weak.upgrade() else { return };
+                    let Some(pc) = ctl.borrow().peer.as_ref().map(Peer::connection) else {
+                        return;
+                    };
+                    leptos::task::spawn_local(async move {
+                        let relayed = stats::sample(&pc).await.is_some_and(|s| s.relayed());
+                        if let Some(ctl) = weak.upgrade() {
+                            feed(&ctl, Input::RenewalDue { relayed });
+                        }
+                    });
+                },
+                Duration::from_millis(u64::from(ms)),
+            )
+            .ok();
+            replace_timeout(&mut ctl.borrow_mut().renewal, handle);
+        }
+        Command::AwaitFirstFrame => {
+            let weak = Rc::downgrade(ctl);
+            let check =
+                set_interval_with_handle(move || check_first_frame(&weak), FIRST_FRAME_CHECK_EVERY)
+                    .ok();
+            if let Some(old) = std::mem::replace(&mut ctl.borrow_mut().first_frame_check, check) {
                 old.clear();
             }
         }
+        Command::Promote => promote(ctl),
+    }
+}
+
+/// How often a renewing peer is asked whether it decoded a frame yet (about two frames at 30
+/// fps: the switch waits at most that long after the new session plays).
+const FIRST_FRAME_CHECK_EVERY: Duration = Duration::from_millis(50);
+
+/// Feeds `NextPlaying` once the renewing peer has decoded a frame (its deadline, armed when it
+/// opened, bounds the wait).
+fn check_first_frame(weak: &Weak<RefCell<Ctl>>) {
+    let Some(ctl) = weak.upgrade() else { return };
+    let Some(pc) = ctl.borrow().next.as_ref().map(Peer::connection) else {
+        return;
+    };
+    let weak = weak.clone();
+    leptos::task::spawn_local(async move {
+        let decoded = stats::sample(&pc)
+            .await
+            .is_some_and(|s| s.frames_decoded > 0.0);
+        let Some(ctl) = weak.upgrade() else { return };
+        if !decoded {
+            return;
+        }
+        // Only once: the check stops at the first answer that says yes.
+        let check = ctl.borrow_mut().first_frame_check.take();
+        if let Some(check) = check {
+            check.clear();
+            feed(&ctl, Input::NextPlaying);
+        }
+    });
+}
+
+/// The renewing peer takes the main peer's place; its video replaces the old one in one step.
+fn promote(ctl: &Rc<RefCell<Ctl>>) {
+    let (old, stream, view) = {
+        let mut c = ctl.borrow_mut();
+        let Some(next) = c.next.take() else { return };
+        for timer in [c.next_timeout.take(), c.timeout.take()]
+            .into_iter()
+            .flatten()
+        {
+            timer.clear();
+        }
+        if let Some(check) = c.first_frame_check.take() {
+            check.clear();
+        }
+        c.previous = None;
+        let stream = c.next_stream.take();
+        (c.peer.replace(next), stream, c.view)
+    };
+    if let Some(stream) = stream {
+        view.stream.set(Some(SendWrapper::new(stream)));
+    }
+    if let Some(old) = old {
+        old.close();
     }
 }
 
@@ -269,37 +411,57 @@ fn after(ctl: &Rc<RefCell<Ctl>>, wait: Duration, input: Input) -> Option<Timeout
     .ok()
 }
 
-fn on_peer(weak: &Weak<RefCell<Ctl>>, event: PeerEvent) {
+fn on_peer(weak: &Weak<RefCell<Ctl>>, slot: Slot, event: PeerEvent) {
     let Some(ctl) = weak.upgrade() else { return };
     match event {
-        PeerEvent::Ice(candidate) => feed(&ctl, Input::LocalIce(candidate)),
-        PeerEvent::Track(stream) => {
-            let view = ctl.borrow().view;
-            view.stream.set(Some(SendWrapper::new(stream)));
-        }
+        PeerEvent::Ice(candidate) => feed(&ctl, Input::LocalIce(slot, candidate)),
+        PeerEvent::Track(stream) => match slot {
+            Slot::Main => {
+                let view = ctl.borrow().view;
+                view.stream.set(Some(SendWrapper::new(stream)));
+            }
+            Slot::Next => ctl.borrow_mut().next_stream = Some(stream),
+        },
         PeerEvent::Connected => {
-            if let Some(timer) = ctl.borrow_mut().timeout.take() {
+            // A renewing peer keeps its deadline until it shows a frame.
+            if slot == Slot::Main
+                && let Some(timer) = ctl.borrow_mut().timeout.take()
+            {
                 timer.clear();
             }
-            feed(&ctl, Input::PeerConnected);
+            feed(&ctl, Input::PeerConnected(slot));
         }
-        PeerEvent::Failed(why) => feed(&ctl, Input::PeerFailed(why)),
+        PeerEvent::Failed(why) => feed(&ctl, Input::PeerFailed(slot, why)),
     }
 }
 
-fn close_peer(ctl: &Rc<RefCell<Ctl>>) {
+fn close_peer(ctl: &Rc<RefCell<Ctl>>, slot: Slot) {
     let (peer, view) = {
         let mut c = ctl.borrow_mut();
-        c.previous = None;
-        if let Some(timer) = c.timeout.take() {
+        if let Some(timer) = c.timeout(slot).take() {
             timer.clear();
         }
-        (c.peer.take(), c.view)
+        let peer = match slot {
+            Slot::Main => {
+                c.previous = None;
+                c.peer.take()
+            }
+            Slot::Next => {
+                c.next_stream = None;
+                if let Some(check) = c.first_frame_check.take() {
+                    check.clear();
+                }
+                c.next.take()
+            }
+        };
+        (peer, c.view)
     };
     if let Some(peer) = peer {
         peer.close();
-        view.stream.set(None);
-        view.stats.set(None);
+        if slot == Slot::Main {
+            view.stream.set(None);
+            view.stats.set(None);
+        }
     }
 }
 

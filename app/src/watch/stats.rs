@@ -44,11 +44,22 @@ pub struct Stats {
     pub path: Option<String>,
 }
 
+impl Sample {
+    /// Whether the selected pair goes through a TURN relay at either end.
+    pub fn relayed(&self) -> bool {
+        self.candidate.as_deref() == Some("relay")
+            || self.remote_candidate.as_deref() == Some("relay")
+    }
+}
+
 /// Direct or relayed (either end on a TURN relay), and over what this browser sends.
 pub fn path(sample: &Sample) -> Option<String> {
-    let local = sample.candidate.as_deref()?;
-    let relayed = local == "relay" || sample.remote_candidate.as_deref() == Some("relay");
-    let way = if relayed { "relayed" } else { "direct" };
+    sample.candidate.as_ref()?;
+    let way = if sample.relayed() {
+        "relayed"
+    } else {
+        "direct"
+    };
     Some(match &sample.transport {
         Some(transport) => format!("{way} · {}", transport.to_uppercase()),
         None => way.to_owned(),

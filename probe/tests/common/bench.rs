@@ -11,7 +11,7 @@ pub fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Builds `mumu-server` and `mumu-agent` in release, so the figures are never those of a stale
+/// Builds `mumu-server`, `mumu-agent` and `mumu-probe` in release, so the figures are never those of a stale
 /// binary. (Under `cargo test` the smoke runs use the debug binaries the tests built.)
 pub fn build_release_binaries() {
     let status = cargo()
@@ -23,12 +23,14 @@ pub fn build_release_binaries() {
             "mumu-server",
             "-p",
             "mumu-agent",
+            "-p",
+            "mumu-probe",
         ])
         .status()
         .expect("cargo runs");
     assert!(
         status.success(),
-        "building mumu-server and mumu-agent failed"
+        "building mumu-server, mumu-agent and mumu-probe failed"
     );
 }
 

@@ -180,6 +180,25 @@ impl Browser {
             .await;
     }
 
+    /// Goes to the dashboard inside the app (as a person does; leaving a watch page ends its
+    /// watch), clicks Watch on the first online camera and returns the app's own click to first
+    /// decoded frame, in ms.
+    pub async fn watch_from_dashboard(&self) -> f64 {
+        self.click("nav a[href='/']").await;
+        self.click("li.device[data-online=true] a.button.primary")
+            .await;
+        let ms = self
+            .wait_js(
+                "the first frame",
+                Duration::from_secs(20),
+                "return document.querySelector('.tile')?.dataset.firstFrameMs ?? null",
+            )
+            .await;
+        ms.as_str()
+            .and_then(|ms| ms.parse().ok())
+            .expect("the tile gives its first frame time in ms")
+    }
+
     /// Clicks the button that says `text`.
     pub async fn click_button(&self, text: &str) {
         self.click_text("button", text).await;

@@ -346,6 +346,13 @@ impl Lab {
             "--data-dir".to_owned(),
             self.dir.path().join("data").display().to_string(),
         ];
+        // Counters on the server's port: what signaling (and the site) cost on the wire.
+        for rule in [
+            &format!("-A INPUT -p tcp --dport {SERVER_PORT}"),
+            &format!("-A OUTPUT -p tcp --sport {SERVER_PORT}"),
+        ] {
+            self.exec(Ns::Public, "iptables", rule);
+        }
         self.spawn(Ns::Public, "server", &binary("mumu-server"), &args, &all);
         let base = self.base();
         in_netns(&self.ns(Ns::Public), move || async move {
@@ -443,16 +450,51 @@ impl Lab {
     /// Bytes that went into and out of coturn's relay ports so far: media relayed between
     /// the peers (counted twice: in from one, out to the other) and their permission traffic.
     pub fn relayed_bytes(&self) -> u64 {
+        self.counted_bytes("udp", "49152:65535")
+    }
+
+    /// Bytes into and out of mumu-server's port so far (TCP: requests, sockets, the site).
+    pub fn server_bytes(&self) -> u64 {
+        self.counted_bytes("tcp", &SERVER_PORT.to_string())
+    }
+
+    /// The sum of the public namespace's counters for `protocol` on `ports`.
+    fn counted_bytes(&self, protocol: &str, ports: &str) -> u64 {
         let output = Command::new("ip")
             .args(["netns", "exec", &self.ns(Ns::Public)])
             .args(["iptables", "-nvxL"])
             .output()
             .expect("iptables lists its counters");
+        // `pkts bytes [target] prot opt in out source destination <prot> dpt[s]:<ports>`
         String::from_utf8_lossy(&output.stdout)
             .lines()
-            .filter(|l| l.contains("udp") && l.contains("49152:65535"))
+            .filter(|l| {
+                let last = l.split_whitespace().last().unwrap_or_default();
+                let counted = last.split_once(':').map(|(_, p)| p);
+                l.split_whitespace().any(|f| f == protocol) && counted == Some(ports)
+            })
             .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
             .sum()
+    }
+
+    /// coturn's CPU time so far (user + system), from /proc.
+    pub fn coturn_cpu(&self) -> Duration {
+        let pid = std::fs::read_to_string(self.dir.path().join("coturn.pid"))
+            .expect("coturn wrote its pid file");
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).expect("coturn runs");
+        // Fields 14 and 15 (utime, stime) in clock ticks, after the `(comm)` that may hold spaces.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = fields[11..13]
+            .iter()
+            .filter_map(|f| f.parse::<u64>().ok())
+            .sum();
+        let per_second = rustix::param::clock_ticks_per_second();
+        Duration::from_secs_f64(ticks as f64 / per_second as f64)
     }
 
     /// What `name` (`server`, `agent`, `coturn`, `probe`) logged so far.

@@ -143,6 +143,46 @@ async fn a_camera_behind_a_router_reaches_a_viewer_on_the_open_internet() {
     watch_behind_router_a("camera behind router A, viewer public", Ns::Public, false).await;
 }
 
+/// GStreamer 1.22's nice transport (Debian 12, Raspberry Pi OS) crashed the whole agent when a
+/// viewer's session ended before the camera had finished gathering its candidates from coturn:
+/// Chromium viewers leaving within a second, through symmetric routers, then four watches at
+/// once took the camera down every time. It must stay up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_leaving_while_the_camera_still_gathers_candidates_leave_it_running() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let site = site_root();
+    let env = [("LEPTOS_SITE_ROOT", site.to_str().unwrap())];
+    let Some(lab) = lab(Nat::Symmetric, Nat::Symmetric, TURN_SECRET, &env).await else {
+        return;
+    };
+    let base = lab.base();
+    in_netns(&lab.ns(Ns::Viewer), move || async move {
+        let browser = Browser::start().await;
+        browser.goto(&format!("{base}/login")).await;
+        browser.log_in("owner", PASSWORD).await;
+        // Each watch from the dashboard ends the one before, right after its first frame.
+        for _ in 0..2 {
+            browser.watch_from_dashboard().await;
+        }
+        browser.close().await;
+    })
+    .await;
+    let summaries: Vec<Summary> = std::thread::scope(|scope| {
+        let watches: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| watched(&lab, Ns::Viewer, 1.0)))
+            .collect();
+        watches.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    for summary in &summaries {
+        assert!(summary.fps > 20.0, "{summary:?}");
+    }
+    assert!(
+        !lab.log("server").contains("device disconnected"),
+        "the camera dropped off:\n{}",
+        lab.log("agent")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relayed_watch_outlives_its_turn_credentials_by_renewing() {
     let _one = ONE_AT_A_TIME.lock().await;
@@ -256,11 +296,16 @@ async fn the_web_app_renews_a_relayed_watch_without_the_picture_stopping() {
         .map(|l| (field(l, "renews"), field(l, "session_id")))
         .collect();
     assert!(
-        chain.iter().all(|(old, new)| old.is_some() && new.is_some()),
+        chain
+            .iter()
+            .all(|(old, new)| old.is_some() && new.is_some()),
         "every renewal names its session and the one it renews: {chain:?}"
     );
     for pair in chain.windows(2) {
-        assert_eq!(pair[1].0, pair[0].1, "renewed the session the last renewal made");
+        assert_eq!(
+            pair[1].0, pair[0].1,
+            "renewed the session the last renewal made"
+        );
     }
     let renewed = chain.len();
     println!(

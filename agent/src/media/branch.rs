@@ -14,8 +14,9 @@
 //!   frame the viewer gets. A keyframe requested earlier would be dropped at the gate, and
 //!   (through the throttle) it would delay the one the viewer can use.
 //! - Leaving, the branch is unlinked from an idle tee pad (so the other viewers never see a
-//!   half-pushed buffer), and the tee pad is released and the bin set to `Null` in
-//!   `call_async`, off the streaming threads.
+//!   half-pushed buffer), and the tee pad is released and the bin removed in `call_async`, off
+//!   the streaming threads. The bin stops (`Null`) only once its ICE candidate gathering is
+//!   over: see [`stop_once_gathered`].
 //!
 //! GStreamer signal closures hold only weak references to the branch; the session table owns it.
 
@@ -499,9 +500,9 @@ impl ViewerBranch {
                     tee.release_request_pad(&tee_pad);
                 }
                 let _ = pipeline.remove(&bin);
-                let _ = bin.set_state(gst::State::Null);
                 let elements = count_elements(pipeline.upcast_ref(), |_| true);
                 tracing::info!(%session, elements, "viewer branch removed");
+                stop_once_gathered(bin, session);
             });
         };
         let Some(tee_pad) = tee_pad else {
@@ -556,12 +557,65 @@ impl Drop for Inner {
         let detached = self.state.lock().map(|s| s.detached).unwrap_or(true);
         if !detached {
             let pipeline = self.pipeline.clone();
+            let session = self.session.clone();
             self.bin.call_async(move |bin| {
                 let _ = pipeline.remove(bin);
-                let _ = bin.set_state(gst::State::Null);
+                stop_once_gathered(bin.clone(), session);
             });
         }
     }
+}
+
+/// The longest a departed branch waits for its candidate gathering before it stops anyway
+/// (libnice gives up on an unanswering STUN or TURN server well before this).
+const GATHERING_GRACE: gst::ClockTime = gst::ClockTime::from_seconds(20);
+/// How long after its gathering completes a departed branch stops: the ICE thread that
+/// reported it has let go of the stream by then.
+const AFTER_GATHERING: gst::ClockTime = gst::ClockTime::from_mseconds(500);
+
+/// Stops a branch that left the pipeline once its ICE candidate gathering is over. GStreamer
+/// 1.22's nice transport (Debian 12, Raspberry Pi OS) crashes the whole agent when a stream's
+/// gathering completes after its webrtcbin stopped: a viewer that leaves within seconds of
+/// joining, while a TURN or STUN server is still being asked, took the camera down with it.
+/// Cut from the tee, the waiting bin carries no media.
+fn stop_once_gathered(bin: gst::Bin, session: SessionId) {
+    let Some(webrtcbin) = bin.by_name("webrtc") else {
+        let _ = bin.set_state(gst::State::Null);
+        return;
+    };
+    let gathered = |webrtcbin: &gst::Element| {
+        webrtcbin.property::<gst_webrtc::WebRTCICEGatheringState>("ice-gathering-state")
+            == gst_webrtc::WebRTCICEGatheringState::Complete
+    };
+    let pending = Arc::new(Mutex::new(Some((bin, session))));
+    if gathered(&webrtcbin) {
+        stop_after(&pending, AFTER_GATHERING);
+        return;
+    }
+    let on_notify = pending.clone();
+    webrtcbin.connect_notify(Some("ice-gathering-state"), move |webrtcbin, _| {
+        if gathered(webrtcbin) {
+            stop_after(&on_notify, AFTER_GATHERING);
+        }
+    });
+    stop_after(&pending, GATHERING_GRACE);
+}
+
+/// Sets the pending bin to `Null` after `delay`, unless that was done already.
+fn stop_after(pending: &Arc<Mutex<Option<(gst::Bin, SessionId)>>>, delay: gst::ClockTime) {
+    let pending = pending.clone();
+    let clock = gst::SystemClock::obtain();
+    let timer = clock.new_single_shot_id(clock.time() + delay);
+    let _ = timer.wait_async(move |_, _, _| {
+        let taken = pending.lock().ok().and_then(|mut p| p.take());
+        if let Some((bin, session)) = taken {
+            // Off the clock's thread: a state change may take a while.
+            bin.call_async(move |bin| {
+                let _ = bin.set_state(gst::State::Null);
+                tracing::debug!(%session, "viewer branch stopped");
+            });
+        }
+    });
 }
 
 /// Stops and removes every viewer bin still in `pipeline`, before the pipeline itself stops.

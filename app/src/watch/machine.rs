@@ -469,8 +469,7 @@ impl Watch {
 
     /// The renewing session plays: it becomes the main one, and the old one ends.
     fn promote(&mut self) -> Vec<Command> {
-        if self.phase != Phase::Connected
-            || self.next.as_ref().is_none_or(|l| l.session.is_none())
+        if self.phase != Phase::Connected || self.next.as_ref().is_none_or(|l| l.session.is_none())
         {
             return Vec::new();
         }

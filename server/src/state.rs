@@ -137,7 +137,11 @@ impl AppState {
         let devices = Devices::new(db.clone(), clock.clone(), presence.clone(), &config.devices);
         // The hub reports every session's start and end; the session record writes them.
         let (records_tx, records) = tokio::sync::mpsc::channel(RECORDS_CAPACITY);
-        let sessions = Sessions::new(db.clone(), config.signaling.watches_per_min);
+        let sessions = Sessions::new(
+            db.clone(),
+            config.signaling.watches_per_min,
+            &presence.bucket_store(),
+        );
         sessions.record(records);
         let turn = Turn::new(turn_secret, &config.turn);
         Ok(Arc::new(Self {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestServer, watch};
+use common::{Stack, TestServer, stack_enabled, watch};
 use mumu_shared::api::{AuthResponse, LoginRequest, RegisterRequest};
 use mumu_shared::signaling::*;
 use mumu_shared::{ErrorCode, PROTOCOL_VERSION, encode};
@@ -801,4 +801,55 @@ async fn even_trace_logging_never_writes_a_credential() {
     ] {
         assert!(!text.contains(secret), "{what} is in the trace log");
     }
+}
+
+/// Several servers behind one address allow what one allows: guesses spread over two servers
+/// of one deployment draw from the same buckets in Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guesses_spread_over_two_servers_hit_the_limit_of_one() {
+    if !stack_enabled(Stack::Scaled) {
+        return;
+    }
+    let a = TestServer::start_with(Stack::Scaled, |c| c.devices.pair_attempts_per_min = 4).await;
+    let b = TestServer::start_beside(&a).await;
+    a.register("owner").await;
+    let mut statuses = Vec::new();
+    for i in 0..10 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let login = server
+            .post("/api/auth/login", None, &login("owner", "wrong password"))
+            .await;
+        statuses.push(login.0);
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        10,
+        "{statuses:?}"
+    );
+    let (status, json) = b
+        .post("/api/auth/login", None, &login("owner", "wrong password"))
+        .await;
+    assert_eq!(status, 429, "the eleventh guess, on either server: {json}");
+    let (status, _) = a
+        .post("/api/auth/login", None, &login("owner", "wrong password"))
+        .await;
+    assert_eq!(status, 429);
+
+    // Pairing guesses by one user, alternating servers: four in all, not four on each.
+    let user = b.register("guesser").await;
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        statuses.push(server.pair(&user.access_token, "ABCD-EFGH").await.0);
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 400).count(),
+        4,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        4,
+        "{statuses:?}"
+    );
 }

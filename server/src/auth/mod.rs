@@ -9,7 +9,7 @@ use crate::config::AuthSettings;
 use crate::db::Db;
 use crate::error::{Error, Result, is_unique_violation};
 use crate::presence::{Logins, Notice, Presence, ViewerNews};
-use crate::rate_limit::{KeyedLimiter, Rate, take_all};
+use crate::rate_limit::{KeyedLimiter, Rate, refund_all, take_all};
 use mumu_shared::api::{LoginRequest, RegisterRequest, User};
 use mumu_shared::{UnixMillis, UserId, validate};
 use std::net::IpAddr;
@@ -96,19 +96,22 @@ impl Auth {
         settings: &AuthSettings,
     ) -> Self {
         let per_min = settings.login_failures_per_min;
+        let store = presence.bucket_store();
+        let limiter = |name, rate| KeyedLimiter::in_store(name, rate, &store);
         Self {
             db,
             clock,
             presence,
             keys,
             session_ttl_ms: settings.session_ttl_secs as i64 * 1000,
-            attempts_by_account_addr: KeyedLimiter::new(Rate::per_minute(per_min)),
-            attempts_by_account: KeyedLimiter::new(Rate::per_hour(
-                settings.login_failures_per_hour,
-            )),
+            attempts_by_account_addr: limiter("login_account_addr", Rate::per_minute(per_min)),
+            attempts_by_account: limiter(
+                "login_account",
+                Rate::per_hour(settings.login_failures_per_hour),
+            ),
             // An address may hold many accounts (a household behind one NAT): allow more.
-            attempts_by_addr: KeyedLimiter::new(Rate::per_minute(per_min.saturating_mul(5))),
-            registrations: KeyedLimiter::new(Rate::per_hour(settings.register_per_hour)),
+            attempts_by_addr: limiter("login_addr", Rate::per_minute(per_min.saturating_mul(5))),
+            registrations: limiter("register_addr", Rate::per_hour(settings.register_per_hour)),
             hashing: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
@@ -125,6 +128,7 @@ impl Auth {
         validate::password(&req.password).map_err(Error::validation)?;
         self.registrations
             .take(&addr.to_string(), self.clock.now_ms())
+            .await
             .map_err(|wait| Error::rate_limited("new accounts from this address", wait))?;
         let password = req.password;
         let hash = self.hash_work(move || password::hash(&password)).await??;
@@ -183,7 +187,7 @@ impl Auth {
             (&self.attempts_by_account, account.as_str()),
             (&self.attempts_by_addr, addr_key.as_str()),
         ];
-        take_all(&charges, now).map_err(|(which, wait)| {
+        take_all(&charges, now).await.map_err(|(which, wait)| {
             let what = match which {
                 0 => "login attempts at this account from your address",
                 1 => "login attempts at this account",
@@ -199,9 +203,7 @@ impl Auth {
             .await?;
         match row {
             Some(row) if ok => {
-                for (limiter, key) in charges {
-                    limiter.refund(key, now);
-                }
+                refund_all(&charges, now).await;
                 self.start_session(row.into()).await
             }
             _ => {
@@ -257,6 +259,7 @@ impl Auth {
             (&self.attempts_by_account, account),
         ];
         take_all(&charges, now)
+            .await
             .map_err(|(_, wait)| Error::rate_limited("password attempts", wait))?;
         let row = self
             .find_by_id(user.id())
@@ -269,9 +272,7 @@ impl Auth {
         if !ok {
             return Err(Error::forbidden("the current password is wrong"));
         }
-        for (limiter, key) in charges {
-            limiter.refund(key, now);
-        }
+        refund_all(&charges, now).await;
         let hash = self.hash_work(move || password::hash(&new)).await??;
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(&hash)

@@ -22,6 +22,7 @@ impl Devices {
         let now = self.clock.now_ms();
         self.enrolments
             .take(&addr.to_string(), now)
+            .await
             .map_err(|wait| Error::rate_limited("enrolments from this address", wait))?;
         let name = match req.name.as_deref() {
             Some(n) if !n.trim().is_empty() => {
@@ -75,6 +76,7 @@ impl Devices {
         let now = self.clock.now_ms();
         self.enrolments
             .take(&addr.to_string(), now)
+            .await
             .map_err(|wait| Error::rate_limited("pairing code requests from this address", wait))?;
         let row: DeviceRow = sqlx::query_as(concat!(
             "SELECT ",

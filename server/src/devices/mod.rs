@@ -105,18 +105,21 @@ impl Devices {
         settings: &DeviceSettings,
     ) -> Self {
         let pair_per_min = settings.pair_attempts_per_min;
+        let store = presence.bucket_store();
+        let limiter = |name, rate| KeyedLimiter::in_store(name, rate, &store);
         Self {
+            code_ttl_ms: settings.pairing_code_ttl_secs as i64 * 1000,
+            enrolments: limiter("enrol_addr", Rate::per_minute(settings.enroll_per_min)),
+            pair_attempts: limiter("pair_user", Rate::per_minute(pair_per_min)),
+            // Several accounts from one address share a wider allowance, so more accounts
+            // do not mean more guesses.
+            pair_attempts_by_addr: limiter(
+                "pair_addr",
+                Rate::per_minute(pair_per_min.saturating_mul(3)),
+            ),
             db,
             clock,
             presence,
-            code_ttl_ms: settings.pairing_code_ttl_secs as i64 * 1000,
-            enrolments: KeyedLimiter::new(Rate::per_minute(settings.enroll_per_min)),
-            pair_attempts: KeyedLimiter::new(Rate::per_minute(pair_per_min)),
-            // Several accounts from one address share a wider allowance, so more accounts
-            // do not mean more guesses.
-            pair_attempts_by_addr: KeyedLimiter::new(Rate::per_minute(
-                pair_per_min.saturating_mul(3),
-            )),
         }
     }
 

@@ -28,6 +28,7 @@ impl Devices {
             ],
             now,
         )
+        .await
         .map_err(|(_, wait)| Error::rate_limited("pairing attempts", wait))?;
         let code = validate::pairing_code(&req.pairing_code)
             .map_err(|m| Error::client(ErrorCode::InvalidPairingCode, m))?;

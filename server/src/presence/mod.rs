@@ -10,6 +10,7 @@ mod local;
 mod redis;
 
 use crate::error::Result;
+use crate::rate_limit::BucketStore;
 use mumu_shared::api::DeviceStatus;
 use mumu_shared::signaling::{DevicePresence, Paired};
 use mumu_shared::{DeviceId, UserId};
@@ -195,6 +196,14 @@ impl Presence {
         match self {
             Self::Local(p) => p.subscribe(),
             Self::Redis(p) => p.subscribe(),
+        }
+    }
+
+    /// Where rate limits count: in Redis (shared by every server) when presence is there.
+    pub fn bucket_store(&self) -> BucketStore {
+        match self {
+            Self::Local(_) => BucketStore::Local,
+            Self::Redis(p) => p.bucket_store(),
         }
     }
 

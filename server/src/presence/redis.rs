@@ -6,6 +6,7 @@
 
 use super::{BUS_CAPACITY, Notice};
 use crate::error::Result;
+use crate::rate_limit::BucketStore;
 use anyhow::Context;
 use fred::clients::SubscriberClient;
 use fred::prelude::*;
@@ -43,6 +44,9 @@ if owner == ARGV[1] or not owner then
 end
 return 0";
 
+/// The longest a Redis command (or a connection attempt) may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
 pub struct RedisPresence {
     client: Client,
     prefix: String,
@@ -56,10 +60,17 @@ impl RedisPresence {
     pub async fn connect(url: &str, prefix: &str, ttl: Duration) -> anyhow::Result<Self> {
         let config = Config::from_url(url)
             .with_context(|| format!("REDIS_URL {url:?} is not a Redis URL"))?;
+        // A Redis that stops answering must cost a request seconds, not forever: commands time
+        // out, a silent connection is closed, and the client reconnects on its own, for good.
         let builder = {
             let mut b = Builder::from_config(config);
-            b.with_connection_config(|c| c.connection_timeout = Duration::from_secs(5))
-                .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2));
+            b.with_connection_config(|c| {
+                c.connection_timeout = COMMAND_TIMEOUT;
+                c.unresponsive.max_timeout = Some(COMMAND_TIMEOUT * 2);
+                c.unresponsive.interval = Duration::from_millis(500);
+            })
+            .with_performance_config(|p| p.default_command_timeout = COMMAND_TIMEOUT)
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2));
             b
         };
         let client = builder.build().context("configuring the Redis client")?;
@@ -203,6 +214,14 @@ impl RedisPresence {
             .publish(format!("{}:notices", self.prefix), json)
             .await?;
         Ok(())
+    }
+
+    /// Buckets for rate limits, shared through this connection.
+    pub fn bucket_store(&self) -> BucketStore {
+        BucketStore::Redis {
+            client: self.client.clone(),
+            prefix: self.prefix.clone(),
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Notice> {

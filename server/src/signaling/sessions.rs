@@ -4,7 +4,7 @@
 use super::hub::Record;
 use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::rate_limit::{KeyedLimiter, Rate};
+use crate::rate_limit::{BucketStore, KeyedLimiter, Rate};
 use mumu_shared::{SessionId, UnixMillis, UserId};
 
 /// Writes one record.
@@ -52,18 +52,24 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// Over this database, allowing each user `watches_per_min` watch requests a minute.
-    pub fn new(db: Db, watches_per_min: u32) -> Self {
+    /// Over this database, allowing each user `watches_per_min` watch requests a minute,
+    /// counted in `store`.
+    pub fn new(db: Db, watches_per_min: u32, store: &BucketStore) -> Self {
         Self {
             db,
-            requests: KeyedLimiter::new(Rate::per_minute(watches_per_min)),
+            requests: KeyedLimiter::in_store(
+                "watch_user",
+                Rate::per_minute(watches_per_min),
+                store,
+            ),
         }
     }
 
     /// Counts a watch request of `user`, or refuses it past the rate.
-    pub fn admit(&self, user: &UserId, now: UnixMillis) -> Result<()> {
+    pub async fn admit(&self, user: &UserId, now: UnixMillis) -> Result<()> {
         self.requests
             .take(user.as_str(), now)
+            .await
             .map_err(|wait| Error::rate_limited("watch requests", wait))
     }
 

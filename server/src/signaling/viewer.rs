@@ -124,7 +124,7 @@ impl Peer for ViewerPeer {
             ViewerToServer::WatchRequest(request) => {
                 let ViewerWatchRequest { device_id, renews } = request;
                 let role = s.devices.role(user.id(), &device_id).await?;
-                s.sessions.admit(user.id(), now)?;
+                s.sessions.admit(user.id(), now).await?;
                 let session_id = SessionId(uuid::Uuid::new_v4().to_string());
                 let policy = s.config.turn.ice_transport_policy.into();
                 // TURN usernames name the user the relay works for, so coturn's log of each

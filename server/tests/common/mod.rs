@@ -101,12 +101,18 @@ impl TestServer {
         Self::start_with(stack, |_| {}).await
     }
 
+    /// Starts a second server of the same deployment as `other`: its database, its Redis and
+    /// prefix, its secrets (several servers behind one address).
+    pub async fn start_beside(other: &TestServer) -> Self {
+        let mut config = other.state.config.clone();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        Self::start_config(config).await
+    }
+
     /// Starts a server on `stack`, letting the test adjust the configuration first.
     pub async fn start_with(stack: Stack, tweak: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::defaults();
         config.listen = "127.0.0.1:0".parse().unwrap();
-        config.storage.data_dir = dir.path().to_owned();
         config.storage.database_url = None;
         config.storage.redis_url = None;
         config.auth.jwt_secret = None;
@@ -125,6 +131,12 @@ impl TestServer {
             config.turn.turn_secret = Some(Secret::new(unique("turn-secret-for-tests")));
         }
         tweak(&mut config);
+        Self::start_config(config).await
+    }
+
+    async fn start_config(mut config: Config) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        config.storage.data_dir = dir.path().to_owned();
         let clock = ManualClock::new();
         let server = Server::bind(config, clock.clone())
             .await

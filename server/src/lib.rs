@@ -84,6 +84,7 @@ impl Server {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let pump = state.spawn_notice_pump();
+        let router = signaling::route::spawn_router(state.clone());
         let janitor = janitor::spawn(state.clone());
         let app = http::router(state.clone(), self.site);
         let on_shutdown = {
@@ -93,6 +94,14 @@ impl Server {
                 tracing::info!("shutting down: ending sessions and closing sockets");
                 state.hub.shutdown(state.clock.now_ms());
                 state.hub.flush_records().await;
+                // The other servers hear that the sessions shared with this one ended.
+                state
+                    .hub
+                    .routes_sent(std::time::Duration::from_secs(2))
+                    .await;
+                if let Some(redis) = state.presence.shared() {
+                    let _ = redis.forget(&state.server_id).await;
+                }
             }
         };
         let config = &state.config;
@@ -105,6 +114,9 @@ impl Server {
         http::serve::serve(self.listener, app, limits, on_shutdown).await;
         pump.abort();
         janitor.abort();
+        if let Some(router) = router {
+            router.abort();
+        }
         Ok(())
     }
 }

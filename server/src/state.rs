@@ -11,6 +11,7 @@ use crate::metrics::Metrics;
 use crate::presence::Presence;
 use crate::secrets::configured_or_generated;
 use crate::signaling::hub::{Hub, RECORDS_CAPACITY};
+use crate::signaling::route::{Post, ROUTES_CAPACITY};
 use crate::signaling::sessions::Sessions;
 use crate::turn::Turn;
 use anyhow::Context;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// This server's id (distinguishes its sockets from other servers' in Redis).
     pub server_id: String,
+    /// What the hub routes to other servers, until the router takes it.
+    routes: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Post>>>,
 }
 
 /// With Redis, several servers may sit behind one address, and every one of them must sign and
@@ -108,6 +111,7 @@ impl AppState {
         .await?;
         db.migrate().await?;
 
+        let server_id = uuid::Uuid::new_v4().to_string();
         let presence = Arc::new(
             match config
                 .storage
@@ -120,6 +124,7 @@ impl AppState {
                         url,
                         &config.storage.redis_prefix,
                         config.signaling.heartbeat() * 4,
+                        &server_id,
                     )
                     .await?
                 }
@@ -144,10 +149,13 @@ impl AppState {
         );
         sessions.record(records);
         let turn = Turn::new(turn_secret, &config.turn);
+        // What this server's hub tells other servers; carried by the router (with Redis).
+        let (routes_tx, routes) = tokio::sync::mpsc::channel(ROUTES_CAPACITY);
         Ok(Arc::new(Self {
-            hub: Hub::new(metrics.clone(), records_tx),
+            hub: Hub::new(metrics.clone(), records_tx, routes_tx),
+            routes: std::sync::Mutex::new(Some(routes)),
             sessions,
-            server_id: uuid::Uuid::new_v4().to_string(),
+            server_id,
             config,
             clock,
             db,
@@ -157,6 +165,11 @@ impl AppState {
             turn,
             metrics,
         }))
+    }
+
+    /// What the hub routes to other servers (once: the router takes it).
+    pub fn take_routes(&self) -> Option<tokio::sync::mpsc::Receiver<Post>> {
+        self.routes.lock().ok()?.take()
     }
 
     /// Delivers notices from the bus to this server's sockets, until the bus closes.

@@ -567,3 +567,82 @@ stack_tests! {
         assert_eq!(viewer_error(&mut viewer).await.code, ErrorCode::NotFound);
     }
 }
+
+/// Two servers of one deployment (PostgreSQL and Redis shared): a viewer on one watches a
+/// camera on the other exactly as on one server: watch_ready, offer, answer, candidates both
+/// ways, and the end with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_across_two_servers_works_like_one_on_a_single_server() {
+    if !common::stack_enabled(common::Stack::Scaled) {
+        return;
+    }
+    let a = TestServer::start(common::Stack::Scaled).await;
+    let b = TestServer::start_beside(&a).await;
+    let (owner, device) = b.user_with_device("alice").await;
+    let mut cam = b.device_online(&device).await;
+    let (mut view, hello) = a.viewer_online(&owner.access_token).await;
+    assert!(
+        hello.devices[0].online,
+        "server A sees the camera B holds online"
+    );
+
+    let (ready, request) = common::watch(&mut view, &mut cam, &device.device_id).await;
+    assert_eq!(ready.session_id, request.session_id);
+    let session = ready.session_id.clone();
+    let sdp = |text: &str| SessionSdp {
+        session_id: session.clone(),
+        sdp: text.into(),
+    };
+    cam.send(DeviceToServer::SignalOffer(sdp("offer"))).await;
+    let offer = view
+        .recv_matching(|m| matches!(m, ServerToViewer::SignalOffer(_)))
+        .await;
+    assert!(matches!(offer.message, ServerToViewer::SignalOffer(o) if o.sdp == "offer"));
+    view.send(ViewerToServer::SignalAnswer(sdp("answer"))).await;
+    let answer = cam
+        .recv_matching(|m| matches!(m, ServerToDevice::SignalAnswer(_)))
+        .await;
+    assert!(matches!(answer.message, ServerToDevice::SignalAnswer(a) if a.sdp == "answer"));
+    let ice = SessionIce {
+        session_id: session.clone(),
+        candidate: None,
+    };
+    view.send(ViewerToServer::SignalIce(ice.clone())).await;
+    cam.recv_matching(|m| matches!(m, ServerToDevice::SignalIce(_)))
+        .await;
+    cam.send(DeviceToServer::SignalIce(ice)).await;
+    view.recv_matching(|m| matches!(m, ServerToViewer::SignalIce(_)))
+        .await;
+
+    cam.send(DeviceToServer::EndWatch(DeviceEndWatch {
+        session_id: session.clone(),
+        reason: EndReason::DeviceEnded,
+        message: Some("restarting".into()),
+    }))
+    .await;
+    let ended = view
+        .recv_matching(|m| matches!(m, ServerToViewer::WatchEnded(_)))
+        .await;
+    assert!(matches!(
+        ended.message,
+        ServerToViewer::WatchEnded(e) if e.reason == EndReason::DeviceEnded && e.message.as_deref() == Some("restarting")
+    ));
+    assert_eq!(
+        a.recorded_end(&session).await,
+        "device_ended",
+        "recorded by the viewer's server"
+    );
+
+    // And the other way: the viewer leaves, the camera hears it.
+    let (ready, _) = common::watch(&mut view, &mut cam, &device.device_id).await;
+    view.send(ViewerToServer::EndWatch(ViewerEndWatch {
+        session_id: ready.session_id.clone(),
+    }))
+    .await;
+    let ended = cam
+        .recv_matching(|m| matches!(m, ServerToDevice::WatchEnded(_)))
+        .await;
+    assert!(
+        matches!(ended.message, ServerToDevice::WatchEnded(e) if e.reason == EndReason::ViewerLeft)
+    );
+}

@@ -3,14 +3,15 @@
 //!
 //! Presence answers "which devices are connected, and what did they last report". The bus
 //! carries [`Notice`]s that every server delivers to the sockets it holds: a device came online,
-//! was paired, renamed or removed. Routing a watch to a device held by another server will
-//! travel the same bus (its own issue); today a session's two ends meet on one server.
+//! was paired, renamed or removed. A session between a viewer on one server and a device on
+//! another is routed server to server (`signaling::route`), each on its own Redis channel.
 
 mod local;
-mod redis;
+pub mod redis;
 
 use crate::error::Result;
 use crate::rate_limit::BucketStore;
+use crate::signaling::route::ServerId;
 use mumu_shared::api::DeviceStatus;
 use mumu_shared::signaling::{DevicePresence, Paired};
 use mumu_shared::{DeviceId, UserId};
@@ -107,11 +108,33 @@ impl Presence {
     }
 
     /// Redis presence at `url`; keys and the channel start with `prefix`; an entry lives for
-    /// `ttl` unless refreshed (a crashed server's devices go offline by themselves).
-    pub async fn redis(url: &str, prefix: &str, ttl: Duration) -> anyhow::Result<Self> {
+    /// `ttl` unless refreshed (a crashed server's devices go offline by themselves). What
+    /// other servers route to `server_id` arrives on its own channel.
+    pub async fn redis(
+        url: &str,
+        prefix: &str,
+        ttl: Duration,
+        server_id: &str,
+    ) -> anyhow::Result<Self> {
         Ok(Self::Redis(
-            redis::RedisPresence::connect(url, prefix, ttl).await?,
+            redis::RedisPresence::connect(url, prefix, ttl, server_id).await?,
         ))
+    }
+
+    /// The Redis presence, when several servers may share the deployment.
+    pub fn shared(&self) -> Option<&redis::RedisPresence> {
+        match self {
+            Self::Local(_) => None,
+            Self::Redis(p) => Some(p),
+        }
+    }
+
+    /// The server holding `device`, when another server may (with Redis).
+    pub async fn holder(&self, device: &DeviceId) -> Result<Option<ServerId>> {
+        match self {
+            Self::Local(_) => Ok(None),
+            Self::Redis(p) => p.holder(device).await,
+        }
     }
 
     /// `in-process` or `redis`.

@@ -7,6 +7,7 @@
 use super::{BUS_CAPACITY, Notice};
 use crate::error::Result;
 use crate::rate_limit::BucketStore;
+use crate::signaling::route::{Letter, ROUTES_CAPACITY, ServerId};
 use anyhow::Context;
 use fred::clients::SubscriberClient;
 use fred::prelude::*;
@@ -15,7 +16,12 @@ use mumu_shared::DeviceId;
 use mumu_shared::api::DeviceStatus;
 use std::collections::HashMap;
 use std::time::Duration;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
+
+/// The channel on which server `server` hears what other servers route to it.
+fn mailbox(prefix: &str, server: &str) -> String {
+    format!("{prefix}:to:{server}")
+}
 
 /// Refreshes both keys if ARGV[1] owns the device; ARGV[2] is the TTL in ms.
 const REFRESH: &str = r"
@@ -47,17 +53,33 @@ return 0";
 /// The longest a Redis command (or a connection attempt) may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Deletes ARGV[1]'s claim on a device whose socket sat on a server that died (KEYS[1] the
+/// device's entry, KEYS[2] its status), unless another socket holds it now.
+const REAP: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return 1
+end
+return 0";
+
 pub struct RedisPresence {
     client: Client,
     prefix: String,
     ttl_ms: i64,
     bus: broadcast::Sender<Notice>,
+    /// Letters routed to this server, until the router takes them.
+    letters: std::sync::Mutex<Option<mpsc::Receiver<Letter>>>,
     // Kept so the subscription lives as long as the presence.
     _subscriber: SubscriberClient,
 }
 
 impl RedisPresence {
-    pub async fn connect(url: &str, prefix: &str, ttl: Duration) -> anyhow::Result<Self> {
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        ttl: Duration,
+        server_id: &str,
+    ) -> anyhow::Result<Self> {
         let config = Config::from_url(url)
             .with_context(|| format!("REDIS_URL {url:?} is not a Redis URL"))?;
         // A Redis that stops answering must cost a request seconds, not forever: commands time
@@ -87,9 +109,12 @@ impl RedisPresence {
             .with_context(|| format!("connecting to Redis at {url}"))?;
 
         let channel = format!("{prefix}:notices");
+        let mailbox = mailbox(prefix, server_id);
         let bus = broadcast::channel(BUS_CAPACITY).0;
+        let (letters_tx, letters) = mpsc::channel(ROUTES_CAPACITY);
         let mut messages = subscriber.message_rx();
         let relay = bus.clone();
+        let routed_here = mailbox.clone();
         tokio::spawn(async move {
             loop {
                 match messages.recv().await {
@@ -97,6 +122,19 @@ impl RedisPresence {
                         let Ok(text) = message.value.convert::<String>() else {
                             continue;
                         };
+                        if *message.channel == *routed_here {
+                            match serde_json::from_str::<Letter>(&text) {
+                                Ok(letter) => {
+                                    if letters_tx.try_send(letter).is_err() {
+                                        tracing::error!("routed messages fell behind; one is lost");
+                                    }
+                                }
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "ignored an unreadable routed message")
+                                }
+                            }
+                            continue;
+                        }
                         match serde_json::from_str::<Notice>(&text) {
                             Ok(notice) => {
                                 let _ = relay.send(notice);
@@ -114,7 +152,7 @@ impl RedisPresence {
             }
         });
         subscriber
-            .subscribe(channel)
+            .subscribe(vec![channel, mailbox])
             .await
             .context("subscribing to the Redis notice channel")?;
         subscriber.manage_subscriptions();
@@ -124,6 +162,7 @@ impl RedisPresence {
             prefix: prefix.to_owned(),
             ttl_ms: ttl.as_millis() as i64,
             bus,
+            letters: std::sync::Mutex::new(Some(letters)),
             _subscriber: subscriber,
         })
     }
@@ -222,6 +261,97 @@ impl RedisPresence {
             client: self.client.clone(),
             prefix: self.prefix.clone(),
         }
+    }
+
+    /// Letters routed to this server (once: the router takes them).
+    pub fn take_letters(&self) -> Option<mpsc::Receiver<Letter>> {
+        self.letters.lock().ok()?.take()
+    }
+
+    /// Sends a letter to server `to` alone.
+    pub async fn send_letter(&self, to: &str, letter: &Letter) -> Result<()> {
+        let json = serde_json::to_string(letter).map_err(anyhow::Error::from)?;
+        let _: i64 = self.client.publish(mailbox(&self.prefix, to), json).await?;
+        Ok(())
+    }
+
+    /// The server whose socket holds `device`, if one does.
+    pub async fn holder(&self, device: &DeviceId) -> Result<Option<ServerId>> {
+        let owner: Option<String> = self.client.get(self.keys(device).swap_remove(0)).await?;
+        Ok(owner.and_then(|o| o.split_once('/').map(|(server, _)| server.to_owned())))
+    }
+
+    fn server_key(&self, server: &str) -> String {
+        format!("{}:server:{server}", self.prefix)
+    }
+
+    fn servers_key(&self) -> String {
+        format!("{}:servers", self.prefix)
+    }
+
+    /// Says this server is alive for `ttl`, and that it is one of the deployment's.
+    pub async fn beat(&self, server: &str, ttl: Duration) -> Result<()> {
+        let expiry = Some(Expiration::PX(ttl.as_millis() as i64));
+        let _: () = self
+            .client
+            .set(self.server_key(server), "alive", expiry, None, false)
+            .await?;
+        let _: i64 = self.client.sadd(self.servers_key(), server).await?;
+        Ok(())
+    }
+
+    /// Forgets this server (it is stopping): nobody waits for it to be declared dead.
+    pub async fn forget(&self, server: &str) -> Result<()> {
+        let _: i64 = self.client.del(self.server_key(server)).await?;
+        let _: i64 = self.client.srem(self.servers_key(), server).await?;
+        Ok(())
+    }
+
+    /// Every server of the deployment that said it was alive once and was not forgotten.
+    pub async fn known_servers(&self) -> Result<Vec<ServerId>> {
+        Ok(self.client.smembers(self.servers_key()).await?)
+    }
+
+    /// Whether `server` said it was alive within its last beat's lifetime.
+    pub async fn is_alive(&self, server: &str) -> Result<bool> {
+        let alive: i64 = self.client.exists(self.server_key(server)).await?;
+        Ok(alive > 0)
+    }
+
+    /// Takes the devices a dead server held offline (those no other socket holds now);
+    /// returns them, and forgets the server. Several servers may reap the same one at once:
+    /// each device goes offline for exactly one of them.
+    pub async fn reap(&self, server: &str) -> Result<Vec<DeviceId>> {
+        let pattern = format!("{}:online:*", self.prefix);
+        let claim = format!("{server}/");
+        let mut reaped = Vec::new();
+        let mut cursor = "0".to_owned();
+        loop {
+            let (next, keys): (String, Vec<String>) = self
+                .client
+                .scan_page(cursor.clone(), pattern.clone(), Some(500), None)
+                .await?;
+            for key in keys {
+                let owner: Option<String> = self.client.get(&key).await?;
+                let Some(owner) = owner.filter(|o| o.starts_with(&claim)) else {
+                    continue;
+                };
+                let device = DeviceId::from(&key[pattern.len() - 1..]);
+                let took: i64 = self
+                    .client
+                    .eval(REAP, self.keys(&device), vec![owner])
+                    .await?;
+                if took == 1 {
+                    reaped.push(device);
+                }
+            }
+            if next == "0" {
+                break;
+            }
+            cursor = next;
+        }
+        let _: i64 = self.client.srem(self.servers_key(), server).await?;
+        Ok(reaped)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Notice> {

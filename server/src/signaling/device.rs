@@ -4,7 +4,7 @@
 use super::hub::{ConnId, Outbox};
 use super::socket::{Link, Peer, Step, already_hello, hello_required, unsupported_protocol};
 use crate::error::{Error, Result};
-use crate::state::SharedState;
+use crate::state::{AppState, SharedState};
 use mumu_shared::signaling::{
     DeviceHelloAck, DevicePresence, DeviceToServer, Heartbeat, ServerToDevice, ServerToViewer,
 };
@@ -207,26 +207,31 @@ impl Peer for DevicePeer {
             }
             return;
         }
-        // Read afresh, not from the cache: a removed device has nobody left to tell (its
-        // guests already heard it is gone), and a share taken back meanwhile must not hear.
-        let (name, users) = match s.devices.audience(&me.device_id).await {
-            Ok(Some((name, users))) if !users.is_empty() => (name, users),
-            Ok(_) => return,
-            Err(e) => {
-                tracing::warn!(device_id = %me.device_id, error = %e, "could not read who may watch");
-                return;
-            }
-        };
-        let last_seen = s.devices.touch(&me.device_id, None).await.ok();
-        let presence = DevicePresence {
-            device_id: me.device_id.clone(),
-            name,
-            online: false,
-            last_seen,
-            status: None,
-        };
-        if let Err(e) = s.devices.announce(users, presence).await {
-            tracing::warn!(device_id = %me.device_id, error = %e, "could not announce the device offline");
+        announce_offline(s, &me.device_id).await;
+    }
+}
+
+/// Tells who may watch `device_id` that it went offline. Read afresh, not from a cache: a
+/// removed device has nobody left to tell (its guests already heard it is gone), and a share
+/// taken back meanwhile must not hear.
+pub async fn announce_offline(s: &AppState, device_id: &DeviceId) {
+    let (name, users) = match s.devices.audience(device_id).await {
+        Ok(Some((name, users))) if !users.is_empty() => (name, users),
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!(%device_id, error = %e, "could not read who may watch");
+            return;
         }
+    };
+    let last_seen = s.devices.touch(device_id, None).await.ok();
+    let presence = DevicePresence {
+        device_id: device_id.clone(),
+        name,
+        online: false,
+        last_seen,
+        status: None,
+    };
+    if let Err(e) = s.devices.announce(users, presence).await {
+        tracing::warn!(%device_id, error = %e, "could not announce the device offline");
     }
 }

@@ -7,6 +7,7 @@
 //! every way a session ends (either side leaving, a socket dropping, a device replaced or
 //! removed, shutdown) goes through `finish`, which tells the other side why.
 
+use super::route::{OPEN_TIMEOUT_MS, Post, RemoteOpen, Routed, ServerId};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::presence::{DeviceNews, Notice, ViewerNews};
@@ -157,10 +158,28 @@ struct ViewerConn {
     sessions: HashSet<SessionId>,
 }
 
+/// Where one end of a session is: a socket of this server, or another server (which holds
+/// the other half of the session).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum End {
+    Here(ConnId),
+    There(ServerId),
+}
+
 struct Session {
     device_id: DeviceId,
-    device_conn: ConnId,
+    device: End,
+    viewer: End,
+}
+
+/// A watch this server asked the device's server to open, waiting for its answer.
+struct PendingOpen {
     viewer_conn: ConnId,
+    user_id: UserId,
+    device_server: ServerId,
+    to_viewer: WatchReady,
+    request_id: Option<String>,
+    deadline: UnixMillis,
 }
 
 #[derive(Default)]
@@ -171,6 +190,7 @@ struct State {
     viewers: HashMap<ConnId, ViewerConn>,
     viewers_by_user: HashMap<UserId, HashSet<ConnId>>,
     sessions: HashMap<SessionId, Session>,
+    pending: HashMap<SessionId, PendingOpen>,
 }
 
 impl State {
@@ -181,6 +201,27 @@ impl State {
             .filter(|s| is_mine(s))
             .ok_or_else(|| no_session(id))
     }
+
+    /// The socket of a device attached here.
+    fn device_conn(&self, device_id: &DeviceId) -> Result<ConnId> {
+        self.device_index.get(device_id).copied().ok_or_else(|| {
+            Error::client(
+                ErrorCode::DeviceOffline,
+                format!("device {device_id} is not connected right now"),
+            )
+        })
+    }
+
+    fn viewer_attached(&self, conn: ConnId) -> Result<()> {
+        if self.viewers.contains_key(&conn) {
+            Ok(())
+        } else {
+            Err(Error::client(
+                ErrorCode::HelloRequired,
+                "this socket is not attached",
+            ))
+        }
+    }
 }
 
 /// The routing state of one server.
@@ -188,6 +229,8 @@ pub struct Hub {
     state: Mutex<State>,
     metrics: Arc<Metrics>,
     records: mpsc::Sender<Record>,
+    /// What the halves of sessions held here tell the servers holding the other halves.
+    routes: mpsc::Sender<Post>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -211,12 +254,37 @@ fn push<M: Message>(outbox: &Outbox<M>, out: Out<M>) {
 }
 
 impl Hub {
-    /// An empty hub, reporting sessions to `records`.
-    pub fn new(metrics: Arc<Metrics>, records: mpsc::Sender<Record>) -> Self {
+    /// An empty hub, reporting sessions to `records` and sending what other servers must hear
+    /// to `routes`.
+    pub fn new(
+        metrics: Arc<Metrics>,
+        records: mpsc::Sender<Record>,
+        routes: mpsc::Sender<Post>,
+    ) -> Self {
         Self {
             state: Mutex::new(State::default()),
             metrics,
             records,
+            routes,
+        }
+    }
+
+    /// Waits (at most `limit`) until every routed message queued so far has been taken by
+    /// the router (at shutdown).
+    pub async fn routes_sent(&self, limit: std::time::Duration) {
+        let start = std::time::Instant::now();
+        while self.routes.capacity() < self.routes.max_capacity() && start.elapsed() < limit {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    fn post(&self, to: &ServerId, routed: Routed) {
+        let post = Post {
+            to: to.clone(),
+            routed,
+        };
+        if let Err(e) = self.routes.try_send(post) {
+            tracing::error!(error = %e, "routing to another server fell behind; a message is lost");
         }
     }
 
@@ -323,6 +391,8 @@ impl Hub {
             }
             (device.sessions, EndReason::DeviceDisconnected)
         } else if let Some(viewer) = state.viewers.remove(&conn) {
+            // Answers that come for it later find nobody waiting and end what they opened.
+            state.pending.retain(|_, p| p.viewer_conn != conn);
             if let Some(set) = state.viewers_by_user.get_mut(&viewer.user_id) {
                 set.remove(&conn);
                 if set.is_empty() {
@@ -335,7 +405,7 @@ impl Hub {
         };
         sessions
             .into_iter()
-            .filter_map(|s| self.finish(state, &s, reason, None, now))
+            .filter_map(|s| self.finish(state, &s, reason, None, now, None))
             .collect()
     }
 
@@ -359,24 +429,51 @@ impl Hub {
         let mut state = self.lock();
         let session_id = to_device.session_id.clone();
         let device_id = to_viewer.device_id.clone();
-        let device_id = &device_id;
-        let device_conn = *state.device_index.get(device_id).ok_or_else(|| {
-            Error::client(
-                ErrorCode::DeviceOffline,
-                format!("device {device_id} is not connected right now"),
-            )
-        })?;
-        if !state.viewers.contains_key(&viewer_conn) {
-            return Err(Error::client(
-                ErrorCode::HelloRequired,
-                "this socket is not attached",
-            ));
-        }
+        let device_conn = state.device_conn(&device_id)?;
+        state.viewer_attached(viewer_conn)?;
+        let viewer = End::Here(viewer_conn);
+        self.admit(
+            &mut state,
+            device_conn,
+            &viewer,
+            max_sessions,
+            renews.as_ref(),
+            to_device,
+            now,
+        )?;
+        let conn = state.viewers.get_mut(&viewer_conn).expect("checked above");
+        conn.sessions.insert(session_id.clone());
+        let ready = Envelope::new(ServerToViewer::WatchReady(to_viewer), now).reply_to(request_id);
+        push(&conn.outbox, Out::send(ready));
+        state.sessions.insert(
+            session_id.clone(),
+            Session {
+                device_id: device_id.clone(),
+                device: End::Here(device_conn),
+                viewer,
+            },
+        );
+        self.started(session_id, device_id, user_id, now);
+        Ok(())
+    }
+
+    /// The device end of a new session: a renewal must replace a session of the same viewer
+    /// and device, and the device must have a place; then it gets `watch_request`.
+    #[allow(clippy::too_many_arguments)]
+    fn admit(
+        &self,
+        state: &mut State,
+        device_conn: ConnId,
+        viewer: &End,
+        max_sessions: usize,
+        renews: Option<&SessionId>,
+        to_device: DeviceWatchRequest,
+        now: UnixMillis,
+    ) -> Result<()> {
+        let device_id = state.devices[&device_conn].device_id.clone();
         let mut max_sessions = max_sessions;
-        if let Some(old) = &renews {
-            state.session_of(old, |s| {
-                s.viewer_conn == viewer_conn && s.device_id == *device_id
-            })?;
+        if let Some(old) = renews {
+            state.session_of(old, |s| &s.viewer == viewer && s.device_id == device_id)?;
             // Old and new overlap until the new one plays: one place over, never more.
             max_sessions += 1;
         }
@@ -393,32 +490,333 @@ impl Hub {
                 ),
             ));
         }
-        device.sessions.insert(session_id.clone());
+        device.sessions.insert(to_device.session_id.clone());
         push(
             &device.outbox,
             Out::send(Envelope::new(ServerToDevice::WatchRequest(to_device), now)),
         );
-        let viewer = state.viewers.get_mut(&viewer_conn).expect("checked above");
-        viewer.sessions.insert(session_id.clone());
-        let ready = Envelope::new(ServerToViewer::WatchReady(to_viewer), now).reply_to(request_id);
-        push(&viewer.outbox, Out::send(ready));
-        state.sessions.insert(
-            session_id.clone(),
-            Session {
-                device_id: device_id.clone(),
-                device_conn,
-                viewer_conn,
-            },
-        );
+        Ok(())
+    }
+
+    /// Counts and records a session whose viewer is here (the viewer's server keeps the record
+    /// of a session that spans two).
+    fn started(
+        &self,
+        session_id: SessionId,
+        device_id: DeviceId,
+        user_id: UserId,
+        now: UnixMillis,
+    ) {
         self.metrics.sessions_active.fetch_add(1, Relaxed);
         self.metrics.sessions_started.fetch_add(1, Relaxed);
         self.record(Record::Started {
             session_id,
-            device_id: device_id.clone(),
+            device_id,
             user_id,
             at: now,
         });
+    }
+
+    /// Asks `device_server`, which holds the device, to open a session with the asking viewer
+    /// socket. The viewer's `watch_ready` (or error) follows when that server answers.
+    pub fn open_remote(
+        &self,
+        request: OpenRequest,
+        device_server: &ServerId,
+        now: UnixMillis,
+    ) -> Result<()> {
+        let OpenRequest {
+            viewer_conn,
+            user_id,
+            to_device,
+            to_viewer,
+            request_id,
+            max_sessions,
+            renews,
+        } = request;
+        let mut state = self.lock();
+        state.viewer_attached(viewer_conn)?;
+        let device_id = to_viewer.device_id.clone();
+        if let Some(old) = &renews {
+            state.session_of(old, |s| {
+                s.viewer == End::Here(viewer_conn) && s.device_id == device_id
+            })?;
+        }
+        let session_id = to_device.session_id.clone();
+        state.pending.insert(
+            session_id,
+            PendingOpen {
+                viewer_conn,
+                user_id,
+                device_server: device_server.clone(),
+                to_viewer,
+                request_id,
+                deadline: now + OPEN_TIMEOUT_MS,
+            },
+        );
+        let open = RemoteOpen {
+            device_id,
+            to_device,
+            max_sessions,
+            renews,
+        };
+        self.post(device_server, Routed::Open(open));
         Ok(())
+    }
+
+    /// Takes what server `from` routed here about a session between the two.
+    pub fn receive(&self, from: &ServerId, routed: Routed, now: UnixMillis) -> Vec<Ended> {
+        let mut state = self.lock();
+        let other_end = |s: &Session| {
+            s.device == End::There(from.clone()) || s.viewer == End::There(from.clone())
+        };
+        match routed {
+            Routed::Open(open) => {
+                let session_id = open.to_device.session_id.clone();
+                let opened = self.open_for(&mut state, from, open, now);
+                let refused = opened.err().map(|e| e.to_body());
+                self.post(
+                    from,
+                    Routed::Opened {
+                        session_id,
+                        refused,
+                    },
+                );
+            }
+            Routed::Opened {
+                session_id,
+                refused,
+            } => self.opened(&mut state, from, session_id, refused, now),
+            Routed::ToDevice {
+                session_id,
+                message,
+            } => {
+                if let Ok(Session {
+                    device: End::Here(conn),
+                    viewer: End::There(server),
+                    ..
+                }) = state.session_of(&session_id, |_| true)
+                    && server == from
+                {
+                    self.relay(&state.devices[conn].outbox, message, now);
+                }
+            }
+            Routed::ToViewer {
+                session_id,
+                message,
+            } => {
+                if let Ok(Session {
+                    viewer: End::Here(conn),
+                    device: End::There(server),
+                    ..
+                }) = state.session_of(&session_id, |_| true)
+                    && server == from
+                {
+                    self.relay(&state.viewers[conn].outbox, message, now);
+                }
+            }
+            Routed::Ended {
+                session_id,
+                reason,
+                message,
+            } => {
+                if state.session_of(&session_id, other_end).is_ok() {
+                    return self
+                        .finish(&mut state, &session_id, reason, message, now, Some(from))
+                        .into_iter()
+                        .collect();
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// The device's server opens its half of a session for a viewer on `from`.
+    fn open_for(
+        &self,
+        state: &mut State,
+        from: &ServerId,
+        open: RemoteOpen,
+        now: UnixMillis,
+    ) -> Result<()> {
+        let session_id = open.to_device.session_id.clone();
+        let device_conn = state.device_conn(&open.device_id)?;
+        let viewer = End::There(from.clone());
+        self.admit(
+            state,
+            device_conn,
+            &viewer,
+            open.max_sessions,
+            open.renews.as_ref(),
+            open.to_device,
+            now,
+        )?;
+        state.sessions.insert(
+            session_id,
+            Session {
+                device_id: open.device_id,
+                device: End::Here(device_conn),
+                viewer,
+            },
+        );
+        self.metrics.sessions_active.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// The device's server answered an open: the viewer gets `watch_ready` or the error.
+    fn opened(
+        &self,
+        state: &mut State,
+        from: &ServerId,
+        session_id: SessionId,
+        refused: Option<ErrorBody>,
+        now: UnixMillis,
+    ) {
+        let waiting = state
+            .pending
+            .remove(&session_id)
+            .filter(|p| &p.device_server == from);
+        let Some(pending) = waiting.filter(|p| state.viewers.contains_key(&p.viewer_conn)) else {
+            // Nobody waits any more (the viewer left, or gave up): the device's half goes.
+            if refused.is_none() {
+                let ended = Routed::Ended {
+                    session_id,
+                    reason: EndReason::ViewerLeft,
+                    message: None,
+                };
+                self.post(from, ended);
+            }
+            return;
+        };
+        let viewer = state
+            .viewers
+            .get_mut(&pending.viewer_conn)
+            .expect("checked above");
+        let answer = match refused {
+            Some(body) => ServerToViewer::Error(body),
+            None => {
+                viewer.sessions.insert(session_id.clone());
+                let device_id = pending.to_viewer.device_id.clone();
+                state.sessions.insert(
+                    session_id.clone(),
+                    Session {
+                        device_id: device_id.clone(),
+                        device: End::There(from.clone()),
+                        viewer: End::Here(pending.viewer_conn),
+                    },
+                );
+                self.started(session_id, device_id, pending.user_id, now);
+                ServerToViewer::WatchReady(pending.to_viewer)
+            }
+        };
+        let viewer = &state.viewers[&pending.viewer_conn];
+        push(
+            &viewer.outbox,
+            Out::send(Envelope::new(answer, now).reply_to(pending.request_id)),
+        );
+    }
+
+    /// Opens still unanswered past their deadline fail: the viewer is told to try again.
+    pub fn expire_pending(&self, now: UnixMillis) {
+        let mut state = self.lock();
+        let late: Vec<SessionId> = state
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for session_id in late {
+            self.refuse_pending(
+                &mut state,
+                &session_id,
+                "the server holding the camera did not answer in time; try again",
+                now,
+            );
+        }
+    }
+
+    fn refuse_pending(
+        &self,
+        state: &mut State,
+        session_id: &SessionId,
+        why: &str,
+        now: UnixMillis,
+    ) {
+        let Some(pending) = state.pending.remove(session_id) else {
+            return;
+        };
+        if let Some(viewer) = state.viewers.get(&pending.viewer_conn) {
+            let error = ServerToViewer::Error(ErrorBody::new(ErrorCode::Unavailable, why));
+            push(
+                &viewer.outbox,
+                Out::send(Envelope::new(error, now).reply_to(pending.request_id)),
+            );
+        }
+    }
+
+    /// Could not reach `server` with an open: its viewer is told now, not at the deadline.
+    pub fn route_failed(&self, post: &Post, now: UnixMillis) {
+        if let Routed::Open(open) = &post.routed {
+            let mut state = self.lock();
+            self.refuse_pending(
+                &mut state,
+                &open.to_device.session_id,
+                "the server holding the camera cannot be reached right now; try again",
+                now,
+            );
+        }
+    }
+
+    /// The servers holding the other halves of sessions here (and of opens waiting).
+    pub fn peer_servers(&self) -> HashSet<ServerId> {
+        let state = self.lock();
+        let ends = state.sessions.values().flat_map(|s| [&s.device, &s.viewer]);
+        ends.filter_map(|end| match end {
+            End::There(server) => Some(server.clone()),
+            End::Here(_) => None,
+        })
+        .chain(state.pending.values().map(|p| p.device_server.clone()))
+        .collect()
+    }
+
+    /// `server` is gone (it stopped answering): its halves of sessions with this server end
+    /// here, as if its socket had dropped: `device_disconnected` for a viewer here (the camera
+    /// comes back through another server), `viewer_disconnected` for a device here.
+    pub fn server_gone(&self, server: &ServerId, now: UnixMillis) -> Vec<Ended> {
+        let mut state = self.lock();
+        let waiting: Vec<SessionId> = state
+            .pending
+            .iter()
+            .filter(|(_, p)| &p.device_server == server)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for session_id in waiting {
+            self.refuse_pending(
+                &mut state,
+                &session_id,
+                "the server holding the camera went away; try again",
+                now,
+            );
+        }
+        let there = End::There(server.clone());
+        let gone: Vec<(SessionId, EndReason)> = state
+            .sessions
+            .iter()
+            .filter_map(|(id, s)| {
+                if s.device == there {
+                    Some((id.clone(), EndReason::DeviceDisconnected))
+                } else if s.viewer == there {
+                    Some((id.clone(), EndReason::ViewerDisconnected))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        gone.iter()
+            .filter_map(|(id, reason)| {
+                self.finish(&mut state, id, *reason, None, now, Some(server))
+            })
+            .collect()
     }
 
     /// Passes a viewer's answer or candidate to the device of a session the viewer is in.
@@ -430,8 +828,17 @@ impl Hub {
         now: UnixMillis,
     ) -> Result<()> {
         let state = self.lock();
-        let session = state.session_of(session_id, |s| s.viewer_conn == viewer_conn)?;
-        self.relay(&state.devices[&session.device_conn].outbox, message, now);
+        let session = state.session_of(session_id, |s| s.viewer == End::Here(viewer_conn))?;
+        match &session.device {
+            End::Here(conn) => self.relay(&state.devices[conn].outbox, message, now),
+            End::There(server) => self.post(
+                server,
+                Routed::ToDevice {
+                    session_id: session_id.clone(),
+                    message,
+                },
+            ),
+        }
         Ok(())
     }
 
@@ -444,8 +851,17 @@ impl Hub {
         now: UnixMillis,
     ) -> Result<()> {
         let state = self.lock();
-        let session = state.session_of(session_id, |s| s.device_conn == device_conn)?;
-        self.relay(&state.viewers[&session.viewer_conn].outbox, message, now);
+        let session = state.session_of(session_id, |s| s.device == End::Here(device_conn))?;
+        match &session.viewer {
+            End::Here(conn) => self.relay(&state.viewers[conn].outbox, message, now),
+            End::There(server) => self.post(
+                server,
+                Routed::ToViewer {
+                    session_id: session_id.clone(),
+                    message,
+                },
+            ),
+        }
         Ok(())
     }
 
@@ -464,15 +880,15 @@ impl Hub {
         now: UnixMillis,
     ) -> Result<Ended> {
         let mut state = self.lock();
-        state.session_of(session_id, |s| {
-            s.device_conn == conn || s.viewer_conn == conn
-        })?;
+        let here = End::Here(conn);
+        state.session_of(session_id, |s| s.device == here || s.viewer == here)?;
         Ok(self
-            .finish(&mut state, session_id, reason, message, now)
+            .finish(&mut state, session_id, reason, message, now, None)
             .expect("session exists"))
     }
 
-    /// Removes a session and tells whichever end did not cause `reason`.
+    /// Removes a session and tells whichever end did not cause `reason`; an end on another
+    /// server hears of it there (unless the news came from that server: `routed_from`).
     fn finish(
         &self,
         state: &mut State,
@@ -480,6 +896,7 @@ impl Hub {
         reason: EndReason,
         message: Option<String>,
         now: UnixMillis,
+        routed_from: Option<&ServerId>,
     ) -> Option<Ended> {
         let session = state.sessions.remove(session_id)?;
         self.metrics.sessions_active.fetch_sub(1, Relaxed);
@@ -499,35 +916,50 @@ impl Hub {
             reason,
             EndReason::ViewerLeft | EndReason::ViewerDisconnected
         );
-        if let Some(device) = state.devices.get_mut(&session.device_conn) {
-            device.sessions.remove(session_id);
-            if !device_caused {
-                push(
-                    &device.outbox,
-                    Out::send(Envelope::new(
-                        ServerToDevice::WatchEnded(notice.clone()),
-                        now,
-                    )),
-                );
+        let tell_server = |server: &ServerId| {
+            if routed_from != Some(server) {
+                let ended = Routed::Ended {
+                    session_id: session_id.clone(),
+                    reason,
+                    message: notice.message.clone(),
+                };
+                self.post(server, ended);
             }
+        };
+        match &session.device {
+            End::Here(conn) => {
+                if let Some(device) = state.devices.get_mut(conn) {
+                    device.sessions.remove(session_id);
+                    if !device_caused {
+                        let ended = ServerToDevice::WatchEnded(notice.clone());
+                        push(&device.outbox, Out::send(Envelope::new(ended, now)));
+                    }
+                }
+            }
+            End::There(server) => tell_server(server),
         }
-        if let Some(viewer) = state.viewers.get_mut(&session.viewer_conn) {
-            viewer.sessions.remove(session_id);
-            if !viewer_caused {
-                push(
-                    &viewer.outbox,
-                    Out::send(Envelope::new(ServerToViewer::WatchEnded(notice), now)),
-                );
+        match &session.viewer {
+            End::Here(conn) => {
+                if let Some(viewer) = state.viewers.get_mut(conn) {
+                    viewer.sessions.remove(session_id);
+                    if !viewer_caused {
+                        let ended = ServerToViewer::WatchEnded(notice);
+                        push(&viewer.outbox, Out::send(Envelope::new(ended, now)));
+                    }
+                }
             }
+            End::There(server) => tell_server(server),
         }
         let ended = Ended {
             session_id: session_id.clone(),
             reason,
         };
-        self.record(Record::Ended {
-            ended: ended.clone(),
-            at: now,
-        });
+        if matches!(session.viewer, End::Here(_)) {
+            self.record(Record::Ended {
+                ended: ended.clone(),
+                at: now,
+            });
+        }
         Some(ended)
     }
 
@@ -586,7 +1018,9 @@ impl Hub {
                     .collect();
                 revoked
                     .iter()
-                    .filter_map(|s| self.finish(&mut state, s, EndReason::DeviceRemoved, None, now))
+                    .filter_map(|s| {
+                        self.finish(&mut state, s, EndReason::DeviceRemoved, None, now, None)
+                    })
                     .collect()
             }
             Notice::Device { device_id, news } => {
@@ -613,7 +1047,14 @@ impl Hub {
                         let ended = sessions
                             .iter()
                             .filter_map(|s| {
-                                self.finish(&mut state, s, EndReason::DeviceRemoved, None, now)
+                                self.finish(
+                                    &mut state,
+                                    s,
+                                    EndReason::DeviceRemoved,
+                                    None,
+                                    now,
+                                    None,
+                                )
                             })
                             .collect();
                         let body = ErrorBody::new(
@@ -631,10 +1072,14 @@ impl Hub {
     /// Ends every session with `server_shutdown` and asks every socket to close.
     pub fn shutdown(&self, now: UnixMillis) -> Vec<Ended> {
         let mut state = self.lock();
+        let waiting: Vec<SessionId> = state.pending.keys().cloned().collect();
+        for session_id in waiting {
+            self.refuse_pending(&mut state, &session_id, "the server is shutting down", now);
+        }
         let sessions: Vec<SessionId> = state.sessions.keys().cloned().collect();
         let ended = sessions
             .iter()
-            .filter_map(|s| self.finish(&mut state, s, EndReason::ServerShutdown, None, now))
+            .filter_map(|s| self.finish(&mut state, s, EndReason::ServerShutdown, None, now, None))
             .collect();
         let body = ErrorBody::new(
             ErrorCode::Unavailable,
@@ -672,8 +1117,84 @@ mod tests {
     }
 
     fn hub_recording() -> (Hub, mpsc::Receiver<Record>) {
-        let (tx, rx) = mpsc::channel(64);
-        (Hub::new(Arc::new(Metrics::default()), tx), rx)
+        let (hub, records, _) = hub_routing();
+        (hub, records)
+    }
+
+    /// A hub, what it records and what it routes to other servers.
+    fn hub_routing() -> (Hub, mpsc::Receiver<Record>, mpsc::Receiver<Post>) {
+        let (records_tx, records) = mpsc::channel(64);
+        let (routes_tx, routes) = mpsc::channel(64);
+        let hub = Hub::new(Arc::new(Metrics::default()), records_tx, routes_tx);
+        (hub, records, routes)
+    }
+
+    /// Two servers' hubs, "a" and "b", and what each routes to the other.
+    struct Pair {
+        a: Hub,
+        b: Hub,
+        a_out: mpsc::Receiver<Post>,
+        b_out: mpsc::Receiver<Post>,
+        a_records: mpsc::Receiver<Record>,
+        b_records: mpsc::Receiver<Record>,
+    }
+
+    impl Pair {
+        fn new() -> Self {
+            let (a, a_records, a_out) = hub_routing();
+            let (b, b_records, b_out) = hub_routing();
+            Self {
+                a,
+                b,
+                a_out,
+                b_out,
+                a_records,
+                b_records,
+            }
+        }
+
+        /// Delivers everything routed so far, both ways, until nothing is left.
+        fn carry(&mut self) {
+            loop {
+                let mut moved = false;
+                while let Ok(post) = self.a_out.try_recv() {
+                    assert_eq!(post.to, "b");
+                    self.b.receive(&"a".to_owned(), post.routed, NOW);
+                    moved = true;
+                }
+                while let Ok(post) = self.b_out.try_recv() {
+                    assert_eq!(post.to, "a");
+                    self.a.receive(&"b".to_owned(), post.routed, NOW);
+                    moved = true;
+                }
+                if !moved {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn request(viewer: ConnId, device: &str, session: &str, max: usize) -> OpenRequest {
+        OpenRequest {
+            viewer_conn: viewer,
+            user_id: "alice".into(),
+            to_device: DeviceWatchRequest {
+                session_id: session.into(),
+                viewer: "alice".into(),
+                ice_servers: vec![],
+                ice_transport_policy: IceTransportPolicy::All,
+            },
+            to_viewer: WatchReady {
+                session_id: session.into(),
+                device_id: device.into(),
+                ice_servers: vec![],
+                ice_transport_policy: IceTransportPolicy::All,
+                ice_credentials_ttl_ms: None,
+            },
+            request_id: Some("r1".into()),
+            max_sessions: max,
+            renews: None,
+        }
     }
 
     fn device(hub: &Hub, id: &str) -> (ConnId, mpsc::Receiver<Out<ServerToDevice>>) {
@@ -1104,5 +1625,200 @@ mod tests {
         assert!(matches!(next(&mut cam), Out::Close(_)));
         assert!(matches!(sent(&mut view), ServerToViewer::WatchEnded(_)));
         assert!(matches!(next(&mut view), Out::Close(_)));
+    }
+
+    #[test]
+    fn a_session_across_two_servers_signals_and_ends_like_one_on_a_single_server() {
+        let mut pair = Pair::new();
+        let (d, mut cam) = device(&pair.b, "d1");
+        let (v, mut view) = viewer(&pair.a, "alice");
+        pair.a
+            .open_remote(request(v, "d1", "s1", 4), &"b".to_owned(), NOW)
+            .unwrap();
+        assert!(
+            view.try_recv().is_err(),
+            "no answer before the device's server gives one"
+        );
+        pair.carry();
+        assert!(
+            matches!(sent(&mut cam), ServerToDevice::WatchRequest(r) if r.session_id.as_str() == "s1")
+        );
+        match next(&mut view) {
+            Out::Send(envelope) => {
+                assert_eq!(envelope.request_id.as_deref(), Some("r1"));
+                assert!(matches!(envelope.message, ServerToViewer::WatchReady(_)));
+            }
+            _ => panic!("expected watch_ready"),
+        }
+        // Offer and candidates one way, answer and candidates the other.
+        let sdp = |s: &str| SessionSdp {
+            session_id: "s1".into(),
+            sdp: s.into(),
+        };
+        pair.b
+            .to_viewer(
+                d,
+                &"s1".into(),
+                ServerToViewer::SignalOffer(sdp("offer")),
+                NOW,
+            )
+            .unwrap();
+        pair.a
+            .to_device(
+                v,
+                &"s1".into(),
+                ServerToDevice::SignalAnswer(sdp("answer")),
+                NOW,
+            )
+            .unwrap();
+        pair.carry();
+        assert!(matches!(sent(&mut view), ServerToViewer::SignalOffer(o) if o.sdp == "offer"));
+        assert!(matches!(sent(&mut cam), ServerToDevice::SignalAnswer(a) if a.sdp == "answer"));
+        // The device ends it: the viewer hears why, the device hears nothing back.
+        pair.b
+            .end(
+                d,
+                &"s1".into(),
+                EndReason::DeviceEnded,
+                Some("bye".into()),
+                NOW,
+            )
+            .unwrap();
+        pair.carry();
+        assert!(matches!(
+            sent(&mut view),
+            ServerToViewer::WatchEnded(e) if e.reason == EndReason::DeviceEnded && e.message.as_deref() == Some("bye")
+        ));
+        assert!(cam.try_recv().is_err());
+        // Recorded once, by the viewer's server.
+        assert!(matches!(
+            pair.a_records.try_recv(),
+            Ok(Record::Started { .. })
+        ));
+        assert!(matches!(
+            pair.a_records.try_recv(),
+            Ok(Record::Ended { .. })
+        ));
+        assert!(pair.b_records.try_recv().is_err());
+        assert!(pair.a.peer_servers().is_empty() && pair.b.peer_servers().is_empty());
+    }
+
+    #[test]
+    fn the_viewer_limit_holds_for_viewers_on_every_server() {
+        let mut pair = Pair::new();
+        let (_d, _cam) = device(&pair.b, "d1");
+        let (local, _lrx) = viewer(&pair.b, "bob");
+        open(&pair.b, local, "d1", "s1", 2).unwrap();
+        let (v, mut view) = viewer(&pair.a, "alice");
+        pair.a
+            .open_remote(request(v, "d1", "s2", 2), &"b".to_owned(), NOW)
+            .unwrap();
+        pair.carry();
+        assert!(matches!(sent(&mut view), ServerToViewer::WatchReady(_)));
+        pair.a
+            .open_remote(request(v, "d1", "s3", 2), &"b".to_owned(), NOW)
+            .unwrap();
+        pair.carry();
+        assert!(matches!(
+            sent(&mut view),
+            ServerToViewer::Error(e) if e.code == ErrorCode::MaxSessions
+        ));
+        assert_eq!(
+            code(open(&pair.b, local, "d1", "s4", 2)),
+            ErrorCode::MaxSessions
+        );
+    }
+
+    #[test]
+    fn a_server_that_dies_takes_its_halves_of_sessions_with_it() {
+        let mut pair = Pair::new();
+        let (_d, mut cam) = device(&pair.b, "d1");
+        let (v, mut view) = viewer(&pair.a, "alice");
+        pair.a
+            .open_remote(request(v, "d1", "s1", 4), &"b".to_owned(), NOW)
+            .unwrap();
+        pair.carry();
+        sent(&mut cam);
+        sent(&mut view);
+        // The device's server is gone: the viewer waits for the camera to come back.
+        let ended = pair.a.server_gone(&"b".to_owned(), NOW);
+        assert_eq!(ended.len(), 1);
+        assert!(matches!(
+            sent(&mut view),
+            ServerToViewer::WatchEnded(e) if e.reason == EndReason::DeviceDisconnected
+        ));
+        assert!(
+            pair.a_out.try_recv().is_err(),
+            "nothing is routed to a dead server"
+        );
+        // The other way round: a dead viewer's server ends the device's half.
+        let mut pair = Pair::new();
+        let (_d, mut cam) = device(&pair.b, "d1");
+        let (v, mut view) = viewer(&pair.a, "alice");
+        pair.a
+            .open_remote(request(v, "d1", "s1", 4), &"b".to_owned(), NOW)
+            .unwrap();
+        pair.carry();
+        sent(&mut cam);
+        sent(&mut view);
+        pair.b.server_gone(&"a".to_owned(), NOW);
+        assert!(matches!(
+            sent(&mut cam),
+            ServerToDevice::WatchEnded(e) if e.reason == EndReason::ViewerDisconnected
+        ));
+    }
+
+    #[test]
+    fn an_open_that_is_never_answered_fails_and_a_late_answer_is_undone() {
+        let mut pair = Pair::new();
+        let (_d, _cam) = device(&pair.b, "d1");
+        let (v, mut view) = viewer(&pair.a, "alice");
+        pair.a
+            .open_remote(request(v, "d1", "s1", 4), &"b".to_owned(), NOW)
+            .unwrap();
+        pair.a.expire_pending(NOW + OPEN_TIMEOUT_MS);
+        assert!(matches!(
+            sent(&mut view),
+            ServerToViewer::Error(e) if e.code == ErrorCode::Unavailable
+        ));
+        // The device's server answers after all: its half is ended at once.
+        pair.carry();
+        assert!(
+            pair.b.peer_servers().is_empty(),
+            "the late session was undone"
+        );
+        assert!(view.try_recv().is_err());
+    }
+
+    #[test]
+    fn routed_signals_are_taken_only_from_the_server_holding_the_other_end() {
+        let mut pair = Pair::new();
+        let (_d, mut cam) = device(&pair.b, "d1");
+        let (v, _view) = viewer(&pair.a, "alice");
+        pair.a
+            .open_remote(request(v, "d1", "s1", 4), &"b".to_owned(), NOW)
+            .unwrap();
+        pair.carry();
+        sent(&mut cam);
+        let forged = Routed::ToDevice {
+            session_id: "s1".into(),
+            message: ServerToDevice::SignalAnswer(SessionSdp {
+                session_id: "s1".into(),
+                sdp: "forged".into(),
+            }),
+        };
+        pair.b.receive(&"c".to_owned(), forged.clone(), NOW);
+        assert!(
+            cam.try_recv().is_err(),
+            "a third server cannot speak for the viewer"
+        );
+        let ended = Routed::Ended {
+            session_id: "s1".into(),
+            reason: EndReason::ViewerLeft,
+            message: None,
+        };
+        assert!(pair.b.receive(&"c".to_owned(), ended, NOW).is_empty());
+        pair.b.receive(&"a".to_owned(), forged, NOW);
+        assert!(matches!(sent(&mut cam), ServerToDevice::SignalAnswer(_)));
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod device;
 pub mod hub;
+pub mod route;
 pub mod sessions;
 pub mod socket;
 pub mod viewer;

@@ -162,7 +162,22 @@ impl Peer for ViewerPeer {
                     max_sessions,
                     renews: renews.clone(),
                 };
-                s.hub.open(request, now)?;
+                // A device held by another server is watched through it.
+                let holder = if s.hub.device_attached(&device_id) {
+                    None
+                } else {
+                    s.presence.holder(&device_id).await.map_err(|e| {
+                        tracing::warn!(error = %e, "could not look up which server holds a camera");
+                        Error::client(
+                            ErrorCode::Unavailable,
+                            "the server cannot reach the others right now to find the camera; try again shortly",
+                        )
+                    })?
+                };
+                match holder.filter(|server| *server != s.server_id) {
+                    Some(server) => s.hub.open_remote(request, &server, now)?,
+                    None => s.hub.open(request, now)?,
+                }
                 match renews {
                     Some(old) => {
                         tracing::info!(%session_id, %device_id, user_id = %user.id(), renews = %old, "watch renewed (fresh TURN credentials)")

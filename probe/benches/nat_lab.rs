@@ -61,9 +61,7 @@ fn probe_times(lab: &Lab, tries: usize) -> Vec<f64> {
 async fn chromium_times(lab: &Lab, tries: usize) -> Vec<f64> {
     let base = lab.base();
     in_netns(&lab.ns(Ns::Viewer), move || async move {
-        let browser = Browser::start().await;
-        browser.goto(&format!("{base}/login")).await;
-        browser.log_in("owner", common::PASSWORD).await;
+        let browser = Browser::logged_in_as_owner(&base).await;
         let mut times = Vec::new();
         for _ in 0..=tries {
             times.push(browser.watch_from_dashboard().await);
@@ -74,7 +72,8 @@ async fn chromium_times(lab: &Lab, tries: usize) -> Vec<f64> {
     .await
 }
 
-fn print_row(viewer: &str, path: &str, mut times: Vec<f64>, relayed_bytes: u64) {
+/// Prints one row: `times` sorted into percentiles, and what coturn relayed since `before`.
+fn print_row(viewer: &str, path: &str, mut times: Vec<f64>, lab: &Lab, before: u64) {
     times.sort_by(f64::total_cmp);
     println!(
         "{viewer:<9} {path:<14} {:>3} {:>7.0} {:>7.0} {:>7.0} {:>7.0} {:>11}",
@@ -83,8 +82,21 @@ fn print_row(viewer: &str, path: &str, mut times: Vec<f64>, relayed_bytes: u64) 
         percentile(&times, 95.0),
         times.first().copied().unwrap_or(f64::NAN),
         times.last().copied().unwrap_or(f64::NAN),
-        relayed_bytes / 1000,
+        (lab.relayed_bytes() - before) / 1000,
     );
+}
+
+/// The probe's row for `path` in `lab`.
+fn probe_row(lab: &Lab, path: &str, tries: usize) {
+    let before = lab.relayed_bytes();
+    print_row("probe", path, probe_times(lab, tries), lab, before);
+}
+
+/// Chromium's row for `path` in `lab`.
+async fn chromium_row(lab: &Lab, path: &str, tries: usize) {
+    let before = lab.relayed_bytes();
+    let times = chromium_times(lab, tries).await;
+    print_row("Chromium", path, times, lab, before);
 }
 
 /// `CONCURRENT` relayed probe watches of `seconds` at once: what they cost coturn and the
@@ -170,43 +182,15 @@ async fn main() {
         "{:<9} {:<14} {:>3} {:>7} {:>7} {:>7} {:>7} {:>11}",
         "viewer", "path", "n", "p50", "p95", "min", "max", "relayed KB"
     );
-    let before = direct.relayed_bytes();
-    let times = probe_times(&direct, tries);
-    print_row(
-        "probe",
-        "direct UDP",
-        times,
-        direct.relayed_bytes() - before,
-    );
-    let before = direct.relayed_bytes();
-    let times = chromium_times(&direct, tries).await;
-    print_row(
-        "Chromium",
-        "direct UDP",
-        times,
-        direct.relayed_bytes() - before,
-    );
+    probe_row(&direct, "direct UDP", tries);
+    chromium_row(&direct, "direct UDP", tries).await;
     drop(direct);
 
     let relayed = lab(Nat::Symmetric, Nat::Symmetric)
         .await
         .expect("a lab was built once");
-    let before = relayed.relayed_bytes();
-    let times = probe_times(&relayed, tries);
-    print_row(
-        "probe",
-        "relayed UDP",
-        times,
-        relayed.relayed_bytes() - before,
-    );
-    let before = relayed.relayed_bytes();
-    let times = chromium_times(&relayed, tries).await;
-    print_row(
-        "Chromium",
-        "relayed UDP",
-        times,
-        relayed.relayed_bytes() - before,
-    );
+    probe_row(&relayed, "relayed UDP", tries);
+    chromium_row(&relayed, "relayed UDP", tries).await;
     // A pause, so the tries' sessions are over before the counting starts.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let concurrent = concurrent_relayed(&relayed, seconds);
@@ -217,14 +201,7 @@ async fn main() {
         .await
         .expect("a lab was built once");
     tcp.block_udp_from_viewer_lan();
-    let before = tcp.relayed_bytes();
-    let times = chromium_times(&tcp, tries).await;
-    print_row(
-        "Chromium",
-        "relayed TCP",
-        times,
-        tcp.relayed_bytes() - before,
-    );
+    chromium_row(&tcp, "relayed TCP", tries).await;
     drop(tcp);
 
     println!("\n{concurrent}");

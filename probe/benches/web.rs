@@ -50,9 +50,7 @@ async fn click_to_first_frame(size: &[&str], tries: usize) -> (f64, Vec<f64>) {
     let site = site_root();
     let env = [("LEPTOS_SITE_ROOT", site.to_str().unwrap())];
     let system = System::start_full(size, &env, async |_| {}).await;
-    let browser = Browser::start().await;
-    browser.goto(&format!("{}/login", system.base)).await;
-    browser.log_in("owner", common::PASSWORD).await;
+    let browser = Browser::logged_in_as_owner(&system.base).await;
     let mut times = Vec::new();
     for _ in 0..=tries {
         times.push(browser.watch_from_dashboard().await);

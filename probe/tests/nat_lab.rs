@@ -10,7 +10,6 @@
 
 mod common;
 
-use common::PASSWORD;
 use common::browser::{Browser, site_root};
 use common::nat_lab::{Lab, Nat, Ns, TURN_SECRET, in_netns};
 use mumu_probe::watch::Summary;
@@ -157,9 +156,7 @@ async fn viewers_leaving_while_the_camera_still_gathers_candidates_leave_it_runn
     };
     let base = lab.base();
     in_netns(&lab.ns(Ns::Viewer), move || async move {
-        let browser = Browser::start().await;
-        browser.goto(&format!("{base}/login")).await;
-        browser.log_in("owner", PASSWORD).await;
+        let browser = Browser::logged_in_as_owner(&base).await;
         // Each watch from the dashboard ends the one before, right after its first frame.
         for _ in 0..2 {
             browser.watch_from_dashboard().await;
@@ -240,9 +237,7 @@ async fn the_web_app_renews_a_relayed_watch_without_the_picture_stopping() {
     };
     let base = lab.base();
     let seen = in_netns(&lab.ns(Ns::Viewer), move || async move {
-        let browser = Browser::start().await;
-        browser.goto(&format!("{base}/login")).await;
-        browser.log_in("owner", PASSWORD).await;
+        let browser = Browser::logged_in_as_owner(&base).await;
         browser.click("li.device a.button.primary").await;
         browser
             .wait_js(
@@ -343,9 +338,7 @@ async fn the_web_app_renews_a_relayed_watch_without_the_picture_stopping() {
 async fn watch_in_chromium(lab: &Lab, ns: Ns) -> Result<(String, f64), String> {
     let base = lab.base();
     in_netns(&lab.ns(ns), move || async move {
-        let browser = Browser::start().await;
-        browser.goto(&format!("{base}/login")).await;
-        browser.log_in("owner", PASSWORD).await;
+        let browser = Browser::logged_in_as_owner(&base).await;
         browser.click("li.device a.button.primary").await;
         let outcome = browser
             .wait_js(

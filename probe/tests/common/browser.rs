@@ -141,6 +141,14 @@ impl Browser {
         }
     }
 
+    /// A browser logged in as the owner (`owner`, the harness's password) at `base`.
+    pub async fn logged_in_as_owner(base: &str) -> Self {
+        let browser = Self::start().await;
+        browser.goto(&format!("{base}/login")).await;
+        browser.log_in("owner", super::PASSWORD).await;
+        browser
+    }
+
     pub async fn goto(&self, url: &str) {
         self.client.goto(url).await.expect("the page opens");
     }

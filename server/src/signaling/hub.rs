@@ -567,9 +567,8 @@ impl Hub {
     /// Takes what server `from` routed here about a session between the two.
     pub fn receive(&self, from: &ServerId, routed: Routed, now: UnixMillis) -> Vec<Ended> {
         let mut state = self.lock();
-        let other_end = |s: &Session| {
-            s.device == End::There(from.clone()) || s.viewer == End::There(from.clone())
-        };
+        let there = End::There(from.clone());
+        let other_end = |s: &Session| s.device == there || s.viewer == there;
         match routed {
             Routed::Open(open) => {
                 let session_id = open.to_device.session_id.clone();

@@ -103,3 +103,10 @@ ensure_wasm_opt() {
   command -v npm >/dev/null || apt_install nodejs npm
   as_root npm install -g --silent binaryen@132 >/dev/null
 }
+
+# The several-servers tests (probe/tests/several_servers.rs): Debian's nginx in front of three
+# servers, and a redis-server of their own they can kill and start again.
+ensure_cluster_tools() {
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx
+  command -v redis-server >/dev/null || apt_install redis-server
+}

@@ -19,38 +19,6 @@ use std::time::Duration;
 
 const PASSWORD: &str = "a long enough password";
 
-/// framesDecoded (from getStats, through each tile's `data-frames-decoded`) rises by at least
-/// half the camera's 30 fps over 3 s, on each of `tiles` connected tiles.
-async fn assert_frames_rise(browser: &Browser, tiles: usize) {
-    let script = format!(
-        "const t = [...document.querySelectorAll('.tile')]; \
-         return t.length === {tiles} \
-             && t.every(x => x.dataset.phase === 'connected' && x.dataset.framesDecoded) \
-           ? t.map(x => Number(x.dataset.framesDecoded)) : null;"
-    );
-    let frames = |v: serde_json::Value| -> Vec<f64> {
-        let all = v
-            .as_array()
-            .unwrap_or_else(|| panic!("not every tile is live: {v}"));
-        all.iter().map(|n| n.as_f64().unwrap()).collect()
-    };
-    let before = browser
-        .wait_js(
-            "every tile live, with getStats read",
-            Duration::from_secs(20),
-            &script,
-        )
-        .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = browser.js(&script, vec![]).await;
-    for (b, a) in frames(before).iter().zip(frames(after)) {
-        assert!(
-            a - b >= 45.0,
-            "a tile's framesDecoded went from {b} to {a} in 3 s"
-        );
-    }
-}
-
 /// Fills in the pair form and submits it: what the page then says, as success or refusal.
 async fn submit_pairing(browser: &Browser, code: &str, name: &str) -> Result<String, String> {
     browser.fill("#code", code).await;
@@ -213,7 +181,7 @@ async fn a_newcomer_pairs_watches_and_manages_cameras_in_chromium() {
         )
         .await;
     assert!(width.as_u64().unwrap() >= 640, "videoWidth {width}");
-    assert_frames_rise(&browser, 1).await;
+    browser.assert_frames_rise(1).await;
     let tile = browser.find(".tile").await;
     assert_eq!(
         tile.attr("data-phase").await.unwrap().as_deref(),
@@ -251,27 +219,14 @@ async fn a_newcomer_pairs_watches_and_manages_cameras_in_chromium() {
 
     // The server restarts mid-watch: the socket reconnects and the watch starts again by
     // itself (the server ends a viewer's sessions with its socket).
-    browser
-        .js(
-            "window.mumuPhases = []; const t = document.querySelector('.tile'); \
-             new MutationObserver(() => window.mumuPhases.push(t.dataset.phase)) \
-               .observe(t, { attributes: true, attributeFilter: ['data-phase'] });",
-            vec![],
-        )
-        .await;
+    browser.record_phases().await;
     assert_console_clean(&browser, true).await;
     system.restart_server().await;
     let phases = browser
-        .wait_js(
-            "the watch live again after the server restarted",
-            Duration::from_secs(30),
-            "const p = window.mumuPhases; \
-             return p.some(x => x !== 'connected') \
-               && document.querySelector('.tile').dataset.phase === 'connected' ? p.join(' ') : null",
-        )
+        .live_again("after the server restarted", Duration::from_secs(30))
         .await;
     eprintln!("phases through the server restart: {phases}");
-    assert_frames_rise(&browser, 1).await;
+    browser.assert_frames_rise(1).await;
 
     // A second camera, paired the same way; both watched at once, in a grid.
     let (garden, garden_code) = system.start_another_agent("garden").await;
@@ -288,7 +243,7 @@ async fn a_newcomer_pairs_watches_and_manages_cameras_in_chromium() {
         )
         .await;
     browser.click_text("a", "Watch all online").await;
-    assert_frames_rise(&browser, 2).await;
+    browser.assert_frames_rise(2).await;
     browser.screenshot("watch-grid").await;
     garden.terminate();
 

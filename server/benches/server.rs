@@ -6,12 +6,15 @@
 //! 2. signaling relay: P device/viewer pairs with an open session exchange offers, answers and
 //!    ICE candidates at a fixed total rate, with the idle sockets still open; the one-way latency
 //!    of each message (sent here, relayed by the server, received here) as p50/p99/max;
-//! 3. accounts: registrations and logins per second with C concurrent clients.
+//! 3. the same relay between two servers sharing PostgreSQL and Redis (devices on one, viewers
+//!    on the other: every message routed through Redis), beside the same on one of them;
+//! 4. accounts: registrations and logins per second with C concurrent clients.
 //!
 //! `cargo bench -p mumu-server --bench server`. Sizes: `MUMU_BENCH_IDLE` (sockets of each kind,
 //! default 9500), `MUMU_BENCH_RATE` (relay messages/s, default 2000), `MUMU_BENCH_SECS`
 //! (relay duration, default 10). `DATABASE_URL` / `REDIS_URL` in the environment pass through
-//! to the server, to measure the scaled stack.
+//! to the first server, to measure the scaled stack; part 3 uses `MUMU_TEST_POSTGRES_URL` and
+//! `MUMU_TEST_REDIS_URL` (default: this machine's) and is skipped, saying why, without them.
 
 use futures_util::{SinkExt, StreamExt};
 use mumu_shared::api::{AuthResponse, EnrollResponse, LoginRequest, PairRequest, RegisterRequest};
@@ -50,6 +53,11 @@ impl Drop for ServerProcess {
 
 impl ServerProcess {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A server with `env` besides (or over) the benchmark's settings.
+    fn start_with(env: &[(&str, String)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -74,6 +82,7 @@ impl ServerProcess {
             .env("JWT_SECRET", "benchmark-jwt-secret-0123456789")
             .env("TURN_SECRET", "benchmark-turn-secret-0123456789")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .spawn()
             .expect("mumu-server starts");
@@ -232,6 +241,217 @@ where
     out
 }
 
+/// Where one end of the relayed sessions connects, and the prefix of the users it registers.
+struct Side {
+    base: String,
+    ws: String,
+    users: String,
+}
+
+/// Relays `rate` messages/s for `secs` s between devices on `device_side` and viewers on
+/// `viewer_side` (one session per 100 messages/s, each end sending 50/s), and prints the
+/// one-way latency of each kind of message under `title`, with the CPU `cpu` (seconds used so
+/// far) counts meanwhile. Returns the p50 and p99 of all, in ms.
+async fn relay(
+    http: &reqwest::Client,
+    device_side: &Side,
+    viewer_side: &Side,
+    rate: usize,
+    secs: usize,
+    title: &str,
+    cpu: impl Fn() -> f64,
+) -> (f64, f64) {
+    let pairs = (rate / 100).max(1);
+    let base = &device_side.base;
+    let mut sessions = Vec::new();
+    for i in 0..pairs {
+        let user = register(http, base, &format!("{}{i}", viewer_side.users)).await;
+        let device = enroll(http, base).await;
+        let _: mumu_shared::api::Device = post(
+            http,
+            format!("{base}/api/devices/pair"),
+            Some(&user.access_token),
+            &PairRequest {
+                pairing_code: device.pairing_code.clone(),
+                name: None,
+            },
+        )
+        .await;
+        let mut cam = device_online(&device_side.ws, &device).await;
+        let mut viewer = viewer_online(&viewer_side.ws, &user.access_token).await;
+        send(
+            &mut viewer,
+            ViewerToServer::WatchRequest(ViewerWatchRequest::new(device.device_id.clone())),
+        )
+        .await;
+        let session = loop {
+            if let ServerToViewer::WatchReady(r) = recv(&mut viewer).await {
+                break r.session_id;
+            }
+        };
+        loop {
+            if let ServerToDevice::WatchRequest(_) = recv(&mut cam).await {
+                break;
+            }
+        }
+        sessions.push((cam, viewer, session));
+    }
+    let origin = Instant::now();
+    let stamp = move || origin.elapsed().as_nanos().to_string();
+    let samples: Arc<Mutex<[Vec<f64>; 3]>> =
+        Arc::new(Mutex::new([Vec::new(), Vec::new(), Vec::new()]));
+    let cpu_before = cpu();
+    let t = Instant::now();
+    let deadline = Duration::from_secs(secs as u64);
+    let mut tasks = Vec::new();
+    for (cam, viewer, session) in sessions {
+        let (mut cam_tx, mut cam_rx) = cam.split();
+        let (mut viewer_tx, mut viewer_rx) = viewer.split();
+        let s = session.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            let mut n = 0u64;
+            while origin.elapsed() < deadline {
+                tick.tick().await;
+                let now = stamp();
+                let from_cam = if n.is_multiple_of(2) {
+                    DeviceToServer::SignalOffer(SessionSdp {
+                        session_id: s.clone(),
+                        sdp: now.clone(),
+                    })
+                } else {
+                    DeviceToServer::SignalIce(SessionIce {
+                        session_id: s.clone(),
+                        candidate: Some(IceCandidate {
+                            candidate: now.clone(),
+                            sdp_mid: Some("0".into()),
+                            sdp_m_line_index: Some(0),
+                        }),
+                    })
+                };
+                let from_viewer = if n.is_multiple_of(2) {
+                    ViewerToServer::SignalAnswer(SessionSdp {
+                        session_id: s.clone(),
+                        sdp: now.clone(),
+                    })
+                } else {
+                    ViewerToServer::SignalIce(SessionIce {
+                        session_id: s.clone(),
+                        candidate: Some(IceCandidate {
+                            candidate: now,
+                            sdp_mid: Some("0".into()),
+                            sdp_m_line_index: Some(0),
+                        }),
+                    })
+                };
+                cam_tx
+                    .send(Ws::Text(encode(&Envelope::new(from_cam, 0)).into()))
+                    .await
+                    .unwrap();
+                viewer_tx
+                    .send(Ws::Text(encode(&Envelope::new(from_viewer, 0)).into()))
+                    .await
+                    .unwrap();
+                n += 1;
+            }
+        }));
+        let samples_v = samples.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Ok(Some(Ok(Ws::Text(t)))) =
+                tokio::time::timeout(Duration::from_secs(2), viewer_rx.next()).await
+            {
+                let received = origin.elapsed().as_nanos();
+                let (kind, sent) = match decode::<ServerToViewer>(&t).unwrap().message {
+                    ServerToViewer::SignalOffer(o) => (0, o.sdp),
+                    ServerToViewer::SignalIce(i) => (2, i.candidate.unwrap().candidate),
+                    _ => continue,
+                };
+                let ms = (received - sent.parse::<u128>().unwrap()) as f64 / 1e6;
+                samples_v.lock().await[kind].push(ms);
+            }
+        }));
+        let samples_d = samples.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Ok(Some(Ok(Ws::Text(t)))) =
+                tokio::time::timeout(Duration::from_secs(2), cam_rx.next()).await
+            {
+                let received = origin.elapsed().as_nanos();
+                let (kind, sent) = match decode::<ServerToDevice>(&t).unwrap().message {
+                    ServerToDevice::SignalAnswer(a) => (1, a.sdp),
+                    ServerToDevice::SignalIce(i) => (2, i.candidate.unwrap().candidate),
+                    _ => continue,
+                };
+                let ms = (received - sent.parse::<u128>().unwrap()) as f64 / 1e6;
+                samples_d.lock().await[kind].push(ms);
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let cpu = cpu() - cpu_before;
+    let mut samples = Arc::try_unwrap(samples).unwrap().into_inner();
+    let total: usize = samples.iter().map(Vec::len).sum();
+    println!(
+        "\n## Signaling relay, {title} ({pairs} sessions, {} messages/s offered for {secs} s)",
+        pairs * 100,
+    );
+    println!(
+        "relayed {total} messages, {:.0}/s; server CPU {:.2} s/s",
+        total as f64 / secs as f64,
+        cpu / t.elapsed().as_secs_f64()
+    );
+    let mut all = Vec::new();
+    for (i, name) in ["offer", "answer", "ice"].iter().enumerate() {
+        samples[i].sort_by(f64::total_cmp);
+        let s = &samples[i];
+        all.extend_from_slice(s);
+        println!(
+            "{name:>6}: n={:>6} p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms",
+            s.len(),
+            percentile(s, 0.5),
+            percentile(s, 0.99),
+            s.last().copied().unwrap_or(f64::NAN)
+        );
+    }
+    all.sort_by(f64::total_cmp);
+    let (p50, p99) = (percentile(&all, 0.5), percentile(&all, 0.99));
+    println!(
+        "   all: n={:>6} p50 {p50:.3} ms  p99 {p99:.3} ms (aim: p99 < 5 ms)",
+        all.len(),
+    );
+    (p50, p99)
+}
+
+/// Settings for servers sharing the machine's PostgreSQL (a schema of their own) and Redis (a
+/// prefix of their own): `MUMU_TEST_POSTGRES_URL` and `MUMU_TEST_REDIS_URL`, or the defaults.
+async fn shared_stack() -> Result<Vec<(&'static str, String)>, String> {
+    let postgres = std::env::var("MUMU_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let redis =
+        std::env::var("MUMU_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let tag = format!("bench{}", std::process::id());
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&postgres)
+        .await
+        .map_err(|e| format!("PostgreSQL at {postgres}: {e}"))?;
+    sqlx::Executor::execute(
+        &mut conn,
+        sqlx::AssertSqlSafe(format!("CREATE SCHEMA {tag}")),
+    )
+    .await
+    .map_err(|e| format!("creating a schema: {e}"))?;
+    let sep = if postgres.contains('?') { '&' } else { '?' };
+    Ok(vec![
+        (
+            "DATABASE_URL",
+            format!("{postgres}{sep}options=-c%20search_path%3D{tag}"),
+        ),
+        ("REDIS_URL", redis),
+        ("MUMU_REDIS_PREFIX", tag),
+    ])
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -356,171 +576,67 @@ async fn main() {
         }
     );
 
-    // 2. Relay latency: pairs at 50 messages/s per socket, with the idle sockets still open.
-    let pairs = (rate / 100).max(1);
-    let mut sessions = Vec::new();
-    for i in 0..pairs {
-        let user = register(&http, &base, &format!("relay{i}")).await;
-        let device = enroll(&http, &base).await;
-        let _: mumu_shared::api::Device = post(
-            &http,
-            format!("{base}/api/devices/pair"),
-            Some(&user.access_token),
-            &PairRequest {
-                pairing_code: device.pairing_code.clone(),
-                name: None,
-            },
-        )
-        .await;
-        let mut cam = device_online(&ws, &device).await;
-        let mut viewer = viewer_online(&ws, &user.access_token).await;
-        send(
-            &mut viewer,
-            ViewerToServer::WatchRequest(ViewerWatchRequest::new(device.device_id.clone())),
-        )
-        .await;
-        let session = loop {
-            if let ServerToViewer::WatchReady(r) = recv(&mut viewer).await {
-                break r.session_id;
-            }
-        };
-        loop {
-            if let ServerToDevice::WatchRequest(_) = recv(&mut cam).await {
-                break;
-            }
-        }
-        sessions.push((cam, viewer, session));
-    }
-    let origin = Instant::now();
-    let stamp = move || origin.elapsed().as_nanos().to_string();
-    let samples: Arc<Mutex<[Vec<f64>; 3]>> =
-        Arc::new(Mutex::new([Vec::new(), Vec::new(), Vec::new()]));
-    let cpu_before = server.cpu_seconds();
-    let t = Instant::now();
-    let deadline = Duration::from_secs(secs as u64);
-    let mut tasks = Vec::new();
-    for (cam, viewer, session) in sessions {
-        let (mut cam_tx, mut cam_rx) = cam.split();
-        let (mut viewer_tx, mut viewer_rx) = viewer.split();
-        let s = session.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(20));
-            let mut n = 0u64;
-            while origin.elapsed() < deadline {
-                tick.tick().await;
-                let now = stamp();
-                let from_cam = if n.is_multiple_of(2) {
-                    DeviceToServer::SignalOffer(SessionSdp {
-                        session_id: s.clone(),
-                        sdp: now.clone(),
-                    })
-                } else {
-                    DeviceToServer::SignalIce(SessionIce {
-                        session_id: s.clone(),
-                        candidate: Some(IceCandidate {
-                            candidate: now.clone(),
-                            sdp_mid: Some("0".into()),
-                            sdp_m_line_index: Some(0),
-                        }),
-                    })
-                };
-                let from_viewer = if n.is_multiple_of(2) {
-                    ViewerToServer::SignalAnswer(SessionSdp {
-                        session_id: s.clone(),
-                        sdp: now.clone(),
-                    })
-                } else {
-                    ViewerToServer::SignalIce(SessionIce {
-                        session_id: s.clone(),
-                        candidate: Some(IceCandidate {
-                            candidate: now,
-                            sdp_mid: Some("0".into()),
-                            sdp_m_line_index: Some(0),
-                        }),
-                    })
-                };
-                cam_tx
-                    .send(Ws::Text(encode(&Envelope::new(from_cam, 0)).into()))
-                    .await
-                    .unwrap();
-                viewer_tx
-                    .send(Ws::Text(encode(&Envelope::new(from_viewer, 0)).into()))
-                    .await
-                    .unwrap();
-                n += 1;
-            }
-        }));
-        let samples_v = samples.clone();
-        tasks.push(tokio::spawn(async move {
-            while let Ok(Some(Ok(Ws::Text(t)))) =
-                tokio::time::timeout(Duration::from_secs(2), viewer_rx.next()).await
-            {
-                let received = origin.elapsed().as_nanos();
-                let (kind, sent) = match decode::<ServerToViewer>(&t).unwrap().message {
-                    ServerToViewer::SignalOffer(o) => (0, o.sdp),
-                    ServerToViewer::SignalIce(i) => (2, i.candidate.unwrap().candidate),
-                    _ => continue,
-                };
-                let ms = (received - sent.parse::<u128>().unwrap()) as f64 / 1e6;
-                samples_v.lock().await[kind].push(ms);
-            }
-        }));
-        let samples_d = samples.clone();
-        tasks.push(tokio::spawn(async move {
-            while let Ok(Some(Ok(Ws::Text(t)))) =
-                tokio::time::timeout(Duration::from_secs(2), cam_rx.next()).await
-            {
-                let received = origin.elapsed().as_nanos();
-                let (kind, sent) = match decode::<ServerToDevice>(&t).unwrap().message {
-                    ServerToDevice::SignalAnswer(a) => (1, a.sdp),
-                    ServerToDevice::SignalIce(i) => (2, i.candidate.unwrap().candidate),
-                    _ => continue,
-                };
-                let ms = (received - sent.parse::<u128>().unwrap()) as f64 / 1e6;
-                samples_d.lock().await[kind].push(ms);
-            }
-        }));
-    }
-    for task in tasks {
-        let _ = task.await;
-    }
-    let cpu = server.cpu_seconds() - cpu_before;
-    let mut samples = Arc::try_unwrap(samples).unwrap().into_inner();
-    let total: usize = samples.iter().map(Vec::len).sum();
-    println!(
-        "\n## Signaling relay ({pairs} sessions, {} messages/s offered for {secs} s, {} idle sockets open)",
-        pairs * 100,
-        2 * idle
-    );
-    println!(
-        "relayed {total} messages, {:.0}/s; server CPU {:.2} s/s",
-        total as f64 / secs as f64,
-        cpu / t.elapsed().as_secs_f64()
-    );
-    let mut all = Vec::new();
-    for (i, name) in ["offer", "answer", "ice"].iter().enumerate() {
-        samples[i].sort_by(f64::total_cmp);
-        let s = &samples[i];
-        all.extend_from_slice(s);
-        println!(
-            "{name:>6}: n={:>6} p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms",
-            s.len(),
-            percentile(s, 0.5),
-            percentile(s, 0.99),
-            s.last().copied().unwrap_or(f64::NAN)
-        );
-    }
-    all.sort_by(f64::total_cmp);
-    println!(
-        "   all: n={:>6} p50 {:.3} ms  p99 {:.3} ms (aim: p99 < 5 ms)",
-        all.len(),
-        percentile(&all, 0.5),
-        percentile(&all, 0.99)
-    );
+    // 2. Relay latency, with the idle sockets still open.
+    let here = Side {
+        base: base.clone(),
+        ws: ws.clone(),
+        users: "relay".into(),
+    };
+    let title = format!("one server, {} idle sockets open", 2 * idle);
+    relay(&http, &here, &here, rate, secs, &title, || {
+        server.cpu_seconds()
+    })
+    .await;
     drop(device_sockets);
     drop(viewer_sockets);
 
-    // 3. Accounts.
+    // 3. The same relay between two servers that share PostgreSQL and Redis, beside the same
+    // on one of them: what routing through Redis adds.
+    match shared_stack().await {
+        Ok(env) => {
+            let (a, b) = (
+                ServerProcess::start_with(&env),
+                ServerProcess::start_with(&env),
+            );
+            let side = |s: &ServerProcess, users: &str| Side {
+                base: s.base.clone(),
+                ws: s.ws.clone(),
+                users: users.into(),
+            };
+            let one = relay(
+                &http,
+                &side(&a, "onea"),
+                &side(&a, "oneb"),
+                rate,
+                secs,
+                "one server on PostgreSQL + Redis",
+                || a.cpu_seconds(),
+            )
+            .await;
+            let across = relay(
+                &http,
+                &side(&a, "crossa"),
+                &side(&b, "crossb"),
+                rate,
+                secs,
+                "devices on one server, viewers on another",
+                || a.cpu_seconds() + b.cpu_seconds(),
+            )
+            .await;
+            println!(
+                "\n## Relay latency across servers vs on one ({rate} messages/s, PostgreSQL + Redis)"
+            );
+            println!("| | p50 | p99 |\n| --- | --- | --- |");
+            println!("| one server | {:.3} ms | {:.3} ms |", one.0, one.1);
+            println!(
+                "| across two servers | {:.3} ms | {:.3} ms |",
+                across.0, across.1
+            );
+        }
+        Err(why) => println!("\n## Relay across servers: skipped ({why})"),
+    }
+
+    // 4. Accounts.
     let n = size("MUMU_BENCH_ACCOUNTS", 100, 4);
     let parallel = 4;
     let t = Instant::now();

@@ -7,7 +7,6 @@ use fantoccini::elements::Element;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -89,11 +88,7 @@ impl Browser {
     pub async fn start() -> Self {
         let chromium = program("MUMU_CHROMIUM", "/usr/bin/chromium");
         let chromedriver = program("MUMU_CHROMEDRIVER", "/usr/bin/chromedriver");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = super::free_port();
         let driver = Running(
             Command::new(chromedriver)
                 .arg(format!("--port={port}"))
@@ -205,6 +200,64 @@ impl Browser {
         ms.as_str()
             .and_then(|ms| ms.parse().ok())
             .expect("the tile gives its first frame time in ms")
+    }
+
+    /// framesDecoded (from getStats, through each tile's `data-frames-decoded`) rises by at least
+    /// half the camera's 30 fps over 3 s, on each of `tiles` connected tiles.
+    pub async fn assert_frames_rise(&self, tiles: usize) {
+        let script = format!(
+            "const t = [...document.querySelectorAll('.tile')]; \
+             return t.length === {tiles} \
+                 && t.every(x => x.dataset.phase === 'connected' && x.dataset.framesDecoded) \
+               ? t.map(x => Number(x.dataset.framesDecoded)) : null;"
+        );
+        let frames = |v: serde_json::Value| -> Vec<f64> {
+            let all = v
+                .as_array()
+                .unwrap_or_else(|| panic!("not every tile is live: {v}"));
+            all.iter().map(|n| n.as_f64().unwrap()).collect()
+        };
+        let before = self
+            .wait_js(
+                "every tile live, with getStats read",
+                Duration::from_secs(20),
+                &script,
+            )
+            .await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let after = self.js(&script, vec![]).await;
+        for (b, a) in frames(before).iter().zip(frames(after)) {
+            assert!(
+                a - b >= 45.0,
+                "a tile's framesDecoded went from {b} to {a} in 3 s"
+            );
+        }
+    }
+
+    /// Starts recording the first tile's phases (`data-phase`), for [`Self::live_again`].
+    pub async fn record_phases(&self) {
+        self.js(
+            "window.mumuPhases = []; const t = document.querySelector('.tile'); \
+             new MutationObserver(() => window.mumuPhases.push(t.dataset.phase)) \
+               .observe(t, { attributes: true, attributeFilter: ['data-phase'] });",
+            vec![],
+        )
+        .await;
+    }
+
+    /// Waits until the first tile, having left `connected` since [`Self::record_phases`], is
+    /// connected again (`when` says after what); returns the phases it went through.
+    pub async fn live_again(&self, when: &str, limit: Duration) -> String {
+        let phases = self
+            .wait_js(
+                &format!("the watch live again {when}"),
+                limit,
+                "const p = window.mumuPhases; \
+                 return p.some(x => x !== 'connected') \
+                   && document.querySelector('.tile').dataset.phase === 'connected' ? p.join(' ') : null",
+            )
+            .await;
+        phases.as_str().unwrap_or_default().to_owned()
     }
 
     /// Clicks the button that says `text`.

@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod browser;
+pub mod cluster;
 pub mod nat_lab;
 
 use mumu_probe::watch::{Summary, WatchError, WatchOptions, watch};
@@ -35,6 +36,15 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A free port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A binary of this workspace, beside the test's own build output.
@@ -127,11 +137,7 @@ impl System {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let server = start_server(dir.path(), port, &server_env).await;
         let state = dir.path().join("agent");
@@ -265,7 +271,7 @@ pub fn stored_code(state: &Path) -> Option<String> {
 }
 
 /// Waits for the agent with state directory `state` to enrol, and returns its pairing code.
-async fn pairing_code(state: &Path) -> String {
+pub async fn pairing_code(state: &Path) -> String {
     wait_until(
         "the agent enrolled and showing a code",
         Duration::from_secs(20),
@@ -274,7 +280,7 @@ async fn pairing_code(state: &Path) -> String {
     .await
 }
 
-fn log(dir: &Path, name: &str) -> std::fs::File {
+pub fn log(dir: &Path, name: &str) -> std::fs::File {
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -289,7 +295,7 @@ fn start_agent(dir: &Path, base: &str, extra: &[String]) -> Running {
 }
 
 /// An agent whose identity is in `dir/<name>` and whose log is `dir/<name>.log`.
-fn start_named_agent(dir: &Path, name: &str, base: &str, extra: &[String]) -> Running {
+pub fn start_named_agent(dir: &Path, name: &str, base: &str, extra: &[String]) -> Running {
     let size: &[&str] = if extra.iter().any(|a| a == "--width") {
         &[]
     } else {

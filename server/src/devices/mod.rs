@@ -201,6 +201,13 @@ impl Devices {
             .await
     }
 
+    /// Tells every server that `server` holds the device's socket now.
+    pub async fn attached(&self, device_id: &DeviceId, server: &str) -> Result<()> {
+        let server = server.to_owned();
+        self.tell_device(device_id, DeviceNews::Attached { server })
+            .await
+    }
+
     /// Tells the device's socket, on whichever server holds it.
     async fn tell_device(&self, device_id: &DeviceId, news: DeviceNews) -> Result<()> {
         self.presence

@@ -85,6 +85,11 @@ pub enum DeviceNews {
     AccessChanged,
     /// Its owner removed it: close the socket, end its sessions.
     Removed,
+    /// It connected (again) to `server`: its sessions through any other server are over.
+    Attached {
+        /// The server holding its socket now.
+        server: ServerId,
+    },
 }
 
 /// Presence and the bus.
@@ -156,10 +161,11 @@ impl Presence {
         }
     }
 
-    /// Keeps a device's entry alive (on heartbeat), if `conn` still holds it.
-    pub async fn refresh(&self, device: &DeviceId, conn: &str) -> Result<()> {
+    /// Keeps a device's entry alive (on heartbeat), if `conn` still holds it, and claims it
+    /// again if the entry was lost. Returns whether it was lost (its status with it).
+    pub async fn refresh(&self, device: &DeviceId, conn: &str) -> Result<bool> {
         match self {
-            Self::Local(_) => Ok(()),
+            Self::Local(_) => Ok(false),
             Self::Redis(p) => p.refresh(device, conn).await,
         }
     }

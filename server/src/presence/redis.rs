@@ -23,12 +23,19 @@ fn mailbox(prefix: &str, server: &str) -> String {
     format!("{prefix}:to:{server}")
 }
 
-/// Refreshes both keys if ARGV[1] owns the device; ARGV[2] is the TTL in ms.
+/// Refreshes both keys if ARGV[1] owns the device (1); claims the device again if nobody
+/// does (2: Redis lost the entry, restarted or cut off long enough for the entry to lapse, while
+/// the socket stayed); leaves a newer socket's claim alone (0). ARGV[2] is the TTL in ms.
 const REFRESH: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local owner = redis.call('GET', KEYS[1])
+if owner == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
   return 1
+end
+if not owner then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 2
 end
 return 0";
 
@@ -49,6 +56,9 @@ if owner == ARGV[1] or not owner then
   return 1
 end
 return 0";
+
+/// How long the word that a server was taken for dead waits for it to come back.
+const REAPED_WORD_SECS: i64 = 24 * 3600;
 
 /// The longest a Redis command (or a connection attempt) may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
@@ -190,8 +200,8 @@ impl RedisPresence {
         Ok(())
     }
 
-    pub async fn refresh(&self, device: &DeviceId, conn: &str) -> Result<()> {
-        let _: i64 = self
+    pub async fn refresh(&self, device: &DeviceId, conn: &str) -> Result<bool> {
+        let outcome: i64 = self
             .client
             .eval(
                 REFRESH,
@@ -199,7 +209,7 @@ impl RedisPresence {
                 vec![conn.to_owned(), self.ttl_ms.to_string()],
             )
             .await?;
-        Ok(())
+        Ok(outcome == 2)
     }
 
     pub async fn set_status(
@@ -351,7 +361,22 @@ impl RedisPresence {
             cursor = next;
         }
         let _: i64 = self.client.srem(self.servers_key(), server).await?;
+        // Word for the server itself, should it only have been cut off and come back.
+        let expiry = Some(Expiration::EX(REAPED_WORD_SECS));
+        let _: () = (self.client)
+            .set(self.reaped_key(server), "1", expiry, None, false)
+            .await?;
         Ok(reaped)
+    }
+
+    fn reaped_key(&self, server: &str) -> String {
+        format!("{}:reaped:{server}", self.prefix)
+    }
+
+    /// Whether other servers took `server` for dead (and reaped it) since it last asked.
+    pub async fn was_reaped(&self, server: &str) -> Result<bool> {
+        let taken: i64 = self.client.del(self.reaped_key(server)).await?;
+        Ok(taken > 0)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Notice> {

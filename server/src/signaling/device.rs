@@ -5,6 +5,7 @@ use super::hub::{ConnId, Outbox};
 use super::socket::{Link, Peer, Step, already_hello, hello_required, unsupported_protocol};
 use crate::error::{Error, Result};
 use crate::state::{AppState, SharedState};
+use mumu_shared::api::DeviceStatus;
 use mumu_shared::signaling::{
     DeviceHelloAck, DevicePresence, DeviceToServer, Heartbeat, ServerToDevice, ServerToViewer,
 };
@@ -25,6 +26,36 @@ struct Attached {
     /// Who may watch: told of presence changes.
     users: Vec<UserId>,
     last_seen_written: UnixMillis,
+    /// What it last reported.
+    status: Option<DeviceStatus>,
+}
+
+impl Attached {
+    /// Online, as viewers see it now.
+    fn presence(&self, now: UnixMillis) -> DevicePresence {
+        DevicePresence {
+            device_id: self.device_id.clone(),
+            name: self.name.clone(),
+            online: true,
+            last_seen: Some(now),
+            status: self.status.clone(),
+        }
+    }
+}
+
+/// Redis lost the device's entry while its socket stayed (restarted, or out of reach longer
+/// than the entry lives), and the heartbeat claimed it again: the status and the dashboards'
+/// word that it is online come back with it.
+async fn restore_presence(s: &AppState, me: &Attached, now: UnixMillis) {
+    tracing::info!(device_id = %me.device_id, "presence restored: Redis had lost the device's entry");
+    if let Some(status) = &me.status
+        && let Err(e) = s.presence.set_status(&me.device_id, &me.key, status).await
+    {
+        tracing::warn!(device_id = %me.device_id, error = %e, "could not restore the device's status");
+    }
+    if let Err(e) = s.devices.announce(me.users.clone(), me.presence(now)).await {
+        tracing::warn!(device_id = %me.device_id, error = %e, "could not announce the device online");
+    }
 }
 
 /// A device socket.
@@ -70,7 +101,19 @@ impl DevicePeer {
             .hub
             .attach_device(&device_id, self.outbox.clone(), s.clock.now_ms());
         let key = format!("{}/{conn}", s.server_id);
-        s.presence.set_online(&device_id, &key).await?;
+        // Without Redis the camera still serves viewers on this server, and its heartbeats
+        // claim its presence again once Redis answers.
+        match s.presence.set_online(&device_id, &key).await {
+            Ok(()) if s.presence.shared().is_some() => {
+                if let Err(e) = s.devices.attached(&device_id, &s.server_id).await {
+                    tracing::warn!(%device_id, error = %e, "could not tell other servers the device moved here");
+                }
+            }
+            Ok(()) => {}
+            Err(e) => {
+                tracing::warn!(%device_id, error = %e, "could not record the device online; its heartbeats will")
+            }
+        }
         let now = s
             .devices
             .touch(&device_id, hello.agent_version.as_deref())
@@ -86,6 +129,7 @@ impl DevicePeer {
             name: row.name.clone(),
             users: users.clone(),
             last_seen_written: now,
+            status: None,
         });
         tracing::info!(%device_id, conn, "device connected");
         let presence = DevicePresence {
@@ -95,7 +139,9 @@ impl DevicePeer {
             last_seen: Some(now),
             status: None,
         };
-        s.devices.announce(users, presence).await?;
+        if let Err(e) = s.devices.announce(users, presence).await {
+            tracing::warn!(%device_id, error = %e, "could not announce the device online");
+        }
         link.reply(ServerToDevice::HelloAck(DeviceHelloAck {
             protocol: PROTOCOL_VERSION,
             device_id,
@@ -131,7 +177,14 @@ impl Peer for DevicePeer {
         match envelope.message {
             DeviceToServer::Hello(_) => return Err(already_hello()),
             DeviceToServer::Heartbeat(Heartbeat {}) => {
-                s.presence.refresh(&me.device_id, &me.key).await?;
+                // The socket is alive whatever Redis says: it keeps its ack.
+                match s.presence.refresh(&me.device_id, &me.key).await {
+                    Ok(false) => {}
+                    Ok(true) => restore_presence(s, me, now).await,
+                    Err(e) => {
+                        tracing::warn!(device_id = %me.device_id, error = %e, "could not refresh the device's presence")
+                    }
+                }
                 if now - me.last_seen_written >= LAST_SEEN_EVERY_MS {
                     me.last_seen_written = s.devices.touch(&me.device_id, None).await?;
                 }
@@ -157,17 +210,13 @@ impl Peer for DevicePeer {
             }
             DeviceToServer::DevicePresence(status) => {
                 validate::device_status(&status).map_err(Error::validation)?;
+                me.status = Some(status.clone());
                 s.presence
                     .set_status(&me.device_id, &me.key, &status)
                     .await?;
-                let presence = DevicePresence {
-                    device_id: me.device_id.clone(),
-                    name: me.name.clone(),
-                    online: true,
-                    last_seen: Some(now),
-                    status: Some(status),
-                };
-                s.devices.announce(me.users.clone(), presence).await?;
+                s.devices
+                    .announce(me.users.clone(), me.presence(now))
+                    .await?;
             }
         }
         Ok(Step::Continue)

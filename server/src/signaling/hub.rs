@@ -1022,6 +1022,10 @@ impl Hub {
                     })
                     .collect()
             }
+            Notice::Device {
+                device_id,
+                news: DeviceNews::Attached { server },
+            } => self.device_moved(&mut state, device_id, server, now),
             Notice::Device { device_id, news } => {
                 let Some(conn) = state.device_index.get(device_id).copied() else {
                     return Vec::new();
@@ -1040,6 +1044,7 @@ impl Hub {
                         push(&outbox, Out::Refresh);
                         Vec::new()
                     }
+                    DeviceNews::Attached { .. } => Vec::new(),
                     DeviceNews::Removed => {
                         let sessions: Vec<SessionId> =
                             state.devices[&conn].sessions.iter().cloned().collect();
@@ -1066,6 +1071,44 @@ impl Hub {
                 }
             }
         }
+    }
+
+    /// `device_id` connected again, to `server`. A device's sessions never outlive its socket,
+    /// so halves here whose device end is on another server are over: they end now with
+    /// `device_disconnected` (and opens still waiting on another server fail), rather than when
+    /// that server is found dead or its socket times out.
+    fn device_moved(
+        &self,
+        state: &mut State,
+        device_id: &DeviceId,
+        server: &ServerId,
+        now: UnixMillis,
+    ) -> Vec<Ended> {
+        let elsewhere = |end: &End| matches!(end, End::There(s) if s != server);
+        let waiting: Vec<SessionId> = state
+            .pending
+            .iter()
+            .filter(|(_, p)| &p.device_server != server && p.to_viewer.device_id == *device_id)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for session_id in waiting {
+            self.refuse_pending(
+                state,
+                &session_id,
+                "the camera reconnected to another server; try again",
+                now,
+            );
+        }
+        let stale: Vec<SessionId> = state
+            .sessions
+            .iter()
+            .filter(|(_, s)| &s.device_id == device_id && elsewhere(&s.device))
+            .map(|(id, _)| id.clone())
+            .collect();
+        stale
+            .iter()
+            .filter_map(|id| self.finish(state, id, EndReason::DeviceDisconnected, None, now, None))
+            .collect()
     }
 
     /// Ends every session with `server_shutdown` and asks every socket to close.
@@ -1765,6 +1808,39 @@ mod tests {
             sent(&mut cam),
             ServerToDevice::WatchEnded(e) if e.reason == EndReason::ViewerDisconnected
         ));
+    }
+
+    #[test]
+    fn a_camera_reconnecting_to_a_third_server_ends_its_sessions_through_the_old_one_at_once() {
+        let mut pair = Pair::new();
+        let (_d, mut cam) = device(&pair.b, "d1");
+        let (v, mut view) = viewer(&pair.a, "alice");
+        pair.a
+            .open_remote(request(v, "d1", "s1", 4), &"b".to_owned(), NOW)
+            .unwrap();
+        pair.carry();
+        sent(&mut cam);
+        sent(&mut view);
+        let moved = |server: &str| Notice::Device {
+            device_id: "d1".into(),
+            news: DeviceNews::Attached {
+                server: server.into(),
+            },
+        };
+        // News that it is on "b", where the session's device end is, changes nothing.
+        assert!(pair.a.deliver(&moved("b"), NOW).is_empty());
+        // Now on "c": the session through "b" is over, without waiting for "b" to be judged.
+        let ended = pair.a.deliver(&moved("c"), NOW);
+        assert_eq!(ended.len(), 1);
+        assert!(matches!(
+            sent(&mut view),
+            ServerToViewer::WatchEnded(e) if e.reason == EndReason::DeviceDisconnected
+        ));
+        // "b", if it still lives, ends its half too (the camera's old socket, gone with the
+        // camera's sessions, is not told).
+        pair.carry();
+        assert!(cam.try_recv().is_err());
+        assert!(pair.a.peer_servers().is_empty() && pair.b.peer_servers().is_empty());
     }
 
     #[test]

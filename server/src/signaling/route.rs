@@ -150,6 +150,19 @@ async fn watch_servers(state: &SharedState, in_touch_since: &mut Option<Instant>
         }
         return;
     }
+    // Cut off from Redis while the others were not, this server was taken for dead, and they
+    // ended their halves of its sessions: its own halves end too, the same way. (When Redis
+    // itself was down, nobody was taken for dead, and every session goes on.)
+    if in_touch_since.is_none() && matches!(redis.was_reaped(&state.server_id).await, Ok(true)) {
+        let now = state.clock.now_ms();
+        let ended: usize = (state.hub.peer_servers().iter())
+            .map(|peer| state.hub.server_gone(peer, now).len())
+            .sum();
+        tracing::warn!(
+            sessions = ended,
+            "back in touch with Redis after the other servers took this one for dead: its sessions across servers ended"
+        );
+    }
     let since = *in_touch_since.get_or_insert_with(|| {
         tracing::info!("in touch with the other servers through Redis");
         Instant::now()

@@ -116,9 +116,9 @@ async fn main() {
     }
     println!(
         "| p50 | {:.0} ms | {:.0} ms | {:.0} ms |",
-        percentile(&online, 0.5),
-        percentile(&ended, 0.5),
-        percentile(&video, 0.5)
+        percentile(&online, 50.0),
+        percentile(&ended, 50.0),
+        percentile(&video, 50.0)
     );
 
     println!("\n## {sockets} viewer sockets through nginx's one address");

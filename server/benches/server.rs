@@ -75,6 +75,7 @@ impl ServerProcess {
             .env("MUMU_LOGIN_FAILURES_PER_HOUR", "0")
             .env("MUMU_REGISTER_PER_HOUR", "0")
             .env("MUMU_WATCHES_PER_MIN", "0")
+            .env("MUMU_PAIR_ATTEMPTS_PER_MIN", "100000")
             .env("MUMU_MAX_SOCKETS_PER_USER", "1000000")
             .env("MUMU_MAX_CONNECTIONS", "1000000")
             .env("MUMU_REDIS_PREFIX", format!("mumubench{port}"))

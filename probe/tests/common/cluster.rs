@@ -6,7 +6,7 @@
 //! ports that leads to one server alone (so a test knows which server it talks to).
 
 use super::{
-    PASSWORD, Running, binary, free_port, log, pairing_code, start_named_agent, wait_until,
+    PASSWORD, Running, binary, free_port, log, pair, pairing_code, start_named_agent, wait_until,
 };
 use mumu_probe::watch::{Summary, WatchError, WatchOptions, open_socket, watch};
 use mumu_shared::DeviceId;
@@ -188,19 +188,7 @@ impl Cluster {
     pub async fn camera(&self, owner: &AuthResponse, name: &str, via: &str) -> Running {
         let agent = start_named_agent(self.dir.path(), name, via, &[]);
         let code = pairing_code(&self.dir.path().join(name)).await;
-        let paired = reqwest::Client::new()
-            .post(format!("{}/api/devices/pair", self.base))
-            .bearer_auth(&owner.access_token)
-            .json(&serde_json::json!({ "pairing_code": code, "name": name }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            paired.status(),
-            201,
-            "{}",
-            paired.text().await.unwrap_or_default()
-        );
+        pair(&self.base, &owner.access_token, &code, name).await;
         agent
     }
 

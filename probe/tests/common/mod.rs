@@ -109,19 +109,7 @@ impl System {
         let auth = mumu_probe::rest::register(&system.base, "owner", "owner@example.com", PASSWORD)
             .await
             .expect("registered");
-        let paired = reqwest::Client::new()
-            .post(format!("{}/api/devices/pair", system.base))
-            .bearer_auth(&auth.access_token)
-            .json(&serde_json::json!({ "pairing_code": code, "name": "Simulator" }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            paired.status(),
-            201,
-            "{}",
-            paired.text().await.unwrap_or_default()
-        );
+        pair(&system.base, &auth.access_token, &code, "Simulator").await;
         system
     }
 
@@ -261,6 +249,23 @@ pub async fn watch_at(base: &str, seconds: f64) -> Result<Summary, WatchError> {
         Duration::from_secs_f64(seconds),
     ))
     .await
+}
+
+/// Pairs the camera showing `code` to the user of `token` at `base`, as `name`.
+pub async fn pair(base: &str, token: &str, code: &str, name: &str) {
+    let paired = reqwest::Client::new()
+        .post(format!("{base}/api/devices/pair"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "pairing_code": code, "name": name }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        paired.status(),
+        201,
+        "{}",
+        paired.text().await.unwrap_or_default()
+    );
 }
 
 /// The pairing code the agent keeps in its identity file in `state`, if it has one yet.

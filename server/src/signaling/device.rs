@@ -122,26 +122,20 @@ impl DevicePeer {
         s.metrics
             .device_sockets
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.attached = Some(Attached {
+        let me = Attached {
             device_id: device_id.clone(),
             conn,
             key,
-            name: row.name.clone(),
-            users: users.clone(),
+            name: row.name,
+            users,
             last_seen_written: now,
             status: None,
-        });
-        tracing::info!(%device_id, conn, "device connected");
-        let presence = DevicePresence {
-            device_id: device_id.clone(),
-            name: row.name,
-            online: true,
-            last_seen: Some(now),
-            status: None,
         };
-        if let Err(e) = s.devices.announce(users, presence).await {
+        tracing::info!(%device_id, conn, "device connected");
+        if let Err(e) = s.devices.announce(me.users.clone(), me.presence(now)).await {
             tracing::warn!(%device_id, error = %e, "could not announce the device online");
         }
+        self.attached = Some(me);
         link.reply(ServerToDevice::HelloAck(DeviceHelloAck {
             protocol: PROTOCOL_VERSION,
             device_id,

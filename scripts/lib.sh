@@ -32,7 +32,7 @@ ensure_rust_parts() {
 ensure_gstreamer() {
   apt_install pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
     libgstreamer-plugins-bad1.0-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice gstreamer1.0-libav
+    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice gstreamer1.0-x gstreamer1.0-libav
 }
 
 port_open() {
@@ -109,4 +109,100 @@ ensure_wasm_opt() {
 ensure_cluster_tools() {
   command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx
   command -v redis-server >/dev/null || apt_install redis-server
+}
+
+# Cross-building the agent for a Raspberry Pi (64-bit Raspberry Pi OS is Debian 12 arm64):
+# Rust's standard library for the target, Debian's cross compiler, and the target's GStreamer
+# development files from Debian's multiarch arm64 packages.
+cross_arch() {
+  case "$1" in
+    aarch64-unknown-linux-gnu) echo arm64 ;;
+    *) echo "cross-building for $1 is not set up (only aarch64-unknown-linux-gnu)" >&2; return 1 ;;
+  esac
+}
+
+cross_prefix() {
+  case "$1" in
+    aarch64-unknown-linux-gnu) echo aarch64-linux-gnu ;;
+    *) cross_arch "$1" ;;
+  esac
+}
+
+add_foreign_arch() {
+  if ! dpkg --print-foreign-architectures | grep -qx "$1"; then
+    as_root dpkg --add-architecture "$1"
+    apt_updated=
+  fi
+}
+
+ensure_cross_target() {
+  local arch
+  arch=$(cross_arch "$1")
+  rustup target list --installed | grep -qx "$1" || rustup target add "$1"
+  add_foreign_arch "$arch"
+  apt_install "gcc-$(cross_prefix "$1")" "libc6-dev-$arch-cross" "libgstreamer1.0-dev:$arch" "liborc-0.4-dev:$arch" \
+    "libgstreamer-plugins-base1.0-0:$arch" "libgstreamer-plugins-bad1.0-0:$arch"
+  cross_dev_overlay "$1"
+}
+
+# Debian's arm64 development packages for GStreamer's base and bad libraries cannot be installed
+# beside the amd64 ones (what they depend on, OpenCV among it, is not multiarch): their
+# pkg-config files and link names are unpacked into a folder of the build's own instead, and
+# point at the arm64 libraries installed above.
+cross_dev_overlay() {
+  local arch prefix dir stamp pkgs=() tmp
+  arch=$(cross_arch "$1")
+  prefix=$(cross_prefix "$1")
+  dir="$CARGO_TARGET_DIR/cross/$arch-dev"
+  for pkg in libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev; do
+    # The version of the library installed, so the link names match its files.
+    pkgs+=("$pkg:$arch=$(dpkg-query -W -f='${Version}' "${pkg%-dev}-0:$arch")")
+  done
+  stamp="$dir/.unpacked ${pkgs[*]}"
+  [ -f "$stamp" ] && return 0
+  echo "unpacking ${pkgs[*]} into $dir"
+  rm -rf "$dir" && mkdir -p "$dir"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq "${pkgs[@]}" 2>/dev/null)
+  for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$dir"; done
+  rm -rf "$tmp"
+  sed -i "s|^prefix=/usr\$|prefix=$dir/usr|" "$dir/usr/lib/$prefix/pkgconfig/"*.pc
+  local link
+  for link in "$dir/usr/lib/$prefix/"*.so; do
+    ln -sf "/usr/lib/$prefix/$(readlink "$link")" "$link"
+  done
+  touch "$stamp"
+}
+
+# The environment cargo needs to cross-build for $1: the cross linker and C compiler, and
+# pkg-config reading the target's .pc files (multiarch paths, and the overlay above).
+cross_env() {
+  local prefix triple_var
+  prefix=$(cross_prefix "$1")
+  triple_var=${1//-/_}
+  export "CARGO_TARGET_${triple_var^^}_LINKER=$prefix-gcc"
+  export "CC_$triple_var=$prefix-gcc"
+  export "PKG_CONFIG_ALLOW_CROSS_$triple_var=1"
+  export "PKG_CONFIG_LIBDIR_$triple_var=$CARGO_TARGET_DIR/cross/$(cross_arch "$1")-dev/usr/lib/$prefix/pkgconfig:/usr/lib/$prefix/pkgconfig:/usr/share/pkgconfig"
+}
+
+# What the aarch64 agent needs to run here under qemu-user: the emulator and the arm64
+# GStreamer plugins it loads (webrtcbin, libnice, x264, videotestsrc).
+ensure_arm64_runtime() {
+  add_foreign_arch arm64
+  apt_install qemu-user-static gstreamer1.0-plugins-base:arm64 gstreamer1.0-plugins-good:arm64 \
+    gstreamer1.0-plugins-bad:arm64 gstreamer1.0-plugins-ugly:arm64 gstreamer1.0-nice:arm64 \
+    gstreamer1.0-x:arm64
+}
+
+# Checking docker/ without a Docker engine: Debian's docker-compose (a compose client) reads the
+# compose file; the arm64 runtime runs the Pi build under qemu.
+ensure_packaging_tools() {
+  apt_install docker-compose
+  ensure_arm64_runtime
+}
+
+# cargo-deb (crates.io) packs the agent into a .deb.
+ensure_cargo_deb() {
+  command -v cargo-deb >/dev/null || cargo install cargo-deb --version 3.8.0 --locked
 }

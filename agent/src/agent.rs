@@ -26,6 +26,8 @@ pub struct AgentConfig {
     pub server: String,
     /// Where the identity is kept.
     pub state_dir: PathBuf,
+    /// The dashboard's address for the pairing link (`None`: the server's).
+    pub dashboard_url: Option<String>,
     /// The name the device suggests for itself at enrolment.
     pub name: Option<String>,
     /// Capture and encoding.
@@ -38,6 +40,8 @@ pub struct AgentConfig {
     pub status_interval: Duration,
     /// Forget the stored identity and enrol again (`mumu-agent pair`).
     pub re_enroll: bool,
+    /// Touched whenever the server answers, for `mumu-agent health`.
+    pub health_file: Option<PathBuf>,
 }
 
 /// Runs the agent until SIGINT/SIGTERM, or a failure retrying cannot fix.
@@ -46,6 +50,10 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
     let server = config.server.trim_end_matches('/').to_owned();
     let state = StateDir::new(config.state_dir.clone());
     let api = ServerApi::new(&server);
+    let dashboard = config.dashboard_url.as_deref().map_or_else(
+        || server.clone(),
+        |url| url.trim_end_matches('/').to_owned(),
+    );
     if config.re_enroll {
         state.forget()?;
     }
@@ -72,19 +80,23 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
         status_interval: config.status_interval,
         shutdown: shutdown.clone(),
         paired: None,
+        health_file: config.health_file.clone(),
     };
     loop {
         let ended = match connection::open(&url, &identity).await {
             Ok((socket, ack)) => {
                 backoff.reset();
                 tracing::info!(paired = ack.paired, "connected to {server}");
+                if let Some(path) = &context.health_file {
+                    crate::health::mark(path);
+                }
                 let (paired_tx, paired_rx) = watch::channel(ack.paired);
                 let refresher = (!ack.paired).then(|| {
                     tokio::spawn(keep_pairing_code_fresh(
                         state.clone(),
                         api.clone(),
                         identity.clone(),
-                        server.clone(),
+                        dashboard.clone(),
                         paired_rx,
                     ))
                 });
@@ -159,7 +171,7 @@ async fn keep_pairing_code_fresh(
     state: StateDir,
     api: ServerApi,
     mut identity: Identity,
-    server: String,
+    dashboard: String,
     mut paired: watch::Receiver<bool>,
 ) {
     let mut retry = Backoff::new(Duration::from_secs(2), Duration::from_secs(60));
@@ -191,7 +203,7 @@ async fn keep_pairing_code_fresh(
             (&identity.pairing_code, identity.pairing_code_expires_at)
         {
             tracing::info!(pairing_code = %code, "waiting to be paired");
-            show_pairing_code(code, expires_at, &server);
+            show_pairing_code(code, expires_at, &dashboard);
             // Replace it a little before it runs out (a fifth of its life, at most 30 s), so
             // the one on screen always works.
             let left = (expires_at - crate::now_ms()).max(0);

@@ -58,6 +58,11 @@ pub struct Flags {
     #[arg(long, env = "MUMU_STATE_DIR", global = true)]
     pub state_dir: Option<PathBuf>,
 
+    /// A file touched each time the server answers; `mumu-agent health` reads its age (for
+    /// container health checks) [default: none].
+    #[arg(long, env = "MUMU_HEALTH_FILE", global = true)]
+    pub health_file: Option<PathBuf>,
+
     /// Use the test picture (a moving ball and a clock) instead of a camera: --source test.
     #[arg(long, global = true)]
     pub simulate: bool,
@@ -116,6 +121,11 @@ pub struct Flags {
     #[arg(long, env = "MUMU_STATUS_INTERVAL_SECS", global = true)]
     pub status_interval_secs: Option<u64>,
 
+    /// The dashboard's address as people open it, for the pairing link, when the camera reaches
+    /// the server by another (a container name, a LAN address) [default: the server's].
+    #[arg(long, env = "MUMU_DASHBOARD_URL", global = true)]
+    pub dashboard_url: Option<String>,
+
     /// The name the device suggests for itself at enrolment [default: the hostname].
     #[arg(long, env = "MUMU_DEVICE_NAME", global = true)]
     pub name: Option<String>,
@@ -141,6 +151,8 @@ pub struct FileConfig {
     pub server: Option<String>,
     /// Where the identity is kept.
     pub state_dir: Option<PathBuf>,
+    /// The dashboard's address for the pairing link.
+    pub dashboard_url: Option<String>,
     /// The name suggested at enrolment.
     pub name: Option<String>,
     /// The video source.
@@ -249,6 +261,7 @@ pub fn resolve(cli: Flags, file: FileConfig, re_enroll: bool) -> Result<AgentCon
             .state_dir
             .or(file.state_dir)
             .unwrap_or_else(StateDir::default_location),
+        dashboard_url: cli.dashboard_url.or(file.dashboard_url),
         name: cli.name.or(file.name),
         video: VideoSettings {
             source,
@@ -273,6 +286,7 @@ pub fn resolve(cli: Flags, file: FileConfig, re_enroll: bool) -> Result<AgentCon
                 .max(1),
         ),
         re_enroll,
+        health_file: cli.health_file,
     })
 }
 

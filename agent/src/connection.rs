@@ -64,6 +64,8 @@ pub struct Context {
     pub shutdown: watch::Receiver<bool>,
     /// Told when the device gets paired on this connection.
     pub paired: Option<watch::Sender<bool>>,
+    /// Touched whenever the server answers (`--health-file`).
+    pub health_file: Option<std::path::PathBuf>,
 }
 
 /// Opens the socket and says hello; returns the socket and the server's `hello_ack`.
@@ -113,7 +115,12 @@ pub async fn serve(
                 };
                 last_heard = Instant::now();
                 let replies = match envelope.message {
-                    ServerToDevice::HeartbeatAck(_) => vec![],
+                    ServerToDevice::HeartbeatAck(_) => {
+                        if let Some(path) = &context.health_file {
+                            crate::health::mark(path);
+                        }
+                        vec![]
+                    }
                     ServerToDevice::HelloAck(_) => {
                         tracing::warn!("a second hello_ack; ignored");
                         vec![]

@@ -132,6 +132,7 @@ fn pairing_block(code: &str, expires_at: UnixMillis, server: &str) -> String {
         format!("    Pairing code:   {code}"),
         String::new(),
         format!("Type it in the dashboard at {server}"),
+        format!("or open {}", pairing_url(server, code)),
         format!("(valid for about {minutes} more minutes; a new one follows if it runs out)"),
     ];
     let width = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0) + 4;

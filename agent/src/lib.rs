@@ -10,6 +10,7 @@ pub mod backoff;
 pub mod config;
 pub mod connection;
 pub mod enrollment;
+pub mod health;
 pub mod identity;
 pub mod media;
 pub mod sessions;

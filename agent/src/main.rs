@@ -26,6 +26,9 @@ enum Command {
     Run,
     /// Forget this device's identity, enrol again and show a new pairing code.
     Pair,
+    /// Exit 0 if the running agent heard from its server in the last 90 s (it must run with
+    /// --health-file, read here too): a container health check.
+    Health,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,6 +41,14 @@ fn main() -> anyhow::Result<()> {
         // Colours only for a person at a terminal: not in the journal or a file.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if matches!(cli.command, Some(Command::Health)) {
+        let path = cli.flags.health_file.ok_or_else(|| {
+            anyhow::anyhow!("no health file: give --health-file or MUMU_HEALTH_FILE")
+        })?;
+        let age = mumu_agent::health::check(&path)?;
+        println!("the server answered {} s ago", age.as_secs());
+        return Ok(());
+    }
     let (file, path) = FileConfig::load(cli.flags.config.as_deref())?;
     if let Some(path) = &path {
         tracing::info!(path = %path.display(), "configuration file read");

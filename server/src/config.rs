@@ -27,6 +27,9 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Ask the server running with these settings whether it is ready (`/readyz` on its listen
+    /// port): exit status 0 if so, 1 with the reason if not. For container health checks.
+    CheckReady,
 }
 
 /// Log output format.

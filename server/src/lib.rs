@@ -14,6 +14,7 @@ pub mod janitor;
 pub mod metrics;
 pub mod presence;
 pub mod rate_limit;
+pub mod readiness;
 pub mod secrets;
 pub mod signaling;
 pub mod state;

@@ -3,8 +3,9 @@
 use clap::Parser;
 use mumu_server::clock::SystemClock;
 use mumu_server::config::{Cli, Command, LogFormat};
-use mumu_server::{Server, db};
+use mumu_server::{Server, db, readiness};
 use std::sync::Arc;
+use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: glibc keeps a heap arena per thread and hands
@@ -28,6 +29,11 @@ async fn main() -> anyhow::Result<()> {
                 "migrations applied to {}",
                 db::redact_url(&config.storage.database_url())
             );
+            Ok(())
+        }
+        Command::CheckReady => {
+            let body = readiness::check_ready(config.listen, Duration::from_secs(3))?;
+            println!("{body}");
             Ok(())
         }
         Command::Serve => {

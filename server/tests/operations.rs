@@ -240,3 +240,32 @@ fn a_bad_database_url_is_refused_with_a_reason() {
         "the password is not printed: {err}"
     );
 }
+
+/// `mumu-server check-ready`, the containers' health check: ready when `/readyz` says so, a
+/// clear reason when nothing listens.
+#[tokio::test]
+async fn check_ready_asks_readyz_on_the_listen_port() {
+    let server = TestServer::start(common::Stack::Embedded).await;
+    let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+    let wildcard = std::net::SocketAddr::new([0, 0, 0, 0].into(), addr.port());
+    let check =
+        move || mumu_server::readiness::check_ready(wildcard, std::time::Duration::from_secs(3));
+    let body = tokio::task::spawn_blocking(check)
+        .await
+        .unwrap()
+        .expect("ready");
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let refused = mumu_server::readiness::check_ready(closed, std::time::Duration::from_secs(1))
+        .expect_err("nothing listens there");
+    assert!(
+        refused
+            .to_string()
+            .starts_with(&format!("no server answers at {closed}")),
+        "{refused}"
+    );
+}

@@ -254,7 +254,7 @@ fn read(path: &Path) -> String {
 }
 
 /// `name` on this machine, or where `variable` says.
-fn program(variable: &str, name: &str) -> PathBuf {
+pub fn program(variable: &str, name: &str) -> PathBuf {
     if let Ok(path) = std::env::var(variable) {
         return path.into();
     }

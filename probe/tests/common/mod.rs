@@ -321,7 +321,7 @@ pub fn start_named_agent(dir: &Path, name: &str, base: &str, extra: &[String]) -
     )
 }
 
-async fn start_server(dir: &Path, port: u16, env: &[(String, String)]) -> Running {
+pub async fn start_server(dir: &Path, port: u16, env: &[(String, String)]) -> Running {
     let server = Running(
         Command::new(binary("mumu-server"))
             .args(["--listen", &format!("127.0.0.1:{port}")])

@@ -12,8 +12,11 @@ as_root() {
 apt_updated=
 apt_install() {
   local missing=()
+  local native
+  native=$(dpkg --print-architecture)
   for pkg in "$@"; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    # With a second architecture, a package installed for both answers only by its full name.
+    dpkg -s "$pkg" >/dev/null 2>&1 || dpkg -s "$pkg:$native" >/dev/null 2>&1 || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "installing: ${missing[*]}"

@@ -100,6 +100,7 @@ async fn the_packaged_agent_streams_verified_frames_under_qemu() {
     let _server = start_server(dir.path(), port, &[]).await;
 
     let state = dir.path().join("agent");
+    let health = dir.path().join("agent.alive");
     let started = Instant::now();
     let _agent = Running(
         Command::new(QEMU)
@@ -113,6 +114,8 @@ async fn the_packaged_agent_streams_verified_frames_under_qemu() {
                 &HEIGHT.to_string(),
             ])
             .args(["--fps", &FPS.to_string(), "--bitrate-kbps", "300"])
+            .arg("--health-file")
+            .arg(&health)
             // The arm64 plugin registry of its own, scanned in the process: the scanner helper
             // is an arm64 program, which this machine may not run without binfmt.
             .env("GST_REGISTRY", dir.path().join("registry.aarch64.bin"))
@@ -136,6 +139,13 @@ async fn the_packaged_agent_streams_verified_frames_under_qemu() {
     let auth = mumu_probe::rest::register(&base, "owner", "owner@example.com", PASSWORD)
         .await
         .expect("registered");
+    let link = format!("{base}/pair?code={code}");
+    wait_until(
+        "the journal showing the pairing link",
+        Duration::from_secs(30),
+        || agent_log().contains(&link).then_some(()),
+    )
+    .await;
     pair(&base, &auth.access_token, &code, "Pi under qemu").await;
 
     let summary = common::watch_at(&base, 5.0)
@@ -167,6 +177,21 @@ async fn the_packaged_agent_streams_verified_frames_under_qemu() {
     );
     assert!(summary.keyframes >= 1, "{summary:?}");
     assert_eq!(summary.ended_early, None);
+
+    // The container health check, as the packaged binary answers it.
+    let checked = Command::new(QEMU)
+        .arg(&agent)
+        .arg("health")
+        .arg("--health-file")
+        .arg(&health)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        checked.status.success() && said.starts_with("the server answered"),
+        "mumu-agent health: {said}{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
 }
 
 /// The arm64 package `scripts/package-pi` built, when this machine can run what it holds;

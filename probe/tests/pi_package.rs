@@ -10,7 +10,9 @@
 
 mod common;
 
-use common::{PASSWORD, Running, free_port, log, pair, start_server, stored_code, wait_until};
+use common::{
+    PASSWORD, Running, free_port, log, pair, start_server, stored_code, target_dir, wait_until,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,7 +29,7 @@ fn the_package_holds_the_binary_the_unit_and_the_configuration() {
     let Some(deb) = arm64_package() else {
         return;
     };
-    let listing = dpkg_deb(&["--contents"], &deb);
+    let listing = dpkg_deb(&["--contents"], &deb, None);
     for path in [
         "./usr/bin/mumu-agent",
         "./usr/lib/systemd/system/mumu-agent.service",
@@ -38,7 +40,7 @@ fn the_package_holds_the_binary_the_unit_and_the_configuration() {
             "the package holds {path}:\n{listing}"
         );
     }
-    let control = dpkg_deb(&["--field"], &deb);
+    let control = dpkg_deb(&["--field"], &deb, None);
     assert!(control.contains("Architecture: arm64\n"), "{control}");
     for plugin in [
         "gstreamer1.0-plugins-bad",
@@ -51,13 +53,7 @@ fn the_package_holds_the_binary_the_unit_and_the_configuration() {
         );
     }
     let scripts = tempfile::tempdir().unwrap();
-    let status = Command::new("dpkg-deb")
-        .arg("--control")
-        .arg(&deb)
-        .arg(scripts.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    dpkg_deb(&["--control"], &deb, Some(scripts.path()));
     let read = |name: &str| std::fs::read_to_string(scripts.path().join(name)).unwrap();
     assert_eq!(
         read("conffiles").trim(),
@@ -82,13 +78,7 @@ async fn the_packaged_agent_streams_verified_frames_under_qemu() {
     };
     let dir = tempfile::tempdir().unwrap();
     let unpacked = dir.path().join("deb");
-    let status = Command::new("dpkg-deb")
-        .arg("-x")
-        .arg(&deb)
-        .arg(&unpacked)
-        .status()
-        .unwrap();
-    assert!(status.success(), "dpkg-deb -x {}", deb.display());
+    dpkg_deb(&["-x"], &deb, Some(&unpacked));
     let agent = unpacked.join("usr/bin/mumu-agent");
     assert!(
         is_aarch64_elf(&agent),
@@ -229,11 +219,12 @@ fn arm64_package() -> Option<PathBuf> {
     deb
 }
 
-/// What `dpkg-deb <args> <deb>` prints.
-fn dpkg_deb(args: &[&str], deb: &Path) -> String {
+/// What `dpkg-deb <args> <deb> [<into>]` prints.
+fn dpkg_deb(args: &[&str], deb: &Path, into: Option<&Path>) -> String {
     let output = Command::new("dpkg-deb")
         .args(args)
         .arg(deb)
+        .args(into)
         .output()
         .expect("dpkg-deb runs");
     assert!(
@@ -242,15 +233,6 @@ fn dpkg_deb(args: &[&str], deb: &Path) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
-}
-
-/// The target directory the tests were built in (`<target>/debug/deps/<test>`).
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.ancestors()
-        .nth(3)
-        .expect("<target>/debug/deps/<test>")
-        .to_owned()
 }
 
 /// An ELF file for machine 183 (EM_AARCH64), 64-bit little-endian.

@@ -47,6 +47,15 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The target directory the tests were built in (`<target>/<profile>/deps/<test>`).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows where it is");
+    exe.ancestors()
+        .nth(3)
+        .expect("<target>/<profile>/deps/<test>")
+        .to_owned()
+}
+
 /// A binary of this workspace, beside the test's own build output.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test knows where it is");

@@ -1195,6 +1195,25 @@ mod tests {
             }
         }
 
+        /// Alice on server "a" watches camera "d1" on server "b" (session "s1"); both ends have
+        /// had their first message (watch request, watch ready).
+        fn watching_across() -> (
+            Self,
+            mpsc::Receiver<Out<ServerToDevice>>,
+            mpsc::Receiver<Out<ServerToViewer>>,
+        ) {
+            let mut pair = Self::new();
+            let (_d, mut cam) = device(&pair.b, "d1");
+            let (v, mut view) = viewer(&pair.a, "alice");
+            pair.a
+                .open_remote(request(v, "d1", "s1", 4), &"b".to_owned(), NOW)
+                .unwrap();
+            pair.carry();
+            sent(&mut cam);
+            sent(&mut view);
+            (pair, cam, view)
+        }
+
         /// Delivers everything routed so far, both ways, until nothing is left.
         fn carry(&mut self) {
             loop {
@@ -1773,15 +1792,7 @@ mod tests {
 
     #[test]
     fn a_server_that_dies_takes_its_halves_of_sessions_with_it() {
-        let mut pair = Pair::new();
-        let (_d, mut cam) = device(&pair.b, "d1");
-        let (v, mut view) = viewer(&pair.a, "alice");
-        pair.a
-            .open_remote(request(v, "d1", "s1", 4), &"b".to_owned(), NOW)
-            .unwrap();
-        pair.carry();
-        sent(&mut cam);
-        sent(&mut view);
+        let (mut pair, _cam, mut view) = Pair::watching_across();
         // The device's server is gone: the viewer waits for the camera to come back.
         let ended = pair.a.server_gone(&"b".to_owned(), NOW);
         assert_eq!(ended.len(), 1);
@@ -1794,15 +1805,7 @@ mod tests {
             "nothing is routed to a dead server"
         );
         // The other way round: a dead viewer's server ends the device's half.
-        let mut pair = Pair::new();
-        let (_d, mut cam) = device(&pair.b, "d1");
-        let (v, mut view) = viewer(&pair.a, "alice");
-        pair.a
-            .open_remote(request(v, "d1", "s1", 4), &"b".to_owned(), NOW)
-            .unwrap();
-        pair.carry();
-        sent(&mut cam);
-        sent(&mut view);
+        let (pair, mut cam, _view) = Pair::watching_across();
         pair.b.server_gone(&"a".to_owned(), NOW);
         assert!(matches!(
             sent(&mut cam),
@@ -1812,15 +1815,7 @@ mod tests {
 
     #[test]
     fn a_camera_reconnecting_to_a_third_server_ends_its_sessions_through_the_old_one_at_once() {
-        let mut pair = Pair::new();
-        let (_d, mut cam) = device(&pair.b, "d1");
-        let (v, mut view) = viewer(&pair.a, "alice");
-        pair.a
-            .open_remote(request(v, "d1", "s1", 4), &"b".to_owned(), NOW)
-            .unwrap();
-        pair.carry();
-        sent(&mut cam);
-        sent(&mut view);
+        let (mut pair, mut cam, mut view) = Pair::watching_across();
         let moved = |server: &str| Notice::Device {
             device_id: "d1".into(),
             news: DeviceNews::Attached {

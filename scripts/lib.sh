@@ -94,9 +94,31 @@ ensure_nat_lab() {
   if [ "$(id -u)" = 0 ]; then export MUMU_NAT_LAB="${MUMU_NAT_LAB:-required}"; fi
 }
 
-# Debian's headless Chromium and its WebDriver, for the web app's browser test and benchmark.
+# The browsers the web app's browser test and benchmark drive: Debian's headless Chromium and
+# its WebDriver, and Debian's Firefox ESR with geckodriver (crates.io) and the H.264 plugin it
+# decodes WebRTC video with.
 ensure_browser() {
-  apt_install chromium chromium-driver
+  apt_install chromium chromium-driver firefox-esr
+  command -v geckodriver >/dev/null || cargo install geckodriver --version 0.37.1 --locked
+  if [ -z "${MUMU_FIREFOX_GMP:-}" ]; then
+    MUMU_FIREFOX_GMP=$(scripts/firefox-openh264)
+    export MUMU_FIREFOX_GMP
+  fi
+}
+
+# MuMu's list of the Web APIs the app uses is checked against MDN's browser-compat-data (the npm
+# package, a pinned version) for Safari and Firefox (app/src/browser_support.rs).
+ensure_compat_data() {
+  local version=8.1.9
+  local dir="$CARGO_TARGET_DIR/browser-compat-data/$version"
+  if [ ! -f "$dir/data.json" ]; then
+    command -v npm >/dev/null || apt_install nodejs npm
+    mkdir -p "$dir"
+    (cd "$dir" && npm pack --silent "@mdn/browser-compat-data@$version" >/dev/null &&
+      tar -xzf mdn-browser-compat-data-*.tgz --strip-components=1 package/data.json &&
+      rm mdn-browser-compat-data-*.tgz)
+  fi
+  export MUMU_BROWSER_COMPAT_DATA="$dir/data.json"
 }
 
 # wasm-opt (release builds of the web app): npm's binaryen, since Debian's is too old for

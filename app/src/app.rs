@@ -28,6 +28,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark"/>
                 <meta name=auth::USER_META content=user_json/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                // Installable: "Add to Home Screen" gives MuMu's icon, opening the dashboard
+                // without the browser's frame (iOS reads its own tags besides the manifest).
+                <link rel="manifest" href="/manifest.webmanifest"/>
+                <link rel="apple-touch-icon" href="/icons/apple-touch-icon.png"/>
+                <meta name="theme-color" content="#1d4ed8"/>
+                <meta name="apple-mobile-web-app-title" content="MuMu"/>
+                <meta name="mobile-web-app-capable" content="yes"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>

@@ -13,10 +13,14 @@ pub mod format;
 pub mod pages;
 pub mod return_to;
 pub mod signaling;
+pub mod visibility;
 pub mod watch;
 
 mod app;
 pub use app::{App, shell};
+
+#[cfg(test)]
+mod browser_support;
 
 /// The browser's entry point after the server's HTML has arrived: take it over.
 #[cfg(feature = "hydrate")]

@@ -58,6 +58,8 @@ struct Inner {
     wanted: bool,
     retry: Option<TimeoutHandle>,
     heartbeat: Option<IntervalHandle>,
+    /// Reconnects at once when the page is shown again (made on the first `connect`).
+    wake_when_shown: Option<crate::visibility::VisibilityListener>,
 }
 
 /// The app's socket: presence for the dashboard, signaling for the watches.
@@ -105,10 +107,39 @@ impl Signaling {
             .try_update_value(|inner| {
                 let was = inner.wanted;
                 inner.wanted = true;
+                if inner.wake_when_shown.is_none() {
+                    inner.wake_when_shown =
+                        crate::visibility::VisibilityListener::new(move |hidden| {
+                            if !hidden {
+                                self.wake();
+                            }
+                        });
+                }
                 was && inner.ws.is_some()
             })
             .unwrap_or(true);
         if !already {
+            self.open();
+        }
+    }
+
+    /// Reconnects now when the socket is down and waiting out its backoff: someone is looking
+    /// at the page again (a phone unlocked, a tab brought back), so the wait ends.
+    pub fn wake(self) {
+        let due = self
+            .inner
+            .try_update_value(|inner| {
+                let due = inner.wanted && inner.ws.is_none();
+                if due {
+                    if let Some(t) = inner.retry.take() {
+                        t.clear();
+                    }
+                    inner.failures = 0;
+                }
+                due
+            })
+            .unwrap_or(false);
+        if due {
             self.open();
         }
     }

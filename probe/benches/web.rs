@@ -4,13 +4,15 @@
 //!    raw and gzip -9, from a release build (`cargo leptos build --release --frontend-only`,
 //!    which the bench runs first);
 //! 2. time from clicking "Watch" on the dashboard to the first decoded frame (the `<video>`'s
-//!    `loadeddata`) in headless Chromium, against the real `mumu-server` (release) and a
-//!    simulated `mumu-agent` (release, x264enc) on loopback; the app measures it with
-//!    `performance.now()` and shows it as `data-first-frame-ms`. The first watch after the agent
-//!    starts (its pipeline starting too) is shown apart; p50/p95 are over the tries after it.
+//!    `loadeddata`) in headless Chromium on a desktop and emulating a phone, and in Firefox ESR,
+//!    against the real `mumu-server` (release) and a simulated `mumu-agent` (release, x264enc)
+//!    on loopback; the app measures it with `performance.now()` and shows it as
+//!    `data-first-frame-ms`. The first watch after the agent starts (its pipeline starting too)
+//!    is shown apart; p50/p95 are over the tries after it.
 //!
-//! `cargo bench -p mumu-probe --bench web` (needs cargo-leptos, wasm-opt, chromium and
-//! chromedriver, all of which `scripts/test` installs). `MUMU_BENCH_TRIES` (default 10) sets
+//! `cargo bench -p mumu-probe --bench web` (needs cargo-leptos, wasm-opt, chromium,
+//! chromedriver, firefox-esr, geckodriver and the OpenH264 plugin, all of which `scripts/test`
+//! installs). `MUMU_BENCH_TRIES` (default 10) sets
 //! the tries per size. Under `cargo test --all-targets` it makes a small smoke run with the
 //! debug builds the tests use; its figures mean nothing.
 
@@ -19,7 +21,7 @@ mod common;
 
 use common::System;
 use common::bench::{build_release_binaries, build_release_site, env_u64, percentile};
-use common::browser::{Browser, site_root};
+use common::browser::{Browser, Kind, site_root};
 use std::path::Path;
 use std::process::Command;
 
@@ -37,20 +39,29 @@ fn sizes(file: &Path) -> (u64, u64) {
     (raw, gzip.stdout.len() as u64)
 }
 
-fn chromium_version() -> String {
-    Command::new(std::env::var("MUMU_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()))
-        .arg("--version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|_| "chromium".into())
+/// What the browsers say they are.
+fn browser_versions() -> String {
+    let version = |variable: &str, default: &str| {
+        let program = std::env::var(variable).unwrap_or_else(|_| default.into());
+        Command::new(&program)
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or(program)
+    };
+    format!(
+        "{}, {}",
+        version("MUMU_CHROMIUM", "/usr/bin/chromium"),
+        version("MUMU_FIREFOX", "/usr/bin/firefox-esr")
+    )
 }
 
-/// Click-to-first-frame times at one camera size: the first watch, then `tries` more.
-async fn click_to_first_frame(size: &[&str], tries: usize) -> (f64, Vec<f64>) {
+/// Click-to-first-frame times in `kind` at one camera size: the first watch, then `tries` more.
+async fn click_to_first_frame(kind: Kind, size: &[&str], tries: usize) -> (f64, Vec<f64>) {
     let site = site_root();
     let env = [("LEPTOS_SITE_ROOT", site.to_str().unwrap())];
     let system = System::start_full(size, &env, async |_| {}).await;
-    let browser = Browser::logged_in_as_owner(&system.base).await;
+    let browser = Browser::logged_in_as_owner_in(kind, &system.base).await;
     let mut times = Vec::new();
     for _ in 0..=tries {
         times.push(browser.watch_from_dashboard().await);
@@ -76,7 +87,7 @@ async fn main() {
     println!(
         "MuMu web app benchmark: {} builds, {}, loopback{}",
         if smoke { "debug" } else { "release" },
-        chromium_version(),
+        browser_versions(),
         if smoke {
             " -- smoke run under cargo test: figures meaningless"
         } else {
@@ -95,26 +106,36 @@ async fn main() {
     }
     println!("{:<12} {:>10} {:>10}", "all", total.0, total.1);
 
-    let cameras: &[(&str, [&str; 4])] = if smoke {
-        &[("640x480", ["--width", "640", "--height", "480"])]
+    const HD: (&str, [&str; 4]) = ("1280x720", ["--width", "1280", "--height", "720"]);
+    const VGA: (&str, [&str; 4]) = ("640x480", ["--width", "640", "--height", "480"]);
+    let phone = Kind::Phone {
+        width: 390,
+        height: 844,
+    };
+    let runs: &[(Kind, (&str, [&str; 4]))] = if smoke {
+        &[(Kind::Chromium, VGA), (Kind::Firefox, VGA)]
     } else {
         &[
-            ("1280x720", ["--width", "1280", "--height", "720"]),
-            ("640x480", ["--width", "640", "--height", "480"]),
+            (Kind::Chromium, HD),
+            (Kind::Chromium, VGA),
+            (phone, VGA),
+            (Kind::Firefox, HD),
+            (Kind::Firefox, VGA),
         ]
     };
     println!(
-        "\nClick on Watch -> first decoded frame in Chromium, ms (x264enc, test picture; \
+        "\nClick on Watch -> first decoded frame, ms (x264enc, test picture; \
          p50/p95/min/max over the tries after the first)"
     );
     println!(
-        "{:<10} {:>4} {:>8} {:>8} {:>8} {:>8} {:>12}",
-        "camera", "n", "p50", "p95", "min", "max", "first watch"
+        "{:<16} {:<10} {:>4} {:>8} {:>8} {:>8} {:>8} {:>12}",
+        "browser", "camera", "n", "p50", "p95", "min", "max", "first watch"
     );
-    for (label, size) in cameras {
-        let (first, times) = click_to_first_frame(size, tries).await;
+    for (kind, (label, size)) in runs {
+        let (first, times) = click_to_first_frame(*kind, size, tries).await;
         println!(
-            "{label:<10} {:>4} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {first:>12.0}",
+            "{:<16} {label:<10} {:>4} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {first:>12.0}",
+            kind.name(),
             times.len(),
             percentile(&times, 50.0),
             percentile(&times, 95.0),

@@ -1,19 +1,24 @@
-//! The web app in a real browser: Debian's headless Chromium (through chromedriver) against the
-//! real `mumu-server` on SQLite and a simulated `mumu-agent`, doing what a newcomer does. It
+//! The web app in real browsers: Debian's headless Chromium (through chromedriver) and Firefox
+//! ESR (through geckodriver), each against the real `mumu-server` on SQLite and a simulated
+//! `mumu-agent`, doing what a newcomer does. It
 //! registers, logs out, opens the link in the camera's QR code (`/pair?code=…`), logs in on the
 //! way, types a wrong code and is told so, pairs, sees the camera come online on the dashboard,
 //! renames it, watches it (takes a PNG snapshot, reads the stats, and keeps watching through a
 //! server restart, which the watch survives on its own), pairs a second camera and watches
 //! both in a grid, sees them go offline when their agents stop, and removes them, all without
 //! a reload; then changes the password and logs out everywhere. On the way, a crafted
-//! `?next=` link fails to bounce it to another site. Screenshots are kept in
-//! `target/test-artifacts/browser/`. The browser's console must hold no Content-Security-Policy
+//! `?next=` link fails to bounce it to another site, and the rules Safari on an iPhone needs
+//! (an inline, muted, autoplaying `<video>`; H.264 constrained baseline, packetization-mode 1)
+//! are checked on the real page and the real offer. Then the main flow again on two phones'
+//! screens, in Chromium's mobile emulation: the layout fits, the page can be installed, and a
+//! watch pauses while the page is hidden and comes back when it is shown. Screenshots are kept in
+//! `target/test-artifacts/browser/<browser>/`. The console must hold no Content-Security-Policy
 //! violation and no error.
 
 mod common;
 
 use common::System;
-use common::browser::{Browser, site_root};
+use common::browser::{Browser, Kind, one_at_a_time, site_root};
 use serde_json::json;
 use std::time::Duration;
 
@@ -51,12 +56,60 @@ async fn assert_console_clean(browser: &Browser, strict: bool) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_newcomer_pairs_watches_and_manages_cameras_in_chromium() {
+    let _alone = one_at_a_time().await;
+    a_newcomer_pairs_watches_and_manages_cameras(Kind::Chromium).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newcomer_pairs_watches_and_manages_cameras_in_firefox() {
+    let _alone = one_at_a_time().await;
+    a_newcomer_pairs_watches_and_manages_cameras(Kind::Firefox).await;
+}
+
+/// The worst report from Firefox users of camera apps is a black tile: their Firefox has no
+/// H.264 (its OpenH264 plugin turned off, or not downloaded yet). MuMu says so, and how to fix
+/// it, before asking the camera for anything.
+#[tokio::test(flavor = "multi_thread")]
+async fn firefox_without_its_h264_plugin_says_why_it_cannot_play() {
+    let _alone = one_at_a_time().await;
+    let site = site_root();
+    let env = [("LEPTOS_SITE_ROOT", site.to_str().unwrap())];
+    let system = System::start_full(&[], &env, async |_| {}).await;
+    let browser = Browser::logged_in_as_owner_in(Kind::FirefoxWithoutOpenH264, &system.base).await;
+    browser
+        .wait_js(
+            "the camera online on the dashboard",
+            Duration::from_secs(15),
+            "return document.querySelector('li.device[data-online=true]')",
+        )
+        .await;
+    browser
+        .click("li.device[data-online=true] a.button.primary")
+        .await;
+    let said = browser
+        .wait_js(
+            "the tile saying why it cannot play",
+            Duration::from_secs(10),
+            "const t = document.querySelector('.tile'); \
+             return t?.dataset.phase === 'ended' ? t.innerText : null",
+        )
+        .await;
+    let said = said.as_str().unwrap_or_default();
+    assert!(
+        said.contains("cannot decode H.264") && said.contains("OpenH264"),
+        "{said}"
+    );
+    browser.screenshot("cannot-play").await;
+    browser.close().await;
+}
+
+async fn a_newcomer_pairs_watches_and_manages_cameras(kind: Kind) {
     let site = site_root();
     let site = site.to_str().unwrap();
     let (mut system, code) =
         System::start_unpaired(&[], &[("LEPTOS_SITE_ROOT", site)], async |_| {}).await;
     let base = system.base.clone();
-    let browser = Browser::start().await;
+    let browser = Browser::start_as(kind).await;
 
     // Register: the app lands on the (empty) dashboard, logged in.
     browser.goto(&format!("{base}/register")).await;
@@ -165,6 +218,7 @@ async fn a_newcomer_pairs_watches_and_manages_cameras_in_chromium() {
         .await;
 
     // Watch: the video plays at the camera's size and keeps decoding.
+    browser.record_peers().await;
     browser.click("li.device a.button.primary").await;
     browser
         .wait_js(
@@ -182,6 +236,7 @@ async fn a_newcomer_pairs_watches_and_manages_cameras_in_chromium() {
         .await;
     assert!(width.as_u64().unwrap() >= 640, "videoWidth {width}");
     browser.assert_frames_rise(1).await;
+    browser.assert_safari_rules().await;
     let tile = browser.find(".tile").await;
     assert_eq!(
         tile.attr("data-phase").await.unwrap().as_deref(),
@@ -341,5 +396,248 @@ async fn a_newcomer_pairs_watches_and_manages_cameras_in_chromium() {
     // The restart left failed socket attempts in the console; nothing else may be there.
     assert_console_clean(&browser, false).await;
     browser.close().await;
-    eprintln!("click to first frame: {first_frame_ms} ms");
+    eprintln!("{}: click to first frame: {first_frame_ms} ms", kind.name());
+}
+
+/// Phones people hold: an iPhone 15 and a small Android phone, upright, in CSS pixels.
+const PHONES: [(u32, u32); 2] = [(390, 844), (360, 740)];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_phone_the_app_fits_installs_and_a_watch_follows_the_page_being_seen() {
+    let _alone = one_at_a_time().await;
+    let site = site_root();
+    let site = site.to_str().unwrap();
+    let system = System::start_full(&[], &[("LEPTOS_SITE_ROOT", site)], async |_| {}).await;
+    let (_second, second_code) = system.start_another_agent("garden").await;
+    let base = system.base.clone();
+    for (n, (width, height)) in PHONES.into_iter().enumerate() {
+        let browser = Browser::start_as(Kind::Phone { width, height }).await;
+        browser.goto(&format!("{base}/login")).await;
+        let viewport = browser
+            .js("return [window.innerWidth, window.innerHeight]", vec![])
+            .await;
+        assert_eq!(viewport, json!([width, height]), "the emulated screen");
+        assert_installable(&browser, &base).await;
+        browser.log_in("owner", common::PASSWORD).await;
+        browser
+            .wait_js(
+                "the dashboard, logged in",
+                Duration::from_secs(10),
+                "return document.querySelector('li.device[data-online=true]')",
+            )
+            .await;
+
+        // The pair form: the code field opens the right keyboard. The second camera is paired
+        // from the first phone.
+        browser.click("nav a[href='/pair']").await;
+        let code_field = browser.find("#code").await;
+        for (attribute, value) in [
+            ("inputmode", "text"),
+            ("autocomplete", "one-time-code"),
+            ("autocapitalize", "characters"),
+            ("autocorrect", "off"),
+            ("spellcheck", "false"),
+        ] {
+            assert_eq!(
+                code_field.attr(attribute).await.unwrap().as_deref(),
+                Some(value),
+                "the code field's {attribute}"
+            );
+        }
+        assert_fits_a_finger(&browser, "the pair page").await;
+        browser.screenshot("pair").await;
+        if n == 0 {
+            submit_pairing(&browser, &second_code, "Garden")
+                .await
+                .expect("the second camera pairs from a phone");
+        }
+
+        // The dashboard: the cards stack in one column.
+        browser.click("nav a[href='/']").await;
+        browser
+            .wait_js(
+                "both cameras online",
+                Duration::from_secs(15),
+                "return document.querySelectorAll('li.device[data-online=true]').length === 2",
+            )
+            .await;
+        let columns = browser
+            .js(
+                "return new Set([...document.querySelectorAll('li.device')] \
+                   .map(c => Math.round(c.getBoundingClientRect().left))).size",
+                vec![],
+            )
+            .await;
+        assert_eq!(columns, json!(1), "the cards stack");
+        assert_fits_a_finger(&browser, "the dashboard").await;
+        browser.screenshot("dashboard").await;
+
+        // Watch both: the tiles stack, the video plays.
+        browser.record_peers().await;
+        browser.click_text("a", "Watch all online").await;
+        browser.assert_frames_rise(2).await;
+        browser.assert_safari_rules().await;
+        let columns = browser
+            .js(
+                "return new Set([...document.querySelectorAll('.tile')] \
+                   .map(t => Math.round(t.getBoundingClientRect().left))).size",
+                vec![],
+            )
+            .await;
+        assert_eq!(columns, json!(1), "the tiles stack");
+        assert_fits_a_finger(&browser, "the watch page").await;
+        browser.screenshot("watch").await;
+
+        // Turned sideways: still no sideways scrolling, and the first video is whole on the
+        // screen.
+        browser.rotate(height, width).await;
+        browser.find(".tile video").await;
+        assert_fits_a_finger(&browser, "the watch page held sideways").await;
+        browser.screenshot("watch-landscape").await;
+        browser.rotate(width, height).await;
+
+        // Fullscreen: the tile fills the screen, and leaves it again.
+        browser.click_button("Fullscreen").await;
+        browser
+            .wait_js(
+                "the tile full screen",
+                Duration::from_secs(5),
+                "return document.fullscreenElement?.classList.contains('tile')",
+            )
+            .await;
+        let fills = browser
+            .js(
+                "const r = document.querySelector('.tile:fullscreen video').getBoundingClientRect(); \
+                 return r.width >= window.innerWidth - 1",
+                vec![],
+            )
+            .await;
+        assert_eq!(fills, json!(true), "the video fills the screen's width");
+        browser.screenshot("fullscreen").await;
+        browser.js("return document.exitFullscreen()", vec![]).await;
+
+        if n == 0 {
+            a_watch_follows_the_page_being_seen(&browser).await;
+        }
+        assert_console_clean(&browser, true).await;
+        browser.close().await;
+    }
+}
+
+/// Nothing scrolls sideways, and every button, link and field a finger can reach is at least
+/// 44 CSS pixels tall.
+async fn assert_fits_a_finger(browser: &Browser, page: &str) {
+    let report = browser
+        .js(
+            "const small = [...document.querySelectorAll('button, a.button, input, nav a')] \
+               .filter(e => e.offsetParent !== null) \
+               .map(e => [e.outerHTML.slice(0, 80), e.getBoundingClientRect()]) \
+               .filter(([, r]) => r.right > 0 && r.height < 43.5) \
+               .map(([html, r]) => `${Math.round(r.height)} px: ${html}`); \
+             return { small, scroll: document.documentElement.scrollWidth, \
+                      width: window.innerWidth }",
+            vec![],
+        )
+        .await;
+    assert_eq!(report["small"], json!([]), "{page}: smaller than a finger");
+    assert!(
+        report["scroll"].as_u64() <= report["width"].as_u64(),
+        "{page} scrolls sideways: {report}"
+    );
+}
+
+/// The page names a manifest, an icon for iOS's home screen and a theme colour; the manifest
+/// opens the dashboard without the browser's frame, and every icon it names is an image of the
+/// size it says.
+async fn assert_installable(browser: &Browser, base: &str) {
+    let head = browser
+        .js(
+            "const at = s => document.querySelector(s); \
+             return [at('link[rel=manifest]')?.href, at('link[rel=apple-touch-icon]')?.href, \
+                     at('meta[name=theme-color]')?.content]",
+            vec![],
+        )
+        .await;
+    let [manifest_url, touch_icon, theme] = [0, 1, 2].map(|i| head[i].as_str().map(str::to_owned));
+    assert!(theme.is_some(), "a theme colour: {head}");
+    let http = reqwest::Client::new();
+    let manifest = http
+        .get(manifest_url.unwrap_or_else(|| panic!("a manifest link: {head}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        manifest.headers()["content-type"],
+        "application/manifest+json",
+        "the manifest's content type"
+    );
+    let manifest: serde_json::Value = manifest.json().await.expect("the manifest is JSON");
+    assert_eq!(manifest["start_url"], "/");
+    assert_eq!(manifest["display"], "standalone");
+    assert_eq!(manifest["display_override"][0], "fullscreen");
+    let mut icons: Vec<(String, Option<u32>)> = manifest["icons"]
+        .as_array()
+        .expect("icons")
+        .iter()
+        .map(|icon| {
+            let size = icon["sizes"]
+                .as_str()
+                .and_then(|s| s.split_once('x'))
+                .and_then(|(w, _)| w.parse().ok());
+            (format!("{base}{}", icon["src"].as_str().unwrap()), size)
+        })
+        .collect();
+    assert!(
+        icons.iter().any(|(_, size)| *size == Some(512)),
+        "a 512 px icon: {icons:?}"
+    );
+    icons.push((touch_icon.expect("an apple-touch-icon"), Some(180)));
+    for (url, size) in icons {
+        let response = http.get(&url).send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
+        let bytes = response.bytes().await.unwrap();
+        if let Some(size) = size {
+            assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{url} is a PNG");
+            let side = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+            assert_eq!((side(16), side(20)), (size, size), "{url}'s size");
+        }
+    }
+}
+
+/// Hidden for a moment while its connection dies unseen (a phone asleep hears no events), the
+/// page watches again as soon as it is shown; hidden longer, it lets the cameras go, and
+/// watches again when shown.
+async fn a_watch_follows_the_page_being_seen(browser: &Browser) {
+    browser.record_phases().await;
+    browser.set_hidden(true).await;
+    browser
+        .js("window.mumuPeers.forEach(p => p.close())", vec![])
+        .await;
+    browser.set_hidden(false).await;
+    let phases = browser
+        .live_again(
+            "after its connection died while hidden",
+            Duration::from_secs(15),
+        )
+        .await;
+    eprintln!("phases after the connection died unseen: {phases}");
+    browser.assert_frames_rise(2).await;
+
+    browser.set_hidden(true).await;
+    let paused = browser
+        .wait_js(
+            "every watch paused while hidden",
+            Duration::from_secs(25),
+            "const t = [...document.querySelectorAll('.tile')]; \
+             return t.every(x => x.dataset.phase === 'paused') ? t.length : null",
+        )
+        .await;
+    assert_eq!(paused, json!(2));
+    browser.screenshot("paused").await;
+    browser.set_hidden(false).await;
+    browser.assert_frames_rise(2).await;
 }

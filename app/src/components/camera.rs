@@ -43,6 +43,10 @@ fn describe(phase: &Phase) -> (&'static str, String) {
             "waiting",
             "The camera is offline; watching resumes when it is back.".into(),
         ),
+        Phase::Paused => (
+            "paused",
+            "Paused while this page is hidden; it resumes when you come back.".into(),
+        ),
         Phase::Ended { why } => ("ended", format!("Ended: {why}")),
     }
 }
@@ -120,8 +124,8 @@ pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
         }
     };
     let fullscreen = move |_| {
-        if let Some(tile) = tile_ref.get() {
-            let _ = tile.request_fullscreen();
+        if let (Some(tile), Some(video)) = (tile_ref.get(), video_ref.get()) {
+            enter_fullscreen(&tile, &video);
         }
     };
     let snapshot = {
@@ -165,15 +169,20 @@ pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
                     "connected" => "Live",
                     "ended" => "Ended",
                     "waiting" => "Offline",
+                    "paused" => "Paused",
                     "reconnecting" => "Reconnecting",
                     _ => "Connecting",
                 }}</span>
             </header>
             <div class="screen">
+                // Safari's rules: plays inline on an iPhone, muted and by itself. `muted` is
+                // set as a property too: the attribute mutes only a parsed element, and a tile
+                // opened in the app is made by script.
                 <video
                     node_ref=video_ref
                     autoplay=true
                     muted=true
+                    prop:muted=true
                     playsinline=true
                     on:loadeddata=on_frame
                     aria-label=move || format!("Live video from {}", name())
@@ -201,7 +210,7 @@ pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
                 </Show>
             </div>
             <Show when=move || show_stats.get()>
-                <StatsPanel id=panel_id.clone() view_state first_frame_ms/>
+                <StatsPanel id=panel_id.clone() view_state first_frame_ms video_ref/>
             </Show>
         </article>
     }
@@ -212,6 +221,7 @@ fn StatsPanel(
     id: String,
     view_state: WatchView,
     first_frame_ms: RwSignal<Option<f64>>,
+    video_ref: NodeRef<html::Video>,
 ) -> impl IntoView {
     let row = |label: &'static str, value: Box<dyn Fn() -> String + Send + Sync>| {
         view! { <dt>{label}</dt><dd>{value}</dd> }
@@ -226,7 +236,7 @@ fn StatsPanel(
     };
     view! {
         <dl class="stats" id=id>
-            {row("Resolution", Box::new(stat(|s| s.resolution.map(|(w, h)| format!("{w}×{h}")))))}
+            {row("Resolution", Box::new(move || resolution(view_state, video_ref)))}
             {row("Frame rate", Box::new(stat(|s| s.fps.map(|f| format!("{f:.0} fps")))))}
             {row("Bitrate", Box::new(stat(|s| s.bitrate_bps.map(format::bitrate))))}
             {row("Round trip", Box::new(stat(|s| s.rtt_ms.map(|r| format!("{r:.1} ms")))))}
@@ -235,6 +245,36 @@ fn StatsPanel(
             {row("Packets lost", Box::new(stat(|s| Some(format!("{} ({:.2} %)", s.packets_lost, s.loss_percent)))))}
             {row("First frame", Box::new(move || first_frame_ms.get().map(|ms| format!("{ms:.0} ms")).unwrap_or_else(|| "—".into())))}
         </dl>
+    }
+}
+
+/// The size of the frames arriving: from getStats, or, in Safari, whose statistics do not give
+/// it, from the video element.
+fn resolution(view_state: WatchView, video_ref: NodeRef<html::Video>) -> String {
+    view_state
+        .stats
+        .with(|s| s.as_ref().and_then(|s| s.resolution))
+        .or_else(|| {
+            let video = video_ref.get_untracked()?;
+            let size = (video.video_width(), video.video_height());
+            (size.0 > 0).then_some(size)
+        })
+        .map(|(w, h)| format!("{w}×{h}"))
+        .unwrap_or_else(|| "—".into())
+}
+
+/// The tile fills the screen; Safari on an iPhone, which cannot do that for an element, plays
+/// the video full screen in its own player instead.
+fn enter_fullscreen(tile: &web_sys::HtmlElement, video: &web_sys::HtmlVideoElement) {
+    let method = |target: &wasm_bindgen::JsValue, name: &str| {
+        js_sys::Reflect::get(target, &name.into())
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+    };
+    if method(tile, "requestFullscreen").is_some() {
+        let _ = tile.request_fullscreen();
+    } else if let Some(enter) = method(video, "webkitEnterFullscreen") {
+        let _ = enter.call0(video);
     }
 }
 

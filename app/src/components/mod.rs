@@ -4,3 +4,4 @@ pub mod camera;
 pub mod field;
 pub mod nav;
 pub mod require_user;
+pub mod submit;

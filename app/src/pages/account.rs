@@ -5,6 +5,7 @@ use crate::api;
 use crate::auth::Auth;
 use crate::components::field::Field;
 use crate::components::require_user::RequireUser;
+use crate::components::submit::Submit;
 use crate::signaling::Signaling;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -93,7 +94,7 @@ fn AccountPage() -> impl IntoView {
         </section>
         <section class="narrow card">
             <h2>"Change your password"</h2>
-            <form on:submit=change novalidate>
+            <form method="post" on:submit=change novalidate>
                 <Field id="current-password" label="Current password" kind="password" autocomplete="current-password" value=current error=no_error/>
                 <Field id="new-password" label="New password" kind="password" autocomplete="new-password" value=new error=new_error
                     hint="At least 8 characters"/>
@@ -101,9 +102,7 @@ fn AccountPage() -> impl IntoView {
                     Ok(text) => view! { <p class="success" role="status" data-test="form-ok">{text}</p> }.into_any(),
                     Err(text) => view! { <p class="error" role="alert" data-test="form-error">{text}</p> }.into_any(),
                 })}
-                <button type="submit" class="primary" disabled=move || busy.get()>
-                    {move || if busy.get() { "Changing…" } else { "Change password" }}
-                </button>
+                <Submit busy label="Change password" busy_label="Changing…"/>
             </form>
         </section>
         <section class="narrow card">

@@ -3,6 +3,7 @@
 use crate::api;
 use crate::auth::Auth;
 use crate::components::field::Field;
+use crate::components::submit::Submit;
 use crate::return_to;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -55,13 +56,11 @@ pub fn Login() -> impl IntoView {
         <Show when=move || auth.user.with(Option::is_none) fallback=move || view! { <Redirect path=next.get_untracked()/> }>
             <section class="narrow card">
                 <h1>"Log in"</h1>
-                <form on:submit=submit novalidate>
+                <form method="post" on:submit=submit novalidate>
                     <Field id="username" label="Username or email" autocomplete="username" value=username error=no_error/>
                     <Field id="password" label="Password" kind="password" autocomplete="current-password" value=password error=no_error/>
                     <p class="error" role="alert" data-test="form-error">{move || failure.get()}</p>
-                    <button type="submit" class="primary" disabled=move || busy.get()>
-                        {move || if busy.get() { "Logging in…" } else { "Log in" }}
-                    </button>
+                    <Submit busy label="Log in" busy_label="Logging in…"/>
                 </form>
                 <p>"New here? "<A href=move || return_to::with_next("/register", &next.get())>"Create an account"</A></p>
             </section>

@@ -3,6 +3,7 @@
 use crate::api;
 use crate::components::field::Field;
 use crate::components::require_user::RequireUser;
+use crate::components::submit::Submit;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -98,14 +99,15 @@ fn PairForm() -> impl IntoView {
         <section class="narrow card">
             <h1>"Pair a camera"</h1>
             <p>"Start "<code>"mumu-agent"</code>" on the camera: it prints a pairing code (and a QR code) on its terminal and in its log. Type it here within 10 minutes."</p>
-            <form on:submit=submit novalidate>
+            <form method="post" on:submit=submit novalidate>
+                // Letters and digits: a phone opens its letter keyboard, in capitals, with no
+                // spelling correction; a code it received by message is offered to paste.
                 <Field id="code" label="Pairing code" autocomplete="one-time-code" value=code error=code_error
+                    inputmode="text" autocapitalize="characters"
                     hint="8 letters and digits, like ABCD-EFGH"/>
                 <Field id="name" label="Name (optional)" value=name error=name_error required=false
                     hint="Front door, Garden… You can rename it later"/>
-                <button type="submit" class="primary" disabled=move || busy.get()>
-                    {move || if busy.get() { "Pairing…" } else { "Pair" }}
-                </button>
+                <Submit busy label="Pair" busy_label="Pairing…"/>
             </form>
             {move || outcome.get().map(|result| match result {
                 Ok(name) => view! {

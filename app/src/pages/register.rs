@@ -4,6 +4,7 @@
 use crate::api;
 use crate::auth::Auth;
 use crate::components::field::Field;
+use crate::components::submit::Submit;
 use crate::return_to;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -80,16 +81,14 @@ pub fn Register() -> impl IntoView {
         <Show when=move || auth.user.with(Option::is_none) fallback=move || view! { <Redirect path=next.get_untracked()/> }>
             <section class="narrow card">
                 <h1>"Create your account"</h1>
-                <form on:submit=submit novalidate>
+                <form method="post" on:submit=submit novalidate>
                     <Field id="username" label="Username" autocomplete="username" value=username error=username_error
                         hint="3 to 32 letters, digits, dots, dashes or underscores"/>
                     <Field id="email" label="Email" kind="email" autocomplete="email" value=email error=email_error/>
                     <Field id="password" label="Password" kind="password" autocomplete="new-password" value=password error=password_error
                         hint="At least 8 characters"/>
                     <p class="error" role="alert" data-test="form-error">{move || failure.get()}</p>
-                    <button type="submit" class="primary" disabled=move || busy.get()>
-                        {move || if busy.get() { "Creating…" } else { "Create account" }}
-                    </button>
+                    <Submit busy label="Create account" busy_label="Creating…"/>
                 </form>
                 <p>"Have an account? "<A href=move || return_to::with_next("/login", &next.get())>"Log in"</A></p>
             </section>

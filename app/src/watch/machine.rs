@@ -6,6 +6,11 @@
 //! server restart, a camera that restarts, ICE that fails. Each of those closes the peer and asks
 //! for a new session after a backoff. Only what retrying cannot fix ends it: the viewer leaving,
 //! the camera removed or full, access denied, or too many failed tries in a row.
+//!
+//! A page nobody can see (a locked phone, a tab in the background) pauses its watch after
+//! `PAUSE_WHEN_HIDDEN_MS`, so the camera stops sending video to it; brought back, the page
+//! watches again at once. It also checks its peer then: a phone that slept may hold a connection
+//! that died without a word, and a watch that gave up while hidden tries again.
 
 use mumu_shared::ids::{DeviceId, SessionId};
 use mumu_shared::signaling::{
@@ -20,6 +25,8 @@ pub const MAX_ATTEMPTS: u32 = 6;
 pub const FIRST_BACKOFF_MS: u32 = 500;
 /// The longest wait between two tries.
 pub const MAX_BACKOFF_MS: u32 = 8_000;
+/// How long a hidden page keeps its watch before pausing it.
+pub const PAUSE_WHEN_HIDDEN_MS: u32 = 15_000;
 /// The longest wait a browser timer takes (`setTimeout` fires at once past 2^31 - 1 ms).
 pub const MAX_TIMER_MS: u32 = i32::MAX as u32;
 
@@ -36,6 +43,8 @@ pub enum Phase {
     Reconnecting { attempt: u32, why: String },
     /// The camera is offline; the watch starts again when it comes back.
     WaitingForCamera,
+    /// The page has been hidden a while; the watch starts again when it is shown.
+    Paused,
     /// Over for good, with the reason to show.
     Ended { why: String },
 }
@@ -94,6 +103,15 @@ pub enum Input {
     RenewalDue { relayed: bool },
     /// The renewing peer connection decoded its first frame.
     NextPlaying,
+    /// This browser cannot play the camera's video, for this reason.
+    Unplayable(String),
+    /// The page was hidden (another tab, a locked phone).
+    Hidden,
+    /// The page has stayed hidden since `PauseAfter` was asked for.
+    PauseDue,
+    /// The page is shown again; `peer_alive` says whether the shown peer connection is still
+    /// up (not disconnected, failed or closed).
+    Shown { peer_alive: bool },
     /// The person stopped watching.
     Stop,
 }
@@ -125,6 +143,10 @@ pub enum Command {
     AwaitFirstFrame,
     /// The `Next` peer and its video take the place of `Main`'s, which is closed.
     Promote,
+    /// Feed `PauseDue` back in after this many milliseconds, unless cancelled.
+    PauseAfter(u32),
+    /// Forget the pending `PauseAfter`.
+    CancelPause,
 }
 
 /// How long negotiation may take before the watch counts it as failed.
@@ -159,6 +181,10 @@ pub struct Watch {
     next: Option<Leg>,
     /// The socket is up (requests can go out).
     socket_open: bool,
+    /// The page is hidden.
+    hidden: bool,
+    /// It ended by giving up after `MAX_ATTEMPTS`: showing the page again retries.
+    gave_up: bool,
 }
 
 impl Watch {
@@ -173,6 +199,8 @@ impl Watch {
             main: Leg::default(),
             next: None,
             socket_open: false,
+            hidden: false,
+            gave_up: false,
         }
     }
 
@@ -230,7 +258,8 @@ impl Watch {
 
     /// Takes one input; returns what to do, in order.
     pub fn handle(&mut self, input: Input) -> Vec<Command> {
-        if matches!(self.phase, Phase::Ended { .. }) {
+        let retries_when_shown = self.gave_up && matches!(input, Input::Shown { .. });
+        if matches!(self.phase, Phase::Ended { .. }) && !retries_when_shown {
             return Vec::new();
         }
         match input {
@@ -405,6 +434,32 @@ impl Watch {
             },
             Input::RenewalDue { relayed } => self.renew(relayed),
             Input::NextPlaying => self.promote(),
+            Input::Unplayable(why) => {
+                let out = self.drop_sessions(true);
+                self.phase = Phase::Ended { why };
+                out
+            }
+            Input::Hidden => {
+                self.hidden = true;
+                match self.phase {
+                    Phase::Idle | Phase::Paused | Phase::Ended { .. } => Vec::new(),
+                    _ => vec![Command::PauseAfter(PAUSE_WHEN_HIDDEN_MS)],
+                }
+            }
+            Input::PauseDue => match self.phase {
+                Phase::Connecting
+                | Phase::Connected
+                | Phase::Reconnecting { .. }
+                | Phase::WaitingForCamera
+                    if self.hidden =>
+                {
+                    let out = self.drop_sessions(true);
+                    self.phase = Phase::Paused;
+                    out
+                }
+                _ => Vec::new(),
+            },
+            Input::Shown { peer_alive } => self.shown(peer_alive),
             Input::Stop => {
                 let out = self.drop_sessions(true);
                 self.phase = Phase::Ended {
@@ -413,6 +468,29 @@ impl Watch {
                 out
             }
         }
+    }
+
+    /// The page is shown again: a paused watch, one that gave up while hidden, or one whose
+    /// peer died unseen starts again at once; one waiting out a backoff stops waiting.
+    fn shown(&mut self, peer_alive: bool) -> Vec<Command> {
+        self.hidden = false;
+        let mut out = vec![Command::CancelPause];
+        let again = match self.phase {
+            Phase::Paused | Phase::Ended { .. } => true,
+            Phase::Connected if !peer_alive => {
+                out.extend(self.drop_sessions(true));
+                true
+            }
+            Phase::Reconnecting { .. } => self.socket_open,
+            _ => false,
+        };
+        if again {
+            self.gave_up = false;
+            self.failures = 0;
+            self.phase = Phase::Connecting;
+            out.extend(self.request());
+        }
+        out
     }
 
     fn next_request_id(&mut self) -> String {
@@ -538,6 +616,7 @@ impl Watch {
         let mut out = self.drop_sessions(tell);
         self.failures += 1;
         if self.failures >= MAX_ATTEMPTS {
+            self.gave_up = true;
             self.phase = Phase::Ended {
                 why: format!("gave up after {} tries: {why}", self.failures),
             };
@@ -1131,5 +1210,116 @@ mod tests {
         let mut w = connected();
         assert!(w.handle(Input::Timeout(Slot::Main)).is_empty());
         assert_eq!(w.phase(), &Phase::Connected);
+    }
+
+    #[test]
+    fn a_page_hidden_long_enough_pauses_and_lets_the_camera_go() {
+        let mut w = connected();
+        assert_eq!(
+            w.handle(Input::Hidden),
+            [Command::PauseAfter(PAUSE_WHEN_HIDDEN_MS)]
+        );
+        assert_eq!(
+            w.phase(),
+            &Phase::Connected,
+            "a glance away changes nothing"
+        );
+        let out = w.handle(Input::PauseDue);
+        assert_eq!(out, [end_watch("s1"), Command::ClosePeer(Slot::Main)]);
+        assert_eq!(w.phase(), &Phase::Paused);
+        assert!(
+            w.handle(Input::CameraOnline).is_empty() && w.handle(Input::RetryDue).is_empty(),
+            "nothing wakes a paused watch but the page being shown"
+        );
+        let out = w.handle(Input::Shown { peer_alive: false });
+        assert_eq!(out[0], Command::CancelPause);
+        assert_eq!(request_ids(&out), ["w-2"]);
+        assert_eq!(w.phase(), &Phase::Connecting);
+    }
+
+    #[test]
+    fn a_page_shown_again_in_time_keeps_a_live_watch() {
+        let mut w = connected();
+        w.handle(Input::Hidden);
+        assert_eq!(
+            w.handle(Input::Shown { peer_alive: true }),
+            [Command::CancelPause]
+        );
+        assert_eq!(w.phase(), &Phase::Connected);
+        assert!(
+            w.handle(Input::PauseDue).is_empty(),
+            "a pause that comes due after the page is back is stale"
+        );
+        assert_eq!(w.phase(), &Phase::Connected);
+    }
+
+    #[test]
+    fn a_peer_that_died_unseen_is_replaced_when_the_page_is_shown() {
+        let mut w = connected();
+        w.handle(Input::Hidden);
+        let out = w.handle(Input::Shown { peer_alive: false });
+        assert_eq!(
+            out[..3],
+            [
+                Command::CancelPause,
+                end_watch("s1"),
+                Command::ClosePeer(Slot::Main)
+            ]
+        );
+        assert_eq!(request_ids(&out), ["w-2"], "at once, with no backoff");
+        assert_eq!(w.phase(), &Phase::Connecting);
+    }
+
+    #[test]
+    fn showing_the_page_cuts_a_backoff_short_and_revives_a_watch_that_gave_up() {
+        let mut w = connected();
+        w.handle(Input::PeerFailed(Slot::Main, "ICE failed".into()));
+        assert!(matches!(w.phase(), Phase::Reconnecting { .. }));
+        let out = w.handle(Input::Shown { peer_alive: false });
+        assert_eq!(request_ids(&out), ["w-2"]);
+
+        for n in 2..=MAX_ATTEMPTS + 1 {
+            w.handle(ready(&format!("w-{n}")));
+            w.handle(Input::Timeout(Slot::Main));
+            w.handle(Input::RetryDue);
+        }
+        assert!(matches!(w.phase(), Phase::Ended { why } if why.starts_with("gave up")));
+        let out = w.handle(Input::Shown { peer_alive: false });
+        assert_eq!(
+            request_ids(&out).len(),
+            1,
+            "a watch that gave up tries again"
+        );
+        assert_eq!(w.phase(), &Phase::Connecting);
+
+        let mut stopped = connected();
+        stopped.handle(Input::Stop);
+        assert!(
+            stopped
+                .handle(Input::Shown { peer_alive: false })
+                .is_empty(),
+            "a watch the person ended stays ended"
+        );
+    }
+
+    #[test]
+    fn a_browser_that_cannot_play_the_video_ends_the_watch_saying_why() {
+        let mut w = Watch::new(DeviceId::from("cam"), "w");
+        w.handle(Input::SocketOpen);
+        let out = w.handle(Input::Unplayable("no H.264".into()));
+        assert!(
+            !out.iter().any(|c| matches!(c, Command::Send(..))),
+            "{out:?}"
+        );
+        assert_eq!(
+            w.phase(),
+            &Phase::Ended {
+                why: "no H.264".into()
+            }
+        );
+        assert!(
+            w.handle(Input::Start).is_empty(),
+            "nothing is asked of the camera"
+        );
     }
 }

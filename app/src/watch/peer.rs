@@ -203,6 +203,17 @@ impl Peer {
         (!news.connected && self.pc.remote_description().is_some()).then(|| news.reason())
     }
 
+    /// Whether the connection is still up or on its way (not disconnected, failed or closed).
+    /// A page frozen in the background hears no events: this asks the connection itself.
+    pub fn is_alive(&self) -> bool {
+        !matches!(
+            self.pc.connection_state(),
+            RtcPeerConnectionState::Disconnected
+                | RtcPeerConnectionState::Failed
+                | RtcPeerConnectionState::Closed
+        )
+    }
+
     /// The connection itself (for answering and statistics).
     pub fn connection(&self) -> RtcPeerConnection {
         self.pc.clone()
@@ -231,6 +242,32 @@ impl Peer {
         self.pc.set_onconnectionstatechange(None);
         self.pc.close();
     }
+}
+
+/// Why this browser cannot play a camera's video, when it cannot: every MuMu camera sends
+/// H.264, and a Firefox without its OpenH264 plugin (turned off, or not downloaded yet) decodes
+/// none in WebRTC. Browsers that cannot say (no `RTCRtpReceiver.getCapabilities`) are trusted.
+pub fn cannot_play() -> Option<&'static str> {
+    let get = |target: &JsValue, name: &str| js_sys::Reflect::get(target, &JsValue::from_str(name));
+    let receiver = get(&js_sys::global(), "RTCRtpReceiver").ok()?;
+    let capabilities = get(&receiver, "getCapabilities")
+        .ok()?
+        .dyn_into::<js_sys::Function>()
+        .ok()?
+        .call1(&receiver, &JsValue::from_str("video"))
+        .ok()?;
+    let codecs = get(&capabilities, "codecs").ok()?;
+    let h264 = js_sys::Array::from(&codecs).iter().any(|codec| {
+        get(&codec, "mimeType")
+            .ok()
+            .and_then(|m| m.as_string())
+            .is_some_and(|m| m.eq_ignore_ascii_case("video/h264"))
+    });
+    (!h264).then_some(
+        "this browser cannot decode H.264, the video every camera sends. In Firefox, turn on \
+         “OpenH264 Video Codec provided by Cisco Systems” under Add-ons and themes → Plugins, \
+         then reload",
+    )
 }
 
 /// Applies the camera's offer and returns our answer (already set as local description).

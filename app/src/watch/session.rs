@@ -5,6 +5,7 @@ use super::machine::{Command, Input, Phase, Slot, Watch};
 use super::peer::{self, Peer, PeerEvent};
 use super::stats::{self, Sample, Stats};
 use crate::signaling::{Signaling, SocketEvent};
+use crate::visibility::{self, VisibilityListener};
 use leptos::prelude::*;
 use mumu_shared::DeviceId;
 use mumu_shared::signaling::{EndReason, ServerToViewer};
@@ -59,7 +60,9 @@ struct Ctl {
     previous: Option<Sample>,
     retry: Option<TimeoutHandle>,
     renewal: Option<TimeoutHandle>,
+    pause: Option<TimeoutHandle>,
     ticker: Option<IntervalHandle>,
+    visibility: Option<VisibilityListener>,
 }
 
 impl Ctl {
@@ -108,7 +111,9 @@ impl WatchSession {
             previous: None,
             retry: None,
             renewal: None,
+            pause: None,
             ticker: None,
+            visibility: None,
         }));
         let weak = Rc::downgrade(&ctl);
         let listener = signaling.listen(move |event| {
@@ -132,15 +137,34 @@ impl WatchSession {
             Duration::from_secs(1),
         )
         .ok();
+        let weak = Rc::downgrade(&ctl);
+        let visibility = VisibilityListener::new(move |hidden| {
+            if let Some(ctl) = weak.upgrade() {
+                let input = if hidden {
+                    Input::Hidden
+                } else {
+                    let peer_alive = ctl.borrow().peer.as_ref().is_none_or(Peer::is_alive);
+                    Input::Shown { peer_alive }
+                };
+                feed(&ctl, input);
+            }
+        });
         {
             let mut c = ctl.borrow_mut();
             c.listener = listener;
             c.ticker = ticker;
+            c.visibility = visibility;
         }
         if signaling.is_open() {
             feed(&ctl, Input::SocketOpen);
         }
+        if let Some(why) = peer::cannot_play() {
+            feed(&ctl, Input::Unplayable(why.into()));
+        }
         feed(&ctl, Input::Start);
+        if visibility::is_hidden() {
+            feed(&ctl, Input::Hidden);
+        }
         Self { ctl }
     }
 
@@ -149,9 +173,15 @@ impl WatchSession {
         feed(&self.ctl, Input::Stop);
         let mut c = self.ctl.borrow_mut();
         c.signaling.unlisten(c.listener);
-        for timer in [c.timeout.take(), c.retry.take(), c.renewal.take()]
-            .into_iter()
-            .flatten()
+        c.visibility = None;
+        for timer in [
+            c.timeout.take(),
+            c.retry.take(),
+            c.renewal.take(),
+            c.pause.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             timer.clear();
         }
@@ -339,6 +369,11 @@ fn execute(ctl: &Rc<RefCell<Ctl>>, command: Command) {
             }
         }
         Command::Promote => promote(ctl),
+        Command::PauseAfter(ms) => {
+            let handle = after(ctl, Duration::from_millis(u64::from(ms)), Input::PauseDue);
+            replace_timeout(&mut ctl.borrow_mut().pause, handle);
+        }
+        Command::CancelPause => replace_timeout(&mut ctl.borrow_mut().pause, None),
     }
 }
 

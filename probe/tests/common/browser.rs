@@ -1,15 +1,55 @@
-//! Debian's Chromium, headless, driven through chromedriver (WebDriver) by fantoccini: the web
-//! app as a person meets it. The compiled app comes from `target/site` (`cargo leptos build`,
-//! which `scripts/test` runs first); screenshots go to `target/test-artifacts/browser/`.
+//! The web app as a person meets it, in real browsers driven over WebDriver by fantoccini:
+//! Debian's headless Chromium (through chromedriver), also emulating a phone, and Debian's
+//! Firefox ESR (through geckodriver). The compiled app comes from `target/site` (`cargo leptos
+//! build`, which `scripts/test` runs first); screenshots go to
+//! `target/test-artifacts/browser/<browser>/`.
 
 use super::{Running, wait_until};
 use fantoccini::elements::Element;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Which browser, and at what size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Chromium in a 1280×900 window.
+    Chromium,
+    /// Chromium emulating a phone held upright: the screen in CSS pixels, three device pixels to
+    /// each, touch, and a phone's user agent.
+    Phone { width: u32, height: u32 },
+    /// Firefox ESR in a 1280×900 window.
+    Firefox,
+    /// Firefox ESR without the OpenH264 plugin it decodes H.264 with (turned off, or never
+    /// downloaded).
+    FirefoxWithoutOpenH264,
+}
+
+impl Kind {
+    /// A short name, for screenshot folders and benchmark rows.
+    pub fn name(self) -> String {
+        match self {
+            Kind::Chromium => "chromium".into(),
+            Kind::Phone { width, height } => format!("phone-{width}x{height}"),
+            Kind::Firefox => "firefox".into(),
+            Kind::FirefoxWithoutOpenH264 => "firefox-without-openh264".into(),
+        }
+    }
+}
+
+/// The desktop window the desktop browsers get.
+const WINDOW: (u32, u32) = (1280, 900);
+
+/// Held while a browser test runs: two browsers and two systems at once on a 2-core machine make
+/// each other's frame rates and timings fail.
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
 
 fn workspace() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -28,21 +68,174 @@ pub fn site_root() -> PathBuf {
     site
 }
 
-/// Where screenshots are kept after the test.
-pub fn artifacts_dir() -> PathBuf {
-    let dir = workspace().join("target/test-artifacts/browser");
+/// Where `kind`'s screenshots are kept after the test.
+pub fn artifacts_dir(kind: Kind) -> PathBuf {
+    let dir = workspace()
+        .join("target/test-artifacts/browser")
+        .join(kind.name());
     std::fs::create_dir_all(&dir).expect("the artifacts directory can be made");
     dir
 }
 
-fn program(variable: &str, default: &str) -> String {
+/// The program `variable` names, or `default`; `install` says where it comes from.
+fn program(variable: &str, default: &str, install: &str) -> String {
     let path = std::env::var(variable).unwrap_or_else(|_| default.into());
+    let found = Path::new(&path).exists()
+        || Command::new("which")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
     assert!(
-        Path::new(&path).exists(),
-        "{path} is missing: install Debian's chromium and chromium-driver (scripts/test does), \
-         or set {variable}"
+        found,
+        "{path} is missing: install {install} (scripts/test does), or set {variable}"
     );
     path
+}
+
+/// chromedriver and the capabilities of a Chromium session of `kind`.
+fn chromium(kind: Kind, port: u16, downloads: &Path) -> (Driver, serde_json::Map<String, Value>) {
+    let chromium = program("MUMU_CHROMIUM", "/usr/bin/chromium", "Debian's chromium");
+    let chromedriver = program(
+        "MUMU_CHROMEDRIVER",
+        "/usr/bin/chromedriver",
+        "Debian's chromium-driver",
+    );
+    let driver = Driver::spawn(
+        Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let mut options = json!({
+        "binary": chromium,
+        "args": [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-dev-shm-usage",
+            format!("--window-size={},{}", WINDOW.0, WINDOW.1),
+            // Video starts without a click, as it does once a person has used the site.
+            "--autoplay-policy=no-user-gesture-required",
+        ],
+        "prefs": {
+            "download.default_directory": downloads,
+            "download.prompt_for_download": false,
+        },
+    });
+    if let Kind::Phone { width, height } = kind {
+        options["mobileEmulation"] = json!({
+            "deviceMetrics": { "width": width, "height": height, "pixelRatio": 3.0, "touch": true },
+            "userAgent": PHONE_USER_AGENT,
+        });
+    }
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("goog:chromeOptions".into(), options);
+    capabilities.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
+    (driver, capabilities)
+}
+
+/// What an Android phone's Chrome says it is.
+const PHONE_USER_AGENT: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 \
+     (KHTML, like Gecko) Chrome/130.0.0.0 Mobile Safari/537.36";
+
+/// geckodriver, the capabilities of a Firefox session, and the file its console lines go to.
+///
+/// Firefox decodes WebRTC's H.264 with the OpenH264 plugin it normally downloads from Cisco;
+/// with `h264`, `MUMU_FIREFOX_GMP` names the copy `scripts/firefox-openh264` built from
+/// Debian's sources.
+fn firefox(
+    port: u16,
+    downloads: &Path,
+    scratch: &Path,
+    h264: bool,
+) -> (Driver, serde_json::Map<String, Value>, PathBuf) {
+    let firefox = program(
+        "MUMU_FIREFOX",
+        "/usr/bin/firefox-esr",
+        "Debian's firefox-esr",
+    );
+    let geckodriver = program(
+        "MUMU_GECKODRIVER",
+        "geckodriver",
+        "geckodriver (`cargo install geckodriver`)",
+    );
+    // Firefox takes MOZ_GMP_PATH from geckodriver's environment (the capabilities' `env` did
+    // not reach its plugin service).
+    let mut gmp_path = None;
+    if h264 {
+        let gmp = std::env::var("MUMU_FIREFOX_GMP").unwrap_or_else(|_| {
+            panic!(
+                "MUMU_FIREFOX_GMP is not set: Firefox cannot decode H.264 without the OpenH264 \
+                 plugin; scripts/firefox-openh264 builds it and prints the folder to set"
+            )
+        });
+        assert!(
+            Path::new(&gmp).join("libgmpopenh264.so").exists(),
+            "{gmp} holds no libgmpopenh264.so (MUMU_FIREFOX_GMP; scripts/firefox-openh264 \
+             builds it)"
+        );
+        gmp_path = Some(gmp);
+    }
+    let log = scratch.join("geckodriver.log");
+    let output = std::fs::File::create(&log).unwrap();
+    let mut command = Command::new(geckodriver);
+    command
+        .args(["--port", &port.to_string(), "--log", "warn"])
+        .env("TMPDIR", scratch)
+        .env_remove("MOZ_GMP_PATH")
+        .stdout(output.try_clone().unwrap())
+        .stderr(output);
+    if let Some(gmp) = gmp_path {
+        command.env("MOZ_GMP_PATH", gmp);
+    }
+    let driver = Driver::spawn(&mut command);
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "moz:firefoxOptions".into(),
+        json!({
+            "binary": firefox,
+            "args": ["-headless"],
+            "prefs": {
+                // The page's console lines on Firefox's standard output, for
+                // `Browser::console`; not the browser's own.
+                "devtools.console.stdout.content": true,
+                "devtools.console.stdout.chrome": false,
+                // Video starts without a click, as it does once a person has used the site.
+                "media.autoplay.default": 0,
+                // The plugin is the local build; nothing is fetched from Cisco or Mozilla.
+                "media.gmp-manager.updateEnabled": false,
+                "media.gmp-gmpopenh264.autoupdate": false,
+                "media.gmp-gmpopenh264.enabled": true,
+                "browser.download.folderList": 2,
+                "browser.download.dir": downloads,
+                "browser.download.useDownloadDir": true,
+                "browser.download.always_ask_before_handling_new_types": false,
+                "browser.helperApps.neverAsk.saveToDisk": "image/png",
+            },
+        }),
+    );
+    (driver, capabilities, log)
+}
+
+/// A Chrome DevTools Protocol command, through chromedriver's endpoint for them.
+#[derive(Debug)]
+struct Cdp(Value);
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.0.to_string()))
+    }
 }
 
 /// One line of the browser's console.
@@ -50,6 +243,37 @@ fn program(variable: &str, default: &str) -> String {
 pub struct ConsoleLine {
     pub level: String,
     pub message: String,
+}
+
+/// The page's console lines Firefox wrote to `path` past byte `read`, with Chromium's level
+/// names so that one check reads both. Firefox prints the page's arguments as values
+/// (`console.error: "text" 42`) and its own modules' lines under their names
+/// (`console.error: RSLoader: …`): those are the browser's business, not the app's.
+fn firefox_console(path: &Path, read: &mut usize) -> Vec<ConsoleLine> {
+    let text = std::fs::read(path).unwrap_or_default();
+    let fresh = String::from_utf8_lossy(&text[(*read).min(text.len())..]).into_owned();
+    *read = text.len();
+    fresh
+        .lines()
+        .filter_map(|line| {
+            let (method, said) = line.strip_prefix("console.")?.split_once(": ")?;
+            let module = said
+                .split_once(": ")
+                .is_some_and(|(name, _)| !name.is_empty() && !name.contains([' ', '"']));
+            if module {
+                return None;
+            }
+            let level = match method {
+                "error" | "assert" => "SEVERE",
+                "warn" => "WARNING",
+                _ => "INFO",
+            };
+            Some(ConsoleLine {
+                level: level.into(),
+                message: line.to_owned(),
+            })
+        })
+        .collect()
 }
 
 /// chromedriver's log endpoint (not in the W3C standard, so fantoccini has no call for it).
@@ -76,69 +300,102 @@ impl WebDriverCompatibleCommand for BrowserLog {
     }
 }
 
-/// A headless Chromium; chromedriver and the browser stop when it drops.
+/// A WebDriver server (chromedriver, geckodriver) in a process group of its own: dropping it
+/// kills the browser it started too, even when a failed test never closed the session.
+struct Driver(Running);
+
+impl Driver {
+    fn spawn(command: &mut Command) -> Self {
+        let child = command
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{command:?} starts: {e}"));
+        Self(Running(child))
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.0.id())])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A headless browser; the driver and the browser stop when it drops.
 pub struct Browser {
     pub client: Client,
+    pub kind: Kind,
     console: std::sync::Mutex<Vec<ConsoleLine>>,
+    /// Where Firefox's console lines land (geckodriver's output), and how much was read.
+    firefox_log: Option<(PathBuf, std::sync::Mutex<usize>)>,
     downloads: tempfile::TempDir,
-    _driver: Running,
+    _scratch: tempfile::TempDir,
+    _driver: Driver,
 }
 
 impl Browser {
+    /// Chromium in a desktop window.
     pub async fn start() -> Self {
-        let chromium = program("MUMU_CHROMIUM", "/usr/bin/chromium");
-        let chromedriver = program("MUMU_CHROMEDRIVER", "/usr/bin/chromedriver");
+        Self::start_as(Kind::Chromium).await
+    }
+
+    pub async fn start_as(kind: Kind) -> Self {
         let port = super::free_port();
-        let driver = Running(
-            Command::new(chromedriver)
-                .arg(format!("--port={port}"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("chromedriver starts"),
-        );
-        wait_until("chromedriver listening", Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-        })
-        .await;
         let downloads = tempfile::tempdir().unwrap();
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": chromium,
-                "args": [
-                    "--headless=new",
-                    "--no-sandbox",
-                    "--disable-dev-shm-usage",
-                    "--window-size=1280,900",
-                    // Video starts without a click, as it does once a person has used the site.
-                    "--autoplay-policy=no-user-gesture-required",
-                ],
-                "prefs": {
-                    "download.default_directory": downloads.path(),
-                    "download.prompt_for_download": false,
-                },
-            }),
-        );
-        capabilities.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
+        let scratch = tempfile::tempdir().unwrap();
+        let (driver, capabilities, firefox_log) = match kind {
+            Kind::Firefox | Kind::FirefoxWithoutOpenH264 => {
+                let h264 = kind == Kind::Firefox;
+                let (driver, capabilities, log) =
+                    firefox(port, downloads.path(), scratch.path(), h264);
+                (driver, capabilities, Some((log, Default::default())))
+            }
+            _ => {
+                let (driver, capabilities) = chromium(kind, port, downloads.path());
+                (driver, capabilities, None)
+            }
+        };
+        wait_until(
+            "the WebDriver server listening",
+            Duration::from_secs(10),
+            || std::net::TcpStream::connect(("127.0.0.1", port)).ok(),
+        )
+        .await;
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = ClientBuilder::new(connector)
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
-            .expect("chromedriver starts a Chromium session");
+            .unwrap_or_else(|e| {
+                panic!("the WebDriver server starts a {} session: {e}", kind.name())
+            });
+        if firefox_log.is_some() {
+            client
+                .set_window_size(WINDOW.0, WINDOW.1)
+                .await
+                .expect("Firefox's window takes the desktop size");
+        }
         Self {
             client,
+            kind,
             console: Default::default(),
+            firefox_log,
             downloads,
+            _scratch: scratch,
             _driver: driver,
         }
     }
 
     /// A browser logged in as the owner (`owner`, the harness's password) at `base`.
     pub async fn logged_in_as_owner(base: &str) -> Self {
-        let browser = Self::start().await;
+        Self::logged_in_as_owner_in(Kind::Chromium, base).await
+    }
+
+    /// A `kind` browser logged in as the owner at `base`.
+    pub async fn logged_in_as_owner_in(kind: Kind, base: &str) -> Self {
+        let browser = Self::start_as(kind).await;
         browser.goto(&format!("{base}/login")).await;
         browser.log_in("owner", super::PASSWORD).await;
         browser
@@ -178,9 +435,17 @@ impl Browser {
         self.click("button[type=submit]").await;
     }
 
+    /// Clicks `css` once it is enabled (the app enables its forms' buttons once it has taken
+    /// the server's page over).
     pub async fn click(&self, css: &str) {
-        self.on_element(Locator::Css(css), async |element| element.click().await)
-            .await;
+        self.on_element(Locator::Css(css), async |element| {
+            let start = Instant::now();
+            while !element.is_enabled().await? && start.elapsed() < Duration::from_secs(15) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            element.click().await
+        })
+        .await;
     }
 
     /// Goes to the dashboard inside the app (as a person does; leaving a watch page ends its
@@ -260,6 +525,121 @@ impl Browser {
         phases.as_str().unwrap_or_default().to_owned()
     }
 
+    /// Keeps every RTCPeerConnection the page makes from now on in `window.mumuPeers`, so a
+    /// test can read the camera's offer or break a connection the way a sleeping phone does.
+    pub async fn record_peers(&self) {
+        self.js(
+            "if (!window.mumuPeers) { \
+               window.mumuPeers = []; \
+               const Native = window.RTCPeerConnection; \
+               window.RTCPeerConnection = class extends Native { \
+                 constructor(...a) { super(...a); window.mumuPeers.push(this); } }; }",
+            vec![],
+        )
+        .await;
+    }
+
+    /// What Safari on an iPhone needs to play the video, on every tile: a `<video>` that plays
+    /// inline (not forced full screen), muted and by itself, as attributes (what Safari reads
+    /// when the element is made) and as properties (Firefox has no `playsInline`); and the camera's offer, as this browser
+    /// received it, H.264 constrained baseline in packetization-mode 1 (what every browser,
+    /// Safari's hardware decoder among them, accepts) and nothing else for video.
+    pub async fn assert_safari_rules(&self) {
+        let videos = self
+            .js(
+                "return [...document.querySelectorAll('.tile video')].map(v => ({ \
+                   attributes: ['playsinline', 'autoplay', 'muted'].filter(a => v.hasAttribute(a)), \
+                   properties: v.autoplay && v.muted && v.playsInline !== false }))",
+                vec![],
+            )
+            .await;
+        let videos = videos.as_array().expect("a list of videos");
+        assert!(!videos.is_empty(), "no video on the page");
+        for video in videos {
+            assert_eq!(
+                video["attributes"],
+                json!(["playsinline", "autoplay", "muted"]),
+                "{video}"
+            );
+            assert_eq!(video["properties"], json!(true), "{video}");
+        }
+        let offers = self
+            .js(
+                "return (window.mumuPeers || []).filter(p => p.remoteDescription) \
+                   .map(p => p.remoteDescription.sdp)",
+                vec![],
+            )
+            .await;
+        let offers = offers.as_array().expect("a list of offers");
+        assert!(
+            !offers.is_empty(),
+            "no camera offer recorded (record_peers first)"
+        );
+        for offer in offers {
+            let sdp = offer.as_str().unwrap_or_default();
+            let video_codecs: Vec<&str> = sdp
+                .lines()
+                .filter_map(|l| l.strip_prefix("a=rtpmap:"))
+                .filter_map(|l| l.split_whitespace().nth(1))
+                .filter(|codec| !codec.starts_with("rtx/"))
+                .collect();
+            assert_eq!(video_codecs, ["H264/90000"], "the offer's codecs:\n{sdp}");
+            let fmtp = sdp
+                .lines()
+                .find(|l| l.starts_with("a=fmtp:"))
+                .unwrap_or_else(|| panic!("no fmtp in the offer:\n{sdp}"));
+            assert!(
+                fmtp.contains("profile-level-id=42e01f") && fmtp.contains("packetization-mode=1"),
+                "{fmtp}"
+            );
+        }
+    }
+
+    /// Hides the page as a phone's lock or a background tab does (`document.hidden`, then the
+    /// `visibilitychange` event), or shows it again.
+    pub async fn set_hidden(&self, hidden: bool) {
+        self.js(
+            "const hidden = arguments[0]; \
+             Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden }); \
+             Object.defineProperty(document, 'visibilityState', { configurable: true, \
+               get: () => hidden ? 'hidden' : 'visible' }); \
+             document.dispatchEvent(new Event('visibilitychange'));",
+            vec![json!(hidden)],
+        )
+        .await;
+    }
+
+    /// Turns the emulated phone so that its screen is `width`×`height` CSS pixels (landscape
+    /// when wider than tall), as a person turning it does: the viewport and the orientation
+    /// change together, and the page gets its resize.
+    pub async fn rotate(&self, width: u32, height: u32) {
+        assert!(
+            matches!(self.kind, Kind::Phone { .. }),
+            "only an emulated phone turns"
+        );
+        let (kind, angle) = if width > height {
+            ("landscapePrimary", 90)
+        } else {
+            ("portraitPrimary", 0)
+        };
+        self.client
+            .issue_cmd(Cdp(json!({
+                "cmd": "Emulation.setDeviceMetricsOverride",
+                "params": {
+                    "width": width, "height": height, "deviceScaleFactor": 3, "mobile": true,
+                    "screenOrientation": { "type": kind, "angle": angle },
+                },
+            })))
+            .await
+            .expect("chromedriver turns the phone");
+        self.wait_js(
+            "the page laid out for the turned screen",
+            Duration::from_secs(5),
+            &format!("return window.innerWidth === {width}"),
+        )
+        .await;
+    }
+
     /// Clicks the button that says `text`.
     pub async fn click_button(&self, text: &str) {
         self.click_text("button", text).await;
@@ -303,10 +683,13 @@ impl Browser {
                 .ok()?
                 .flatten()
                 .map(|entry| entry.path())
-                // Chromium writes `.org.chromium.*` and `*.crdownload` first, then renames.
+                // Chromium writes `.org.chromium.*` and `*.crdownload` first, Firefox `*.part`,
+                // then they rename.
                 .find(|path| {
                     let name = path.file_name().unwrap_or_default().to_string_lossy();
-                    !name.starts_with('.') && !name.ends_with(".crdownload")
+                    !name.starts_with('.')
+                        && !name.ends_with(".crdownload")
+                        && !name.ends_with(".part")
                 })
                 .and_then(|path| {
                     let name = path.file_name()?.to_string_lossy().into_owned();
@@ -365,25 +748,34 @@ impl Browser {
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let png = self.client.screenshot().await.expect("a screenshot");
         assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
-        let path = artifacts_dir().join(format!("{name}.png"));
+        let path = artifacts_dir(self.kind).join(format!("{name}.png"));
         std::fs::write(&path, png).unwrap();
         path
     }
 
-    /// Everything the console printed so far (chromedriver hands each line out once).
+    /// Everything the console printed so far: from chromedriver's log (which hands each line
+    /// out once), or from the lines Firefox writes to geckodriver's output.
     pub async fn console(&self) -> Vec<ConsoleLine> {
-        let fresh = self
-            .client
-            .issue_cmd(BrowserLog)
-            .await
-            .expect("chromedriver hands out the browser's log");
+        let fresh = match &self.firefox_log {
+            Some((path, read)) => firefox_console(path, &mut read.lock().unwrap()),
+            None => {
+                let log = self
+                    .client
+                    .issue_cmd(BrowserLog)
+                    .await
+                    .expect("chromedriver hands out the browser's log");
+                log.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|entry| ConsoleLine {
+                        level: entry["level"].as_str().unwrap_or_default().to_owned(),
+                        message: entry["message"].as_str().unwrap_or_default().to_owned(),
+                    })
+                    .collect()
+            }
+        };
         let mut all = self.console.lock().unwrap();
-        for entry in fresh.as_array().into_iter().flatten() {
-            all.push(ConsoleLine {
-                level: entry["level"].as_str().unwrap_or_default().to_owned(),
-                message: entry["message"].as_str().unwrap_or_default().to_owned(),
-            });
-        }
+        all.extend(fresh);
         all.clone()
     }
 

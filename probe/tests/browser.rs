@@ -491,7 +491,14 @@ async fn on_a_phone_the_app_fits_installs_and_a_watch_follows_the_page_being_see
         // Turned sideways: still no sideways scrolling, and the first video is whole on the
         // screen.
         browser.rotate(height, width).await;
-        browser.find(".tile video").await;
+        let whole = browser
+            .js(
+                "return document.querySelector('.tile video').getBoundingClientRect().height \
+                   <= window.innerHeight",
+                vec![],
+            )
+            .await;
+        assert_eq!(whole, json!(true), "a video taller than the turned screen");
         assert_fits_a_finger(&browser, "the watch page held sideways").await;
         browser.screenshot("watch-landscape").await;
         browser.rotate(width, height).await;

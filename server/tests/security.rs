@@ -563,6 +563,35 @@ async fn over_plain_http_two_session_cookies_are_refused_not_guessed() {
     );
 }
 
+// Medium: a form sent before the app has taken the server's page over (a slow phone, a quick
+// Enter) would go natively, as a GET with every field, the password among them, in the address,
+// the history and the logs. The pages' forms say post, and their submit buttons wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_never_travels_in_an_address() {
+    let server = TestServer::start(common::Stack::Embedded).await;
+    for path in ["/login", "/register"] {
+        let page = server.http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(page.status(), 200, "{path}");
+        let html = page.text().await.unwrap();
+        let opening_tags = |tag: &str| -> Vec<String> {
+            html.split(tag)
+                .skip(1)
+                .map(|rest| format!("{tag}{}", &rest[..rest.find('>').unwrap_or(rest.len())]))
+                .collect()
+        };
+        let forms = opening_tags("<form");
+        assert!(!forms.is_empty(), "{path} has no form");
+        for form in forms {
+            assert!(form.contains(r#"method="post""#), "{path}: {form}>");
+        }
+        let submits = opening_tags(r#"<button type="submit""#);
+        assert!(!submits.is_empty(), "{path} has no submit button");
+        for button in submits {
+            assert!(button.contains("disabled"), "{path}: {button}>");
+        }
+    }
+}
+
 // Medium: slow clients hold a connection for seconds, and a flood of them never starves
 // everyone else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

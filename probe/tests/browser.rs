@@ -290,13 +290,7 @@ async fn a_newcomer_pairs_watches_and_manages_cameras(kind: Kind) {
         .await
         .expect("the second camera's code pairs");
     browser.click("nav a[href='/']").await;
-    browser
-        .wait_js(
-            "both cameras online",
-            Duration::from_secs(15),
-            "return document.querySelectorAll('li.device[data-online=true]').length === 2",
-        )
-        .await;
+    both_cameras_online(&browser).await;
     browser.click_text("a", "Watch all online").await;
     browser.assert_frames_rise(2).await;
     browser.screenshot("watch-grid").await;
@@ -454,21 +448,8 @@ async fn on_a_phone_the_app_fits_installs_and_a_watch_follows_the_page_being_see
 
         // The dashboard: the cards stack in one column.
         browser.click("nav a[href='/']").await;
-        browser
-            .wait_js(
-                "both cameras online",
-                Duration::from_secs(15),
-                "return document.querySelectorAll('li.device[data-online=true]').length === 2",
-            )
-            .await;
-        let columns = browser
-            .js(
-                "return new Set([...document.querySelectorAll('li.device')] \
-                   .map(c => Math.round(c.getBoundingClientRect().left))).size",
-                vec![],
-            )
-            .await;
-        assert_eq!(columns, json!(1), "the cards stack");
+        both_cameras_online(&browser).await;
+        assert_eq!(columns(&browser, "li.device").await, 1, "the cards stack");
         assert_fits_a_finger(&browser, "the dashboard").await;
         browser.screenshot("dashboard").await;
 
@@ -477,14 +458,7 @@ async fn on_a_phone_the_app_fits_installs_and_a_watch_follows_the_page_being_see
         browser.click_text("a", "Watch all online").await;
         browser.assert_frames_rise(2).await;
         browser.assert_safari_rules().await;
-        let columns = browser
-            .js(
-                "return new Set([...document.querySelectorAll('.tile')] \
-                   .map(t => Math.round(t.getBoundingClientRect().left))).size",
-                vec![],
-            )
-            .await;
-        assert_eq!(columns, json!(1), "the tiles stack");
+        assert_eq!(columns(&browser, ".tile").await, 1, "the tiles stack");
         assert_fits_a_finger(&browser, "the watch page").await;
         browser.screenshot("watch").await;
 
@@ -529,6 +503,30 @@ async fn on_a_phone_the_app_fits_installs_and_a_watch_follows_the_page_being_see
         assert_console_clean(&browser, true).await;
         browser.close().await;
     }
+}
+
+/// Waits for the dashboard to show both cameras online.
+async fn both_cameras_online(browser: &Browser) {
+    browser
+        .wait_js(
+            "both cameras online",
+            Duration::from_secs(15),
+            "return document.querySelectorAll('li.device[data-online=true]').length === 2",
+        )
+        .await;
+}
+
+/// How many columns the elements `css` stand in (their distinct left edges).
+async fn columns(browser: &Browser, css: &str) -> u64 {
+    browser
+        .js(
+            "return new Set([...document.querySelectorAll(arguments[0])] \
+               .map(e => Math.round(e.getBoundingClientRect().left))).size",
+            vec![json!(css)],
+        )
+        .await
+        .as_u64()
+        .expect("a count")
 }
 
 /// Nothing scrolls sideways, and every button, link and field a finger can reach is at least

@@ -217,27 +217,6 @@ fn firefox(
     (driver, capabilities, log)
 }
 
-/// A Chrome DevTools Protocol command, through chromedriver's endpoint for them.
-#[derive(Debug)]
-struct Cdp(Value);
-
-impl WebDriverCompatibleCommand for Cdp {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (http::Method::POST, Some(self.0.to_string()))
-    }
-}
-
 /// One line of the browser's console.
 #[derive(Debug, Clone)]
 pub struct ConsoleLine {
@@ -276,27 +255,30 @@ fn firefox_console(path: &Path, read: &mut usize) -> Vec<ConsoleLine> {
         .collect()
 }
 
-/// chromedriver's log endpoint (not in the W3C standard, so fantoccini has no call for it).
+/// A chromedriver command outside the W3C standard, so fantoccini has no call for it: a POST of
+/// `body` to `session/<id>/<path>` (`se/log`, the browser's console; `goog/cdp/execute`, a
+/// Chrome DevTools Protocol command).
 #[derive(Debug)]
-struct BrowserLog;
+struct ChromedriverPost {
+    path: &'static str,
+    body: Value,
+}
 
-impl WebDriverCompatibleCommand for BrowserLog {
+impl WebDriverCompatibleCommand for ChromedriverPost {
     fn endpoint(
         &self,
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
         base_url.join(&format!(
-            "session/{}/se/log",
-            session_id.unwrap_or_default()
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
         ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(json!({"type": "browser"}).to_string()),
-        )
+        (http::Method::POST, Some(self.body.to_string()))
     }
 }
 
@@ -623,13 +605,16 @@ impl Browser {
             ("portraitPrimary", 0)
         };
         self.client
-            .issue_cmd(Cdp(json!({
-                "cmd": "Emulation.setDeviceMetricsOverride",
-                "params": {
-                    "width": width, "height": height, "deviceScaleFactor": 3, "mobile": true,
-                    "screenOrientation": { "type": kind, "angle": angle },
-                },
-            })))
+            .issue_cmd(ChromedriverPost {
+                path: "goog/cdp/execute",
+                body: json!({
+                    "cmd": "Emulation.setDeviceMetricsOverride",
+                    "params": {
+                        "width": width, "height": height, "deviceScaleFactor": 3, "mobile": true,
+                        "screenOrientation": { "type": kind, "angle": angle },
+                    },
+                }),
+            })
             .await
             .expect("chromedriver turns the phone");
         self.wait_js(
@@ -761,7 +746,10 @@ impl Browser {
             None => {
                 let log = self
                     .client
-                    .issue_cmd(BrowserLog)
+                    .issue_cmd(ChromedriverPost {
+                        path: "se/log",
+                        body: json!({"type": "browser"}),
+                    })
                     .await
                     .expect("chromedriver hands out the browser's log");
                 log.as_array()

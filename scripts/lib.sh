@@ -231,3 +231,18 @@ ensure_packaging_tools() {
 ensure_cargo_deb() {
   command -v cargo-deb >/dev/null || cargo install cargo-deb --version 3.8.0 --locked
 }
+
+# A stock aiortc viewer for the interoperability test (probe/tests/aiortc.rs): PyPI's aiortc and
+# its dependencies, pinned in probe/tests/aiortc/requirements.txt, in a venv of its own.
+ensure_aiortc() {
+  local venv="$CARGO_TARGET_DIR/aiortc-venv"
+  local wanted=probe/tests/aiortc/requirements.txt
+  if ! cmp -s "$wanted" "$venv/requirements.txt"; then
+    python3 -c 'import ensurepip' 2>/dev/null || apt_install python3 python3-venv
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$wanted"
+    cp "$wanted" "$venv/requirements.txt"
+  fi
+  export MUMU_AIORTC_PYTHON="$venv/bin/python"
+}

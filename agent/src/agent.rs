@@ -48,6 +48,9 @@ pub struct AgentConfig {
 pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
     let started = Instant::now();
     let server = config.server.trim_end_matches('/').to_owned();
+    // Made while enrolment and the pipeline start go on; the agent connects (and so shows
+    // online) only once it is done, so no viewer arrives before it.
+    let warm_up = tokio::task::spawn_blocking(crate::media::warm_up);
     let state = StateDir::new(config.state_dir.clone());
     let api = ServerApi::new(&server);
     let dashboard = config.dashboard_url.as_deref().map_or_else(
@@ -73,6 +76,9 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
 
+    if let Err(e) = warm_up.await {
+        tracing::warn!(error = %e, "preparing for the first viewer failed; it will wait instead");
+    }
     let url = websocket_url(&server)?;
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     let mut context = Context {

@@ -1,8 +1,8 @@
 //! The session table against a real (test-picture) pipeline: refusals and bad input from the
 //! other side end only the session they concern.
 
-use mumu_agent::media::VideoSettings;
 use mumu_agent::media::capture::{Capture, Source};
+use mumu_agent::media::{MediaEvent, VideoSettings, dtls};
 use mumu_agent::sessions::Sessions;
 use mumu_shared::SessionId;
 use mumu_shared::signaling::{
@@ -177,4 +177,68 @@ async fn an_unknown_test_pattern_is_refused_with_the_known_ones() {
         error.contains("plaid") && error.contains("ball"),
         "says what was wrong and what exists: {error}"
     );
+}
+
+#[tokio::test]
+async fn the_offer_comes_before_the_next_frame_and_names_the_agents_ecdsa_certificate() {
+    gstreamer::init().expect("GStreamer initialises");
+    // One frame a second: an offer that waited for the stream's own caps would wait for the
+    // encoder's next frame, most of a second away.
+    let mut slow = settings();
+    slow.framerate = 1;
+    let (events, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let capture = Capture::start(&slow, events.clone()).expect("the test pipeline starts");
+    tokio::time::sleep(Duration::from_millis(100)).await; // the first frame has gone by
+    let mut sessions = Sessions::new(capture, events, 4);
+    let asked = std::time::Instant::now();
+    sessions.on_server_message(watch("a"));
+    let sdp = tokio::time::timeout(Duration::from_millis(600), async {
+        loop {
+            match rx.recv().await.expect("the branch reports") {
+                MediaEvent::Offer { sdp, .. } => return sdp,
+                MediaEvent::BranchFailed { reason, .. } => panic!("{reason}"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no offer {:?} after the watch request", asked.elapsed()));
+
+    let fingerprint = format!("a=fingerprint:sha-256 {}", dtls::certificate().fingerprint);
+    assert!(sdp.contains(&fingerprint), "{fingerprint} not in\n{sdp}");
+    assert!(sdp.contains("a=rtpmap:96 H264/90000"), "{sdp}");
+    assert!(sdp.contains("profile-level-id=42e01f"), "{sdp}");
+    assert!(sdp.contains("packetization-mode=1"), "{sdp}");
+    assert!(sdp.contains("level-asymmetry-allowed=1"), "{sdp}");
+    assert!(
+        sdp.contains("a=ssrc:"),
+        "the SSRC is named in advance:\n{sdp}"
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_that_starts_the_stopped_pipeline_again_gets_its_stream() {
+    gstreamer::init().expect("GStreamer initialises");
+    let (events, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let capture = Capture::start(&settings(), events.clone()).expect("the test pipeline starts");
+    let mut sessions =
+        Sessions::new(capture, events, 4).with_idle_stop(Some(Duration::from_millis(1)));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(sessions.stop_if_idle(std::time::Instant::now()));
+    // The encoder negotiates again as the pipeline starts, with this viewer's branch already
+    // hanging off the tee.
+    sessions.on_server_message(watch("a"));
+    let failure = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            match rx.recv().await {
+                Some(MediaEvent::CaptureFailed { reason }) => return reason,
+                Some(MediaEvent::BranchFailed { reason, .. }) => return reason,
+                Some(_) => {}
+                None => std::future::pending::<()>().await,
+            }
+        }
+    })
+    .await;
+    assert!(failure.is_err(), "{failure:?}");
+    assert!(sessions.capture().is_running());
 }

@@ -7,15 +7,18 @@
 //!    from a stopped pipeline (`--idle-stop-secs 1`, each try waits until the agent logged the
 //!    stop);
 //! 2. the agent's CPU (user+system seconds per wall second, from /proc/<pid>/stat) over a
-//!    window, and its RSS (VmRSS, VmHWM), with 0, 1, 2, 4 and 8 viewers watching, at
-//!    1280x720@30 and 640x480@30 (`pattern=ball`, x264enc), and how many encoders the pipeline
-//!    held (the agent logs `encoders=` as each viewer joins).
+//!    window, its RSS (VmRSS, VmHWM) and threads, with 0, 1, 2, 4, 8 and 16 viewers watching,
+//!    at 1280x720@30 and 640x480@30 (`pattern=ball`, x264enc), how many encoders the pipeline
+//!    held (the agent logs `encoders=` as each viewer joins), and, as one viewer leaves
+//!    halfway, the longest wait between two frames of the others. The one-encode floor is the
+//!    CPU with the pipeline running and nobody watching.
 //!
 //! `cargo build --release -p mumu-server -p mumu-agent && cargo bench -p mumu-probe --bench agent`
 //! (the bench builds the two release binaries itself, so the first part is only needed
 //! elsewhere). `MUMU_BENCH_WINDOW_SECS` (default 15) sets the CPU window,
 //! `MUMU_BENCH_TRIES` (default 20) the tries per time-to-first-frame figure, and
-//! `MUMU_BENCH_ONLY=ttff` or `=load` runs one half. Under
+//! `MUMU_BENCH_ONLY=ttff` or `=load` runs one half. `MUMU_AGENT_BIN` measures another build of
+//! the agent (an earlier commit's, for a before/after). Under
 //! `cargo test --all-targets` (no `--bench` argument) it makes a small smoke run with debug
 //! builds instead (those `cargo test --workspace` built), checking that the benchmark still
 //! works; its figures mean nothing.
@@ -50,15 +53,19 @@ impl Proc {
         ticks / 100.0
     }
 
-    fn status_mib(&self, field: &str) -> f64 {
+    /// A number from /proc/<pid>/status (`VmRSS:` in KiB, `Threads:`...).
+    fn status(&self, field: &str) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.0)).unwrap();
-        let kib: f64 = status
+        status
             .lines()
             .find(|l| l.starts_with(field))
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
-        kib / 1024.0
+            .unwrap_or(0.0)
+    }
+
+    fn status_mib(&self, field: &str) -> f64 {
+        self.status(field) / 1024.0
     }
 }
 
@@ -151,22 +158,43 @@ struct Load {
     rss: f64,
     hwm: f64,
     min_fps: f64,
+    /// The longest wait between two frames of a viewer that stayed, while one left.
+    max_gap_ms: f64,
+    threads: usize,
     encoders: usize,
 }
 
-/// The agent's CPU and memory with each number of viewers, at one size.
+/// The agent's CPU and memory with each number of viewers, at one size. With two viewers or
+/// more, one of them leaves halfway through the window: the others must not stall.
 async fn load(size: &[&str], counts: &[usize], settle: Duration, window: Duration) -> Vec<Load> {
-    let mut args = vec!["--idle-stop-secs", "0", "--test-pattern", "ball"];
+    let most = counts.iter().max().copied().unwrap_or(1).to_string();
+    let mut args = vec![
+        "--idle-stop-secs",
+        "0",
+        "--test-pattern",
+        "ball",
+        "--max-viewers",
+        &most,
+    ];
     args.extend_from_slice(size);
-    let system = System::start_with(&args).await;
-    one_watch(&system).await; // the DTLS certificate, made once
+    // The server's own limits allow that many viewers of one camera, logging in at once.
+    let server_env = [
+        ("MUMU_MAX_SESSIONS_PER_DEVICE", most.as_str()),
+        ("MUMU_MAX_SOCKETS_PER_USER", "1000"),
+        ("MUMU_LOGIN_FAILURES_PER_MIN", "1000"),
+        ("MUMU_WATCHES_PER_MIN", "0"),
+    ];
+    let system = System::start_full(&args, &server_env, async |_| {}).await;
+    one_watch(&system).await; // loads what a viewer needs, once
     let agent = Proc(system.agent_pid());
     let mut rows = Vec::new();
     for &viewers in counts {
         let watching = (0..viewers)
-            .map(|_| {
+            .map(|i| {
                 let base = system.base.clone();
-                let seconds = (settle + window).as_secs_f64() + 1.0;
+                let stays = (settle + window).as_secs_f64() + 1.0;
+                let leaves = (settle + window / 2).as_secs_f64();
+                let seconds = if i == 0 && viewers > 1 { leaves } else { stays };
                 tokio::spawn(async move { common::watch_at(&base, seconds).await })
             })
             .collect::<Vec<_>>();
@@ -175,14 +203,19 @@ async fn load(size: &[&str], counts: &[usize], settle: Duration, window: Duratio
         tokio::time::sleep(window).await;
         let cpu = (agent.cpu_seconds() - cpu0) / t0.elapsed().as_secs_f64();
         let (rss, hwm) = (agent.status_mib("VmRSS:"), agent.status_mib("VmHWM:"));
+        let threads = agent.status("Threads:") as usize;
         let mut min_fps = f64::INFINITY;
-        for watch in watching {
+        let mut max_gap_ms: f64 = 0.0;
+        for (i, watch) in watching.into_iter().enumerate() {
             let summary = watch
                 .await
                 .unwrap()
                 .unwrap_or_else(|e| panic!("a viewer failed: {e}\n{}", system.agent_log()));
             assert!(summary.ended_early.is_none(), "{summary:?}");
             min_fps = min_fps.min(summary.fps);
+            if i > 0 {
+                max_gap_ms = max_gap_ms.max(summary.max_frame_gap_ms);
+            }
         }
         let encoders = max_logged_encoders(&system);
         rows.push(Load {
@@ -191,6 +224,8 @@ async fn load(size: &[&str], counts: &[usize], settle: Duration, window: Duratio
             rss,
             hwm,
             min_fps: if viewers == 0 { f64::NAN } else { min_fps },
+            max_gap_ms: if viewers > 1 { max_gap_ms } else { f64::NAN },
+            threads,
             encoders,
         });
         // Let the branches go before the next count.
@@ -237,7 +272,11 @@ async fn main() {
         env_u64("MUMU_BENCH_WINDOW_SECS", 15)
     });
     let settle = Duration::from_secs(if smoke { 2 } else { 4 });
-    let counts: &[usize] = if smoke { &[1, 2] } else { &[0, 1, 2, 4, 8] };
+    let counts: &[usize] = if smoke {
+        &[0, 1, 2]
+    } else {
+        &[0, 1, 2, 4, 8, 16]
+    };
     let sizes: &[(&str, [&str; 4])] = if smoke {
         &[("640x480@30", ["--width", "640", "--height", "480"])]
     } else {
@@ -289,14 +328,14 @@ async fn main() {
     );
     let mut header = format!("{:>7}", "viewers");
     for (label, _) in &loads {
-        header += &format!(" | {label:^41}");
+        header += &format!(" | {label:^64}");
     }
     println!("{header}");
     let mut sub = format!("{:>7}", "");
     for _ in &loads {
         sub += &format!(
-            " | {:>7} {:>7} {:>7} {:>8} {:>8}",
-            "CPU", "RSS", "HWM", "min fps", "encoders"
+            " | {:>7} {:>7} {:>7} {:>8} {:>11} {:>7} {:>8}",
+            "CPU", "RSS", "HWM", "min fps", "gap ms (1)", "threads", "encoders"
         );
     }
     println!("{sub}");
@@ -305,18 +344,36 @@ async fn main() {
         for (_, rows) in &loads {
             let r = &rows[i];
             line += &format!(
-                " | {:>7.3} {:>7.1} {:>7.1} {:>8.1} {:>8}",
-                r.cpu, r.rss, r.hwm, r.min_fps, r.encoders
+                " | {:>7.3} {:>7.1} {:>7.1} {:>8.1} {:>11.0} {:>7} {:>8}",
+                r.cpu, r.rss, r.hwm, r.min_fps, r.max_gap_ms, r.threads, r.encoders
             );
         }
         println!("{line}");
     }
+    println!(
+        "(1) the longest wait between two frames of the viewers that stayed while one of them left"
+    );
     let cpu_at = |rows: &[Load], n: usize| rows.iter().find(|r| r.viewers == n).map(|r| r.cpu);
     for (label, rows) in &loads {
         if let (Some(one), Some(four)) = (cpu_at(rows, 1), cpu_at(rows, 4)) {
             println!(
                 "{label}: 4 viewers = {:.2}x the CPU of one (aim < 1.3x)",
                 four / one
+            );
+        }
+        let (Some(floor), Some(most)) = (rows.first(), rows.last()) else {
+            continue;
+        };
+        if most.viewers > floor.viewers {
+            let added = (most.viewers - floor.viewers) as f64;
+            println!(
+                "{label}: {} viewers = {:.2}x the one-encode floor ({} viewers, pipeline running; aim < 1.5x); \
+                 per viewer: {:.3} MiB RSS (aim < 1 MiB), {:.1} threads",
+                most.viewers,
+                most.cpu / floor.cpu,
+                floor.viewers,
+                (most.rss - floor.rss) / added,
+                (most.threads as f64 - floor.threads as f64) / added,
             );
         }
         let encoders = rows.iter().map(|r| r.encoders).max().unwrap_or(0);

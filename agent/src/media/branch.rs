@@ -1,11 +1,20 @@
-//! One viewer: a bin `queue ! rtph264pay ! webrtcbin` hanging off the capture pipeline's tee,
-//! keyed by the watch session it serves.
+//! One viewer: a bin `rtph264pay ! webrtcbin` hanging off the capture pipeline's tee, keyed by
+//! the watch session it serves.
+//!
+//! The bin has no queue, and so no thread, of its own: the tee's thread payloads and encrypts
+//! for each viewer in turn, which costs less than waking a thread per viewer for every frame.
+//! Nothing downstream of the payloader waits on the network (webrtcbin's DTLS encoder hands
+//! packets to a thread of its own, and libnice sends without blocking, dropping what the socket
+//! cannot take), so a slow or vanished viewer cannot hold up the others; the benchmark checks
+//! that none stalls while one leaves.
 //!
 //! The order of things matters, and each step is here for a reason:
 //! - The bin is linked to the tee under a blocking probe and unblocked only once it has reached
 //!   the pipeline's state, so no buffer meets an element that is not ready.
-//! - The offer is made only when caps have reached webrtcbin's sink pad: before that webrtcbin
-//!   does not know what it will send and its offer would lack the codec.
+//! - The offer is made as soon as the bin runs, from caps known in advance (the transceiver's
+//!   codec preferences: payload type, SSRC, profile), not from the first frame's caps, which
+//!   would keep it waiting for the encoder's next frame. Every viewer's DTLS uses the agent's
+//!   one ECDSA certificate (see [`super::dtls`]).
 //! - No RTP enters webrtcbin until the peer connection (ICE *and* DTLS) is up. Before that
 //!   webrtcbin holds some of what it gets (it reached the viewer as a burst of stale frames
 //!   after connecting) and drops the rest (a keyframe requested at ICE-connected was sometimes
@@ -22,7 +31,7 @@
 
 use super::ice_servers::{self, WebrtcbinIceServers};
 use super::sdp::{candidate_line, mids_of};
-use super::{MediaError, MediaEvent, MediaEvents, caps, count_elements, make};
+use super::{MediaError, MediaEvent, MediaEvents, caps, count_elements, dtls, make};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_webrtc as gst_webrtc;
@@ -87,7 +96,6 @@ struct Inner {
 struct BranchState {
     /// The tee pad feeding this branch, until it is released.
     tee_pad: Option<gst::Pad>,
-    offer_requested: bool,
     answer_applied: bool,
     /// Viewer candidates that arrived before its answer: (m-line index, candidate).
     pending_candidates: Vec<(u32, String)>,
@@ -107,24 +115,20 @@ impl ViewerBranch {
         events: MediaEvents,
     ) -> Result<Self, MediaError> {
         let bin = gst::Bin::with_name(&format!("{BIN_PREFIX}{session}"));
-        // Leaky: a viewer that cannot keep up loses its own frames instead of stalling the tee
-        // (and with it every other viewer).
-        let queue = gst::ElementFactory::make("queue")
-            .property_from_str("leaky", "downstream")
-            .property("max-size-buffers", 0u32)
-            .property("max-size-bytes", 0u32)
-            .property("max-size-time", gst::ClockTime::SECOND.nseconds())
-            .build()
-            .map_err(|_| MediaError::MissingElement("queue".into()))?;
         let pay = make("rtph264pay")?;
         // SPS and PPS before every IDR: a viewer can start at any keyframe.
         pay.set_property("config-interval", -1i32);
         pay.set_property_from_str("aggregate-mode", "zero-latency");
+        // Chosen here rather than by the payloader, so that the offer can name it in advance.
+        let ssrc = rand::random::<u32>();
+        pay.set_property("pt", caps::PAYLOAD_TYPE);
+        pay.set_property("ssrc", ssrc);
         let webrtcbin = gst::ElementFactory::make("webrtcbin")
             .name("webrtc")
             .property_from_str("bundle-policy", "max-bundle")
             .build()
             .map_err(|_| MediaError::MissingElement("webrtcbin".into()))?;
+        dtls::use_agent_certificate(&webrtcbin);
         if let Some(stun) = &options.ice_servers.stun {
             webrtcbin.set_property("stun-server", stun);
         }
@@ -140,18 +144,15 @@ impl ViewerBranch {
             }
         }
 
-        bin.add_many([&queue, &pay, &webrtcbin])
+        bin.add_many([&pay, &webrtcbin])
             .map_err(|e| MediaError::link("the viewer elements", e))?;
-        queue
-            .link(&pay)
-            .map_err(|e| MediaError::link("queue to rtph264pay", e))?;
         let pay_src = pay
             .static_pad("src")
             .ok_or_else(|| MediaError::Gst("rtph264pay has no src pad".into()))?;
         caps::install_rewrite(&pay_src);
-        // The gate sits after the payloader: rtph264pay sets its caps only once it has seen a
-        // buffer, and the offer waits for those caps. Events pass; RTP is consumed (`Handled`,
-        // not `Drop`: with `Drop` GStreamer 1.22 unrefs a NULL buffer behind gstreamer-rs).
+        // The gate sits after the payloader, so that its caps reach webrtcbin with the first
+        // frame. Events pass; RTP is consumed (`Handled`, not `Drop`: with `Drop` GStreamer
+        // 1.22 unrefs a NULL buffer behind gstreamer-rs).
         let gate = Arc::new(AtomicBool::new(false));
         let open = gate.clone();
         pay_src.add_probe(
@@ -175,10 +176,11 @@ impl ViewerBranch {
             "direction",
             gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly,
         );
-        let queue_sink = queue
+        transceiver.set_property("codec-preferences", caps::offered(ssrc));
+        let pay_sink = pay
             .static_pad("sink")
-            .ok_or_else(|| MediaError::Gst("queue has no sink pad".into()))?;
-        let ghost = gst::GhostPad::builder_with_target(&queue_sink)
+            .ok_or_else(|| MediaError::Gst("rtph264pay has no sink pad".into()))?;
+        let ghost = gst::GhostPad::builder_with_target(&pay_sink)
             .map_err(|e| MediaError::Gst(e.to_string()))?
             .name("sink")
             .build();
@@ -195,7 +197,7 @@ impl ViewerBranch {
             state: Mutex::new(BranchState::default()),
             attached: Instant::now(),
         }));
-        branch.connect_signals(&rtc_sink);
+        branch.connect_signals();
         branch.link_to_tee(tee, &ghost)?;
         Ok(branch)
     }
@@ -214,14 +216,7 @@ impl ViewerBranch {
         self.0.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn connect_signals(&self, rtc_sink: &gst::Pad) {
-        let weak = self.downgrade();
-        rtc_sink.connect_notify(Some("caps"), move |_pad, _| {
-            if let Some(branch) = weak.upgrade() {
-                branch.report(branch.on_caps_reached_webrtcbin());
-            }
-        });
-
+    fn connect_signals(&self) {
         let weak = self.downgrade();
         self.0
             .webrtcbin
@@ -270,7 +265,8 @@ impl ViewerBranch {
             });
     }
 
-    /// Adds the bin to the pipeline and links it to a new tee pad, blocked until the bin runs.
+    /// Adds the bin to the pipeline and links it to a new tee pad, blocked until the bin runs;
+    /// then makes the offer.
     fn link_to_tee(&self, tee: &gst::Element, sink: &gst::GhostPad) -> Result<(), MediaError> {
         let inner = &self.0;
         inner
@@ -297,23 +293,21 @@ impl ViewerBranch {
         inner.bin.call_async(move |bin| {
             let synced = bin.sync_state_with_parent();
             tee_pad.remove_probe(block);
-            if let (Err(e), Some(branch)) = (synced, weak.upgrade()) {
-                branch.fail(format!("the viewer bin did not start: {e}"));
+            let Some(branch) = weak.upgrade() else { return };
+            match synced {
+                Ok(_) => branch.report(branch.create_offer()),
+                Err(e) => branch.fail(format!("the viewer bin did not start: {e}")),
             }
         });
         Ok(())
     }
 
-    /// Caps reached webrtcbin: now it can make an offer that names the codec.
-    fn on_caps_reached_webrtcbin(&self) -> Result<(), MediaError> {
-        {
-            let mut state = self.state();
-            if state.offer_requested || state.detached {
-                return Ok(());
-            }
-            state.offer_requested = true;
+    /// Asks webrtcbin for the offer, unless the viewer left meanwhile.
+    fn create_offer(&self) -> Result<(), MediaError> {
+        if self.state().detached {
+            return Ok(());
         }
-        tracing::debug!(session = %self.0.session, ms = self.ms(), "caps reached webrtcbin; creating the offer");
+        tracing::debug!(session = %self.0.session, ms = self.ms(), "creating the offer");
         let weak = self.downgrade();
         let promise = gst::Promise::with_change_func(move |reply| {
             if let Some(branch) = weak.upgrade() {
@@ -336,9 +330,10 @@ impl ViewerBranch {
         if let Ok(error) = reply.get::<gst::glib::Error>("error") {
             return Err(MediaError::Gst(format!("create-offer: {error}")));
         }
-        let offer = reply
+        let mut offer = reply
             .get::<gst_webrtc::WebRTCSessionDescription>("offer")
             .map_err(|e| MediaError::Gst(format!("create-offer reply: {e}")))?;
+        dtls::correct_fingerprint(offer.sdp_mut())?;
         let sdp = offer
             .sdp()
             .as_text()

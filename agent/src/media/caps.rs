@@ -12,6 +12,25 @@ use gstreamer::prelude::*;
 /// The profile-level-id advertised: constrained baseline, level 3.1.
 pub const PROFILE_LEVEL_ID: &str = "42e01f";
 
+/// The RTP payload type of the video.
+pub const PAYLOAD_TYPE: u32 = 96;
+
+/// The caps webrtcbin offers before a frame has reached it: what the payloader will send,
+/// known in advance, so the offer need not wait for the encoder's next frame. The stream's own
+/// caps, when they come, agree with these (same payload type, SSRC, profile and mode).
+pub fn offered(ssrc: u32) -> gst::Caps {
+    gst::Caps::builder("application/x-rtp")
+        .field("media", "video")
+        .field("encoding-name", "H264")
+        .field("clock-rate", 90_000i32)
+        .field("payload", PAYLOAD_TYPE as i32)
+        .field("packetization-mode", "1")
+        .field("profile-level-id", PROFILE_LEVEL_ID)
+        .field("level-asymmetry-allowed", "1")
+        .field("ssrc", ssrc)
+        .build()
+}
+
 /// `caps` with the advertised profile-level-id and packetization-mode 1 (non-interleaved, which
 /// is what browsers decode).
 pub fn advertised(caps: &gst::CapsRef) -> gst::Caps {
@@ -55,6 +74,19 @@ mod tests {
         assert_eq!(s.get::<&str>("profile-level-id").unwrap(), "42e01f");
         assert_eq!(s.get::<&str>("packetization-mode").unwrap(), "1");
         assert_eq!(s.get::<&str>("encoding-name").unwrap(), "H264");
+    }
+
+    #[test]
+    fn the_offered_caps_agree_with_the_payloaders_own() {
+        crate::media::init_for_tests();
+        let from_payloader: gst::Caps = "application/x-rtp,media=(string)video,\
+             encoding-name=(string)H264,payload=(int)96,clock-rate=(int)90000,\
+             profile-level-id=(string)42c01f,packetization-mode=(string)1,ssrc=(uint)1234,\
+             timestamp-offset=(uint)5,seqnum-offset=(uint)7,a-framerate=(string)30"
+            .parse()
+            .unwrap();
+        assert!(advertised(&from_payloader).can_intersect(&offered(1234)));
+        assert!(!advertised(&from_payloader).can_intersect(&offered(4321)));
     }
 
     #[test]

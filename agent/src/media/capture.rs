@@ -1,5 +1,6 @@
 //! The one capture + encode pipeline every viewer shares:
-//! `source ! capsfilter ! [clockoverlay] ! videoconvert ! encoder ! capsfilter ! h264parse ! tee`.
+//! `source ! capsfilter ! [clockoverlay] ! videoconvert ! encoder ! capsfilter ! h264parse !
+//! capsfilter ! tee`.
 //!
 //! The `tee` allows having no viewers at all (`allow-not-linked`), so the pipeline runs on when
 //! the last one leaves. Its sink pad carries the keyframe throttle (see [`super::keyframes`]).
@@ -38,6 +39,18 @@ impl Capture {
         chain.push(make("videoconvert")?);
         chain.extend(encoder::elements(encoder, settings)?);
         chain.push(make("h264parse")?);
+        // Fixed here, whoever is attached when the encoder negotiates: with a viewer's branch
+        // already linked as the pipeline starts again, h264parse picked `avc` (which the
+        // payloader's template lists first) and the payloader refused it.
+        let parsed = make("capsfilter")?;
+        parsed.set_property(
+            "caps",
+            gst::Caps::builder("video/x-h264")
+                .field("stream-format", "byte-stream")
+                .field("alignment", "au")
+                .build(),
+        );
+        chain.push(parsed);
         let tee = gst::ElementFactory::make("tee")
             .name("fanout")
             .property("allow-not-linked", true)

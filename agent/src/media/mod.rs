@@ -8,6 +8,7 @@
 pub mod branch;
 pub mod caps;
 pub mod capture;
+pub mod dtls;
 pub mod encoder;
 pub mod ice_servers;
 pub mod keyframes;
@@ -119,7 +120,36 @@ impl MediaError {
     }
 }
 
-/// Makes one element, naming the package to install when it is missing.
+/// Does once, at start-up, what would otherwise keep the first viewer of the process waiting:
+/// makes the agent's DTLS certificate, lets GStreamer make its own (every DTLS decoder makes an
+/// RSA 2048 certificate when the first one is created, whatever certificate it is then given:
+/// tens of milliseconds here, longer on a Pi), and loads the plugins a viewer branch uses.
+/// Nothing of it runs again, and nothing runs while nobody watches. Blocking: run it off the
+/// async threads.
+pub fn warm_up() {
+    let started = std::time::Instant::now();
+    dtls::certificate();
+    let branch_elements = [
+        "queue",
+        "rtph264pay",
+        "webrtcbin",
+        "dtlssrtpdec",
+        "dtlssrtpenc",
+        "nicesrc",
+        "nicesink",
+        "rtpbin",
+    ];
+    for factory in branch_elements {
+        if let Err(e) = make(factory) {
+            tracing::warn!(error = %e, "viewers cannot be served");
+        }
+    }
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        "ready for the first viewer (DTLS certificates made, plugins loaded)"
+    );
+}
+
 /// How many elements of `bin` (recursively) `counts` accepts. Starts over when the bin changes
 /// meanwhile (a branch coming or going on another thread), so nothing is counted twice.
 pub fn count_elements(bin: &gstreamer::Bin, counts: impl Fn(&gstreamer::Element) -> bool) -> usize {
@@ -137,6 +167,7 @@ pub fn count_elements(bin: &gstreamer::Bin, counts: impl Fn(&gstreamer::Element)
     }
 }
 
+/// Makes one element, naming the package to install when it is missing.
 fn make(factory: &str) -> Result<gstreamer::Element, MediaError> {
     gstreamer::ElementFactory::make(factory)
         .build()

@@ -315,8 +315,11 @@ pub fn start_named_agent(dir: &Path, name: &str, base: &str, extra: &[String]) -
     } else {
         &["--width", "640", "--height", "480"]
     };
+    // A benchmark can measure another build of the agent beside this one's.
+    let agent =
+        std::env::var_os("MUMU_AGENT_BIN").map_or_else(|| binary("mumu-agent"), PathBuf::from);
     Running(
-        Command::new(binary("mumu-agent"))
+        Command::new(agent)
             .args(["--simulate", "--server", base])
             .args(size)
             .arg("--state-dir")

@@ -18,8 +18,10 @@ use mumu_shared::MAX_MESSAGE_BYTES;
 const TRANSPORT_LIMIT: usize = 4 * MAX_MESSAGE_BYTES;
 
 fn configure(ws: WebSocketUpgrade) -> WebSocketUpgrade {
-    // Small buffers: an idle socket should cost kilobytes, not the 128 KiB default.
-    ws.read_buffer_size(4 * 1024)
+    // Small buffers: an idle socket should cost a few kilobytes, not the 128 KiB default.
+    // tungstenite zero-fills the whole read buffer before each read, so all of it is resident
+    // in every socket; a larger message makes it grow for as long as it takes to read.
+    ws.read_buffer_size(1024)
         .write_buffer_size(0)
         .max_message_size(TRANSPORT_LIMIT)
         .max_frame_size(TRANSPORT_LIMIT)

@@ -31,8 +31,9 @@ pub enum Out<M> {
     /// Send this message. Shared: a notice for many viewers is one allocation however many
     /// queues hold it (and a queue slot stays pointer-sized).
     Send(Arc<Envelope<M>>),
-    /// Send this error, then close.
-    Close(ErrorBody),
+    /// Send this error, then close. Boxed, so that every queue slot stays two words: each
+    /// socket's queue allocates its slots up front, and idle sockets are most of them.
+    Close(Box<ErrorBody>),
     /// Reload what the socket caches about its device (who may watch it).
     Refresh,
 }
@@ -41,6 +42,11 @@ impl<M> Out<M> {
     /// Send this message.
     pub fn send(envelope: Envelope<M>) -> Self {
         Self::Send(Arc::new(envelope))
+    }
+
+    /// Send this error, then close.
+    pub fn close(body: ErrorBody) -> Self {
+        Self::Close(Box::new(body))
     }
 }
 
@@ -322,7 +328,7 @@ impl Hub {
                     ErrorCode::Replaced,
                     "this device connected again; this older connection is closed",
                 );
-                push(&conn.outbox, Out::Close(body));
+                push(&conn.outbox, Out::close(body));
             }
             ended = self.detach_locked(&mut state, old, now);
         }
@@ -987,7 +993,7 @@ impl Hub {
                             if let Some(viewer) = state.viewers.get(conn)
                                 && logins.covers(&viewer.login)
                             {
-                                push(&viewer.outbox, Out::Close(body.clone()));
+                                push(&viewer.outbox, Out::close(body.clone()));
                             }
                         }
                         return Vec::new();
@@ -1065,7 +1071,7 @@ impl Hub {
                             ErrorCode::DeviceRemoved,
                             "the owner removed this device; enrol again to pair it",
                         );
-                        push(&outbox, Out::Close(body));
+                        push(&outbox, Out::close(body));
                         ended
                     }
                 }
@@ -1128,10 +1134,10 @@ impl Hub {
             "the server is shutting down; reconnect shortly",
         );
         for device in state.devices.values() {
-            push(&device.outbox, Out::Close(body.clone()));
+            push(&device.outbox, Out::close(body.clone()));
         }
         for viewer in state.viewers.values() {
-            push(&viewer.outbox, Out::Close(body.clone()));
+            push(&viewer.outbox, Out::close(body.clone()));
         }
         ended
     }

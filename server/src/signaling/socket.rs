@@ -285,7 +285,7 @@ pub async fn run<P>(
             }
             out = inbox.rx.recv() => match out {
                 Some(Out::Send(envelope)) => writer.send(&envelope).await,
-                Some(Out::Close(body)) => break Some(body),
+                Some(Out::Close(body)) => break Some(*body),
                 Some(Out::Refresh) => Box::pin(peer.on_refresh()).await,
                 None => break None,
             },

@@ -5,7 +5,7 @@
 //! make (the first viewer after every start waited for it) and it limits the handshake to
 //! ECDHE-RSA suites, which some WebRTC stacks do not offer: a stock aiortc viewer, offering only
 //! ECDHE-ECDSA, failed with "Fatal SSL error". An ECDSA certificate serves every browser, aiortc
-//! and webrtc-rs alike, and costs well under a millisecond to make.
+//! and webrtc-rs alike, and needs no RSA key generation.
 //!
 //! The certificate lives only in memory: a viewer checks it against the fingerprint in the
 //! offer, which the signaling channel carries, so nothing is gained by keeping it on disk.
@@ -53,7 +53,7 @@ pub fn certificate() -> &'static AgentCertificate {
     })
 }
 
-/// Makes `webrtcbin` use [`certificate_pem`] for its DTLS. webrtcbin creates its DTLS elements
+/// Makes `webrtcbin` use [`certificate`] for its DTLS. webrtcbin creates its DTLS elements
 /// while it makes the offer, just before it reads their certificate for the offer's
 /// fingerprint; they are given ours the moment they are added.
 pub fn use_agent_certificate(webrtcbin: &gst::Element) {

@@ -7,11 +7,11 @@ use crate::pages::{
     account::Account, dashboard::Dashboard, login::Login, not_found::NotFound, pair::Pair,
     register::Register, watch::WatchPage,
 };
+use crate::router::{Location, Page};
 use crate::signaling::Signaling;
+use leptos::either::EitherOf7;
 use leptos::prelude::*;
 use leptos_meta::{Meta, MetaTags, Stylesheet, Title, provide_meta_context};
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
 
 /// The whole HTML document, rendered on the server. `user` is who the request's cookie names, so
 /// the first paint already shows the right page and the browser starts from the same state.
@@ -82,6 +82,7 @@ fn security_headers(options: &LeptosOptions) {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let location = Location::provide();
     let auth = Auth::provide();
     let signaling = Signaling::provide();
     provide_context(WatchClick(RwSignal::new(None)));
@@ -94,23 +95,24 @@ pub fn App() -> impl IntoView {
         }
     });
 
+    // A new page only when the path names another one: a page reads its query itself.
+    let page = Memo::new(move |_| location.page());
+    let page_view = move || match page.get().provide() {
+        Page::Dashboard => EitherOf7::A(view! { <Dashboard/> }),
+        Page::Login => EitherOf7::B(view! { <Login/> }),
+        Page::Register => EitherOf7::C(view! { <Register/> }),
+        Page::Pair => EitherOf7::D(view! { <Pair/> }),
+        Page::Watch => EitherOf7::E(view! { <WatchPage/> }),
+        Page::Account => EitherOf7::F(view! { <Account/> }),
+        Page::NotFound => EitherOf7::G(view! { <NotFound/> }),
+    };
+
     view! {
         <Stylesheet id="leptos" href="/pkg/mumu.css"/>
         <Title formatter=|page: String| if page.is_empty() { "MuMu".to_string() } else { format!("{page} · MuMu") }/>
         <Meta name="description" content="Watch your own cameras, peer to peer."/>
-        <Router>
-            <a class="skip" href="#main">"Skip to content"</a>
-            <Nav/>
-            <main id="main" tabindex="-1">
-                <Routes fallback=NotFound>
-                    <Route path=path!("/") view=Dashboard/>
-                    <Route path=path!("/login") view=Login/>
-                    <Route path=path!("/register") view=Register/>
-                    <Route path=path!("/pair") view=Pair/>
-                    <Route path=path!("/watch") view=WatchPage/>
-                    <Route path=path!("/account") view=Account/>
-                </Routes>
-            </main>
-        </Router>
+        <a class="skip" href="#main">"Skip to content"</a>
+        <Nav/>
+        <main id="main" tabindex="-1">{page_view}</main>
     }
 }

@@ -27,9 +27,28 @@ pub fn duration(s: u64) -> String {
 /// Bits per second, short ("850 kb/s", "2.4 Mb/s").
 pub fn bitrate(bps: f64) -> String {
     if bps >= 1_000_000.0 {
-        format!("{:.1} Mb/s", bps / 1_000_000.0)
+        format!("{} Mb/s", fixed(bps / 1_000_000.0, 1))
     } else {
-        format!("{:.0} kb/s", bps / 1000.0)
+        format!("{} kb/s", fixed(bps / 1000.0, 0))
+    }
+}
+
+/// `value` with `decimals` digits after the point, rounded half away from zero ("2.4", "850").
+/// The app writes every number this way: `format!("{:.1}")` would bring core's float
+/// formatting into the WASM, about 6 KB of its gzip.
+pub fn fixed(value: f64, decimals: u32) -> String {
+    if !value.is_finite() {
+        return "—".into();
+    }
+    let scale = 10_u64.pow(decimals);
+    let scaled = (value * scale as f64).round();
+    let sign = if scaled < 0.0 { "-" } else { "" };
+    let scaled = scaled.abs() as u64;
+    let (whole, part) = (scaled / scale, scaled % scale);
+    if decimals == 0 {
+        format!("{sign}{whole}")
+    } else {
+        format!("{sign}{whole}.{part:0width$}", width = decimals as usize)
     }
 }
 
@@ -59,5 +78,19 @@ mod tests {
         assert_eq!(duration(187_200), "2 d 4 h");
         assert_eq!(bitrate(850_000.0), "850 kb/s");
         assert_eq!(bitrate(2_400_000.0), "2.4 Mb/s");
+    }
+
+    #[test]
+    fn fixed_point_numbers() {
+        assert_eq!(fixed(2.449, 1), "2.4");
+        assert_eq!(fixed(2.45, 2), "2.45");
+        assert_eq!(fixed(0.05, 2), "0.05");
+        assert_eq!(fixed(849.6, 0), "850");
+        assert_eq!(fixed(12.0, 1), "12.0");
+        assert_eq!(fixed(0.0, 2), "0.00");
+        assert_eq!(fixed(-3.26, 1), "-3.3");
+        assert_eq!(fixed(-0.01, 1), "0.0", "no minus sign on a zero");
+        assert_eq!(fixed(f64::NAN, 1), "—");
+        assert_eq!(fixed(f64::INFINITY, 0), "—");
     }
 }

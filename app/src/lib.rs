@@ -12,6 +12,7 @@ pub mod components;
 pub mod format;
 pub mod pages;
 pub mod return_to;
+pub mod router;
 pub mod signaling;
 pub mod visibility;
 pub mod watch;
@@ -21,6 +22,8 @@ pub use app::{App, shell};
 
 #[cfg(test)]
 mod browser_support;
+#[cfg(test)]
+mod size_budget;
 
 /// The browser's entry point after the server's HTML has arrived: take it over.
 #[cfg(feature = "hydrate")]

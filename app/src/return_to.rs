@@ -3,8 +3,8 @@
 //! survive the detour); login and registration go back there. Only paths on this site are
 //! followed, so a crafted link cannot bounce a person to another site.
 
+use crate::router::Location;
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
 
 /// `/login?next=…` for a visitor who was at `path` (path and query).
 pub fn login_path(path: &str) -> String {
@@ -21,10 +21,10 @@ pub fn with_next(page: &str, next: &str) -> String {
 }
 
 /// The page to open after logging in: this page's `next`, if it is a path on this site.
-/// Called in a component's body (it reads the router's query).
+/// Called in a component's body (it reads the app's `Location`).
 pub fn use_next_path() -> Signal<String> {
-    let query = use_query_map();
-    Signal::derive(move || safe(query.with(|q| q.get("next")).as_deref()))
+    let location = Location::get();
+    Signal::derive(move || safe(location.query("next").as_deref()))
 }
 
 /// `next` if it is a local path, else the dashboard. Judged the way a browser parses it: the

@@ -371,9 +371,15 @@ impl Signaling {
     }
 }
 
-/// The dashboard's order: by name, ignoring case.
+/// The dashboard's order: by name, as the browser's language sorts words (case and accents
+/// second: "attic" < "Basement" < "Étable" < "garage").
 fn sort_by_name(devices: &mut [DevicePresence]) {
-    devices.sort_by_key(|d| d.name.to_lowercase());
+    let (languages, options) = (js_sys::Array::new(), js_sys::Object::new());
+    devices.sort_by(|a, b| {
+        js_sys::JsString::from(a.name.as_str())
+            .locale_compare(&b.name, &languages, &options)
+            .cmp(&0)
+    });
 }
 
 /// `ws(s)://<this host>/ws/viewer`.

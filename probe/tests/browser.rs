@@ -315,7 +315,36 @@ async fn a_newcomer_pairs_watches_and_manages_cameras(kind: Kind) {
         json!(true),
         "the page was not reloaded"
     );
+    assert_eq!(
+        browser
+            .js(
+                "return document.querySelector(\"nav .links a[href='/']\").getAttribute('aria-current')",
+                vec![]
+            )
+            .await,
+        json!("page"),
+        "the nav marks the page shown"
+    );
     browser.screenshot("dashboard-offline").await;
+    // Back and forward move between the app's pages without loading them.
+    browser.js("history.back()", vec![]).await;
+    browser
+        .wait_js(
+            "back on the watch page, in the app",
+            Duration::from_secs(10),
+            "return location.pathname === '/watch' && window.mumuNoReload === true \
+             && document.querySelectorAll('.tile').length === 2",
+        )
+        .await;
+    browser.js("history.forward()", vec![]).await;
+    browser
+        .wait_js(
+            "forward to the dashboard, in the app",
+            Duration::from_secs(10),
+            "return location.pathname === '/' && window.mumuNoReload === true \
+             && document.querySelectorAll('li.device').length === 2",
+        )
+        .await;
 
     // Remove them (after the confirmation the browser asks for): the cards go, and the empty
     // dashboard says what to do.

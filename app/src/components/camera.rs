@@ -1,6 +1,7 @@
 //! One camera being watched: the live video, where the connection stands, the figures from
 //! `getStats()`, and the buttons (fullscreen, snapshot, stats, end, watch again).
 
+use crate::components::show::{Show, ShowElse};
 use crate::format;
 use crate::signaling::Signaling;
 use crate::watch::machine::Phase;
@@ -153,7 +154,7 @@ pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
             node_ref=tile_ref
             data-device=device_id.as_str().to_string()
             data-phase=move || phase().0
-            data-first-frame-ms=move || first_frame_ms.get().map(|ms| format!("{ms:.0}"))
+            data-first-frame-ms=move || first_frame_ms.get().map(|ms| format::fixed(ms, 0))
             data-frames-decoded=move || view_state.stats.get().map(|s| s.frames_decoded.to_string())
         >
             <header class="tile-head">
@@ -192,7 +193,7 @@ pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
                 </Show>
             </div>
             <div class="controls">
-                <Show
+                <ShowElse
                     when=ended
                     fallback=move || view! {
                         <button type="button" on:click=fullscreen>"Fullscreen"</button>
@@ -207,7 +208,7 @@ pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
                     }
                 >
                     <button type="button" class="primary" on:click=again.clone()>"Watch again"</button>
-                </Show>
+                </ShowElse>
             </div>
             <Show when=move || show_stats.get()>
                 <StatsPanel id=panel_id.clone() view_state first_frame_ms video_ref/>
@@ -237,13 +238,13 @@ fn StatsPanel(
     view! {
         <dl class="stats" id=id>
             {row("Resolution", Box::new(move || resolution(view_state, video_ref)))}
-            {row("Frame rate", Box::new(stat(|s| s.fps.map(|f| format!("{f:.0} fps")))))}
+            {row("Frame rate", Box::new(stat(|s| s.fps.map(|f| format!("{} fps", format::fixed(f, 0))))))}
             {row("Bitrate", Box::new(stat(|s| s.bitrate_bps.map(format::bitrate))))}
-            {row("Round trip", Box::new(stat(|s| s.rtt_ms.map(|r| format!("{r:.1} ms")))))}
+            {row("Round trip", Box::new(stat(|s| s.rtt_ms.map(|r| format!("{} ms", format::fixed(r, 1))))))}
             {row("Path", Box::new(stat(|s| s.candidate.clone())))}
-            {row("Jitter", Box::new(stat(|s| s.jitter_ms.map(|j| format!("{j:.1} ms")))))}
-            {row("Packets lost", Box::new(stat(|s| Some(format!("{} ({:.2} %)", s.packets_lost, s.loss_percent)))))}
-            {row("First frame", Box::new(move || first_frame_ms.get().map(|ms| format!("{ms:.0} ms")).unwrap_or_else(|| "—".into())))}
+            {row("Jitter", Box::new(stat(|s| s.jitter_ms.map(|j| format!("{} ms", format::fixed(j, 1))))))}
+            {row("Packets lost", Box::new(stat(|s| Some(format!("{} ({} %)", s.packets_lost, format::fixed(s.loss_percent, 2))))))}
+            {row("First frame", Box::new(move || first_frame_ms.get().map(|ms| format!("{} ms", format::fixed(ms, 0))).unwrap_or_else(|| "—".into())))}
         </dl>
     }
 }

@@ -4,4 +4,5 @@ pub mod camera;
 pub mod field;
 pub mod nav;
 pub mod require_user;
+pub mod show;
 pub mod submit;

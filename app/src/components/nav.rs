@@ -1,23 +1,23 @@
 //! The bar at the top: where you are, who you are, and whether the live connection is up.
 
 use crate::auth::Auth;
+use crate::components::show::ShowElse;
+use crate::router::{Link, Location};
 use crate::signaling::{Signaling, SocketStatus};
 use leptos::prelude::*;
-use leptos_router::components::A;
-use leptos_router::hooks::use_navigate;
 
 #[component]
 pub fn Nav() -> impl IntoView {
     let auth = Auth::get();
+    let location = Location::get();
     let signaling = Signaling::get();
     let logout = move |_| {
-        let navigate = use_navigate();
         leptos::task::spawn_local(async move {
             // Even if the server cannot be reached, this tab forgets the user.
             let _ = crate::api::logout().await;
             signaling.disconnect();
             auth.forget();
-            navigate("/login", Default::default());
+            location.navigate("/login");
         });
     };
     let live = move || match signaling.status.get() {
@@ -31,28 +31,28 @@ pub fn Nav() -> impl IntoView {
     view! {
         <header class="topbar">
             <nav aria-label="Main">
-                <A href="/" attr:class="brand">"MuMu"</A>
-                <Show
+                <Link href="/" attr:class="brand">"MuMu"</Link>
+                <ShowElse
                     when=move || auth.user.with(Option::is_some)
                     fallback=|| view! {
                         <ul class="links">
-                            <li><A href="/login">"Log in"</A></li>
-                            <li><A href="/register">"Create account"</A></li>
+                            <li><Link href="/login">"Log in"</Link></li>
+                            <li><Link href="/register">"Create account"</Link></li>
                         </ul>
                     }
                 >
                     <ul class="links">
-                        <li><A href="/">"Cameras"</A></li>
-                        <li><A href="/pair">"Pair a camera"</A></li>
+                        <li><Link href="/">"Cameras"</Link></li>
+                        <li><Link href="/pair">"Pair a camera"</Link></li>
                     </ul>
                     <div class="me">
                         {move || live().map(|(class, text)| view! {
                             <span class=format!("socket {class}") role="status" data-socket=class>{text}</span>
                         })}
-                        <A href="/account" attr:class="username" attr:title="Your account">{move || auth.user.with(|u| u.as_ref().map(|u| u.username.clone()))}</A>
+                        <Link href="/account" attr:class="username" attr:title="Your account">{move || auth.user.with(|u| u.as_ref().map(|u| u.username.clone()))}</Link>
                         <button type="button" class="link" on:click=logout>"Log out"</button>
                     </div>
-                </Show>
+                </ShowElse>
             </nav>
         </header>
     }

@@ -6,10 +6,11 @@ use crate::auth::Auth;
 use crate::components::field::Field;
 use crate::components::require_user::RequireUser;
 use crate::components::submit::Submit;
+use crate::router::Location;
 use crate::signaling::Signaling;
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_navigate;
 use mumu_shared::api::ChangePasswordRequest;
 use mumu_shared::validate;
 
@@ -26,6 +27,7 @@ pub fn Account() -> impl IntoView {
 #[component]
 fn AccountPage() -> impl IntoView {
     let auth = Auth::get();
+    let location = Location::get();
     let signaling = Signaling::get();
     let current = RwSignal::new(String::new());
     let new = RwSignal::new(String::new());
@@ -69,13 +71,12 @@ fn AccountPage() -> impl IntoView {
     };
 
     let everywhere = move |_| {
-        let navigate = use_navigate();
         leptos::task::spawn_local(async move {
             match api::logout_everywhere().await {
                 Ok(()) => {
                     signaling.disconnect();
                     auth.forget();
-                    navigate("/login", Default::default());
+                    location.navigate("/login");
                 }
                 Err(error) => outcome.set(Some(Err(error.to_string()))),
             }
@@ -99,8 +100,8 @@ fn AccountPage() -> impl IntoView {
                 <Field id="new-password" label="New password" kind="password" autocomplete="new-password" value=new error=new_error
                     hint="At least 8 characters"/>
                 {move || outcome.get().map(|result| match result {
-                    Ok(text) => view! { <p class="success" role="status" data-test="form-ok">{text}</p> }.into_any(),
-                    Err(text) => view! { <p class="error" role="alert" data-test="form-error">{text}</p> }.into_any(),
+                    Ok(text) => Either::Left(view! { <p class="success" role="status" data-test="form-ok">{text}</p> }),
+                    Err(text) => Either::Right(view! { <p class="error" role="alert" data-test="form-error">{text}</p> }),
                 })}
                 <Submit busy label="Change password" busy_label="Changing…"/>
             </form>

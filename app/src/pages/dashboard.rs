@@ -4,11 +4,13 @@
 use crate::api;
 use crate::components::camera::{WatchClick, now_ms};
 use crate::components::require_user::RequireUser;
+use crate::components::show::{Show, ShowElse};
 use crate::format;
+use crate::router::Link;
 use crate::signaling::Signaling;
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
 use mumu_shared::signaling::DevicePresence;
 use mumu_shared::validate;
 use std::time::Duration;
@@ -52,21 +54,21 @@ fn DeviceList() -> impl IntoView {
                 <h1>"Your cameras"</h1>
                 <div class="actions">
                     <Show when=move || { online_ids().len() > 1 }>
-                        <A href=move || format!("/watch?d={}", online_ids().join(",")) attr:class="button">"Watch all online"</A>
+                        <Link href=move || format!("/watch?d={}", online_ids().join(",")) attr:class="button">"Watch all online"</Link>
                     </Show>
-                    <A href="/pair" attr:class="button primary">"Pair a camera"</A>
+                    <Link href="/pair" attr:class="button primary">"Pair a camera"</Link>
                 </div>
             </div>
-            <Show
+            <ShowElse
                 when=move || signaling.loaded.get()
                 fallback=|| view! { <p class="muted" role="status">"Loading your cameras…"</p> }
             >
-                <Show
+                <ShowElse
                     when=move || signaling.devices.with(|d| !d.is_empty())
                     fallback=|| view! {
                         <div class="empty card">
                             <p>"No cameras yet."</p>
-                            <p>"Start "<code>"mumu-agent"</code>" on a Raspberry Pi (or "<code>"mumu-agent --simulate"</code>" anywhere), then "<A href="/pair">"pair it with the code it prints"</A>"."</p>
+                            <p>"Start "<code>"mumu-agent"</code>" on a Raspberry Pi (or "<code>"mumu-agent --simulate"</code>" anywhere), then "<Link href="/pair">"pair it with the code it prints"</Link>"."</p>
                         </div>
                     }
                 >
@@ -77,8 +79,8 @@ fn DeviceList() -> impl IntoView {
                             children=move |device| view! { <DeviceCard device now/> }
                         />
                     </ul>
-                </Show>
-            </Show>
+                </ShowElse>
+            </ShowElse>
         </section>
     }
 }
@@ -111,7 +113,10 @@ fn DeviceCard(device: DevicePresence, now: RwSignal<f64>) -> impl IntoView {
         ];
         parts.extend(s.source.map(|v| format!("source {v}")));
         parts.extend(s.encoder.map(|v| format!("encoder {v}")));
-        parts.extend(s.cpu_temp_c.map(|t| format!("{t:.0} °C")));
+        parts.extend(
+            s.cpu_temp_c
+                .map(|t| format!("{} °C", format::fixed(f64::from(t), 0))),
+        );
         parts.join(" · ")
     });
 
@@ -191,13 +196,13 @@ fn DeviceCard(device: DevicePresence, now: RwSignal<f64>) -> impl IntoView {
             <p class="error" role="alert">{move || problem.get()}</p>
             <div class="controls">
                 {if device.online {
-                    view! {
-                        <A href=watch_href attr:class="button primary" on:click=move |_| {
+                    Either::Left(view! {
+                        <Link href=watch_href attr:class="button primary" on:click=move |_| {
                             if let Some(c) = click { c.0.set(Some(now_ms())); }
-                        }>"Watch"</A>
-                    }.into_any()
+                        }>"Watch"</Link>
+                    })
                 } else {
-                    view! { <span class="button disabled" aria-disabled="true">"Watch"</span> }.into_any()
+                    Either::Right(view! { <span class="button disabled" aria-disabled="true">"Watch"</span> })
                 }}
                 <button type="button" on:click=move |_| renaming.set(true) disabled=move || busy.get()>"Rename"</button>
                 <button type="button" class="danger" on:click=remove disabled=move || busy.get()>"Remove"</button>

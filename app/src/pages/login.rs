@@ -3,17 +3,18 @@
 use crate::api;
 use crate::auth::Auth;
 use crate::components::field::Field;
+use crate::components::show::ShowElse;
 use crate::components::submit::Submit;
 use crate::return_to;
+use crate::router::{Link, Location, Redirect};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::{A, Redirect};
-use leptos_router::hooks::use_navigate;
 use mumu_shared::api::LoginRequest;
 
 #[component]
 pub fn Login() -> impl IntoView {
     let auth = Auth::get();
+    let location = Location::get();
     let next = return_to::use_next_path();
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
@@ -38,12 +39,11 @@ pub fn Login() -> impl IntoView {
         }
         busy.set(true);
         failure.set(None);
-        let navigate = use_navigate();
         leptos::task::spawn_local(async move {
             match api::login(&req).await {
                 Ok(login) => {
                     auth.user.set(Some(login.user));
-                    navigate(&next.get_untracked(), Default::default());
+                    location.navigate(&next.get_untracked());
                 }
                 Err(error) => failure.set(Some(error.to_string())),
             }
@@ -53,7 +53,7 @@ pub fn Login() -> impl IntoView {
 
     view! {
         <Title text="Log in"/>
-        <Show when=move || auth.user.with(Option::is_none) fallback=move || view! { <Redirect path=next.get_untracked()/> }>
+        <ShowElse when=move || auth.user.with(Option::is_none) fallback=move || view! { <Redirect path=next.get_untracked()/> }>
             <section class="narrow card">
                 <h1>"Log in"</h1>
                 <form method="post" on:submit=submit novalidate>
@@ -62,8 +62,8 @@ pub fn Login() -> impl IntoView {
                     <p class="error" role="alert" data-test="form-error">{move || failure.get()}</p>
                     <Submit busy label="Log in" busy_label="Logging in…"/>
                 </form>
-                <p>"New here? "<A href=move || return_to::with_next("/register", &next.get())>"Create an account"</A></p>
+                <p>"New here? "<Link href=move || return_to::with_next("/register", &next.get())>"Create an account"</Link></p>
             </section>
-        </Show>
+        </ShowElse>
     }
 }

@@ -1,8 +1,8 @@
 //! Any path the app does not know.
 
+use crate::router::Link;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
 
 #[component]
 pub fn NotFound() -> impl IntoView {
@@ -14,7 +14,7 @@ pub fn NotFound() -> impl IntoView {
         <Title text="Not found"/>
         <section class="narrow">
             <h1>"Nothing here"</h1>
-            <p>"This page does not exist. "<A href="/">"Back to your cameras"</A></p>
+            <p>"This page does not exist. "<Link href="/">"Back to your cameras"</Link></p>
         </section>
     }
 }

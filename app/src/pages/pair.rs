@@ -4,10 +4,10 @@ use crate::api;
 use crate::components::field::Field;
 use crate::components::require_user::RequireUser;
 use crate::components::submit::Submit;
+use crate::router::{Link, Location};
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
-use leptos_router::hooks::use_query_map;
 use mumu_shared::ErrorCode;
 use mumu_shared::api::PairRequest;
 use mumu_shared::validate;
@@ -44,9 +44,8 @@ pub fn Pair() -> impl IntoView {
 #[component]
 fn PairForm() -> impl IntoView {
     // The agent's QR code opens `/pair?code=…`: the code is typed in already.
-    let from_link = use_query_map()
-        .with_untracked(|q| q.get("code"))
-        .unwrap_or_default();
+    let location = Location::get();
+    let from_link = untrack(|| location.query("code")).unwrap_or_default();
     let code = RwSignal::new(from_link);
     let name = RwSignal::new(String::new());
     let tried = RwSignal::new(false);
@@ -110,12 +109,12 @@ fn PairForm() -> impl IntoView {
                 <Submit busy label="Pair" busy_label="Pairing…"/>
             </form>
             {move || outcome.get().map(|result| match result {
-                Ok(name) => view! {
+                Ok(name) => Either::Left(view! {
                     <p class="success" role="status" data-test="pair-ok">
-                        "Paired “"{name}"”. "<A href="/">"See it on your dashboard"</A>
+                        "Paired “"{name}"”. "<Link href="/">"See it on your dashboard"</Link>
                     </p>
-                }.into_any(),
-                Err(why) => view! { <p class="error" role="alert" data-test="pair-error">{why}</p> }.into_any(),
+                }),
+                Err(why) => Either::Right(view! { <p class="error" role="alert" data-test="pair-error">{why}</p> }),
             })}
         </section>
     }

@@ -4,12 +4,12 @@
 use crate::api;
 use crate::auth::Auth;
 use crate::components::field::Field;
+use crate::components::show::ShowElse;
 use crate::components::submit::Submit;
 use crate::return_to;
+use crate::router::{Link, Location, Redirect};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::{A, Redirect};
-use leptos_router::hooks::use_navigate;
 use mumu_shared::ErrorCode;
 use mumu_shared::api::RegisterRequest;
 use mumu_shared::validate;
@@ -17,6 +17,7 @@ use mumu_shared::validate;
 #[component]
 pub fn Register() -> impl IntoView {
     let auth = Auth::get();
+    let location = Location::get();
     let next = return_to::use_next_path();
     let username = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
@@ -60,12 +61,11 @@ pub fn Register() -> impl IntoView {
         };
         busy.set(true);
         failure.set(None);
-        let navigate = use_navigate();
         leptos::task::spawn_local(async move {
             match api::register(&req).await {
                 Ok(login) => {
                     auth.user.set(Some(login.user));
-                    navigate(&next.get_untracked(), Default::default());
+                    location.navigate(&next.get_untracked());
                 }
                 Err(error) if error.code() == ErrorCode::Conflict => failure.set(Some(format!(
                     "{error}. Pick another, or log in if this is your account."
@@ -78,7 +78,7 @@ pub fn Register() -> impl IntoView {
 
     view! {
         <Title text="Create account"/>
-        <Show when=move || auth.user.with(Option::is_none) fallback=move || view! { <Redirect path=next.get_untracked()/> }>
+        <ShowElse when=move || auth.user.with(Option::is_none) fallback=move || view! { <Redirect path=next.get_untracked()/> }>
             <section class="narrow card">
                 <h1>"Create your account"</h1>
                 <form method="post" on:submit=submit novalidate>
@@ -90,8 +90,8 @@ pub fn Register() -> impl IntoView {
                     <p class="error" role="alert" data-test="form-error">{move || failure.get()}</p>
                     <Submit busy label="Create account" busy_label="Creating…"/>
                 </form>
-                <p>"Have an account? "<A href=move || return_to::with_next("/login", &next.get())>"Log in"</A></p>
+                <p>"Have an account? "<Link href=move || return_to::with_next("/login", &next.get())>"Log in"</Link></p>
             </section>
-        </Show>
+        </ShowElse>
     }
 }

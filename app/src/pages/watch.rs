@@ -2,10 +2,10 @@
 
 use crate::components::camera::CameraTile;
 use crate::components::require_user::RequireUser;
+use crate::router::{Link, Location};
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
-use leptos_router::hooks::use_query_map;
 use mumu_shared::DeviceId;
 
 /// The cameras named in the query, in order, without repeats.
@@ -21,28 +21,28 @@ pub fn devices_in(query: &str) -> Vec<DeviceId> {
 
 #[component]
 pub fn WatchPage() -> impl IntoView {
-    let query = use_query_map();
-    let devices = move || devices_in(&query.with(|q| q.get("d").unwrap_or_default()));
+    let location = Location::get();
+    let devices = move || devices_in(&location.query("d").unwrap_or_default());
     view! {
         <Title text="Watch"/>
         <RequireUser>
             {move || {
                 let list = devices();
                 if list.is_empty() {
-                    return view! {
+                    return Either::Left(view! {
                         <section class="narrow">
                             <h1>"Watch"</h1>
-                            <p>"No camera chosen. "<A href="/">"Pick one on your dashboard"</A></p>
+                            <p>"No camera chosen. "<Link href="/">"Pick one on your dashboard"</Link></p>
                         </section>
-                    }.into_any();
+                    });
                 }
                 let class = format!("grid tiles-{}", list.len().min(4));
-                view! {
+                Either::Right(view! {
                     <h1 class="visually-hidden">"Watch"</h1>
                     <div class=class>
                         {list.into_iter().map(|id| view! { <CameraTile device_id=id/> }).collect_view()}
                     </div>
-                }.into_any()
+                })
             }}
         </RequireUser>
     }

@@ -61,7 +61,7 @@ pub fn path(sample: &Sample) -> Option<String> {
         "direct"
     };
     Some(match &sample.transport {
-        Some(transport) => format!("{way} · {}", transport.to_uppercase()),
+        Some(transport) => format!("{way} · {}", transport.to_ascii_uppercase()),
         None => way.to_owned(),
     })
 }

@@ -141,8 +141,8 @@ impl Sessions {
                 })]
             }
             MediaEvent::Connected { session } if self.branches.contains_key(&session) => {
-                // The viewer can decode from the next keyframe on: ask for it now.
-                self.capture.request_keyframe();
+                // The viewer's branch passes nothing until a keyframe: ask for it now.
+                self.capture.request_keyframe_for_joining_viewer();
                 vec![]
             }
             MediaEvent::BranchFailed { session, reason }

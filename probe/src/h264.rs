@@ -6,6 +6,8 @@
 
 use thiserror::Error;
 
+/// NAL unit type of a coded slice of a non-IDR picture.
+pub const NAL_SLICE: u8 = 1;
 /// NAL unit type of a coded slice of an IDR picture (a keyframe).
 pub const NAL_IDR: u8 = 5;
 /// NAL unit type of a sequence parameter set.
@@ -71,6 +73,8 @@ pub struct AccessUnit {
     pub has_pps: bool,
     /// It carries an IDR slice: a keyframe.
     pub has_idr: bool,
+    /// It carries a slice of a picture (IDR or not): it is a frame, not only parameter sets.
+    pub has_slice: bool,
     /// RTP packets in it.
     pub packets: u32,
     /// Payload bytes in it.
@@ -85,7 +89,11 @@ impl AccessUnit {
             match t {
                 NAL_SPS => self.has_sps = true,
                 NAL_PPS => self.has_pps = true,
-                NAL_IDR => self.has_idr = true,
+                NAL_IDR => {
+                    self.has_idr = true;
+                    self.has_slice = true;
+                }
+                NAL_SLICE => self.has_slice = true,
                 _ => {}
             }
         }
@@ -176,6 +184,7 @@ mod tests {
                 has_sps: true,
                 has_pps: true,
                 has_idr: true,
+                has_slice: true,
                 packets: 2,
                 bytes: 1020
             }]

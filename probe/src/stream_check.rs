@@ -141,6 +141,10 @@ impl StreamCheck {
     fn access_unit(&mut self, now: Instant, unit: AccessUnit) {
         self.seen_sps |= unit.has_sps;
         self.seen_pps |= unit.has_pps;
+        // Parameter sets on their own (rtph264pay sends them ahead of a keyframe) are no frame.
+        if !unit.has_slice {
+            return;
+        }
         if !self.decodable {
             if unit.has_idr && self.seen_sps && self.seen_pps {
                 self.decodable = true;
@@ -206,6 +210,18 @@ mod tests {
         assert_eq!(check.total.packets, 5);
         let first = check.first_frame_unit.unwrap();
         assert!(first.has_sps && first.has_pps && first.has_idr);
+    }
+
+    #[test]
+    fn parameter_sets_in_a_unit_of_their_own_are_no_frame() {
+        let now = Instant::now();
+        let mut check = StreamCheck::new();
+        check.packet(now, 1, 3000, true, &single(NAL_SPS));
+        check.packet(now, 2, 3001, true, &single(NAL_PPS));
+        check.packet(now, 3, 3002, true, &single(NAL_IDR));
+        assert_eq!(check.frames_before_keyframe, 0);
+        assert_eq!(check.total.frames, 1);
+        assert_eq!(check.total.keyframes, 1);
     }
 
     #[test]

@@ -23,6 +23,10 @@ async fn a_viewer_sees_the_simulated_camera_through_the_real_server() {
     assert!(summary.seconds >= 4.9, "five seconds of video: {summary:?}");
     assert!(summary.fps >= 25.0, "at least 25 fps: {summary:?}");
     assert!(summary.keyframes >= 1, "{summary:?}");
+    assert_eq!(
+        summary.frames_before_keyframe, 0,
+        "nothing it could not decode came before the keyframe: {summary:?}"
+    );
     assert_eq!(summary.large_gaps, 0, "{summary:?}");
     let (connected, first_frame) = (
         summary.connected_ms.unwrap(),
@@ -55,6 +59,12 @@ async fn three_viewers_share_the_camera_and_one_leaving_stalls_nobody() {
         short.first_frame_verified && short.ended_early.is_none(),
         "{short:?}"
     );
+    for summary in [&a, &b, &short, &long_a, &long_b] {
+        assert_eq!(
+            summary.frames_before_keyframe, 0,
+            "each viewer starts at its own keyframe, however close the joins: {summary:?}"
+        );
+    }
     for summary in [&long_a, &long_b] {
         assert!(summary.first_frame_verified, "{summary:?}");
         assert!(

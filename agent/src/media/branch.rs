@@ -19,9 +19,11 @@
 //!   webrtcbin holds some of what it gets (it reached the viewer as a burst of stale frames
 //!   after connecting) and drops the rest (a keyframe requested at ICE-connected was sometimes
 //!   lost, leaving the viewer waiting for the next periodic one).
-//! - The encoder is asked for a keyframe when the peer connection is up: that is the first
-//!   frame the viewer gets. A keyframe requested earlier would be dropped at the gate, and
-//!   (through the throttle) it would delay the one the viewer can use.
+//! - The encoder is asked for a keyframe when the peer connection is up, past the keyframe
+//!   throttle (see [`super::keyframes`]), and that keyframe is the first frame the viewer
+//!   gets: the frames in between are dropped before the payloader. A viewer given those frames
+//!   cannot decode them and asks for a keyframe (Chromium's PLI), and that request, throttled
+//!   behind the first, cost the next watch up to a quarter of a second.
 //! - Leaving, the branch is unlinked from an idle tee pad (so the other viewers never see a
 //!   half-pushed buffer), and the tee pad is released and the bin removed in `call_async`, off
 //!   the streaming threads. The bin stops (`Null`) only once its ICE candidate gathering is
@@ -29,6 +31,7 @@
 //!
 //! GStreamer signal closures hold only weak references to the branch; the session table owns it.
 
+use super::gate::Gate;
 use super::ice_servers::{self, WebrtcbinIceServers};
 use super::sdp::{candidate_line, mids_of};
 use super::{MediaError, MediaEvent, MediaEvents, caps, count_elements, dtls, make};
@@ -37,7 +40,6 @@ use gstreamer::prelude::*;
 use gstreamer_webrtc as gst_webrtc;
 use mumu_shared::SessionId;
 use mumu_shared::signaling::IceCandidate;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
@@ -86,7 +88,7 @@ struct Inner {
     webrtcbin: gst::Element,
     events: MediaEvents,
     /// Opened when the peer connection is up; until then RTP is dropped before webrtcbin.
-    gate: Arc<AtomicBool>,
+    gate: Arc<Gate>,
     state: Mutex<BranchState>,
     /// When the branch was made: the steps to the first frame are logged against it.
     attached: Instant,
@@ -150,21 +152,35 @@ impl ViewerBranch {
             .static_pad("src")
             .ok_or_else(|| MediaError::Gst("rtph264pay has no src pad".into()))?;
         caps::install_rewrite(&pay_src);
-        // The gate sits after the payloader, so that its caps reach webrtcbin with the first
-        // frame. Events pass; RTP is consumed (`Handled`, not `Drop`: with `Drop` GStreamer
-        // 1.22 unrefs a NULL buffer behind gstreamer-rs).
-        let gate = Arc::new(AtomicBool::new(false));
-        let open = gate.clone();
+        // The gate: RTP is consumed after the payloader (so that its caps reach webrtcbin with
+        // the first frame) until the first keyframe after the peer connection is up; frames
+        // between those two are dropped before it. Events pass. Consumed means `Handled`, not
+        // `Drop`: with `Drop` GStreamer 1.22 unrefs a NULL buffer behind gstreamer-rs.
+        let gate = Arc::new(Gate::default());
+        let rtp_gate = gate.clone();
         pay_src.add_probe(
             gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
             move |_, _| {
-                if open.load(Ordering::Acquire) {
+                if rtp_gate.open() {
                     gst::PadProbeReturn::Ok
                 } else {
                     gst::PadProbeReturn::Handled
                 }
             },
         );
+        let frame_gate = gate.clone();
+        pay.static_pad("sink")
+            .ok_or_else(|| MediaError::Gst("rtph264pay has no sink pad".into()))?
+            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                let keyframe = info
+                    .buffer()
+                    .is_some_and(|b| !b.flags().contains(gst::BufferFlags::DELTA_UNIT));
+                if frame_gate.passes(keyframe) {
+                    gst::PadProbeReturn::Ok
+                } else {
+                    gst::PadProbeReturn::Handled
+                }
+            });
         let rtc_sink = webrtcbin
             .request_pad_simple("sink_%u")
             .ok_or_else(|| MediaError::Gst("webrtcbin gave no sink pad".into()))?;
@@ -376,7 +392,7 @@ impl ViewerBranch {
         tracing::info!(session = %self.0.session, ?state, ms = self.ms(), "peer connection");
         match state {
             gst_webrtc::WebRTCPeerConnectionState::Connected => {
-                self.0.gate.store(true, Ordering::Release);
+                self.0.gate.connect();
                 self.send(MediaEvent::Connected {
                     session: self.0.session.clone(),
                 })

@@ -140,10 +140,11 @@ impl Capture {
         Ok(())
     }
 
-    /// Asks the encoder for a keyframe (through the throttle).
-    pub fn request_keyframe(&self) {
+    /// Asks the encoder for a keyframe for a viewer whose peer connection just came up (past
+    /// the throttle: see [`keyframes`]).
+    pub fn request_keyframe_for_joining_viewer(&self) {
         if let Some(pad) = self.tee.static_pad("sink") {
-            pad.push_event(keyframes::force_key_unit_event());
+            pad.push_event(keyframes::join_request_event());
         }
     }
 

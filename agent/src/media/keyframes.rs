@@ -6,6 +6,12 @@
 //! link could otherwise keyframe-storm everyone. So at most one request passes per
 //! `min_interval`; a request inside the window is not lost but coalesced into one deferred
 //! request at the window's end, which serves everyone who asked meanwhile.
+//!
+//! One request passes whatever the window: a viewer's first, made once its peer connection is
+//! up ([`join_request_event`]). Nothing the encoder made before that reached the viewer, so
+//! holding it back would only hold back the first frame (by up to `min_interval`, when
+//! another viewer had just joined). It comes once per watch, and watches are bounded by the
+//! server (per device at once, per user per minute), so it cannot storm the encoder.
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -41,8 +47,12 @@ impl Throttle {
         }
     }
 
-    /// Decides about a request arriving at `now`.
-    pub fn decide(&mut self, now: Instant) -> Decision {
+    /// Decides about a request arriving at `now`; a viewer's first (`join`) always passes.
+    pub fn decide(&mut self, now: Instant, join: bool) -> Decision {
+        if join {
+            self.last_forwarded = Some(now);
+            return Decision::Forward;
+        }
         match self.last_forwarded {
             Some(last) if now.saturating_duration_since(last) < self.min_interval => {
                 if self.deferred {
@@ -69,11 +79,28 @@ pub fn is_force_key_unit(event: &gst::EventRef) -> bool {
             .is_some_and(|s| s.name() == "GstForceKeyUnit")
 }
 
+/// The field that marks a viewer's first keyframe request.
+const JOIN_FIELD: &str = "mumu-join";
+
 /// A keyframe request, as sent upstream from a branch.
 pub fn force_key_unit_event() -> gst::Event {
     gstreamer_video::UpstreamForceKeyUnitEvent::builder()
         .all_headers(true)
         .build()
+}
+
+/// A viewer's first keyframe request, made once its peer connection is up: not throttled.
+pub fn join_request_event() -> gst::Event {
+    gstreamer_video::UpstreamForceKeyUnitEvent::builder()
+        .all_headers(true)
+        .other_field(JOIN_FIELD, true)
+        .build()
+}
+
+fn is_join_request(event: &gst::EventRef) -> bool {
+    event
+        .structure()
+        .is_some_and(|s| s.get::<bool>(JOIN_FIELD) == Ok(true))
 }
 
 /// Throttles every keyframe request passing `pad` (the tee's sink pad, where all branches'
@@ -87,13 +114,14 @@ pub fn install(pad: &gst::Pad, min_interval: Duration, runtime: tokio::runtime::
         if !is_force_key_unit(event) {
             return gst::PadProbeReturn::Ok;
         }
+        let join = is_join_request(event);
         let decision = match throttle.lock() {
-            Ok(mut throttle) => throttle.decide(Instant::now()),
+            Ok(mut throttle) => throttle.decide(Instant::now(), join),
             Err(_) => Decision::Forward,
         };
         match decision {
             Decision::Forward => {
-                tracing::debug!("keyframe request forwarded to the encoder");
+                tracing::debug!(join, "keyframe request forwarded to the encoder");
                 gst::PadProbeReturn::Ok
             }
             Decision::Defer(delay) => {
@@ -123,9 +151,9 @@ mod tests {
     fn the_first_request_passes_and_the_next_in_the_window_is_deferred_to_its_end() {
         let mut throttle = Throttle::new(Duration::from_millis(500));
         let t0 = Instant::now();
-        assert_eq!(throttle.decide(t0), Decision::Forward);
+        assert_eq!(throttle.decide(t0, false), Decision::Forward);
         assert_eq!(
-            throttle.decide(t0 + Duration::from_millis(200)),
+            throttle.decide(t0 + Duration::from_millis(200), false),
             Decision::Defer(Duration::from_millis(300))
         );
     }
@@ -134,32 +162,49 @@ mod tests {
     fn a_storm_of_requests_in_one_window_becomes_a_single_deferred_one() {
         let mut throttle = Throttle::new(Duration::from_millis(500));
         let t0 = Instant::now();
-        throttle.decide(t0);
+        throttle.decide(t0, false);
         assert!(matches!(
-            throttle.decide(t0 + Duration::from_millis(10)),
+            throttle.decide(t0 + Duration::from_millis(10), false),
             Decision::Defer(_)
         ));
         for ms in 20..30 {
             assert_eq!(
-                throttle.decide(t0 + Duration::from_millis(ms)),
+                throttle.decide(t0 + Duration::from_millis(ms), false),
                 Decision::Coalesce
             );
         }
         // The deferred request arrives at the window's end and passes.
         assert_eq!(
-            throttle.decide(t0 + Duration::from_millis(500)),
+            throttle.decide(t0 + Duration::from_millis(500), false),
             Decision::Forward
         );
         assert!(matches!(
-            throttle.decide(t0 + Duration::from_millis(600)),
+            throttle.decide(t0 + Duration::from_millis(600), false),
             Decision::Defer(_)
         ));
+    }
+
+    #[test]
+    fn a_viewers_first_request_passes_inside_the_window_and_opens_a_new_one() {
+        let mut throttle = Throttle::new(Duration::from_millis(250));
+        let t0 = Instant::now();
+        assert_eq!(throttle.decide(t0, false), Decision::Forward);
+        let joined = t0 + Duration::from_millis(100);
+        assert_eq!(throttle.decide(joined, true), Decision::Forward);
+        // The window starts again from the join: a PLI just after it waits its turn.
+        assert_eq!(
+            throttle.decide(joined + Duration::from_millis(50), false),
+            Decision::Defer(Duration::from_millis(200))
+        );
     }
 
     #[test]
     fn only_force_key_unit_events_count_as_keyframe_requests() {
         crate::media::init_for_tests();
         assert!(is_force_key_unit(&force_key_unit_event()));
+        assert!(is_force_key_unit(&join_request_event()));
+        assert!(is_join_request(&join_request_event()));
+        assert!(!is_join_request(&force_key_unit_event()));
         assert!(!is_force_key_unit(&gst::event::Reconfigure::new()));
     }
 }

@@ -10,6 +10,7 @@ pub mod caps;
 pub mod capture;
 pub mod dtls;
 pub mod encoder;
+pub mod gate;
 pub mod ice_servers;
 pub mod keyframes;
 pub mod sdp;

@@ -31,10 +31,10 @@
 //!
 //! GStreamer signal closures hold only weak references to the branch; the session table owns it.
 
-use super::gate::Gate;
+use super::gate::{Gate, Verdict};
 use super::ice_servers::{self, WebrtcbinIceServers};
 use super::sdp::{candidate_line, mids_of};
-use super::{MediaError, MediaEvent, MediaEvents, caps, count_elements, dtls, make};
+use super::{MediaError, MediaEvent, MediaEvents, caps, count_elements, dtls, keyframes, make};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_webrtc as gst_webrtc;
@@ -171,14 +171,17 @@ impl ViewerBranch {
         let frame_gate = gate.clone();
         pay.static_pad("sink")
             .ok_or_else(|| MediaError::Gst("rtph264pay has no sink pad".into()))?
-            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            .add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
                 let keyframe = info
                     .buffer()
                     .is_some_and(|b| !b.flags().contains(gst::BufferFlags::DELTA_UNIT));
-                if frame_gate.passes(keyframe) {
-                    gst::PadProbeReturn::Ok
-                } else {
-                    gst::PadProbeReturn::Handled
+                match frame_gate.frame(keyframe) {
+                    Verdict::Pass => gst::PadProbeReturn::Ok,
+                    Verdict::Drop => gst::PadProbeReturn::Handled,
+                    Verdict::DropAndAskAgain => {
+                        pad.push_event(keyframes::force_key_unit_event());
+                        gst::PadProbeReturn::Handled
+                    }
                 }
             });
         let rtc_sink = webrtcbin

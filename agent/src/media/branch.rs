@@ -87,7 +87,8 @@ struct Inner {
     bin: gst::Bin,
     webrtcbin: gst::Element,
     events: MediaEvents,
-    /// Opened when the peer connection is up; until then RTP is dropped before webrtcbin.
+    /// Closed until the peer connection is up, then open from the first keyframe (see
+    /// [`Gate`]); RTP is dropped before webrtcbin until then.
     gate: Arc<Gate>,
     state: Mutex<BranchState>,
     /// When the branch was made: the steps to the first frame are logged against it.

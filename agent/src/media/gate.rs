@@ -42,7 +42,7 @@ impl Gate {
     }
 
     /// Whether RTP may reach webrtcbin: from the first keyframe after connecting on. Opened
-    /// by the streaming thread itself ([`Gate::passes`]), so a frame that was in the
+    /// by the streaming thread itself ([`Gate::frame`]), so a frame that was in the
     /// payloader as the connection came up cannot slip through ahead of the keyframe.
     pub fn open(&self) -> bool {
         self.state.load(Ordering::Acquire) == OPEN

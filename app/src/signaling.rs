@@ -11,6 +11,7 @@ use mumu_shared::signaling::{
     DevicePresence, Heartbeat, ServerToViewer, ViewerHello, ViewerToServer,
 };
 use mumu_shared::{DeviceId, Envelope, ErrorCode, PROTOCOL_VERSION};
+use send_wrapper::SendWrapper;
 use std::rc::Rc;
 use std::time::Duration;
 use wasm_bindgen::JsCast;
@@ -72,7 +73,10 @@ pub struct Signaling {
     /// Whether `devices` has been filled by a `hello_ack` yet.
     pub loaded: RwSignal<bool>,
     auth: Auth,
-    inner: StoredValue<Inner, LocalStorage>,
+    /// The browser's side (socket, timers, callbacks), made on first use. `None` on the server,
+    /// which never connects: a server drops a page's values on whichever thread finishes its
+    /// response, and a `SendWrapper` holding something dropped off its own thread panics.
+    inner: StoredValue<Option<SendWrapper<Inner>>>,
 }
 
 impl Signaling {
@@ -83,7 +87,7 @@ impl Signaling {
             devices: RwSignal::new(Vec::new()),
             loaded: RwSignal::new(false),
             auth: Auth::get(),
-            inner: StoredValue::new_local(Inner::default()),
+            inner: StoredValue::new(None),
         };
         provide_context(signaling);
         signaling
@@ -92,6 +96,15 @@ impl Signaling {
     /// The app's socket.
     pub fn get() -> Self {
         expect_context()
+    }
+
+    /// Reads or changes the browser's side, making it first if need be; `None` once the app
+    /// is gone.
+    fn update_inner<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
+        self.inner.try_update_value(|slot| {
+            let inner = slot.get_or_insert_with(|| SendWrapper::new(Inner::default()));
+            f(inner)
+        })
     }
 
     /// The presence of one camera, if this user may watch it.
@@ -103,8 +116,7 @@ impl Signaling {
     /// Opens the socket unless it is open or opening.
     pub fn connect(self) {
         let already = self
-            .inner
-            .try_update_value(|inner| {
+            .update_inner(|inner| {
                 let was = inner.wanted;
                 inner.wanted = true;
                 if inner.wake_when_shown.is_none() {
@@ -127,8 +139,7 @@ impl Signaling {
     /// at the page again (a phone unlocked, a tab brought back), so the wait ends.
     pub fn wake(self) {
         let due = self
-            .inner
-            .try_update_value(|inner| {
+            .update_inner(|inner| {
                 let due = inner.wanted && inner.ws.is_none();
                 if due {
                     if let Some(t) = inner.retry.take() {
@@ -146,7 +157,7 @@ impl Signaling {
 
     /// Closes the socket and stops reconnecting (logout).
     pub fn disconnect(self) {
-        let ws = self.inner.try_update_value(|inner| {
+        let ws = self.update_inner(|inner| {
             inner.wanted = false;
             inner.failures = 0;
             if let Some(t) = inner.retry.take() {
@@ -176,12 +187,11 @@ impl Signaling {
             ts: js_sys::Date::now() as i64,
         };
         let text = mumu_shared::encode(&envelope);
-        self.inner
-            .try_with_value(|inner| match &inner.ws {
-                Some(ws) if ws.ready_state() == WebSocket::OPEN => ws.send_with_str(&text).is_ok(),
-                _ => false,
-            })
-            .unwrap_or(false)
+        self.update_inner(|inner| match &inner.ws {
+            Some(ws) if ws.ready_state() == WebSocket::OPEN => ws.send_with_str(&text).is_ok(),
+            _ => false,
+        })
+        .unwrap_or(false)
     }
 
     /// Whether the socket is open and authenticated.
@@ -191,20 +201,19 @@ impl Signaling {
 
     /// Calls `listener` with every socket event until the returned id is passed to `unlisten`.
     pub fn listen(&self, listener: impl Fn(&SocketEvent) + 'static) -> u64 {
-        self.inner
-            .try_update_value(|inner| {
-                inner.next_listener += 1;
-                inner
-                    .listeners
-                    .push((inner.next_listener, Rc::new(listener)));
-                inner.next_listener
-            })
-            .unwrap_or(0)
+        self.update_inner(|inner| {
+            inner.next_listener += 1;
+            inner
+                .listeners
+                .push((inner.next_listener, Rc::new(listener)));
+            inner.next_listener
+        })
+        .unwrap_or(0)
     }
 
     /// Stops calling a listener.
     pub fn unlisten(&self, id: u64) {
-        self.inner.try_update_value(|inner| {
+        self.update_inner(|inner| {
             inner.listeners.retain(|(n, _)| *n != id);
         });
     }
@@ -212,8 +221,7 @@ impl Signaling {
     fn emit(&self, event: &SocketEvent) {
         // Copied out first: a listener may send, listen or unlisten.
         let listeners: Vec<Listener> = self
-            .inner
-            .try_with_value(|inner| inner.listeners.iter().map(|(_, l)| l.clone()).collect())
+            .update_inner(|inner| inner.listeners.iter().map(|(_, l)| l.clone()).collect())
             .unwrap_or_default();
         for listener in listeners {
             listener(event);
@@ -252,7 +260,7 @@ impl Signaling {
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        self.inner.try_update_value(move |inner| {
+        self.update_inner(move |inner| {
             inner.ws = Some(ws);
             inner.callbacks = vec![Box::new(on_open), Box::new(on_message), Box::new(on_close)];
         });
@@ -274,7 +282,7 @@ impl Signaling {
                 self.loaded.set(true);
                 self.status.set(SocketStatus::Open);
                 self.start_heartbeat(ack.heartbeat_interval_ms);
-                self.inner.try_update_value(|inner| inner.failures = 0);
+                self.update_inner(|inner| inner.failures = 0);
                 self.emit(&SocketEvent::Open);
             }
             ServerToViewer::DevicePresence(presence) => {
@@ -305,8 +313,7 @@ impl Signaling {
 
     fn on_close(self) {
         let wanted = self
-            .inner
-            .try_update_value(|inner| {
+            .update_inner(|inner| {
                 inner.ws = None;
                 if let Some(h) = inner.heartbeat.take() {
                     h.clear();
@@ -322,8 +329,7 @@ impl Signaling {
 
     fn schedule_retry(self) {
         let failures = self
-            .inner
-            .try_update_value(|inner| {
+            .update_inner(|inner| {
                 inner.failures += 1;
                 inner.failures
             })
@@ -335,8 +341,7 @@ impl Signaling {
         let handle = set_timeout_with_handle(
             move || {
                 let wanted = self
-                    .inner
-                    .try_update_value(|inner| {
+                    .update_inner(|inner| {
                         inner.retry = None;
                         inner.wanted
                     })
@@ -348,8 +353,7 @@ impl Signaling {
             wait,
         );
         if let Ok(handle) = handle {
-            self.inner
-                .try_update_value(|inner| inner.retry = Some(handle));
+            self.update_inner(|inner| inner.retry = Some(handle));
         }
     }
 
@@ -362,7 +366,7 @@ impl Signaling {
             interval,
         );
         if let Ok(handle) = handle {
-            self.inner.try_update_value(|inner| {
+            self.update_inner(|inner| {
                 if let Some(old) = inner.heartbeat.replace(handle) {
                     old.clear();
                 }

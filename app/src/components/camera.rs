@@ -9,6 +9,7 @@ use crate::watch::session::{WatchSession, WatchView};
 use leptos::html;
 use leptos::prelude::*;
 use mumu_shared::DeviceId;
+use send_wrapper::SendWrapper;
 use std::sync::atomic::{AtomicU32, Ordering};
 use wasm_bindgen::JsCast;
 
@@ -57,7 +58,9 @@ fn describe(phase: &Phase) -> (&'static str, String) {
 pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
     let signaling = Signaling::get();
     let view_state = WatchView::new();
-    let session = StoredValue::new_local(None::<WatchSession>);
+    // In the browser only (`None` on the server, where a page's values may be dropped on
+    // another thread than made them: see `Signaling`'s `inner`).
+    let session = StoredValue::new(None::<SendWrapper<WatchSession>>);
     let started_at = StoredValue::new(0.0_f64);
     let first_frame_ms = RwSignal::new(None::<f64>);
     let show_stats = RwSignal::new(false);
@@ -79,7 +82,7 @@ pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
             first_frame_ms.set(None);
             let new = WatchSession::start(device_id.clone(), next_tag(), view_state);
             session.update_value(|s| {
-                if let Some(old) = s.replace(new) {
+                if let Some(old) = s.replace(SendWrapper::new(new)) {
                     old.stop();
                 }
             });

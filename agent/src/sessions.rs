@@ -140,11 +140,6 @@ impl Sessions {
                     candidate,
                 })]
             }
-            MediaEvent::Connected { session } if self.branches.contains_key(&session) => {
-                // The viewer's branch passes nothing until a keyframe: ask for it now.
-                self.capture.request_keyframe_for_joining_viewer();
-                vec![]
-            }
             MediaEvent::BranchFailed { session, reason }
                 if self.branches.contains_key(&session) =>
             {

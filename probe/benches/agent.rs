@@ -17,7 +17,8 @@
 //! (the bench builds the two release binaries itself, so the first part is only needed
 //! elsewhere). `MUMU_BENCH_WINDOW_SECS` (default 15) sets the CPU window,
 //! `MUMU_BENCH_TRIES` (default 20) the tries per time-to-first-frame figure, and
-//! `MUMU_BENCH_ONLY=ttff` or `=load` runs one half. `MUMU_AGENT_BIN` measures another build of
+//! `MUMU_BENCH_ONLY=ttff` or `=load` runs one half, `MUMU_BENCH_SIZE=640x480` (or `1280x720`)
+//! one picture size. `MUMU_AGENT_BIN` measures another build of
 //! the agent (an earlier commit's, for a before/after). Under
 //! `cargo test --all-targets` (no `--bench` argument) it makes a small smoke run with debug
 //! builds instead (those `cargo test --workspace` built), checking that the benchmark still
@@ -285,6 +286,12 @@ async fn main() {
             ("640x480@30", ["--width", "640", "--height", "480"]),
         ]
     };
+    // MUMU_BENCH_SIZE=640x480 (or 1280x720) runs one picture size.
+    let only_size = std::env::var("MUMU_BENCH_SIZE").unwrap_or_default();
+    let sizes: Vec<_> = sizes
+        .iter()
+        .filter(|(label, _)| label.starts_with(only_size.as_str()))
+        .collect();
     println!(
         "mumu-agent benchmark: {} builds, loopback, test picture pattern=ball, x264enc{}",
         if smoke { "debug" } else { "release" },

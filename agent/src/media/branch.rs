@@ -15,15 +15,18 @@
 //!   codec preferences: payload type, SSRC, profile), not from the first frame's caps, which
 //!   would keep it waiting for the encoder's next frame. Every viewer's DTLS uses the agent's
 //!   one ECDSA certificate (see [`super::dtls`]).
-//! - No RTP enters webrtcbin until the peer connection (ICE *and* DTLS) is up. Before that
-//!   webrtcbin holds some of what it gets (it reached the viewer as a burst of stale frames
+//! - No frame reaches the payloader until the peer connection (ICE *and* DTLS) is up. Before
+//!   that webrtcbin holds some of what it gets (it reached the viewer as a burst of stale frames
 //!   after connecting) and drops the rest (a keyframe requested at ICE-connected was sometimes
 //!   lost, leaving the viewer waiting for the next periodic one).
-//! - The encoder is asked for a keyframe when the peer connection is up, past the keyframe
-//!   throttle (see [`super::keyframes`]), and that keyframe is the first frame the viewer
-//!   gets: the frames in between are dropped before the payloader. A viewer given those frames
-//!   cannot decode them and asks for a keyframe (Chromium's PLI), and that request, throttled
-//!   behind the first, cost the next watch up to a quarter of a second.
+//! - The encoder is asked for a keyframe as soon as the branch runs, past the keyframe throttle
+//!   (see [`super::keyframes`]), and that keyframe is the first frame the viewer gets: the gate
+//!   (see [`super::gate`]) holds it, and the frames after it, until the peer connection is up,
+//!   and sends them then, from a thread of their own under the payloader's stream lock (so the
+//!   tee's next frame waits behind them). Frames before it are dropped: a viewer given one
+//!   cannot decode it and asks for a keyframe (Chromium's PLI), and that request, throttled
+//!   behind the first, cost the next watch up to a quarter of a second. A hold that grew stale
+//!   while the connection came up is let go, and a fresh keyframe asked for.
 //! - Leaving, the branch is unlinked from an idle tee pad (so the other viewers never see a
 //!   half-pushed buffer), and the tee pad is released and the bin removed in `call_async`, off
 //!   the streaming threads. The bin stops (`Null`) only once its ICE candidate gathering is
@@ -31,7 +34,7 @@
 //!
 //! GStreamer signal closures hold only weak references to the branch; the session table owns it.
 
-use super::gate::{Gate, Verdict};
+use super::gate::{Connected, Gate, Verdict};
 use super::ice_servers::{self, WebrtcbinIceServers};
 use super::sdp::{candidate_line, mids_of};
 use super::{MediaError, MediaEvent, MediaEvents, caps, count_elements, dtls, keyframes, make};
@@ -87,9 +90,11 @@ struct Inner {
     bin: gst::Bin,
     webrtcbin: gst::Element,
     events: MediaEvents,
-    /// Closed until the peer connection is up, then open from the first keyframe (see
-    /// [`Gate`]); RTP is dropped before webrtcbin until then.
-    gate: Arc<Gate>,
+    /// The payloader's sink pad, where the gate sits.
+    pay_sink: gst::Pad,
+    /// What of the stream reaches the payloader: nothing until the peer connection is up, then
+    /// frames from a keyframe on (see [`Gate`]).
+    gate: Arc<Gate<gst::Buffer>>,
     state: Mutex<BranchState>,
     /// When the branch was made: the steps to the first frame are logged against it.
     attached: Instant,
@@ -153,38 +158,27 @@ impl ViewerBranch {
             .static_pad("src")
             .ok_or_else(|| MediaError::Gst("rtph264pay has no src pad".into()))?;
         caps::install_rewrite(&pay_src);
-        // The gate: RTP is consumed after the payloader (so that its caps reach webrtcbin with
-        // the first frame) until the first keyframe after the peer connection is up; frames
-        // between those two are dropped before it. Events pass. Consumed means `Handled`, not
-        // `Drop`: with `Drop` GStreamer 1.22 unrefs a NULL buffer behind gstreamer-rs.
+        let pay_sink = pay
+            .static_pad("sink")
+            .ok_or_else(|| MediaError::Gst("rtph264pay has no sink pad".into()))?;
+        // The gate. Consumed means `Handled`, not `Drop`: with `Drop` GStreamer 1.22 unrefs a
+        // NULL buffer behind gstreamer-rs. A held frame is a second reference to the buffer.
         let gate = Arc::new(Gate::default());
-        let rtp_gate = gate.clone();
-        pay_src.add_probe(
-            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-            move |_, _| {
-                if rtp_gate.open() {
-                    gst::PadProbeReturn::Ok
-                } else {
+        let frame_gate = gate.clone();
+        pay_sink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            let Some(buffer) = info.buffer() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+            match frame_gate.frame(buffer.to_owned(), keyframe, Instant::now()) {
+                Verdict::Pass => gst::PadProbeReturn::Ok,
+                Verdict::Held | Verdict::Drop => gst::PadProbeReturn::Handled,
+                Verdict::DropAndAskAgain => {
+                    pad.push_event(keyframes::force_key_unit_event());
                     gst::PadProbeReturn::Handled
                 }
-            },
-        );
-        let frame_gate = gate.clone();
-        pay.static_pad("sink")
-            .ok_or_else(|| MediaError::Gst("rtph264pay has no sink pad".into()))?
-            .add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-                let keyframe = info
-                    .buffer()
-                    .is_some_and(|b| !b.flags().contains(gst::BufferFlags::DELTA_UNIT));
-                match frame_gate.frame(keyframe) {
-                    Verdict::Pass => gst::PadProbeReturn::Ok,
-                    Verdict::Drop => gst::PadProbeReturn::Handled,
-                    Verdict::DropAndAskAgain => {
-                        pad.push_event(keyframes::force_key_unit_event());
-                        gst::PadProbeReturn::Handled
-                    }
-                }
-            });
+            }
+        });
         let rtc_sink = webrtcbin
             .request_pad_simple("sink_%u")
             .ok_or_else(|| MediaError::Gst("webrtcbin gave no sink pad".into()))?;
@@ -197,9 +191,6 @@ impl ViewerBranch {
             gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly,
         );
         transceiver.set_property("codec-preferences", caps::offered(ssrc));
-        let pay_sink = pay
-            .static_pad("sink")
-            .ok_or_else(|| MediaError::Gst("rtph264pay has no sink pad".into()))?;
         let ghost = gst::GhostPad::builder_with_target(&pay_sink)
             .map_err(|e| MediaError::Gst(e.to_string()))?
             .name("sink")
@@ -213,6 +204,7 @@ impl ViewerBranch {
             bin,
             webrtcbin,
             events,
+            pay_sink,
             gate,
             state: Mutex::new(BranchState::default()),
             attached: Instant::now(),
@@ -315,7 +307,10 @@ impl ViewerBranch {
             tee_pad.remove_probe(block);
             let Some(branch) = weak.upgrade() else { return };
             match synced {
-                Ok(_) => branch.report(branch.create_offer()),
+                Ok(_) => {
+                    branch.ask_for_keyframe();
+                    branch.report(branch.create_offer());
+                }
                 Err(e) => branch.fail(format!("the viewer bin did not start: {e}")),
             }
         });
@@ -396,15 +391,57 @@ impl ViewerBranch {
         tracing::info!(session = %self.0.session, ?state, ms = self.ms(), "peer connection");
         match state {
             gst_webrtc::WebRTCPeerConnectionState::Connected => {
-                self.0.gate.connect();
-                self.send(MediaEvent::Connected {
-                    session: self.0.session.clone(),
-                })
+                if !ice_servers::quiet_after_connected(&self.0.webrtcbin) {
+                    tracing::debug!(session = %self.0.session, "libnice has no idle-timeout: left as it is");
+                }
+                // Off webrtcbin's thread: the held frames go through webrtcbin.
+                let weak = self.downgrade();
+                self.0.bin.call_async(move |_| {
+                    if let Some(branch) = weak.upgrade() {
+                        branch.open_gate();
+                    }
+                });
             }
             gst_webrtc::WebRTCPeerConnectionState::Failed => {
                 self.fail("the peer connection failed (ICE or DTLS)".into())
             }
             _ => {}
+        }
+    }
+
+    /// Asks the encoder for this viewer's first keyframe (past the throttle: see
+    /// [`keyframes`]), upstream from the payloader through the tee.
+    fn ask_for_keyframe(&self) {
+        tracing::debug!(session = %self.0.session, ms = self.ms(), "asking for the first keyframe");
+        self.0.pay_sink.push_event(keyframes::join_request_event());
+    }
+
+    /// The peer connection is up: sends what the gate held, or asks for a keyframe when it
+    /// held nothing fresh. Under the payloader's stream lock, so the tee cannot push a newer
+    /// frame in between.
+    fn open_gate(&self) {
+        let held = {
+            let _stream = self.0.pay_sink.stream_lock();
+            match self.0.gate.connect(Instant::now()) {
+                Connected::Release(frames) => {
+                    let held = frames.len();
+                    for frame in frames {
+                        if let Err(e) = self.0.pay_sink.chain(frame) {
+                            tracing::debug!(session = %self.0.session, ?e, "held frame not sent");
+                            break;
+                        }
+                    }
+                    Some(held)
+                }
+                Connected::AskForKeyframe => None,
+                Connected::Wait => return,
+            }
+        };
+        match held {
+            Some(held) => {
+                tracing::debug!(session = %self.0.session, held, ms = self.ms(), "held frames sent")
+            }
+            None => self.ask_for_keyframe(),
         }
     }
 

@@ -140,14 +140,6 @@ impl Capture {
         Ok(())
     }
 
-    /// Asks the encoder for a keyframe for a viewer whose peer connection just came up (past
-    /// the throttle: see [`keyframes`]).
-    pub fn request_keyframe_for_joining_viewer(&self) {
-        if let Some(pad) = self.tee.static_pad("sink") {
-            pad.push_event(keyframes::join_request_event());
-        }
-    }
-
     /// How many video encoders the pipeline holds, counting inside viewer bins: one, however
     /// many viewers there are, is the point of the design.
     pub fn encoder_count(&self) -> usize {

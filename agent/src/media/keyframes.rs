@@ -1,17 +1,19 @@
 //! Keyframe requests to the shared encoder, throttled.
 //!
-//! Every viewer can ask for a keyframe: the agent does when a viewer joins or connects, and
+//! Every viewer can ask for a keyframe: the agent does when a viewer joins, and
 //! webrtcbin does on each PLI/FIR from a viewer. All of them reach the one encoder as upstream
 //! `GstForceKeyUnit` events through the `tee`. Keyframes are large, and one viewer on a lossy
 //! link could otherwise keyframe-storm everyone. So at most one request passes per
 //! `min_interval`; a request inside the window is not lost but coalesced into one deferred
 //! request at the window's end, which serves everyone who asked meanwhile.
 //!
-//! One request passes whatever the window: a viewer's first, made once its peer connection is
-//! up ([`join_request_event`]). Nothing the encoder made before that reached the viewer, so
-//! holding it back would only hold back the first frame (by up to `min_interval`, when
-//! another viewer had just joined). It comes once per watch, and watches are bounded by the
-//! server (per device at once, per user per minute), so it cannot storm the encoder.
+//! A viewer's own requests pass whatever the window ([`join_request_event`]): the first, made
+//! as its branch starts, and a second only if what the gate held went stale before its peer
+//! connection came up (see [`super::gate`]). Nothing the encoder made before reached the
+//! viewer, so holding them back would only hold back its first frame (by up to
+//! `min_interval`, when another viewer had just joined). They come at most twice per watch,
+//! and watches are bounded by the server (per device at once, per user per minute), so they
+//! cannot storm the encoder.
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -89,7 +91,7 @@ pub fn force_key_unit_event() -> gst::Event {
         .build()
 }
 
-/// A viewer's first keyframe request, made once its peer connection is up: not throttled.
+/// A viewer's own keyframe request, for the first frame it gets: not throttled.
 pub fn join_request_event() -> gst::Event {
     gstreamer_video::UpstreamForceKeyUnitEvent::builder()
         .all_headers(true)

@@ -41,11 +41,6 @@ pub enum MediaEvent {
         /// The candidate.
         candidate: Option<IceCandidate>,
     },
-    /// The peer connection is up (ICE and DTLS done).
-    Connected {
-        /// The session.
-        session: SessionId,
-    },
     /// A branch cannot go on; its session must end with `failed`.
     BranchFailed {
         /// The session.

@@ -61,7 +61,7 @@ enum Phase<F> {
 }
 
 /// One viewer's gate over frames `F`, fed on the streaming thread and told of the connection
-/// from webrtcbin's.
+/// from GStreamer's thread pool.
 #[derive(Debug)]
 pub struct Gate<F> {
     phase: Mutex<Phase<F>>,

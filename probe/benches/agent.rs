@@ -11,7 +11,9 @@
 //!    at 1280x720@30 and 640x480@30 (`pattern=ball`, x264enc), how many encoders the pipeline
 //!    held (the agent logs `encoders=` as each viewer joins), and, as one viewer leaves
 //!    halfway, the longest wait between two frames of the others. The one-encode floor is the
-//!    CPU with the pipeline running and nobody watching.
+//!    CPU with the pipeline running and nobody watching, measured in the same window on a twin:
+//!    a second agent with the same flags that nobody watches (this machine's speed drifts by
+//!    tens of percent within a run, so a floor measured minutes earlier is no yardstick).
 //!
 //! `cargo build --release -p mumu-server -p mumu-agent && cargo bench -p mumu-probe --bench agent`
 //! (the bench builds the two release binaries itself, so the first part is only needed
@@ -29,7 +31,7 @@ mod common;
 
 use common::System;
 use common::bench::{build_release_binaries, env_u64, percentile};
-use mumu_probe::watch::Summary;
+use mumu_probe::watch::{Summary, WatchError, WatchOptions};
 use std::time::{Duration, Instant};
 
 /// Figures measured earlier on this machine for the alternatives (DESIGN.md, Targets):
@@ -156,6 +158,8 @@ async fn time_to_first_frame(size: &[&str], label: &str, tries: usize) -> Vec<Tt
 struct Load {
     viewers: usize,
     cpu: f64,
+    /// The CPU of the twin (an identical agent nobody watches) in the same window.
+    twin_cpu: f64,
     rss: f64,
     hwm: f64,
     min_fps: f64,
@@ -165,8 +169,80 @@ struct Load {
     encoders: usize,
 }
 
-/// The agent's CPU and memory with each number of viewers, at one size. With two viewers or
-/// more, one of them leaves halfway through the window: the others must not stall.
+/// Watches running as tasks.
+type Watches = Vec<tokio::task::JoinHandle<Result<Summary, WatchError>>>;
+
+/// The CPU-s/s of each process over the same `window`.
+async fn cpu_over<const N: usize>(procs: [&Proc; N], window: Duration) -> [f64; N] {
+    let (cpu0, t0) = (procs.map(Proc::cpu_seconds), Instant::now());
+    tokio::time::sleep(window).await;
+    let seconds = t0.elapsed().as_secs_f64();
+    let cpu1 = procs.map(Proc::cpu_seconds);
+    std::array::from_fn(|i| (cpu1[i] - cpu0[i]) / seconds)
+}
+
+/// `viewers` watches of the owner's camera, `stays` seconds each; with `first_leaves`, the
+/// first one leaves after that many.
+fn start_watching(
+    system: &System,
+    viewers: usize,
+    stays: f64,
+    first_leaves: Option<f64>,
+) -> Watches {
+    (0..viewers)
+        .map(|i| {
+            let base = system.base.clone();
+            let seconds = match first_leaves {
+                Some(leaves) if i == 0 => leaves,
+                _ => stays,
+            };
+            tokio::spawn(async move { common::watch_at(&base, seconds).await })
+        })
+        .collect()
+}
+
+/// The watches' summaries, each of which must have run to its end.
+async fn finished(system: &System, watching: Watches) -> Vec<Summary> {
+    let mut summaries = Vec::new();
+    for watch in watching {
+        let summary = watch
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("a viewer failed: {e}\n{}", system.agent_log()));
+        assert!(summary.ended_early.is_none(), "{summary:?}");
+        summaries.push(summary);
+    }
+    summaries
+}
+
+/// The twin: a second agent with the same flags, paired to its own user and watched once (so
+/// that, like the measured agent, it has loaded what a viewer needs and its pipeline runs), then
+/// left without viewers. Its CPU in each window is the one-encode floor of that very window:
+/// this machine's speed drifts by tens of percent within a run (other tenants of the host), so a
+/// floor measured minutes earlier is no yardstick.
+async fn start_twin(system: &System) -> common::Running {
+    let (twin, code) = system.start_another_agent("twin").await;
+    let auth =
+        mumu_probe::rest::register(&system.base, "twin", "twin@example.com", common::PASSWORD)
+            .await
+            .expect("the twin's owner registered");
+    common::pair(&system.base, &auth.access_token, &code, "Twin").await;
+    let options = WatchOptions::new(
+        &system.base,
+        "twin",
+        common::PASSWORD,
+        Duration::from_millis(300),
+    );
+    let summary = mumu_probe::watch::watch(&options)
+        .await
+        .expect("the twin streams");
+    assert!(summary.first_frame_verified, "{summary:?}");
+    twin
+}
+
+/// The agent's CPU and memory with each number of viewers, at one size, beside its twin's CPU.
+/// With two viewers or more, one of them leaves halfway through the window: the others must not
+/// stall.
 async fn load(size: &[&str], counts: &[usize], settle: Duration, window: Duration) -> Vec<Load> {
     let most = counts.iter().max().copied().unwrap_or(1).to_string();
     let mut args = vec![
@@ -187,41 +263,33 @@ async fn load(size: &[&str], counts: &[usize], settle: Duration, window: Duratio
     ];
     let system = System::start_full(&args, &server_env, async |_| {}).await;
     one_watch(&system).await; // loads what a viewer needs, once
-    let agent = Proc(system.agent_pid());
+    let twin_process = start_twin(&system).await;
+    let (agent, twin) = (Proc(system.agent_pid()), Proc(twin_process.0.id()));
+    let stays = (settle + window).as_secs_f64() + 1.0;
     let mut rows = Vec::new();
     for &viewers in counts {
-        let watching = (0..viewers)
-            .map(|i| {
-                let base = system.base.clone();
-                let stays = (settle + window).as_secs_f64() + 1.0;
-                let leaves = (settle + window / 2).as_secs_f64();
-                let seconds = if i == 0 && viewers > 1 { leaves } else { stays };
-                tokio::spawn(async move { common::watch_at(&base, seconds).await })
-            })
-            .collect::<Vec<_>>();
+        let leaves = (viewers > 1).then(|| (settle + window / 2).as_secs_f64());
+        let watching = start_watching(&system, viewers, stays, leaves);
         tokio::time::sleep(settle).await;
-        let (cpu0, t0) = (agent.cpu_seconds(), Instant::now());
-        tokio::time::sleep(window).await;
-        let cpu = (agent.cpu_seconds() - cpu0) / t0.elapsed().as_secs_f64();
+        let [cpu, twin_cpu] = cpu_over([&agent, &twin], window).await;
         let (rss, hwm) = (agent.status_mib("VmRSS:"), agent.status_mib("VmHWM:"));
         let threads = agent.status("Threads:") as usize;
-        let mut min_fps = f64::INFINITY;
-        let mut max_gap_ms: f64 = 0.0;
-        for (i, watch) in watching.into_iter().enumerate() {
-            let summary = watch
-                .await
-                .unwrap()
-                .unwrap_or_else(|e| panic!("a viewer failed: {e}\n{}", system.agent_log()));
-            assert!(summary.ended_early.is_none(), "{summary:?}");
-            min_fps = min_fps.min(summary.fps);
-            if i > 0 {
-                max_gap_ms = max_gap_ms.max(summary.max_frame_gap_ms);
-            }
-        }
+        let summaries = finished(&system, watching).await;
+        let min_fps = summaries
+            .iter()
+            .map(|s| s.fps)
+            .fold(f64::INFINITY, f64::min);
+        // The first viewer is the one that left.
+        let max_gap_ms = summaries
+            .iter()
+            .skip(1)
+            .map(|s| s.max_frame_gap_ms)
+            .fold(0.0, f64::max);
         let encoders = max_logged_encoders(&system);
         rows.push(Load {
             viewers,
             cpu,
+            twin_cpu,
             rss,
             hwm,
             min_fps: if viewers == 0 { f64::NAN } else { min_fps },
@@ -232,7 +300,13 @@ async fn load(size: &[&str], counts: &[usize], settle: Duration, window: Duratio
         // Let the branches go before the next count.
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    twin_process.terminate();
     rows
+}
+
+/// The row for `n` viewers.
+fn row_of(rows: &[Load], n: usize) -> Option<&Load> {
+    rows.iter().find(|r| r.viewers == n)
 }
 
 /// The most encoders the agent reported in its pipeline as viewers joined.
@@ -330,19 +404,20 @@ async fn main() {
         return;
     }
     println!(
-        "\nAgent CPU (CPU-s/s over {} s) and memory (MiB) by viewers watching",
+        "\nAgent CPU (CPU-s/s over {} s) and memory (MiB) by viewers watching; the twin is an identical \
+         agent nobody watches, measured in the same window",
         window.as_secs()
     );
     let mut header = format!("{:>7}", "viewers");
     for (label, _) in &loads {
-        header += &format!(" | {label:^64}");
+        header += &format!(" | {label:^80}");
     }
     println!("{header}");
     let mut sub = format!("{:>7}", "");
     for _ in &loads {
         sub += &format!(
-            " | {:>7} {:>7} {:>7} {:>8} {:>11} {:>7} {:>8}",
-            "CPU", "RSS", "HWM", "min fps", "gap ms (1)", "threads", "encoders"
+            " | {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>11} {:>7} {:>8}",
+            "CPU", "twin", "x twin", "RSS", "HWM", "min fps", "gap ms (1)", "threads", "encoders"
         );
     }
     println!("{sub}");
@@ -351,8 +426,16 @@ async fn main() {
         for (_, rows) in &loads {
             let r = &rows[i];
             line += &format!(
-                " | {:>7.3} {:>7.1} {:>7.1} {:>8.1} {:>11.0} {:>7} {:>8}",
-                r.cpu, r.rss, r.hwm, r.min_fps, r.max_gap_ms, r.threads, r.encoders
+                " | {:>7.3} {:>7.3} {:>7.2} {:>7.1} {:>7.1} {:>8.1} {:>11.0} {:>7} {:>8}",
+                r.cpu,
+                r.twin_cpu,
+                r.cpu / r.twin_cpu,
+                r.rss,
+                r.hwm,
+                r.min_fps,
+                r.max_gap_ms,
+                r.threads,
+                r.encoders
             );
         }
         println!("{line}");
@@ -360,12 +443,11 @@ async fn main() {
     println!(
         "(1) the longest wait between two frames of the viewers that stayed while one of them left"
     );
-    let cpu_at = |rows: &[Load], n: usize| rows.iter().find(|r| r.viewers == n).map(|r| r.cpu);
     for (label, rows) in &loads {
-        if let (Some(one), Some(four)) = (cpu_at(rows, 1), cpu_at(rows, 4)) {
+        if let (Some(one), Some(four)) = (row_of(rows, 1), row_of(rows, 4)) {
             println!(
-                "{label}: 4 viewers = {:.2}x the CPU of one (aim < 1.3x)",
-                four / one
+                "{label}: 4 viewers = {:.2}x the CPU of one, each against its twin (aim < 1.3x)",
+                (four.cpu / four.twin_cpu) / (one.cpu / one.twin_cpu)
             );
         }
         let (Some(floor), Some(most)) = (rows.first(), rows.last()) else {
@@ -374,9 +456,10 @@ async fn main() {
         if most.viewers > floor.viewers {
             let added = (most.viewers - floor.viewers) as f64;
             println!(
-                "{label}: {} viewers = {:.2}x the one-encode floor ({} viewers, pipeline running; aim < 1.5x); \
-                 per viewer: {:.3} MiB RSS (aim < 1 MiB), {:.1} threads",
+                "{label}: {} viewers = {:.2}x the one-encode floor, the twin's CPU in the same window (aim < 1.5x; \
+                 {:.2}x the {}-viewer row, minutes earlier); per viewer: {:.3} MiB RSS (aim < 1 MiB), {:.1} threads",
                 most.viewers,
+                most.cpu / most.twin_cpu,
                 most.cpu / floor.cpu,
                 floor.viewers,
                 (most.rss - floor.rss) / added,
@@ -389,7 +472,7 @@ async fn main() {
         );
     }
     if let Some((_, rows)) = loads.iter().find(|(l, _)| *l == "640x480@30") {
-        let ours = [1, 4, 8].map(|n| cpu_at(rows, n).unwrap_or(f64::NAN));
+        let ours = [1, 4, 8].map(|n| row_of(rows, n).map_or(f64::NAN, |r| r.cpu));
         println!(
             "\nSender CPU-s/s at 640x480@30, 1 / 4 / 8 viewers, side by side (aim: 8 viewers <= 0.14)"
         );

@@ -1,5 +1,5 @@
 //! Everything GStreamer: one capture + encode pipeline ([`capture`]) whose H.264 is fanned out
-//! through a `tee` to one [`branch::ViewerBranch`] (`queue ! rtph264pay ! webrtcbin`) per viewer.
+//! through a `tee` to one [`branch::ViewerBranch`] (`rtph264pay ! webrtcbin`) per viewer.
 //!
 //! Encoding once is the point of the design: a viewer costs packetization and SRTP, not another
 //! encoder. GStreamer calls back on its own threads; what those callbacks learn reaches the

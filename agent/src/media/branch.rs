@@ -23,13 +23,11 @@
 //! - The encoder is asked for a keyframe as soon as the branch runs, past the keyframe throttle
 //!   (see [`super::keyframes`]), and that keyframe is the first frame the viewer gets: the gate
 //!   (see [`super::gate`]) holds it, and the frames after it, until the peer connection is up,
-//!   and sends them then, from a thread of their own under the stream lock of webrtcbin's
-//!   sink pad (so the tee's next packets wait behind them). Frames before it are dropped: a
-//!   viewer given one cannot decode it and asks for a keyframe (Chromium's PLI), and that
-//!   request, throttled behind the first, cost the next watch up to a quarter of a second. A
-//!   hold that grew stale while the connection came up is let go. Either way a second keyframe
-//!   is asked for as the connection comes up, for a viewer that got the held one before its
-//!   SRTP keys.
+//!   and sends them then, from a thread of their own under the stream lock of webrtcbin's sink
+//!   pad (so the tee's next packets wait behind them). Frames before it are dropped: a viewer given one
+//!   cannot decode it and asks for a keyframe (Chromium's PLI), and that request, throttled
+//!   behind the first, cost the next watch up to a quarter of a second. A hold that grew stale
+//!   while the connection came up is let go, and a fresh keyframe asked for.
 //! - Leaving, the branch is unlinked from an idle tee pad (so the other viewers never see a
 //!   half-pushed buffer), and the tee pad is released and the bin removed in `call_async`, off
 //!   the streaming threads. The bin stops (`Null`) only once its ICE candidate gathering is
@@ -405,8 +403,8 @@ impl ViewerBranch {
         self.0.rtc_sink.push_event(keyframes::join_request_event());
     }
 
-    /// The peer connection is up: sends what the gate held, and asks for a keyframe. Under the
-    /// stream lock of webrtcbin's sink pad, so the tee cannot push newer packets in between.
+    /// The peer connection is up: sends what the gate held, and asks for a keyframe. Under the stream lock of webrtcbin's sink pad, so the tee cannot
+    /// push newer packets in between.
     fn open_gate(&self) {
         let held = {
             let _stream = self.0.rtc_sink.stream_lock();

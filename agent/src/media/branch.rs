@@ -1,13 +1,12 @@
-//! One viewer: a bin holding a `webrtcbin`, hanging off the capture pipeline's tee (which
-//! carries the stream already packetized, see [`super::capture`]), keyed by the watch session
-//! it serves.
+//! One viewer: a bin `rtph264pay ! webrtcbin` hanging off the capture pipeline's tee, keyed by
+//! the watch session it serves.
 //!
-//! The bin has no queue, and so no thread, of its own: the tee's thread encrypts and sends for
-//! each viewer in turn, which costs less than waking a thread per viewer for every frame.
-//! Nothing in webrtcbin waits on the network (its DTLS encoder hands packets to a thread of its
-//! own, and libnice sends without blocking, dropping what the socket cannot take), so a slow or
-//! vanished viewer cannot hold up the others; the benchmark checks that none stalls while one
-//! leaves.
+//! The bin has no queue, and so no thread, of its own: the tee's thread payloads and encrypts
+//! for each viewer in turn, which costs less than waking a thread per viewer for every frame.
+//! Nothing downstream of the payloader waits on the network (webrtcbin's DTLS encoder hands
+//! packets to a thread of its own, and libnice sends without blocking, dropping what the socket
+//! cannot take), so a slow or vanished viewer cannot hold up the others; the benchmark checks
+//! that none stalls while one leaves.
 //!
 //! The order of things matters, and each step is here for a reason:
 //! - The bin is linked to the tee under a blocking probe and unblocked only once it has reached
@@ -16,15 +15,15 @@
 //!   codec preferences: payload type, SSRC, profile), not from the first frame's caps, which
 //!   would keep it waiting for the encoder's next frame. Every viewer's DTLS uses the agent's
 //!   one ECDSA certificate (see [`super::dtls`]).
-//! - No packet reaches webrtcbin until the peer connection (ICE *and* DTLS) is up. Before
+//! - No frame reaches the payloader until the peer connection (ICE *and* DTLS) is up. Before
 //!   that webrtcbin holds some of what it gets (it reached the viewer as a burst of stale frames
 //!   after connecting) and drops the rest (a keyframe requested at ICE-connected was sometimes
 //!   lost, leaving the viewer waiting for the next periodic one).
 //! - The encoder is asked for a keyframe as soon as the branch runs, past the keyframe throttle
 //!   (see [`super::keyframes`]), and that keyframe is the first frame the viewer gets: the gate
 //!   (see [`super::gate`]) holds it, and the frames after it, until the peer connection is up,
-//!   and sends them then, from a thread of their own under the stream lock of webrtcbin's sink
-//!   pad (so the tee's next packets wait behind them). Frames before it are dropped: a viewer given one
+//!   and sends them then, from a thread of their own under the payloader's stream lock (so the
+//!   tee's next frame waits behind them). Frames before it are dropped: a viewer given one
 //!   cannot decode it and asks for a keyframe (Chromium's PLI), and that request, throttled
 //!   behind the first, cost the next watch up to a quarter of a second. A hold that grew stale
 //!   while the connection came up is let go, and a fresh keyframe asked for.
@@ -38,7 +37,7 @@
 use super::gate::{Connected, Gate, Verdict};
 use super::ice_servers::{self, WebrtcbinIceServers};
 use super::sdp::{candidate_line, mids_of};
-use super::{MediaError, MediaEvent, MediaEvents, caps, count_elements, dtls, keyframes};
+use super::{MediaError, MediaEvent, MediaEvents, caps, count_elements, dtls, keyframes, make};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_webrtc as gst_webrtc;
@@ -91,11 +90,11 @@ struct Inner {
     bin: gst::Bin,
     webrtcbin: gst::Element,
     events: MediaEvents,
-    /// webrtcbin's sink pad, where the gate sits.
-    rtc_sink: gst::Pad,
-    /// What of the stream reaches webrtcbin: nothing until the peer connection is up, then
-    /// packets from a keyframe on (see [`Gate`]).
-    gate: Arc<Gate<Packets>>,
+    /// The payloader's sink pad, where the gate sits.
+    pay_sink: gst::Pad,
+    /// What of the stream reaches the payloader: nothing until the peer connection is up, then
+    /// frames from a keyframe on (see [`Gate`]).
+    gate: Arc<Gate<gst::Buffer>>,
     state: Mutex<BranchState>,
     /// When the branch was made: the steps to the first frame are logged against it.
     attached: Instant,
@@ -114,17 +113,24 @@ struct BranchState {
 }
 
 impl ViewerBranch {
-    /// Builds the branch for `session`, links it to the tee (whose packets carry `ssrc`) and
-    /// starts it. The offer follows as a [`MediaEvent::Offer`].
+    /// Builds the branch for `session`, links it to the tee and starts it. The offer follows as
+    /// a [`MediaEvent::Offer`] once caps reach webrtcbin.
     pub fn attach(
         pipeline: &gst::Pipeline,
         tee: &gst::Element,
-        ssrc: u32,
         session: SessionId,
         options: &PeerOptions,
         events: MediaEvents,
     ) -> Result<Self, MediaError> {
         let bin = gst::Bin::with_name(&format!("{BIN_PREFIX}{session}"));
+        let pay = make("rtph264pay")?;
+        // SPS and PPS before every IDR: a viewer can start at any keyframe.
+        pay.set_property("config-interval", -1i32);
+        pay.set_property_from_str("aggregate-mode", "zero-latency");
+        // Chosen here rather than by the payloader, so that the offer can name it in advance.
+        let ssrc = rand::random::<u32>();
+        pay.set_property("pt", caps::PAYLOAD_TYPE);
+        pay.set_property("ssrc", ssrc);
         let webrtcbin = gst::ElementFactory::make("webrtcbin")
             .name("webrtc")
             .property_from_str("bundle-policy", "max-bundle")
@@ -146,39 +152,46 @@ impl ViewerBranch {
             }
         }
 
-        bin.add(&webrtcbin)
-            .map_err(|e| MediaError::link("webrtcbin into the viewer bin", e))?;
+        bin.add_many([&pay, &webrtcbin])
+            .map_err(|e| MediaError::link("the viewer elements", e))?;
+        let pay_src = pay
+            .static_pad("src")
+            .ok_or_else(|| MediaError::Gst("rtph264pay has no src pad".into()))?;
+        caps::install_rewrite(&pay_src);
+        let pay_sink = pay
+            .static_pad("sink")
+            .ok_or_else(|| MediaError::Gst("rtph264pay has no sink pad".into()))?;
+        // The gate. Consumed means `Handled`, not `Drop`: with `Drop` GStreamer 1.22 unrefs a
+        // NULL buffer behind gstreamer-rs. A held frame is a second reference to the buffer.
+        let gate = Arc::new(Gate::default());
+        let frame_gate = gate.clone();
+        pay_sink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            let Some(buffer) = info.buffer() else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+            match frame_gate.frame(buffer.to_owned(), keyframe, Instant::now()) {
+                Verdict::Pass => gst::PadProbeReturn::Ok,
+                Verdict::Held | Verdict::Drop => gst::PadProbeReturn::Handled,
+                Verdict::DropAndAskAgain => {
+                    pad.push_event(keyframes::force_key_unit_event());
+                    gst::PadProbeReturn::Handled
+                }
+            }
+        });
         let rtc_sink = webrtcbin
             .request_pad_simple("sink_%u")
             .ok_or_else(|| MediaError::Gst("webrtcbin gave no sink pad".into()))?;
-        // The gate. Consumed means `Handled`, not `Drop`: with `Drop` GStreamer 1.22 unrefs a
-        // NULL buffer behind gstreamer-rs. A held push is a second reference to its packets.
-        let gate = Arc::new(Gate::default());
-        let packet_gate = gate.clone();
-        rtc_sink.add_probe(
-            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-            move |pad, info| {
-                let Some(packets) = Packets::of(info) else {
-                    return gst::PadProbeReturn::Ok;
-                };
-                let keyframe = packets.start_a_keyframe();
-                match packet_gate.frame(packets, keyframe, Instant::now()) {
-                    Verdict::Pass => gst::PadProbeReturn::Ok,
-                    Verdict::Held | Verdict::Drop => gst::PadProbeReturn::Handled,
-                    Verdict::DropAndAskAgain => {
-                        pad.push_event(keyframes::force_key_unit_event());
-                        gst::PadProbeReturn::Handled
-                    }
-                }
-            },
-        );
+        pay_src
+            .link(&rtc_sink)
+            .map_err(|e| MediaError::link("rtph264pay to webrtcbin", e))?;
         let transceiver = rtc_sink.property::<gst_webrtc::WebRTCRTPTransceiver>("transceiver");
         transceiver.set_property(
             "direction",
             gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly,
         );
         transceiver.set_property("codec-preferences", caps::offered(ssrc));
-        let ghost = gst::GhostPad::builder_with_target(&rtc_sink)
+        let ghost = gst::GhostPad::builder_with_target(&pay_sink)
             .map_err(|e| MediaError::Gst(e.to_string()))?
             .name("sink")
             .build();
@@ -191,7 +204,7 @@ impl ViewerBranch {
             bin,
             webrtcbin,
             events,
-            rtc_sink,
+            pay_sink,
             gate,
             state: Mutex::new(BranchState::default()),
             attached: Instant::now(),
@@ -396,24 +409,25 @@ impl ViewerBranch {
         }
     }
 
-    /// Asks the encoder for a keyframe for this viewer (past the throttle: see
-    /// [`keyframes`]), upstream from webrtcbin's sink through the tee.
+    /// Asks the encoder for this viewer's first keyframe (past the throttle: see
+    /// [`keyframes`]), upstream from the payloader through the tee.
     fn ask_for_keyframe(&self) {
-        tracing::debug!(session = %self.0.session, ms = self.ms(), "asking for a keyframe");
-        self.0.rtc_sink.push_event(keyframes::join_request_event());
+        tracing::debug!(session = %self.0.session, ms = self.ms(), "asking for the first keyframe");
+        self.0.pay_sink.push_event(keyframes::join_request_event());
     }
 
-    /// The peer connection is up: sends what the gate held, and asks for a keyframe. Under the stream lock of webrtcbin's sink pad, so the tee cannot
-    /// push newer packets in between.
+    /// The peer connection is up: sends what the gate held, or asks for a keyframe when it
+    /// held nothing fresh. Under the payloader's stream lock, so the tee cannot push a newer
+    /// frame in between.
     fn open_gate(&self) {
         let held = {
-            let _stream = self.0.rtc_sink.stream_lock();
+            let _stream = self.0.pay_sink.stream_lock();
             match self.0.gate.connect(Instant::now()) {
-                Connected::Release(pushes) => {
-                    let held = pushes.len();
-                    for packets in pushes {
-                        if let Err(e) = packets.chain_into(&self.0.rtc_sink) {
-                            tracing::debug!(session = %self.0.session, ?e, "held packets not sent");
+                Connected::Release(frames) => {
+                    let held = frames.len();
+                    for frame in frames {
+                        if let Err(e) = self.0.pay_sink.chain(frame) {
+                            tracing::debug!(session = %self.0.session, ?e, "held frame not sent");
                             break;
                         }
                     }
@@ -423,15 +437,12 @@ impl ViewerBranch {
                 Connected::Wait => return,
             }
         };
-        if let Some(held) = held {
-            tracing::debug!(session = %self.0.session, held, ms = self.ms(), "held packets sent");
+        match held {
+            Some(held) => {
+                tracing::debug!(session = %self.0.session, held, ms = self.ms(), "held frames sent")
+            }
+            None => self.ask_for_keyframe(),
         }
-        // Released or not, the viewer gets a fresh keyframe with the encoder's next frame. It
-        // may not have had its SRTP keys for the held one: the peer connection is up when the
-        // agent's side of DTLS is done, and the viewer's can finish a moment later (on a loaded
-        // machine 1 watch in 20 lost its held keyframe that way, and waited 2 s for the
-        // periodic one).
-        self.ask_for_keyframe();
     }
 
     /// Applies the viewer's answer, then the candidates that came before it.
@@ -603,42 +614,6 @@ impl Drop for Inner {
                 let _ = pipeline.remove(bin);
                 stop_once_gathered(bin.clone(), session);
             });
-        }
-    }
-}
-
-/// What the tee pushes to a branch at once: one RTP packet, or a list of them (a NAL unit's
-/// fragments).
-#[derive(Debug)]
-enum Packets {
-    One(gst::Buffer),
-    List(gst::BufferList),
-}
-
-impl Packets {
-    /// What a probe on webrtcbin's sink pad sees, as a reference of its own.
-    fn of(info: &gst::PadProbeInfo) -> Option<Self> {
-        match &info.data {
-            Some(gst::PadProbeData::Buffer(buffer)) => Some(Self::One(buffer.clone())),
-            Some(gst::PadProbeData::BufferList(list)) => Some(Self::List(list.clone())),
-            _ => None,
-        }
-    }
-
-    /// Whether these packets start a keyframe: the payloader sends a keyframe's parameter sets
-    /// first, in the only packet of the frame without `DELTA_UNIT`.
-    fn start_a_keyframe(&self) -> bool {
-        let first = match self {
-            Self::One(buffer) => Some(buffer.as_ref()),
-            Self::List(list) => list.get(0),
-        };
-        first.is_some_and(|buffer| !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT))
-    }
-
-    fn chain_into(self, pad: &gst::Pad) -> Result<gst::FlowSuccess, gst::FlowError> {
-        match self {
-            Self::One(buffer) => pad.chain(buffer),
-            Self::List(list) => pad.chain_list(list),
         }
     }
 }

@@ -1,11 +1,6 @@
 //! The one capture + encode pipeline every viewer shares:
 //! `source ! capsfilter ! [clockoverlay] ! videoconvert ! encoder ! capsfilter ! h264parse !
-//! capsfilter ! rtph264pay ! tee`.
-//!
-//! The stream is packetized once, too: every viewer gets the same RTP packets (one SSRC, one
-//! sequence), each through its own peer connection, which encrypts them with its own keys. A
-//! payloader per viewer cost each of them its own pass over every frame (NAL parsing, buffer
-//! and header allocation), about a tenth of what a viewer costs in all.
+//! capsfilter ! tee`.
 //!
 //! The `tee` allows having no viewers at all (`allow-not-linked`), so the pipeline runs on when
 //! the last one leaves. Its sink pad carries the keyframe throttle (see [`super::keyframes`]).
@@ -14,8 +9,8 @@ use super::branch::{self, PeerOptions, ViewerBranch};
 pub use super::encoder::Encoder;
 pub use super::source::Source;
 use super::{
-    MediaError, MediaEvent, MediaEvents, VideoSettings, caps, count_elements, encoder, keyframes,
-    make, source,
+    MediaError, MediaEvent, MediaEvents, VideoSettings, count_elements, encoder, keyframes, make,
+    source,
 };
 use futures_util::StreamExt;
 use gstreamer as gst;
@@ -27,8 +22,6 @@ use mumu_shared::SessionId;
 pub struct Capture {
     pipeline: gst::Pipeline,
     tee: gst::Element,
-    /// The SSRC of the video every viewer gets, named in each offer.
-    ssrc: u32,
     encoder: Encoder,
     source: Source,
 }
@@ -58,9 +51,6 @@ impl Capture {
                 .build(),
         );
         chain.push(parsed);
-        let ssrc = rand::random::<u32>();
-        let pay = payloader(ssrc)?;
-        chain.push(pay.clone());
         let tee = gst::ElementFactory::make("tee")
             .name("fanout")
             .property("allow-not-linked", true)
@@ -73,10 +63,6 @@ impl Capture {
             .map_err(|e| MediaError::link("the capture elements", e))?;
         gst::Element::link_many(&chain).map_err(|e| MediaError::link("the capture chain", e))?;
 
-        let pay_src = pay
-            .static_pad("src")
-            .ok_or_else(|| MediaError::Gst("rtph264pay has no src pad".into()))?;
-        caps::install_rewrite(&pay_src);
         let tee_sink = tee
             .static_pad("sink")
             .ok_or_else(|| MediaError::Gst("tee has no sink pad".into()))?;
@@ -105,7 +91,6 @@ impl Capture {
         Ok(Self {
             pipeline,
             tee,
-            ssrc,
             encoder,
             source: settings.source.clone(),
         })
@@ -181,28 +166,8 @@ impl Capture {
         options: &PeerOptions,
         events: MediaEvents,
     ) -> Result<ViewerBranch, MediaError> {
-        ViewerBranch::attach(
-            &self.pipeline,
-            &self.tee,
-            self.ssrc,
-            session,
-            options,
-            events,
-        )
+        ViewerBranch::attach(&self.pipeline, &self.tee, session, options, events)
     }
-}
-
-/// The payloader every viewer shares, sending as `ssrc`.
-fn payloader(ssrc: u32) -> Result<gst::Element, MediaError> {
-    let pay = make("rtph264pay")?;
-    // SPS and PPS before every IDR: a viewer can start at any keyframe, and the gate knows one
-    // by its first packet (the parameter sets, the only packet of a frame without DELTA_UNIT).
-    pay.set_property("config-interval", -1i32);
-    pay.set_property_from_str("aggregate-mode", "zero-latency");
-    // Chosen here rather than by the payloader, so that each offer can name it in advance.
-    pay.set_property("pt", caps::PAYLOAD_TYPE);
-    pay.set_property("ssrc", ssrc);
-    Ok(pay)
 }
 
 impl Drop for Capture {

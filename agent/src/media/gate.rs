@@ -8,9 +8,6 @@
 //! fps, later). What is held is bounded by age ([`MAX_HOLD`]): a connection slower than that
 //! would start on a stale picture, so the gate lets the held frames go, drops what follows, and
 //! asks for a fresh keyframe once the connection is up.
-//!
-//! What passes the gate is what the tee pushes: a frame's RTP packets, in one push or a few
-//! (the parameter sets, then each NAL unit's fragments). "Frame" below means one such push.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -18,19 +15,17 @@ use std::time::{Duration, Instant};
 /// The oldest a held keyframe may be and still start the viewer: the held frames reach the
 /// viewer at once, so this is also the most the viewer's picture can start behind.
 pub const MAX_HOLD: Duration = Duration::from_millis(100);
-/// The most pushes held, whatever their age (a camera far above 30 fps, or a frame cut into
-/// many slices): at 30 fps a keyframe and the two frames after it are four pushes or a few more.
-const MAX_HELD_FRAMES: usize = 32;
-/// Pushes dropped while awaiting the keyframe before it is asked for again: the one asked for
-/// comes with the encoder's next frame or the one after (each a push or a few), unless the
-/// request was lost (the encoder still starting, say). A viewer given no frame asks for none,
-/// so the gate does.
-const ASK_AGAIN_EVERY: u32 = 6;
+/// The most frames held, whatever their age (a camera far above 30 fps).
+const MAX_HELD_FRAMES: usize = 8;
+/// Frames dropped while awaiting the keyframe before it is asked for again: the one asked for
+/// comes with the encoder's next frame or the one after, unless the request was lost (the
+/// encoder still starting, say). A viewer given no frame asks for none, so the gate does.
+const ASK_AGAIN_EVERY: u32 = 3;
 
 /// What becomes of one frame at the gate.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// On to webrtcbin.
+    /// On to the payloader.
     Pass,
     /// Kept by the gate until the peer connection is up.
     Held,
@@ -249,20 +244,20 @@ mod tests {
         let gate = Gate::default();
         let t0 = Instant::now();
         assert_eq!(gate.connect(t0), Connected::Wait);
-        let every = ASK_AGAIN_EVERY as usize;
-        let verdicts: Vec<Verdict> = (1..=2 * every + 1)
-            .map(|n| gate.frame(n, false, t0))
-            .collect();
-        let expected: Vec<Verdict> = (1..=2 * every + 1)
-            .map(|n| {
-                if n % every == 0 {
-                    Verdict::DropAndAskAgain
-                } else {
-                    Verdict::Drop
-                }
-            })
-            .collect();
-        assert_eq!(verdicts, expected);
-        assert_eq!(gate.frame(0, true, t0), Verdict::Pass);
+        let verdicts: Vec<Verdict> = (0..7).map(|n| gate.frame(n, false, t0)).collect();
+        use Verdict::{Drop, DropAndAskAgain};
+        assert_eq!(
+            verdicts,
+            [
+                Drop,
+                Drop,
+                DropAndAskAgain,
+                Drop,
+                Drop,
+                DropAndAskAgain,
+                Drop
+            ]
+        );
+        assert_eq!(gate.frame(7, true, t0), Verdict::Pass);
     }
 }

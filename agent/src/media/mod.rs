@@ -1,8 +1,7 @@
-//! Everything GStreamer: one capture + encode pipeline ([`capture`]) whose H.264, packetized
-//! once (`rtph264pay`), is fanned out through a `tee` to one [`branch::ViewerBranch`] (a
-//! `webrtcbin`) per viewer.
+//! Everything GStreamer: one capture + encode pipeline ([`capture`]) whose H.264 is fanned out
+//! through a `tee` to one [`branch::ViewerBranch`] (`rtph264pay ! webrtcbin`) per viewer.
 //!
-//! Encoding once is the point of the design: a viewer costs SRTP and sending, not another
+//! Encoding once is the point of the design: a viewer costs packetization and SRTP, not another
 //! encoder. GStreamer calls back on its own threads; what those callbacks learn reaches the
 //! async side as [`MediaEvent`]s on a channel, so the signaling code never runs inside GStreamer.
 
@@ -128,6 +127,7 @@ pub fn warm_up() {
     dtls::certificate();
     let branch_elements = [
         "queue",
+        "rtph264pay",
         "webrtcbin",
         "dtlssrtpdec",
         "dtlssrtpenc",

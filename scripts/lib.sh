@@ -106,6 +106,14 @@ ensure_browser() {
   fi
 }
 
+# Safari's engine for the browser test: Debian's WebKitGTK, its WebDriver, and an X server to
+# show it on (MiniBrowser, the browser WebKitWebDriver drives, comes with libwebkit2gtk-4.1-0).
+# Installed, it must run (MUMU_WEBKIT=required).
+ensure_webkit() {
+  apt_install webkit2gtk-driver libwebkit2gtk-4.1-0 xvfb
+  export MUMU_WEBKIT="${MUMU_WEBKIT:-required}"
+}
+
 # MuMu's list of the Web APIs the app uses is checked against MDN's browser-compat-data (the npm
 # package, a pinned version) for Safari and Firefox (app/src/browser_support.rs).
 ensure_compat_data() {

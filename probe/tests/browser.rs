@@ -11,8 +11,10 @@
 //! (an inline, muted, autoplaying `<video>`; H.264 constrained baseline, packetization-mode 1)
 //! are checked on the real page and the real offer. Then the main flow again on two phones'
 //! screens, in Chromium's mobile emulation: the layout fits, the page can be installed, and a
-//! watch pauses while the page is hidden and comes back when it is shown. Screenshots are kept in
-//! `target/test-artifacts/browser/<browser>/`. The console must hold no Content-Security-Policy
+//! watch pauses while the page is hidden and comes back when it is shown. And Safari's engine,
+//! WebKitGTK as Debian builds it (without WebRTC): registers, logs in, pairs, sees the live
+//! dashboard, and says it cannot play live video rather than showing a black tile. Screenshots
+//! are kept in `target/test-artifacts/browser/<browser>/`. The console must hold no Content-Security-Policy
 //! violation and no error.
 
 mod common;
@@ -100,6 +102,129 @@ async fn firefox_without_its_h264_plugin_says_why_it_cannot_play() {
         "{said}"
     );
     browser.screenshot("cannot-play").await;
+    browser.close().await;
+}
+
+/// Safari's engine, as far as it can be run here: Debian's WebKitGTK (MiniBrowser, through
+/// WebKitWebDriver, on an Xvfb screen) renders the server's page, hydrates it, registers, logs
+/// in through the camera's QR link, pairs the camera and sees it online on the live dashboard.
+/// Debian builds WebKitGTK without WebRTC, so the tile says that this browser cannot play live
+/// video, and what to do, instead of staying black. Skipped where WebKitWebDriver, Xvfb or
+/// MiniBrowser is missing, unless `MUMU_WEBKIT=required` (which `scripts/lib.sh`'s
+/// `ensure_webkit` sets).
+#[tokio::test(flavor = "multi_thread")]
+async fn webkit_registers_pairs_and_says_it_cannot_play_live_video() {
+    if let Some(why) = common::browser::webkit_missing() {
+        assert!(
+            std::env::var("MUMU_WEBKIT").as_deref() != Ok("required"),
+            "MUMU_WEBKIT=required, but {why}"
+        );
+        eprintln!("skipped: WebKitGTK cannot run here: {why}");
+        return;
+    }
+    let _alone = one_at_a_time().await;
+    let site = site_root();
+    let site = site.to_str().unwrap();
+    let (system, code) =
+        System::start_unpaired(&[], &[("LEPTOS_SITE_ROOT", site)], async |_| {}).await;
+    let base = system.base.clone();
+    let browser = Browser::start_as(Kind::WebKit).await;
+    let engine = browser.js("return navigator.userAgent", vec![]).await;
+    eprintln!("webkit: {engine}");
+
+    // The server's page renders, and the app takes it over (its form's button is enabled only
+    // then).
+    let app_live = async |page: &str| {
+        browser
+            .wait_js(
+                &format!("the app live on the {page} page (its button enabled)"),
+                Duration::from_secs(20),
+                "const b = document.querySelector('button[type=submit]'); return b && !b.disabled",
+            )
+            .await;
+    };
+    browser.goto(&format!("{base}/register")).await;
+    browser.find("#username").await;
+    app_live("register").await;
+    browser.screenshot("register").await;
+    browser.fill("#username", "newcomer").await;
+    browser.fill("#email", "newcomer@example.com").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    browser
+        .wait_js(
+            "the dashboard after registering",
+            Duration::from_secs(10),
+            "return location.pathname === '/' && document.querySelector('.username')?.innerText === 'newcomer'",
+        )
+        .await;
+
+    // Log out, then open the camera's QR link: it asks for a login and comes back with the code.
+    browser.click("nav button.link").await;
+    browser
+        .wait_js(
+            "the login page after logging out",
+            Duration::from_secs(10),
+            "return location.pathname === '/login'",
+        )
+        .await;
+    browser.goto(&format!("{base}/pair?code={code}")).await;
+    browser
+        .wait_js(
+            "the pair link sends a visitor to log in",
+            Duration::from_secs(10),
+            "return location.pathname === '/login' && location.search.includes('next=')",
+        )
+        .await;
+    app_live("login").await;
+    browser.screenshot("login").await;
+    browser.log_in("newcomer", PASSWORD).await;
+    browser
+        .wait_js(
+            "back on the pair page with the code typed in",
+            Duration::from_secs(10),
+            "return location.pathname === '/pair' && document.querySelector('#code')?.value",
+        )
+        .await;
+    browser.screenshot("pair").await;
+    let ok = submit_pairing(&browser, &code, "Porch")
+        .await
+        .expect("the camera's code pairs");
+    assert!(ok.contains("Porch"), "{ok}");
+
+    // The live dashboard (presence over the app's WebSocket) shows the camera online.
+    browser.click("nav a[href='/']").await;
+    browser
+        .wait_js(
+            "the camera online on the dashboard",
+            Duration::from_secs(15),
+            "return document.querySelector('li.device[data-online=true]') \
+               && document.querySelector('[data-socket=live]')",
+        )
+        .await;
+    browser.screenshot("dashboard").await;
+
+    // Watch: no WebRTC here, so the tile says so, and what to do, rather than staying black;
+    // the camera is asked for nothing.
+    browser
+        .click("li.device[data-online=true] a.button.primary")
+        .await;
+    let said = browser
+        .wait_js(
+            "the tile saying it cannot play live video",
+            Duration::from_secs(10),
+            "const t = document.querySelector('.tile'); \
+             return t?.dataset.phase === 'ended' ? t.innerText : null",
+        )
+        .await;
+    let said = said.as_str().unwrap_or_default();
+    assert!(
+        said.contains("cannot play live video") && said.contains("WebRTC"),
+        "{said}"
+    );
+    browser.assert_videos_play_inline().await;
+    browser.screenshot("cannot-play").await;
+    assert_console_clean(&browser, true).await;
     browser.close().await;
 }
 

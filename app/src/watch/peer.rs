@@ -244,11 +244,22 @@ impl Peer {
     }
 }
 
-/// Why this browser cannot play a camera's video, when it cannot: every MuMu camera sends
-/// H.264, and a Firefox without its OpenH264 plugin (turned off, or not downloaded yet) decodes
-/// none in WebRTC. Browsers that cannot say (no `RTCRtpReceiver.getCapabilities`) are trusted.
+/// Why this browser cannot play a camera's video, when it cannot: the video comes over WebRTC,
+/// which some browsers lack (WebKitGTK as Debian builds it, a browser where it is turned off);
+/// and every MuMu camera sends H.264, which a Firefox without its OpenH264 plugin (turned off,
+/// or not downloaded yet) cannot decode in WebRTC. Browsers that cannot say which codecs they
+/// decode (no `RTCRtpReceiver.getCapabilities`) are trusted.
 pub fn cannot_play() -> Option<&'static str> {
     let get = |target: &JsValue, name: &str| js_sys::Reflect::get(target, &JsValue::from_str(name));
+    let has_webrtc = get(&js_sys::global(), "RTCPeerConnection")
+        .is_ok_and(|constructor| constructor.is_function());
+    if !has_webrtc {
+        return Some(
+            "this browser cannot play live video: it has no WebRTC, which the video comes \
+             over (it was built without it, or it is turned off). Open MuMu in Safari, Chrome, \
+             Edge or Firefox, or turn WebRTC on in this browser's settings, then reload",
+        );
+    }
     let receiver = get(&js_sys::global(), "RTCRtpReceiver").ok()?;
     let capabilities = get(&receiver, "getCapabilities")
         .ok()?

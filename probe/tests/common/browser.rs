@@ -1,7 +1,8 @@
 //! The web app as a person meets it, in real browsers driven over WebDriver by fantoccini:
-//! Debian's headless Chromium (through chromedriver), also emulating a phone, and Debian's
-//! Firefox ESR (through geckodriver). The compiled app comes from `target/site` (`cargo leptos
-//! build`, which `scripts/test` runs first); screenshots go to
+//! Debian's headless Chromium (through chromedriver), also emulating a phone, Debian's Firefox
+//! ESR (through geckodriver), and Debian's WebKitGTK, Safari's engine (its MiniBrowser through
+//! WebKitWebDriver, on an Xvfb screen of its own). The compiled app comes from `target/site`
+//! (`cargo leptos build`, which `scripts/test` runs first); screenshots go to
 //! `target/test-artifacts/browser/<browser>/`.
 
 use super::{Running, wait_until};
@@ -9,6 +10,7 @@ use fantoccini::elements::Element;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
+use std::io::BufRead;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -27,6 +29,9 @@ pub enum Kind {
     /// Firefox ESR without the OpenH264 plugin it decodes H.264 with (turned off, or never
     /// downloaded).
     FirefoxWithoutOpenH264,
+    /// WebKitGTK's MiniBrowser in a 1280×900 window: Safari's engine, as Debian builds it
+    /// (without WebRTC).
+    WebKit,
 }
 
 impl Kind {
@@ -37,6 +42,7 @@ impl Kind {
             Kind::Phone { width, height } => format!("phone-{width}x{height}"),
             Kind::Firefox => "firefox".into(),
             Kind::FirefoxWithoutOpenH264 => "firefox-without-openh264".into(),
+            Kind::WebKit => "webkit".into(),
         }
     }
 }
@@ -79,6 +85,13 @@ pub fn artifacts_dir(kind: Kind) -> PathBuf {
 
 /// The program `variable` names, or `default`; `install` says where it comes from.
 fn program(variable: &str, default: &str, install: &str) -> String {
+    find_program(variable, default).unwrap_or_else(|path| {
+        panic!("{path} is missing: install {install} (scripts/test does), or set {variable}")
+    })
+}
+
+/// The program `variable` names, or `default`, if it is there (else its name, as `Err`).
+fn find_program(variable: &str, default: &str) -> Result<String, String> {
     let path = std::env::var(variable).unwrap_or_else(|_| default.into());
     let found = Path::new(&path).exists()
         || Command::new("which")
@@ -86,11 +99,7 @@ fn program(variable: &str, default: &str, install: &str) -> String {
             .stdout(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "{path} is missing: install {install} (scripts/test does), or set {variable}"
-    );
-    path
+    if found { Ok(path) } else { Err(path) }
 }
 
 /// chromedriver and the capabilities of a Chromium session of `kind`.
@@ -217,6 +226,147 @@ fn firefox(
     (driver, capabilities, log)
 }
 
+/// WebKitGTK's MiniBrowser (the browser WebKitWebDriver drives on Linux): `MUMU_MINIBROWSER`, or
+/// the one the distribution's WebKitGTK library installs beside itself (Debian's
+/// `libwebkit2gtk-4.1-0`: `/usr/lib/<triplet>/webkit2gtk-4.1/MiniBrowser`; Fedora's under
+/// `/usr/libexec`).
+fn minibrowser() -> Option<PathBuf> {
+    if let Ok(path) = std::env::var("MUMU_MINIBROWSER") {
+        return Some(path.into());
+    }
+    let mut homes = vec![PathBuf::from("/usr/libexec"), PathBuf::from("/usr/lib")];
+    for lib in std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        homes.push(lib.path());
+    }
+    let mut found: Vec<PathBuf> = homes
+        .iter()
+        .flat_map(|home| std::fs::read_dir(home).into_iter().flatten().flatten())
+        .filter(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.starts_with("webkit2gtk-") || name.starts_with("webkitgtk-")
+        })
+        .map(|entry| entry.path().join("MiniBrowser"))
+        .filter(|path| path.exists())
+        .collect();
+    // The newest API version when there are several (webkitgtk-6.0 after webkit2gtk-4.1).
+    found.sort();
+    found.pop()
+}
+
+/// Why WebKitGTK cannot be driven here, if it cannot: WebKitWebDriver, Xvfb or MiniBrowser is
+/// missing (`scripts/lib.sh`'s `ensure_webkit` installs them).
+pub fn webkit_missing() -> Option<String> {
+    let missing: Vec<String> = [
+        find_program("MUMU_WEBKITWEBDRIVER", "WebKitWebDriver").err(),
+        find_program("MUMU_XVFB", "Xvfb").err(),
+        minibrowser()
+            .filter(|path| path.exists())
+            .is_none()
+            .then(|| "MiniBrowser".into()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "{} missing: install Debian's webkit2gtk-driver and xvfb (scripts/lib.sh's \
+             ensure_webkit does)",
+            missing.join(", ")
+        )
+    })
+}
+
+/// An X server of the test's own (Xvfb) for a browser that has no headless mode, on the first
+/// free display: the process, and the display's name (`:99`).
+fn xvfb() -> (Driver, String) {
+    let xvfb = program("MUMU_XVFB", "Xvfb", "Debian's xvfb");
+    let mut command = Command::new(xvfb);
+    command
+        // Xvfb picks a free display and writes its number to `-displayfd` once it accepts
+        // clients.
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "1920x1080x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut server = Driver::spawn(&mut command);
+    let mut line = String::new();
+    let stdout = server.0.0.stdout.as_mut().expect("Xvfb's standard output");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("Xvfb says its display");
+    let number = line.trim();
+    assert!(
+        !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()),
+        "Xvfb did not start (it said {line:?})"
+    );
+    let display = format!(":{number}");
+    (server, display)
+}
+
+/// Xvfb, WebKitWebDriver on `display`, the capabilities of a MiniBrowser session, and the file
+/// the driver's and the browser's output go to.
+///
+/// Debian builds WebKitGTK without WebRTC: the page has no `RTCPeerConnection`.
+fn webkit(port: u16, scratch: &Path) -> (Driver, Driver, serde_json::Map<String, Value>) {
+    let driver = program(
+        "MUMU_WEBKITWEBDRIVER",
+        "WebKitWebDriver",
+        "Debian's webkit2gtk-driver",
+    );
+    let minibrowser = minibrowser().filter(|path| path.exists()).expect(
+        "MiniBrowser is missing: install Debian's libwebkit2gtk-4.1-0, or set MUMU_MINIBROWSER",
+    );
+    let (display, name) = xvfb();
+    let log = std::fs::File::create(scratch.join("webkitwebdriver.log")).unwrap();
+    let driver = Driver::spawn(
+        Command::new(driver)
+            .arg(format!("--port={port}"))
+            .env("DISPLAY", name)
+            .env("GDK_BACKEND", "x11")
+            .env_remove("WAYLAND_DISPLAY")
+            .env("TMPDIR", scratch)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log),
+    );
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "webkitgtk:browserOptions".into(),
+        json!({ "binary": minibrowser, "args": ["--automation"] }),
+    );
+    (display, driver, capabilities)
+}
+
+/// Keeps the page's console errors and warnings, its uncaught errors and its
+/// Content-Security-Policy violations in `window.mumuConsole`, and hands out (and forgets) those
+/// kept so far. For WebKitGTK, whose WebDriver gives no console: what the page said before the
+/// first call on each page load is not seen.
+const RECORDED_CONSOLE: &str = "\
+    const w = window; \
+    if (!w.mumuConsole) { \
+      w.mumuConsole = []; \
+      const keep = (level, text) => w.mumuConsole.push({ level, message: String(text) }); \
+      for (const [name, level] of [['error', 'SEVERE'], ['warn', 'WARNING']]) { \
+        const original = console[name].bind(console); \
+        console[name] = (...a) => { keep(level, a.map(String).join(' ')); original(...a); }; \
+      } \
+      w.addEventListener('error', e => keep('SEVERE', e.message)); \
+      w.addEventListener('unhandledrejection', e => keep('SEVERE', e.reason)); \
+      document.addEventListener('securitypolicyviolation', e => \
+        keep('SEVERE', `Content Security Policy: ${e.violatedDirective} ${e.blockedURI}`)); \
+    } \
+    return w.mumuConsole.splice(0);";
+
 /// One line of the browser's console.
 #[derive(Debug, Clone)]
 pub struct ConsoleLine {
@@ -315,6 +465,8 @@ pub struct Browser {
     downloads: tempfile::TempDir,
     _scratch: tempfile::TempDir,
     _driver: Driver,
+    /// The X server of a browser without a headless mode (WebKitGTK), stopped after it.
+    _display: Option<Driver>,
 }
 
 impl Browser {
@@ -327,6 +479,7 @@ impl Browser {
         let port = super::free_port();
         let downloads = tempfile::tempdir().unwrap();
         let scratch = tempfile::tempdir().unwrap();
+        let mut display = None;
         let (driver, capabilities, firefox_log) = match kind {
             Kind::Firefox | Kind::FirefoxWithoutOpenH264 => {
                 let h264 = kind == Kind::Firefox;
@@ -334,7 +487,12 @@ impl Browser {
                     firefox(port, downloads.path(), scratch.path(), h264);
                 (driver, capabilities, Some((log, Default::default())))
             }
-            _ => {
+            Kind::WebKit => {
+                let (x, driver, capabilities) = webkit(port, scratch.path());
+                display = Some(x);
+                (driver, capabilities, None)
+            }
+            Kind::Chromium | Kind::Phone { .. } => {
                 let (driver, capabilities) = chromium(kind, port, downloads.path());
                 (driver, capabilities, None)
             }
@@ -353,11 +511,11 @@ impl Browser {
             .unwrap_or_else(|e| {
                 panic!("the WebDriver server starts a {} session: {e}", kind.name())
             });
-        if firefox_log.is_some() {
+        if firefox_log.is_some() || kind == Kind::WebKit {
             client
                 .set_window_size(WINDOW.0, WINDOW.1)
                 .await
-                .expect("Firefox's window takes the desktop size");
+                .unwrap_or_else(|e| panic!("{}'s window takes the desktop size: {e}", kind.name()));
         }
         Self {
             client,
@@ -367,6 +525,7 @@ impl Browser {
             downloads,
             _scratch: scratch,
             _driver: driver,
+            _display: display,
         }
     }
 
@@ -385,6 +544,10 @@ impl Browser {
 
     pub async fn goto(&self, url: &str) {
         self.client.goto(url).await.expect("the page opens");
+        if self.kind == Kind::WebKit {
+            // Its console is recorded by the page itself, from here on.
+            self.console().await;
+        }
     }
 
     /// Waits for the element `css` (the app renders and hydrates asynchronously).
@@ -522,29 +685,12 @@ impl Browser {
     }
 
     /// What Safari on an iPhone needs to play the video, on every tile: a `<video>` that plays
-    /// inline (not forced full screen), muted and by itself, as attributes (what Safari reads
-    /// when the element is made) and as properties (Firefox has no `playsInline`); and the camera's offer, as this browser
-    /// received it, H.264 constrained baseline in packetization-mode 1 (what every browser,
-    /// Safari's hardware decoder among them, accepts) and nothing else for video.
+    /// inline (not forced full screen), muted and by itself ([`Self::assert_videos_play_inline`]);
+    /// and the camera's offer, as this browser received it, H.264 constrained baseline in
+    /// packetization-mode 1 (what every browser, Safari's hardware decoder among them, accepts)
+    /// and nothing else for video.
     pub async fn assert_safari_rules(&self) {
-        let videos = self
-            .js(
-                "return [...document.querySelectorAll('.tile video')].map(v => ({ \
-                   attributes: ['playsinline', 'autoplay', 'muted'].filter(a => v.hasAttribute(a)), \
-                   properties: v.autoplay && v.muted && v.playsInline !== false }))",
-                vec![],
-            )
-            .await;
-        let videos = videos.as_array().expect("a list of videos");
-        assert!(!videos.is_empty(), "no video on the page");
-        for video in videos {
-            assert_eq!(
-                video["attributes"],
-                json!(["playsinline", "autoplay", "muted"]),
-                "{video}"
-            );
-            assert_eq!(video["properties"], json!(true), "{video}");
-        }
+        self.assert_videos_play_inline().await;
         let offers = self
             .js(
                 "return (window.mumuPeers || []).filter(p => p.remoteDescription) \
@@ -574,6 +720,30 @@ impl Browser {
                 fmtp.contains("profile-level-id=42e01f") && fmtp.contains("packetization-mode=1"),
                 "{fmtp}"
             );
+        }
+    }
+
+    /// Every tile's `<video>` plays inline (an iPhone otherwise forces it full screen), muted
+    /// and by itself, as attributes (what Safari reads when the element is made) and as
+    /// properties (Firefox has no `playsInline`).
+    pub async fn assert_videos_play_inline(&self) {
+        let videos = self
+            .js(
+                "return [...document.querySelectorAll('.tile video')].map(v => ({ \
+                   attributes: ['playsinline', 'autoplay', 'muted'].filter(a => v.hasAttribute(a)), \
+                   properties: v.autoplay && v.muted && v.playsInline !== false }))",
+                vec![],
+            )
+            .await;
+        let videos = videos.as_array().expect("a list of videos");
+        assert!(!videos.is_empty(), "no video on the page");
+        for video in videos {
+            assert_eq!(
+                video["attributes"],
+                json!(["playsinline", "autoplay", "muted"]),
+                "{video}"
+            );
+            assert_eq!(video["properties"], json!(true), "{video}");
         }
     }
 
@@ -731,6 +901,17 @@ impl Browser {
 
     /// Saves a PNG of the window as `name`.png among the test artifacts.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
+        if self.kind == Kind::WebKit {
+            // WebKitGTK's screenshot is its last painted frame: let the page paint what it has.
+            self.client
+                .execute_async(
+                    "const done = arguments[0]; \
+                     requestAnimationFrame(() => requestAnimationFrame(() => done()))",
+                    vec![],
+                )
+                .await
+                .expect("the page paints");
+        }
         let png = self.client.screenshot().await.expect("a screenshot");
         assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
         let path = artifacts_dir(self.kind).join(format!("{name}.png"));
@@ -739,10 +920,23 @@ impl Browser {
     }
 
     /// Everything the console printed so far: from chromedriver's log (which hands each line
-    /// out once), or from the lines Firefox writes to geckodriver's output.
+    /// out once), from the lines Firefox writes to geckodriver's output, or, in WebKitGTK, what
+    /// the page recorded since [`Self::goto`] (`RECORDED_CONSOLE`).
     pub async fn console(&self) -> Vec<ConsoleLine> {
         let fresh = match &self.firefox_log {
             Some((path, read)) => firefox_console(path, &mut read.lock().unwrap()),
+            None if self.kind == Kind::WebKit => {
+                let lines = self.js(RECORDED_CONSOLE, vec![]).await;
+                lines
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|line| ConsoleLine {
+                        level: line["level"].as_str().unwrap_or_default().to_owned(),
+                        message: line["message"].as_str().unwrap_or_default().to_owned(),
+                    })
+                    .collect()
+            }
             None => {
                 let log = self
                     .client

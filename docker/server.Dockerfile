@@ -5,11 +5,12 @@
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-# The build tools first (cargo-leptos, wasm-bindgen, wasm-opt, the wasm32 target), in a layer of
+# The build tools first (wasm-bindgen, wasm-opt, Brotli, zopfli, the wasm32 target), in a layer of
 # their own that a source change does not invalidate.
 COPY scripts/lib.sh scripts/lib.sh
 COPY Cargo.lock Cargo.lock
-RUN . scripts/lib.sh && ensure_rust_parts && ensure_front_tools && ensure_wasm_opt
+RUN . scripts/lib.sh && ensure_rust_parts && ensure_wasm_bindgen && ensure_wasm_opt && \
+    apt_install brotli zopfli
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/cache/target \

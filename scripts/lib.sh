@@ -67,10 +67,24 @@ ensure_services() {
   return 1
 }
 
-# The web app's build tools: cargo-leptos and the wasm-bindgen CLI of the version in Cargo.lock
-# (trunk, for the client-rendered build, only when asked: `ensure_front_tools trunk`). Prebuilt
-# copies come from ../shared/tools when this checkout sits beside one; otherwise they are built
-# from crates.io once (about 15 minutes, 6 more for trunk).
+# The wasm-bindgen CLI of the version in Cargo.lock, which scripts/build-site runs on the app's
+# WASM. A prebuilt copy comes from ../shared/tools when this checkout sits beside one; otherwise
+# it is built from crates.io once (about 2 minutes).
+ensure_wasm_bindgen() {
+  local want
+  want=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
+  wasm-bindgen --version 2>/dev/null | grep -q "$want" && return 0
+  if [ -x ../shared/tools/install ]; then ../shared/tools/install >/dev/null; fi
+  if ! wasm-bindgen --version 2>/dev/null | grep -q "$want"; then
+    # --locked fails for 0.2.130: its lockfile pins a webpki-roots the registry no longer serves.
+    cargo install wasm-bindgen-cli --version "$want"
+  fi
+}
+
+# The development tools: cargo-leptos (`cargo leptos watch`, live reload) and, with `trunk`,
+# trunk (the client-rendered build). No script of MuMu's builds with them; a developer who wants
+# them runs this once (prebuilt from ../shared/tools when there, else about 12 minutes, 6 more
+# for trunk).
 ensure_front_tools() {
   if [ -x ../shared/tools/install ] && ! command -v cargo-leptos >/dev/null; then
     ../shared/tools/install >/dev/null
@@ -79,12 +93,7 @@ ensure_front_tools() {
   if [ "${1:-}" = trunk ]; then
     command -v trunk >/dev/null || cargo install trunk --version 0.21.14 --locked
   fi
-  local want
-  want=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
-  if ! wasm-bindgen --version 2>/dev/null | grep -q "$want"; then
-    # --locked fails for 0.2.130: its lockfile pins a webpki-roots the registry no longer serves.
-    cargo install wasm-bindgen-cli --version "$want"
-  fi
+  ensure_wasm_bindgen
 }
 
 # The NAT lab (probe/tests/nat_lab.rs): coturn, iptables and iproute2. It builds network
@@ -253,4 +262,41 @@ ensure_aiortc() {
     cp "$wanted" "$venv/requirements.txt"
   fi
   export MUMU_AIORTC_PYTHON="$venv/bin/python"
+}
+
+# Stages and their minutes: `stage NAME COMMAND...` runs COMMAND (a function of this file too)
+# and adds a line to $MUMU_STAGE_LOG, so any growth shows where it is. The first script to run a
+# stage starts the log and prints the table when it exits; a stage that fails is written down as
+# failed as its script exits (set -e stays in force inside the stage's command).
+stage() {
+  if [ -z "${MUMU_STAGE_LOG:-}" ]; then
+    MUMU_STAGE_LOG=$(mktemp)
+    export MUMU_STAGE_LOG
+    stage_owner=1
+  fi
+  trap stage_exit EXIT
+  stage_name="$1"
+  stage_start=$(date +%s)
+  shift
+  echo "== $stage_name"
+  "$@"
+  stage_done ok
+}
+
+stage_done() {
+  printf '%s\t%s\t%s\n' "$stage_name" "$(($(date +%s) - stage_start))" "$1" >> "$MUMU_STAGE_LOG"
+  stage_name=
+}
+
+stage_exit() {
+  local status=$?
+  if [ -n "${stage_name:-}" ]; then stage_done "failed ($status)"; fi
+  if [ -n "${stage_owner:-}" ]; then
+    echo
+    echo "stage                                        min:s   result"
+    awk -F'\t' '{ total += $2; printf "%-44s %3d:%02d   %s\n", $1, $2 / 60, $2 % 60, $3 }
+      END { printf "%-44s %3d:%02d\n", "total", total / 60, total % 60 }' "$MUMU_STAGE_LOG"
+    rm -f "$MUMU_STAGE_LOG"
+  fi
+  return $status
 }

@@ -11,7 +11,12 @@ use crate::router::{Location, Page};
 use crate::signaling::Signaling;
 use leptos::either::EitherOf7;
 use leptos::prelude::*;
-use leptos_meta::{Meta, MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{Meta, MetaTags, Title, provide_meta_context};
+
+/// Where the server serves the app's stylesheet (`/pkg/mumu.<hash>.css` in a release build),
+/// given to [`shell`] as context; without it, the development build's `/pkg/mumu.css`.
+#[derive(Debug, Clone)]
+pub struct Stylesheet(pub String);
 
 /// The whole HTML document, rendered on the server. `user` is who the request's cookie names, so
 /// the first paint already shows the right page and the browser starts from the same state.
@@ -19,6 +24,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     security_headers(&options);
     let user_json = auth::ssr_user_json();
+    let stylesheet = use_context::<Stylesheet>()
+        .map(|s| s.0)
+        .unwrap_or_else(|| format!("/{}/{}.css", options.site_pkg_dir, options.output_name));
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -27,6 +35,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <meta name=auth::USER_META content=user_json/>
+                <link rel="stylesheet" href=stylesheet/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 // Installable: "Add to Home Screen" gives MuMu's icon, opening the dashboard
                 // without the browser's frame (iOS reads its own tags besides the manifest).
@@ -108,7 +117,6 @@ pub fn App() -> impl IntoView {
     };
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/mumu.css"/>
         <Title formatter=|page: String| if page.is_empty() { "MuMu".to_string() } else { format!("{page} · MuMu") }/>
         <Meta name="description" content="Watch your own cameras, peer to peer."/>
         <a class="skip" href="#main">"Skip to content"</a>

@@ -18,7 +18,7 @@ pub mod visibility;
 pub mod watch;
 
 mod app;
-pub use app::{App, shell};
+pub use app::{App, Stylesheet, shell};
 
 #[cfg(test)]
 mod browser_support;

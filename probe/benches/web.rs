@@ -1,8 +1,8 @@
 //! The web app benchmark. It prints:
 //!
 //! 1. the size of what a browser downloads for the app: the WASM, its JS glue and the CSS,
-//!    raw and gzip -9, from a release build (`cargo leptos build --release --frontend-only`,
-//!    which the bench runs first);
+//!    raw, Brotli and gzip as the server sends them, from a release build
+//!    (`scripts/build-site --release`, which the bench runs first);
 //! 2. time from clicking "Watch" on the dashboard to the first decoded frame (the `<video>`'s
 //!    `loadeddata`) in headless Chromium on a desktop and emulating a phone, and in Firefox ESR,
 //!    against the real `mumu-server` (release) and a simulated `mumu-agent` (release, x264enc)
@@ -10,7 +10,7 @@
 //!    `data-first-frame-ms`. The first watch after the agent starts (its pipeline starting too)
 //!    is shown apart; p50/p95 are over the tries after it.
 //!
-//! `cargo bench -p mumu-probe --bench web` (needs cargo-leptos, wasm-opt, chromium,
+//! `cargo bench -p mumu-probe --bench web` (needs wasm-bindgen, wasm-opt, chromium,
 //! chromedriver, firefox-esr, geckodriver and the OpenH264 plugin, all of which `scripts/test`
 //! installs). `MUMU_BENCH_TRIES` (default 10) sets
 //! the tries per size. Under `cargo test --all-targets` it makes a small smoke run with the
@@ -25,18 +25,34 @@ use common::browser::{Browser, Kind, site_root};
 use std::path::Path;
 use std::process::Command;
 
-/// Bytes of `file`, raw and through gzip -9 (what a server compressing its responses sends).
-fn sizes(file: &Path) -> (u64, u64) {
-    let raw = std::fs::metadata(file)
-        .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
-        .len();
-    let gzip = Command::new("gzip")
-        .args(["-9", "-c"])
-        .arg(file)
-        .output()
-        .expect("gzip runs");
-    assert!(gzip.status.success());
-    (raw, gzip.stdout.len() as u64)
+/// Bytes of `file`, raw and as its Brotli and gzip copies beside it (what the server sends).
+fn sizes(file: &Path) -> (u64, u64, u64) {
+    let len = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
+    let beside = |ext: &str| {
+        let mut name = file.as_os_str().to_owned();
+        name.push(ext);
+        len(Path::new(&name))
+    };
+    // A development build has no compressed copies: 0.
+    (len(file), beside(".br"), beside(".gz"))
+}
+
+/// The app's three files in `site`, by the names a release build gave them (`hash.txt`), or
+/// plain in a development build.
+fn app_files(site: &Path) -> Vec<String> {
+    let hashes = std::fs::read_to_string(site.join("hash.txt")).unwrap_or_default();
+    ["wasm", "js", "css"]
+        .iter()
+        .map(|ext| {
+            match hashes
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{ext}: ")))
+            {
+                Some(hash) => format!("mumu.{hash}.{ext}"),
+                None => format!("mumu.{ext}"),
+            }
+        })
+        .collect()
 }
 
 /// What the browsers say they are.
@@ -95,16 +111,21 @@ async fn main() {
         }
     );
 
-    let pkg = site_root().join("pkg");
-    println!("\nDownload size, bytes");
-    println!("{:<12} {:>10} {:>10}", "", "raw", "gzip -9");
-    let mut total = (0, 0);
-    for file in ["mumu.wasm", "mumu.js", "mumu.css"] {
-        let (raw, gzip) = sizes(&pkg.join(file));
-        total = (total.0 + raw, total.1 + gzip);
-        println!("{file:<12} {raw:>10} {gzip:>10}");
+    let site = site_root();
+    println!(
+        "\nDownload size, bytes (what the server sends: Brotli, or gzip to a browser without it)"
+    );
+    println!("{:<28} {:>10} {:>10} {:>10}", "", "raw", "brotli", "gzip");
+    let mut total = (0, 0, 0);
+    for file in app_files(&site) {
+        let (raw, brotli, gzip) = sizes(&site.join("pkg").join(&file));
+        total = (total.0 + raw, total.1 + brotli, total.2 + gzip);
+        println!("{file:<28} {raw:>10} {brotli:>10} {gzip:>10}");
     }
-    println!("{:<12} {:>10} {:>10}", "all", total.0, total.1);
+    println!(
+        "{:<28} {:>10} {:>10} {:>10}",
+        "all", total.0, total.1, total.2
+    );
 
     const HD: (&str, [&str; 4]) = ("1280x720", ["--width", "1280", "--height", "720"]);
     const VGA: (&str, [&str; 4]) = ("640x480", ["--width", "640", "--height", "480"]);

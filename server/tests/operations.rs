@@ -1,5 +1,5 @@
 //! What operators and API clients rely on: health, readiness, metrics, the OpenAPI document and
-//! the self-hosted docs page, and the `migrate` subcommand.
+//! the self-hosted docs page, the `migrate` subcommand, and the web app's files as served.
 
 mod common;
 
@@ -268,4 +268,209 @@ async fn check_ready_asks_readyz_on_the_listen_port() {
             .starts_with(&format!("no server answers at {closed}")),
         "{refused}"
     );
+}
+
+/// The app's files as a browser receives them (docs/browsers.md, "The app's size").
+mod served_app {
+    use super::common::{Stack, TestServer};
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+
+    /// Bytes on the wire for the WASM, its JS and the CSS together, whichever of Brotli and gzip
+    /// the browser takes.
+    const BUDGET: usize = 300_000;
+
+    /// A server whose site settings point at `site`.
+    async fn serving(site: &Path) -> (TestServer, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = dir.path().join("Leptos.toml");
+        let text = format!(
+            "[package.metadata.leptos]\noutput-name = \"mumu\"\nsite-root = \"{}\"\nsite-pkg-dir = \"pkg\"\n",
+            site.display()
+        );
+        std::fs::write(&settings, text).unwrap();
+        let server = TestServer::start_with(Stack::Embedded, |c| c.site_config = settings).await;
+        (server, dir)
+    }
+
+    /// The app's three files that `page` links to, by the names it uses.
+    async fn linked_files(server: &TestServer) -> Vec<String> {
+        let page = server.http.get(server.url("/login")).send().await.unwrap();
+        assert_eq!(
+            page.headers()["cache-control"],
+            "no-store",
+            "pages are never kept"
+        );
+        let html = page.text().await.unwrap();
+        let files: Vec<String> = ["js", "wasm", "css"]
+            .iter()
+            .map(|ext| {
+                let end = html
+                    .find(&format!(".{ext}\""))
+                    .unwrap_or_else(|| panic!("the page links no .{ext}: {html}"));
+                let start = html[..end].rfind("/pkg/").unwrap();
+                format!("{}.{ext}", &html[start..end])
+            })
+            .collect();
+        files
+    }
+
+    /// `GET path` offering `encodings`: the status, `Content-Encoding`, `Cache-Control`, `Vary`
+    /// and the bytes as they came.
+    async fn fetch(server: &TestServer, path: &str, encodings: &str) -> Fetched {
+        let mut request = server.http.get(server.url(path));
+        if !encodings.is_empty() {
+            request = request.header("accept-encoding", encodings);
+        }
+        let response = request.send().await.unwrap();
+        let header = |name: &str| {
+            let value = response.headers().get(name);
+            value
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
+        Fetched {
+            status: response.status().as_u16(),
+            encoding: header("content-encoding"),
+            cache: header("cache-control"),
+            vary: header("vary"),
+            content_type: header("content-type"),
+            body: response.bytes().await.unwrap().to_vec(),
+        }
+    }
+
+    #[derive(Debug)]
+    struct Fetched {
+        status: u16,
+        encoding: String,
+        cache: String,
+        vary: String,
+        content_type: String,
+        body: Vec<u8>,
+    }
+
+    /// `bytes` through `program -dc` (brotli or gzip, the tools the build compresses with).
+    fn decode(program: &str, bytes: &[u8]) -> Vec<u8> {
+        let mut child = Command::new(program)
+            .arg("-dc")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program}: {e} (scripts/build-site installs it)"));
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{program} -dc");
+        out.stdout
+    }
+
+    /// The release build that ships (`scripts/build-release server`, which scripts/test runs)
+    /// from a running server: each file in Brotli to a browser that takes it, in gzip to one that
+    /// takes only gzip, kept for a year, and decoding to the built file; under the budget both
+    /// ways.
+    #[tokio::test]
+    async fn the_shipped_app_arrives_compressed_cached_and_under_its_budget() {
+        let Ok(site) = std::env::var("MUMU_SHIPPED_SITE") else {
+            eprintln!("skipped: MUMU_SHIPPED_SITE names no release build of the site");
+            return;
+        };
+        let site = PathBuf::from(site);
+        let (server, _dir) = serving(&site).await;
+        let (mut brotli, mut gzip) = (0, 0);
+        for path in linked_files(&server).await {
+            let built = std::fs::read(site.join(path.trim_start_matches('/'))).unwrap();
+            for (offered, sent, program, total) in [
+                ("br, gzip", "br", "brotli", &mut brotli),
+                ("gzip", "gzip", "gzip", &mut gzip),
+            ] {
+                let got = fetch(&server, &path, offered).await;
+                assert_eq!(
+                    (got.status, &*got.encoding),
+                    (200, sent),
+                    "{path} for {offered}"
+                );
+                assert_eq!(got.cache, "public, max-age=31536000, immutable", "{path}");
+                assert_eq!(got.vary, "accept-encoding", "{path}");
+                assert!(
+                    decode(program, &got.body) == built,
+                    "{path} in {sent} decodes to the built file"
+                );
+                *total += got.body.len();
+            }
+            let plain = fetch(&server, &path, "").await;
+            assert_eq!(
+                (&*plain.encoding, plain.body.len()),
+                ("", built.len()),
+                "{path} as it is"
+            );
+        }
+        eprintln!(
+            "the app on the wire: {brotli} bytes with Brotli, {gzip} with gzip (budget {BUDGET})"
+        );
+        assert!(
+            brotli < BUDGET,
+            "{brotli} bytes with Brotli, over the budget of {BUDGET}"
+        );
+        assert!(
+            gzip < BUDGET,
+            "{gzip} bytes with gzip, over the budget of {BUDGET}"
+        );
+    }
+
+    /// A site's files laid out as the WASM build leaves them, named and compressed by the same
+    /// step of scripts/build-site that a release build runs.
+    fn built_site(dir: &Path, wasm: &[u8]) {
+        std::fs::create_dir_all(dir.join("pkg")).unwrap();
+        std::fs::write(dir.join("pkg/mumu.wasm"), wasm).unwrap();
+        std::fs::write(
+            dir.join("pkg/mumu.js"),
+            "export default function init() {}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("pkg/mumu.css"), "body { margin: 0 }\n").unwrap();
+        std::fs::write(dir.join("favicon.svg"), "<svg/>\n").unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/build-site");
+        let status = Command::new(script)
+            .arg("--name-and-compress")
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "scripts/build-site --name-and-compress");
+    }
+
+    /// A release with a change has new names: the page links them, and the old ones are no longer
+    /// served as the app (a browser holding an old page gets no stale file in a new one's place).
+    #[tokio::test]
+    async fn a_new_release_is_new_names_and_the_old_ones_are_gone() {
+        let first = tempfile::tempdir().unwrap();
+        built_site(first.path(), b"\0asm one build");
+        let (server, _dir) = serving(first.path()).await;
+        let old = linked_files(&server).await;
+        let wasm = fetch(&server, &old[1], "br, gzip").await;
+        assert_eq!((wasm.status, &*wasm.encoding), (200, "br"));
+        assert_eq!(wasm.content_type, "application/wasm");
+        let icon = fetch(&server, "/favicon.svg", "").await;
+        assert_eq!(
+            icon.cache, "no-cache",
+            "files named otherwise are asked for again"
+        );
+        drop(server);
+
+        // The same site folder, rebuilt after a change in the code.
+        std::fs::remove_dir_all(first.path()).unwrap();
+        built_site(first.path(), b"\0asm the next build");
+        let (server, _dir) = serving(first.path()).await;
+        let new = linked_files(&server).await;
+        assert_ne!(new[1], old[1], "a changed WASM has a new name");
+        assert_eq!(new[0], old[0], "an unchanged file keeps its name");
+        assert_eq!(
+            fetch(&server, &new[1], "").await.body,
+            b"\0asm the next build"
+        );
+        let stale = fetch(&server, &old[1], "").await;
+        assert!(
+            stale.status == 404 || !stale.content_type.starts_with("application/wasm"),
+            "the old name is not served as the app: {stale:?}"
+        );
+    }
 }

@@ -34,18 +34,15 @@ pub fn build_release_binaries() {
     );
 }
 
-/// Builds the browser's half of the web app in release (WASM optimised for size, as shipped)
-/// into the workspace's `target/site`.
+/// Builds the browser's half of the web app in release (WASM optimised for size, hashed names,
+/// compressed, as shipped) into the workspace's `target/site`.
 pub fn build_release_site() {
-    let status = cargo()
-        .args(["leptos", "build", "--release", "--frontend-only"])
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap())
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let status = Command::new(workspace.join("scripts/build-site"))
+        .arg("--release")
         .status()
-        .expect("cargo runs");
-    assert!(
-        status.success(),
-        "cargo leptos build --release failed (scripts/test installs cargo-leptos and wasm-opt)"
-    );
+        .expect("scripts/build-site runs");
+    assert!(status.success(), "scripts/build-site --release failed");
 }
 
 /// The cargo that runs this bench.

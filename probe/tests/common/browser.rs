@@ -63,12 +63,13 @@ fn workspace() -> &'static Path {
         .expect("probe/ sits in the workspace")
 }
 
-/// Where `cargo leptos build` put the app (WASM, JS, CSS); the server serves it from here.
+/// Where `scripts/build-site` put the app (WASM, JS, CSS); the server serves it from here.
 pub fn site_root() -> PathBuf {
     let site = workspace().join("target/site");
+    // A release build names its files by content (hash.txt lists them), a debug one plainly.
     assert!(
-        site.join("pkg/mumu.wasm").exists(),
-        "{} holds no built web app: run `cargo leptos build --frontend-only` (scripts/test does)",
+        site.join("hash.txt").exists() || site.join("pkg/mumu.wasm").exists(),
+        "{} holds no built web app: run `scripts/build-site` (scripts/test builds it)",
         site.display()
     );
     site

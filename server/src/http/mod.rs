@@ -142,13 +142,19 @@ pub fn router(state: SharedState, site: LeptosOptions) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state.clone());
     // Everything else: a file of the compiled app when there is one, else a page of the app.
-    let site_root = site.site_root.to_string();
-    let pages = get(site::page).with_state((state.clone(), Arc::new(site)));
-    let files = ServeDir::new(site_root)
+    let site = Arc::new(site::Site::new(site));
+    let pages = get(site::page).with_state((state.clone(), site.clone()));
+    let files = ServeDir::new(&*site.options.site_root)
         .precompressed_gzip()
         .precompressed_br()
         .append_index_html_on_directories(false)
         .fallback(pages);
+    let files = Router::new()
+        .fallback_service(files)
+        .layer(axum::middleware::from_fn_with_state(
+            site,
+            site::cache_headers,
+        ));
     Router::new()
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", ApiDoc::openapi()))
         .merge(api)

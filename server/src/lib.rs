@@ -85,7 +85,14 @@ impl Server {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let pump = state.spawn_notice_pump();
-        let router = signaling::route::spawn_router(state.clone());
+        let router = state.router().and_then(|router| {
+            // A dead server's cameras go offline on the dashboards of those who may watch them.
+            let state = state.clone();
+            router.spawn(move |device_id| {
+                let state = state.clone();
+                async move { signaling::device::announce_offline(&state, &device_id).await }
+            })
+        });
         let janitor = janitor::spawn(state.clone());
         let app = http::router(state.clone(), self.site);
         let on_shutdown = {

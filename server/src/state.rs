@@ -12,6 +12,7 @@ use crate::presence::Presence;
 use crate::secrets::configured_or_generated;
 use crate::signaling::hub::{Hub, RECORDS_CAPACITY};
 use crate::signaling::route::{Post, ROUTES_CAPACITY};
+use crate::signaling::router::Router;
 use crate::signaling::sessions::Sessions;
 use crate::turn::Turn;
 use anyhow::Context;
@@ -33,7 +34,7 @@ pub struct AppState {
     /// Presence and the notice bus.
     pub presence: Arc<Presence>,
     /// Routing between sockets.
-    pub hub: Hub,
+    pub hub: Arc<Hub>,
     /// Watch sessions, as recorded.
     pub sessions: Sessions,
     /// TURN credentials.
@@ -152,7 +153,7 @@ impl AppState {
         // What this server's hub tells other servers; carried by the router (with Redis).
         let (routes_tx, routes) = tokio::sync::mpsc::channel(ROUTES_CAPACITY);
         Ok(Arc::new(Self {
-            hub: Hub::new(metrics.clone(), records_tx, routes_tx),
+            hub: Arc::new(Hub::new(metrics.clone(), records_tx, routes_tx)),
             routes: std::sync::Mutex::new(Some(routes)),
             sessions,
             server_id,
@@ -167,9 +168,18 @@ impl AppState {
         }))
     }
 
-    /// What the hub routes to other servers (once: the router takes it).
-    pub fn take_routes(&self) -> Option<tokio::sync::mpsc::Receiver<Post>> {
-        self.routes.lock().ok()?.take()
+    /// The router of what the hub routes to other servers, when presence is shared (once: it
+    /// takes the hub's routes).
+    pub fn router(&self) -> Option<Router> {
+        self.presence.shared()?;
+        let routes = self.routes.lock().ok()?.take()?;
+        Some(Router {
+            hub: self.hub.clone(),
+            presence: self.presence.clone(),
+            clock: self.clock.clone(),
+            server_id: self.server_id.clone(),
+            routes,
+        })
     }
 
     /// Delivers notices from the bus to this server's sockets, until the bus closes.

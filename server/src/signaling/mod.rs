@@ -4,6 +4,7 @@
 pub mod device;
 pub mod hub;
 pub mod route;
+pub mod router;
 pub mod sessions;
 pub mod socket;
 pub mod viewer;

@@ -3,14 +3,13 @@
 //! other travels as a [`Routed`] message, addressed to that server alone (with Redis: its own
 //! pub/sub channel). The device's server owns the device's limits (its viewer count); the
 //! viewer's server records the session.
+//!
+//! This file is what travels and its timings; [`super::router`] is the task that carries it.
 
-use crate::state::SharedState;
 use mumu_shared::signaling::{DeviceWatchRequest, EndReason, ServerToDevice, ServerToViewer};
 use mumu_shared::{DeviceId, ErrorBody, SessionId};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
-use std::time::{Duration, Instant};
-use tokio::task::JoinHandle;
+use std::time::Duration;
 
 /// A server's id: unique per process, across every server of a deployment.
 pub type ServerId = String;
@@ -96,105 +95,3 @@ pub const BEAT_EVERY: Duration = Duration::from_secs(2);
 /// How long a server's word that it is alive lasts: one that says nothing for this long is
 /// taken for dead (killed, or cut off from Redis).
 pub const BEAT_TTL: Duration = Duration::from_secs(6);
-
-/// With Redis: carries what this server's hub routes to other servers and what they route to
-/// it, says every [`BEAT_EVERY`] that this server is alive, and takes over from a server that
-/// stopped saying so: the halves of sessions it held end here, and the cameras it held go
-/// offline on every dashboard (until they reconnect, to a server that lives).
-pub fn spawn_router(state: SharedState) -> Option<JoinHandle<()>> {
-    let redis = state.presence.shared()?;
-    let mut letters = redis.take_letters()?;
-    let mut routes = state.take_routes()?;
-    Some(tokio::spawn(async move {
-        let mut beat = tokio::time::interval(BEAT_EVERY);
-        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut in_touch_since = None;
-        loop {
-            tokio::select! {
-                Some(post) = routes.recv() => send(&state, post).await,
-                Some(letter) = letters.recv() => {
-                    state.hub.receive(&letter.from, letter.routed, state.clock.now_ms());
-                }
-                _ = beat.tick() => {
-                    state.hub.expire_pending(state.clock.now_ms());
-                    watch_servers(&state, &mut in_touch_since).await;
-                }
-                else => break,
-            }
-        }
-    }))
-}
-
-async fn send(state: &SharedState, post: Post) {
-    let Some(redis) = state.presence.shared() else {
-        return;
-    };
-    let letter = Letter {
-        from: state.server_id.clone(),
-        routed: post.routed.clone(),
-    };
-    if let Err(e) = redis.send_letter(&post.to, &letter).await {
-        tracing::warn!(error = %e, to = %post.to, "could not route a message to another server");
-        state.hub.route_failed(&post, state.clock.now_ms());
-    }
-}
-
-/// Says this server is alive, then looks for servers that are not.
-async fn watch_servers(state: &SharedState, in_touch_since: &mut Option<Instant>) {
-    let Some(redis) = state.presence.shared() else {
-        return;
-    };
-    if let Err(e) = redis.beat(&state.server_id, BEAT_TTL).await {
-        if in_touch_since.take().is_some() {
-            tracing::warn!(error = %e, "Redis does not answer: watches across servers wait for it");
-        }
-        return;
-    }
-    // Cut off from Redis while the others were not, this server was taken for dead, and they
-    // ended their halves of its sessions: its own halves end too, the same way. (When Redis
-    // itself was down, nobody was taken for dead, and every session goes on.)
-    if in_touch_since.is_none() && matches!(redis.was_reaped(&state.server_id).await, Ok(true)) {
-        let now = state.clock.now_ms();
-        let ended: usize = (state.hub.peer_servers().iter())
-            .map(|peer| state.hub.server_gone(peer, now).len())
-            .sum();
-        tracing::warn!(
-            sessions = ended,
-            "back in touch with Redis after the other servers took this one for dead: its sessions across servers ended"
-        );
-    }
-    let since = *in_touch_since.get_or_insert_with(|| {
-        tracing::info!("in touch with the other servers through Redis");
-        Instant::now()
-    });
-    // After an outage every server's word has lapsed, and none of them is dead for that: judge
-    // others only once this server has been in touch for longer than a word lasts.
-    if since.elapsed() < BEAT_TTL + BEAT_EVERY {
-        return;
-    }
-    let mut servers: HashSet<ServerId> = state.hub.peer_servers();
-    match redis.known_servers().await {
-        Ok(known) => servers.extend(known),
-        Err(_) => return,
-    }
-    servers.remove(&state.server_id);
-    for server in servers {
-        match redis.is_alive(&server).await {
-            Ok(true) => continue,
-            Ok(false) => {}
-            Err(_) => return,
-        }
-        let ended = state.hub.server_gone(&server, state.clock.now_ms());
-        let devices = match redis.reap(&server).await {
-            Ok(devices) => devices,
-            Err(e) => {
-                tracing::warn!(error = %e, %server, "could not take a dead server's cameras offline");
-                Vec::new()
-            }
-        };
-        tracing::warn!(%server, sessions = ended.len(), cameras = devices.len(), "a server stopped answering: its sessions ended here, its cameras are offline until they reconnect");
-        for device_id in devices {
-            super::device::announce_offline(state, &device_id).await;
-        }
-    }
-}

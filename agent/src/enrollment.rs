@@ -4,34 +4,12 @@
 //! [`crate::identity`]); an unpaired agent whose code ran out asks `POST /api/pairing/generate`
 //! for a new one, proving itself with its secret.
 
-use mumu_shared::api::{EnrollRequest, EnrollResponse, PairingCode};
-use mumu_shared::{ErrorResponse, UnixMillis};
-use thiserror::Error;
+use mumu_shared::UnixMillis;
+use mumu_shared::api::{EnrollRequest, EnrollResponse, PairingCode, RestError};
 
-/// A REST call to the server failed.
-#[derive(Debug, Error)]
-pub enum EnrollError {
-    /// The server could not be reached, or its answer could not be read.
-    #[error("{call}: {source}")]
-    Transport {
-        /// Which call.
-        call: &'static str,
-        /// What failed.
-        source: reqwest::Error,
-    },
-    /// The server answered with an error.
-    #[error("{call} refused ({status}): {message}")]
-    Refused {
-        /// Which call.
-        call: &'static str,
-        /// The HTTP status.
-        status: u16,
-        /// The server's error code, when it sent one.
-        code: Option<mumu_shared::ErrorCode>,
-        /// Its message.
-        message: String,
-    },
-}
+/// A REST call to the server failed: unreachable, refused (with the server's code and message),
+/// or answered with a body the agent cannot read.
+pub type EnrollError = RestError<reqwest::Error>;
 
 /// The server's REST API, as the agent uses it.
 #[derive(Clone, Debug)]
@@ -84,24 +62,8 @@ async fn read<T: serde::de::DeserializeOwned>(
     call: &'static str,
     response: reqwest::Response,
 ) -> Result<T, EnrollError> {
-    let status = response.status();
-    if status.is_success() {
-        return response
-            .json()
-            .await
-            .map_err(|source| EnrollError::Transport { call, source });
-    }
-    let text = response.text().await.unwrap_or_default();
-    let (code, message) = match serde_json::from_str::<ErrorResponse>(&text) {
-        Ok(body) => (Some(body.error.code), body.error.message),
-        Err(_) => (None, text),
-    };
-    Err(EnrollError::Refused {
-        call,
-        status: status.as_u16(),
-        code,
-        message,
-    })
+    let status = response.status().as_u16();
+    EnrollError::answer(call, status, response.bytes().await)
 }
 
 /// Prints the pairing code where a person will see it: a framed block on stderr (the terminal,

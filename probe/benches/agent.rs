@@ -31,6 +31,7 @@ mod common;
 
 use common::System;
 use common::bench::{build_release_binaries, env_u64, percentile};
+use common::proc::Proc;
 use mumu_probe::watch::{Summary, WatchError, WatchOptions};
 use std::time::{Duration, Instant};
 
@@ -38,39 +39,6 @@ use std::time::{Duration, Instant};
 /// sender CPU-s/s at 640x480@30 with 1 / 4 / 8 viewers.
 const AIORTC_CPU: [f64; 3] = [0.13, 0.45, 0.85];
 const WEBRTCSINK_CPU: [f64; 3] = [0.09, 0.17, 0.27];
-
-/// A process's CPU seconds (user + system) and memory, from /proc.
-struct Proc(u32);
-
-impl Proc {
-    fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0)).unwrap();
-        // Fields after the command name (which may hold spaces) in parentheses.
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .collect();
-        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-        ticks / 100.0
-    }
-
-    /// A number from /proc/<pid>/status (`VmRSS:` in KiB, `Threads:`...).
-    fn status(&self, field: &str) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0)).unwrap();
-        status
-            .lines()
-            .find(|l| l.starts_with(field))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
-    }
-
-    fn status_mib(&self, field: &str) -> f64 {
-        self.status(field) / 1024.0
-    }
-}
 
 struct Ttff {
     label: String,

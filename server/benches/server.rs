@@ -17,10 +17,17 @@
 //! the server (an earlier commit's, for a before/after); part 3 uses `MUMU_TEST_POSTGRES_URL` and
 //! `MUMU_TEST_REDIS_URL` (default: this machine's) and is skipped, saying why, without them.
 
+// The probe's /proc reader: a file of std alone, included rather than depended on (the probe
+// crate would build webrtc-rs into this benchmark). Not all of it is used here.
+#[path = "../../probe/tests/common/proc.rs"]
+#[allow(dead_code)]
+mod proc;
+
 use futures_util::{SinkExt, StreamExt};
 use mumu_shared::api::{AuthResponse, EnrollResponse, LoginRequest, PairRequest, RegisterRequest};
 use mumu_shared::signaling::*;
 use mumu_shared::{Envelope, Message, PROTOCOL_VERSION, decode, encode};
+use proc::Proc;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -107,27 +114,9 @@ impl ServerProcess {
         panic!("mumu-server did not start listening");
     }
 
-    fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find(|l| l.starts_with(field))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// User + system CPU seconds the server has used.
-    fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .collect();
-        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-        ticks / 100.0
+    /// The server's process, as /proc tells of it.
+    fn process(&self) -> Proc {
+        Proc(self.child.id())
     }
 }
 
@@ -625,7 +614,7 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // 1. Idle sockets.
-    let rss_start = server.status_kib("VmRSS:");
+    let rss_start = server.process().status("VmRSS:") as u64;
     let t = Instant::now();
     let devices = in_parallel(idle, 16, |_| {
         let (http, base) = (http.clone(), base.clone());
@@ -633,14 +622,14 @@ async fn main() {
     })
     .await;
     let enrol_secs = t.elapsed().as_secs_f64();
-    let rss_enrolled = server.status_kib("VmRSS:");
+    let rss_enrolled = server.process().status("VmRSS:") as u64;
     let viewer_users: Vec<AuthResponse> = in_parallel(10, 2, |i| {
         let (http, base) = (http.clone(), base.clone());
         async move { register(&http, &base, &format!("idleviewer{i}")).await }
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_before = server.status_kib("VmRSS:");
+    let rss_before = server.process().status("VmRSS:") as u64;
     let chunk = idle.div_ceil(HOLDERS_PER_KIND);
     let device_jobs = devices
         .chunks(chunk)
@@ -651,7 +640,7 @@ async fn main() {
         .collect();
     let (device_sockets, device_secs) = hold(device_jobs).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_devices = server.status_kib("VmRSS:");
+    let rss_devices = server.process().status("VmRSS:") as u64;
     let tokens: Vec<String> = viewer_users
         .iter()
         .map(|u| u.access_token.clone())
@@ -666,7 +655,7 @@ async fn main() {
         .collect();
     let (viewer_sockets, viewer_secs) = hold(viewer_jobs).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_all = server.status_kib("VmRSS:");
+    let rss_all = server.process().status("VmRSS:") as u64;
     let mib = |kib: u64| kib as f64 / 1024.0;
     println!("\n## Idle sockets ({idle} devices + {idle} viewers, each after hello)");
     println!(
@@ -679,7 +668,7 @@ async fn main() {
         mib(rss_before),
         mib(rss_devices),
         mib(rss_all),
-        mib(server.status_kib("VmHWM:"))
+        mib(server.process().status("VmHWM:") as u64)
     );
     println!(
         "per 1,000 sockets: devices {:.2} MiB, viewers {:.2} MiB, all (growth since start) {:.2} MiB; \
@@ -703,7 +692,7 @@ async fn main() {
     };
     let title = format!("one server, {} idle sockets open", 2 * idle);
     relay(&http, &here, &here, rate, secs, &title, || {
-        server.cpu_seconds()
+        server.process().cpu_seconds()
     })
     .await;
     drop(device_sockets);
@@ -729,7 +718,7 @@ async fn main() {
                 rate,
                 secs,
                 "one server on PostgreSQL + Redis",
-                || a.cpu_seconds(),
+                || a.process().cpu_seconds(),
             )
             .await;
             let across = relay(
@@ -739,7 +728,7 @@ async fn main() {
                 rate,
                 secs,
                 "devices on one server, viewers on another",
-                || a.cpu_seconds() + b.cpu_seconds(),
+                || a.process().cpu_seconds() + b.process().cpu_seconds(),
             )
             .await;
             println!(

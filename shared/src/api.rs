@@ -216,3 +216,148 @@ pub struct HealthCheck {
     /// `ok` or what failed.
     pub status: String,
 }
+
+/// A REST call that failed, as a client sees it; `E` is the client's own transport error
+/// (`reqwest::Error` for the agent and the probe). [`RestError::answer`] reads the server's
+/// answer, so every client decodes a refusal the same way.
+#[derive(Debug)]
+pub enum RestError<E> {
+    /// The server could not be reached, or its answer not received whole.
+    Transport {
+        /// Which call.
+        call: &'static str,
+        /// What failed.
+        source: E,
+    },
+    /// The server refused.
+    Refused {
+        /// Which call.
+        call: &'static str,
+        /// The HTTP status.
+        status: u16,
+        /// The server's error code, when it sent the error body (`{"error": {code, message}}`).
+        code: Option<crate::ErrorCode>,
+        /// Its message, or the body as it came when it was no error body.
+        message: String,
+    },
+    /// The server answered success with a body that is not what the call returns.
+    Unreadable {
+        /// Which call.
+        call: &'static str,
+        /// Why it could not be read.
+        source: serde_json::Error,
+    },
+}
+
+impl<E> RestError<E> {
+    /// What the call `call` got, given the answer's `status` and its body as the client received
+    /// it (or failed to): the body read as `T` when the status is a success, else the server's
+    /// refusal.
+    pub fn answer<T: serde::de::DeserializeOwned>(
+        call: &'static str,
+        status: u16,
+        body: Result<impl AsRef<[u8]>, E>,
+    ) -> Result<T, Self> {
+        let body = body.map_err(|source| Self::Transport { call, source })?;
+        let body = body.as_ref();
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(body)
+                .map_err(|source| Self::Unreadable { call, source });
+        }
+        let (code, message) = match serde_json::from_slice::<crate::ErrorResponse>(body) {
+            Ok(refusal) => (Some(refusal.error.code), refusal.error.message),
+            Err(_) => (None, String::from_utf8_lossy(body).into_owned()),
+        };
+        Err(Self::Refused {
+            call,
+            status,
+            code,
+            message,
+        })
+    }
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for RestError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Transport { call, source } => write!(f, "{call}: {source}"),
+            Self::Refused {
+                call,
+                status,
+                code: Some(code),
+                message,
+            } => write!(f, "{call} refused ({status}, {code}): {message}"),
+            Self::Refused {
+                call,
+                status,
+                code: None,
+                message,
+            } => write!(f, "{call} refused ({status}): {message}"),
+            Self::Unreadable { call, source } => write!(f, "{call}: unreadable answer: {source}"),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for RestError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Transport { source, .. } => Some(source),
+            Self::Refused { .. } => None,
+            Self::Unreadable { source, .. } => Some(source),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+
+    /// What a client gets for `status` and `body`, with an I/O error as its transport's.
+    fn answer(status: u16, body: &[u8]) -> Result<PairingCode, RestError<std::io::Error>> {
+        RestError::answer("pairing code", status, Ok(body))
+    }
+
+    #[test]
+    fn a_success_is_read_as_the_calls_answer() {
+        let ok = answer(200, br#"{"pairing_code":"ABCD-EFGH","expires_at":1}"#);
+        assert_eq!(ok.unwrap().pairing_code, "ABCD-EFGH");
+        let err = answer(201, b"<html>").unwrap_err();
+        assert!(matches!(err, RestError::Unreadable { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("pairing code: unreadable answer: "),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_servers_code_and_message() {
+        let body = br#"{"error":{"code":"conflict","message":"already paired"}}"#;
+        let err = answer(409, body).unwrap_err();
+        assert!(matches!(
+            &err,
+            RestError::Refused { status: 409, code: Some(ErrorCode::Conflict), message, .. }
+                if message == "already paired"
+        ));
+        let text = err.to_string();
+        assert_eq!(text, "pairing code refused (409, conflict): already paired");
+    }
+
+    #[test]
+    fn a_refusal_without_an_error_body_shows_the_body() {
+        let err = answer(502, b"Bad Gateway").unwrap_err();
+        assert!(matches!(&err, RestError::Refused { code: None, .. }));
+        assert_eq!(err.to_string(), "pairing code refused (502): Bad Gateway");
+    }
+
+    #[test]
+    fn a_body_that_did_not_arrive_is_a_transport_error() {
+        let lost = std::io::Error::other("connection reset");
+        let err = RestError::answer::<PairingCode>("pairing code", 200, Err::<&[u8], _>(lost))
+            .unwrap_err();
+        assert!(matches!(err, RestError::Transport { .. }));
+        assert_eq!(err.to_string(), "pairing code: connection reset");
+        assert!(std::error::Error::source(&err).is_some());
+    }
+}

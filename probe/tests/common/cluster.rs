@@ -5,6 +5,10 @@
 //! browser reach the servers only through nginx: at its balanced address, or at one of its
 //! ports that leads to one server alone (so a test knows which server it talks to).
 
+// The server's tests' helper, included by path: the probe does not depend on the server crate.
+#[path = "../../../server/tests/common/postgres.rs"]
+mod postgres;
+
 use super::{
     PASSWORD, Running, binary, free_port, log, pair, pairing_code, start_named_agent, wait_until,
 };
@@ -12,6 +16,7 @@ use mumu_probe::watch::{Summary, WatchError, WatchOptions, open_socket, watch};
 use mumu_shared::DeviceId;
 use mumu_shared::api::AuthResponse;
 use mumu_shared::signaling::ServerToViewer;
+use postgres::fresh_postgres_schema;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -45,7 +50,10 @@ impl Cluster {
         let redis_port = free_port();
         let redis = start_redis(dir.path(), redis_port).await;
         let mut env: Vec<(String, String)> = [
-            ("DATABASE_URL", fresh_postgres_schema().await),
+            (
+                "DATABASE_URL",
+                fresh_postgres_schema("cluster", "the several-servers cluster").await,
+            ),
             ("REDIS_URL", format!("redis://127.0.0.1:{redis_port}")),
             (
                 "JWT_SECRET",
@@ -238,15 +246,9 @@ impl Drop for Cluster {
     }
 }
 
-/// A process's resident memory, in MiB.
+/// A process's resident memory, in MiB (NaN once it is gone).
 pub fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kib| kib.parse::<f64>().ok())
-        .map_or(f64::NAN, |kib| kib / 1024.0)
+    super::proc::Proc(pid).status_mib("VmRSS:")
 }
 
 fn read(path: &Path) -> String {
@@ -370,25 +372,6 @@ async fn start_nginx(dir: &Path, ports: &[u16]) -> (Running, String, Vec<String>
     listening("nginx", balanced).await;
     let url = |port: u16| format!("http://127.0.0.1:{port}");
     (nginx, url(balanced), pinned.into_iter().map(url).collect())
-}
-
-/// A schema of its own in the test PostgreSQL database, as a `DATABASE_URL`.
-async fn fresh_postgres_schema() -> String {
-    let base = std::env::var("MUMU_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let schema = format!("cluster_{}", std::process::id()) + &format!("_{}", free_port());
-    sqlx::any::install_default_drivers();
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {base} is needed for the several-servers tests ({e}); set MUMU_TEST_POSTGRES_URL"));
-    sqlx::Executor::execute(
-        &mut conn,
-        sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")),
-    )
-    .await
-    .unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}options=-c%20search_path%3D{schema}")
 }
 
 /// What a dashboard on a surviving server heard after a kill: when (ms after it), which camera

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod browser;
 pub mod cluster;
 pub mod nat_lab;
+pub mod proc;
 
 use mumu_probe::watch::{Summary, WatchError, WatchOptions, watch};
 use std::net::TcpListener;

@@ -481,20 +481,8 @@ impl Lab {
     pub fn coturn_cpu(&self) -> Duration {
         let pid = std::fs::read_to_string(self.dir.path().join("coturn.pid"))
             .expect("coturn wrote its pid file");
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).expect("coturn runs");
-        // Fields 14 and 15 (utime, stime) in clock ticks, after the `(comm)` that may hold spaces.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map_or("", |(_, rest)| rest)
-            .split_whitespace()
-            .collect();
-        let ticks: u64 = fields[11..13]
-            .iter()
-            .filter_map(|f| f.parse::<u64>().ok())
-            .sum();
-        let per_second = rustix::param::clock_ticks_per_second();
-        Duration::from_secs_f64(ticks as f64 / per_second as f64)
+        let pid = pid.trim().parse().expect("a pid");
+        Duration::from_secs_f64(super::proc::Proc(pid).cpu_seconds())
     }
 
     /// What `name` (`server`, `agent`, `coturn`, `probe`) logged so far.

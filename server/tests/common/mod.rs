@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use futures_util::{SinkExt, StreamExt};
 use mumu_server::Server;
 use mumu_server::clock::{Clock, ManualClock};
@@ -120,7 +122,13 @@ impl TestServer {
         config.turn.turn_urls = vec!["turn:127.0.0.1:3478?transport=udp".into()];
         config.turn.stun_urls = vec![];
         if stack == Stack::Scaled {
-            config.storage.database_url = Some(fresh_postgres_schema().await);
+            config.storage.database_url = Some(
+                postgres::fresh_postgres_schema(
+                    "t",
+                    "the scaled stack (MUMU_TEST_STACKS=embedded skips it)",
+                )
+                .await,
+            );
             config.storage.redis_url = Some(
                 std::env::var("MUMU_TEST_REDIS_URL")
                     .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
@@ -380,25 +388,6 @@ async fn into_json(resp: reqwest::Response) -> (u16, serde_json::Value) {
         status,
         serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
     )
-}
-
-/// A schema of its own in the test PostgreSQL database, as a `DATABASE_URL`.
-async fn fresh_postgres_schema() -> String {
-    let base = std::env::var("MUMU_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let schema = unique("t");
-    sqlx::any::install_default_drivers();
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {base} is needed for the scaled stack ({e}); set MUMU_TEST_POSTGRES_URL or MUMU_TEST_STACKS=embedded"));
-    sqlx::Executor::execute(
-        &mut conn,
-        sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")),
-    )
-    .await
-    .unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}options=-c%20search_path%3D{schema}")
 }
 
 /// A viewer's socket.

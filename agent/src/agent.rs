@@ -34,7 +34,7 @@ pub struct AgentConfig {
     pub video: VideoSettings,
     /// At most this many viewers at once.
     pub max_viewers: usize,
-    /// Stop the capture pipeline after this long without viewers (`None`: never).
+    /// Stop the capture pipeline after this long without any consumer (`None`: never).
     pub idle_stop: Option<Duration>,
     /// How often the status is reported.
     pub status_interval: Duration,
@@ -64,10 +64,12 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
     tracing::info!(device_id = %identity.device_id, state_dir = %state.path().display(), "identity ready");
 
     let (events_tx, mut events) = mpsc::unbounded_channel();
+    // The capture's owner: it outlives connections, and stops its branches, then itself, when
+    // the last handle (this one, or the session table's) goes.
     let capture = Capture::start(&config.video, events_tx.clone())
-        .context("could not start the capture pipeline")?;
-    let mut sessions =
-        Sessions::new(capture, events_tx, config.max_viewers).with_idle_stop(config.idle_stop);
+        .context("could not start the capture pipeline")?
+        .with_idle_stop(config.idle_stop);
+    let mut sessions = Sessions::new(capture.clone(), events_tx, config.max_viewers);
 
     let (stop_tx, shutdown) = watch::channel(false);
     tokio::spawn(async move {

@@ -182,8 +182,8 @@ pub async fn serve(
                     break e.into();
                 }
             }
-            _ = idle_deadline(sessions.idle_deadline()) => {
-                sessions.stop_if_idle(Instant::now());
+            _ = idle_deadline(sessions.capture().idle_deadline()) => {
+                sessions.capture().stop_if_idle(Instant::now());
             }
             _ = context.shutdown.changed() => {
                 let goodbyes = sessions.end_all(EndReason::DeviceEnded, "the camera is shutting down");
@@ -196,7 +196,7 @@ pub async fn serve(
     ended
 }
 
-/// Sleeps until the pipeline is due to stop for want of viewers; forever when it is not.
+/// Sleeps until the pipeline is due to stop for want of consumers; forever when it is not.
 async fn idle_deadline(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at.into()).await,

@@ -7,6 +7,7 @@
 
 use crate::media::branch::{PeerOptions, ViewerBranch};
 use crate::media::capture::Capture;
+use crate::media::consumer::ConsumerId;
 use crate::media::{MediaEvent, MediaEvents, ice_servers};
 use mumu_shared::SessionId;
 use mumu_shared::signaling::{
@@ -14,18 +15,14 @@ use mumu_shared::signaling::{
     ServerToDevice, SessionIce, SessionSdp,
 };
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
-/// The sessions being served, and the shared pipeline they hang off.
+/// The sessions being served, and the shared capture they hang off (whose owner decides how
+/// long it runs, counting every consumer, not only these viewers).
 pub struct Sessions {
     capture: Capture,
     branches: HashMap<SessionId, ViewerBranch>,
     events: MediaEvents,
     max_viewers: usize,
-    /// Stop the pipeline after this long without viewers; `None`: never.
-    idle_stop: Option<Duration>,
-    /// Since when nobody has watched (while the pipeline runs).
-    idle_since: Option<Instant>,
 }
 
 impl Sessions {
@@ -36,33 +33,7 @@ impl Sessions {
             branches: HashMap::new(),
             events,
             max_viewers,
-            idle_stop: None,
-            idle_since: Some(Instant::now()),
         }
-    }
-
-    /// Stops the pipeline when nobody has watched for `after` (`None`: never).
-    pub fn with_idle_stop(mut self, after: Option<Duration>) -> Self {
-        self.idle_stop = after;
-        self
-    }
-
-    /// When the pipeline is due to stop for want of viewers, if it is.
-    pub fn idle_deadline(&self) -> Option<Instant> {
-        Some(self.idle_since? + self.idle_stop?)
-    }
-
-    /// Stops the pipeline if nobody has watched for the idle time; true if it stopped.
-    pub fn stop_if_idle(&mut self, now: Instant) -> bool {
-        let due = self.idle_deadline().is_some_and(|at| now >= at);
-        if due && self.branches.is_empty() {
-            self.idle_since = None;
-            let after = self.idle_stop.unwrap_or_default();
-            self.capture
-                .stop(&format!("nobody watched for {} s", after.as_secs_f32()));
-            return true;
-        }
-        false
     }
 
     /// How many viewers are being served.
@@ -70,7 +41,7 @@ impl Sessions {
         self.branches.len()
     }
 
-    /// The shared pipeline.
+    /// The shared capture.
     pub fn capture(&self) -> &Capture {
         &self.capture
     }
@@ -140,11 +111,13 @@ impl Sessions {
                     candidate,
                 })]
             }
-            MediaEvent::BranchFailed { session, reason }
-                if self.branches.contains_key(&session) =>
-            {
-                self.end(&session, EndReason::Failed, reason)
-            }
+            MediaEvent::BranchFailed { consumer, reason } => match consumer.session() {
+                Some(session) if self.branches.contains_key(&session) => {
+                    self.end(&session, EndReason::Failed, reason)
+                }
+                // Another consumer's branch: its owner removed it and said so; the viewers go on.
+                _ => vec![],
+            },
             MediaEvent::CaptureFailed { reason } => {
                 // The caller decides what to do with the pipeline; every viewer is gone with it.
                 tracing::error!(%reason, "capture pipeline failed");
@@ -160,10 +133,10 @@ impl Sessions {
     /// Tears down every session (the socket is gone, or the agent stops): the server has ended
     /// them already, or will when it notices.
     pub fn release_all(&mut self) {
-        for (_, branch) in self.branches.drain() {
-            branch.detach();
+        let sessions: Vec<_> = self.branches.keys().cloned().collect();
+        for session in sessions {
+            self.release(&session);
         }
-        self.note_if_idle();
     }
 
     /// Ends every session with `reason`, telling the server.
@@ -189,10 +162,6 @@ impl Sessions {
                 format!("this camera serves at most {} viewers", self.max_viewers),
             )];
         }
-        if let Err(e) = self.capture.resume() {
-            tracing::error!(%session, error = %e, "could not start the capture pipeline again");
-            return vec![end_watch(session, EndReason::Failed, e.to_string())];
-        }
         let options = PeerOptions {
             ice_servers: ice_servers::for_webrtcbin(&request.ice_servers),
             relay_only: request.ice_transport_policy == IceTransportPolicy::Relay,
@@ -204,7 +173,6 @@ impl Sessions {
         {
             Ok(branch) => {
                 self.branches.insert(session.clone(), branch);
-                self.idle_since = None;
                 tracing::info!(
                     %session,
                     viewers = self.branches.len(),
@@ -235,15 +203,10 @@ impl Sessions {
 
     fn release(&mut self, session: &SessionId) {
         if let Some(branch) = self.branches.remove(session) {
+            // The owner detaches it (and starts its idle clock if it was the last consumer);
+            // a branch it removed already, on a failure, is detached here all the same.
+            self.capture.detach(&ConsumerId::viewer(session));
             branch.detach();
-        }
-        self.note_if_idle();
-    }
-
-    /// Starts the idle clock when the last viewer has gone.
-    fn note_if_idle(&mut self) {
-        if self.branches.is_empty() && self.idle_since.is_none() && self.capture.is_running() {
-            self.idle_since = Some(Instant::now());
         }
     }
 }

@@ -37,9 +37,15 @@ fn ended(messages: &[DeviceToServer]) -> Vec<(SessionId, EndReason)> {
 }
 
 fn sessions(max_viewers: usize) -> Sessions {
+    sessions_idle_after(max_viewers, None)
+}
+
+fn sessions_idle_after(max_viewers: usize, idle_stop: Option<Duration>) -> Sessions {
     gstreamer::init().expect("GStreamer initialises");
     let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let capture = Capture::start(&settings(), events.clone()).expect("the test pipeline starts");
+    let capture = Capture::start(&settings(), events.clone())
+        .expect("the test pipeline starts")
+        .with_idle_stop(idle_stop);
     Sessions::new(capture, events, max_viewers)
 }
 
@@ -115,20 +121,21 @@ async fn a_leaving_viewer_gives_back_every_element_of_its_branch() {
 #[tokio::test]
 async fn the_pipeline_stops_when_nobody_watches_and_starts_again_for_the_next_viewer() {
     let idle = Duration::from_millis(300);
-    let mut sessions = sessions(4).with_idle_stop(Some(idle));
-    assert!(sessions.capture().is_running());
-    let due = sessions.idle_deadline().expect("idle from the start");
+    let mut sessions = sessions_idle_after(4, Some(idle));
+    let capture = sessions.capture().clone();
+    assert!(capture.is_running());
+    let due = capture.idle_deadline().expect("idle from the start");
     assert!(
-        !sessions.stop_if_idle(due - Duration::from_millis(100)),
+        !capture.stop_if_idle(due - Duration::from_millis(100)),
         "not yet"
     );
-    assert!(sessions.stop_if_idle(due), "due: stopped");
-    assert!(!sessions.capture().is_running());
-    assert_eq!(sessions.idle_deadline(), None, "nothing more to stop");
+    assert!(capture.stop_if_idle(due), "due: stopped");
+    assert!(!capture.is_running());
+    assert_eq!(capture.idle_deadline(), None, "nothing more to stop");
 
     assert!(sessions.on_server_message(watch("a")).is_empty());
-    assert!(sessions.capture().is_running(), "a viewer starts it again");
-    assert_eq!(sessions.idle_deadline(), None, "never idle with a viewer");
+    assert!(capture.is_running(), "a viewer starts it again");
+    assert_eq!(capture.idle_deadline(), None, "never idle with a viewer");
 
     sessions.on_server_message(ServerToDevice::WatchEnded(
         mumu_shared::signaling::WatchEnded {
@@ -137,18 +144,19 @@ async fn the_pipeline_stops_when_nobody_watches_and_starts_again_for_the_next_vi
             message: None,
         },
     ));
-    let due = sessions.idle_deadline().expect("idle again");
+    let due = capture.idle_deadline().expect("idle again");
     assert!(due >= std::time::Instant::now() + idle - Duration::from_millis(100));
-    assert!(sessions.stop_if_idle(due));
-    assert!(!sessions.capture().is_running());
+    assert!(capture.stop_if_idle(due));
+    assert!(!capture.is_running());
 }
 
 #[tokio::test]
 async fn without_an_idle_time_the_pipeline_runs_on() {
-    let mut sessions = sessions(4).with_idle_stop(None);
-    assert_eq!(sessions.idle_deadline(), None);
-    assert!(!sessions.stop_if_idle(std::time::Instant::now() + Duration::from_secs(3600)));
-    assert!(sessions.capture().is_running());
+    let sessions = sessions_idle_after(4, None);
+    let capture = sessions.capture();
+    assert_eq!(capture.idle_deadline(), None);
+    assert!(!capture.stop_if_idle(std::time::Instant::now() + Duration::from_secs(3600)));
+    assert!(capture.is_running());
 }
 
 #[tokio::test]
@@ -220,11 +228,12 @@ async fn the_offer_comes_before_the_next_frame_and_names_the_agents_ecdsa_certif
 async fn a_viewer_that_starts_the_stopped_pipeline_again_gets_its_stream() {
     gstreamer::init().expect("GStreamer initialises");
     let (events, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let capture = Capture::start(&settings(), events.clone()).expect("the test pipeline starts");
-    let mut sessions =
-        Sessions::new(capture, events, 4).with_idle_stop(Some(Duration::from_millis(1)));
+    let capture = Capture::start(&settings(), events.clone())
+        .expect("the test pipeline starts")
+        .with_idle_stop(Some(Duration::from_millis(1)));
+    let mut sessions = Sessions::new(capture, events, 4);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(sessions.stop_if_idle(std::time::Instant::now()));
+    assert!(sessions.capture().stop_if_idle(std::time::Instant::now()));
     // The encoder negotiates again as the pipeline starts, with this viewer's branch already
     // hanging off the tee.
     sessions.on_server_message(watch("a"));

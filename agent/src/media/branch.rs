@@ -27,6 +27,8 @@
 //!   cannot decode it and asks for a keyframe (Chromium's PLI), and that request, throttled
 //!   behind the first, cost the next watch up to a quarter of a second. A hold that grew stale
 //!   while the connection came up is let go, and a fresh keyframe asked for.
+//! - The bin's sink is a fuse (see [`super::fuse`]): whatever fails in the branch, the tee and
+//!   the other consumers do not hear of it; the capture's owner removes the branch.
 //! - Leaving, the branch is unlinked from an idle tee pad (so the other viewers never see a
 //!   half-pushed buffer), and the tee pad is released and the bin removed in `call_async`, off
 //!   the streaming threads. The bin stops (`Null`) only once its ICE candidate gathering is
@@ -34,10 +36,11 @@
 //!
 //! GStreamer signal closures hold only weak references to the branch; the session table owns it.
 
+use super::consumer::{Branch, ConsumerId};
 use super::gate::{Connected, Gate, Verdict};
 use super::ice_servers::{self, WebrtcbinIceServers};
 use super::sdp::{candidate_line, mids_of};
-use super::{MediaError, MediaEvent, MediaEvents, caps, count_elements, dtls, keyframes, make};
+use super::{MediaError, MediaEvent, MediaEvents, caps, dtls, fuse, keyframes, make, tee_link};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_webrtc as gst_webrtc;
@@ -46,19 +49,9 @@ use mumu_shared::signaling::IceCandidate;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
-/// Viewer bins are named `viewer-<session id>`, which lets a bus error name its session.
-const BIN_PREFIX: &str = "viewer-";
 /// Candidates kept for a viewer that has not answered yet: a real viewer has a handful; more
 /// than this is a misbehaving one, and the queue must not grow without end.
 const MAX_PENDING_CANDIDATES: usize = 64;
-
-/// The session whose bin an element path (`/GstPipeline:p/GstBin:viewer-<id>/...`) is in.
-pub fn session_of_path(path: &str) -> Option<SessionId> {
-    path.split('/')
-        .filter_map(|segment| segment.split_once(':').map(|(_, name)| name))
-        .find_map(|name| name.strip_prefix(BIN_PREFIX))
-        .map(SessionId::from)
-}
 
 /// How a branch's peer connection finds its way to the viewer.
 #[derive(Clone, Debug, Default)]
@@ -122,7 +115,8 @@ impl ViewerBranch {
         options: &PeerOptions,
         events: MediaEvents,
     ) -> Result<Self, MediaError> {
-        let bin = gst::Bin::with_name(&format!("{BIN_PREFIX}{session}"));
+        // Named after its consumer, so that a bus error names its session.
+        let bin = gst::Bin::with_name(&ConsumerId::viewer(&session).bin_name());
         let pay = make("rtph264pay")?;
         // SPS and PPS before every IDR: a viewer can start at any keyframe.
         pay.set_property("config-interval", -1i32);
@@ -191,10 +185,7 @@ impl ViewerBranch {
             gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly,
         );
         transceiver.set_property("codec-preferences", caps::offered(ssrc));
-        let ghost = gst::GhostPad::builder_with_target(&pay_sink)
-            .map_err(|e| MediaError::Gst(e.to_string()))?
-            .name("sink")
-            .build();
+        let ghost = fuse::sink_pad(&pay_sink)?;
         bin.add_pad(&ghost)
             .map_err(|e| MediaError::link("the viewer bin's sink", e))?;
 
@@ -280,31 +271,13 @@ impl ViewerBranch {
     /// Adds the bin to the pipeline and links it to a new tee pad, blocked until the bin runs;
     /// then makes the offer.
     fn link_to_tee(&self, tee: &gst::Element, sink: &gst::GhostPad) -> Result<(), MediaError> {
-        let inner = &self.0;
-        inner
-            .pipeline
-            .add(&inner.bin)
-            .map_err(|e| MediaError::link("the viewer bin into the pipeline", e))?;
-        let tee_pad = tee
-            .request_pad_simple("src_%u")
-            .ok_or_else(|| MediaError::Gst("the tee gave no src pad".into()))?;
-        let block = tee_pad
-            .add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| {
-                gst::PadProbeReturn::Ok
-            })
-            .ok_or_else(|| MediaError::Gst("could not block the tee pad".into()))?;
-        if let Err(e) = tee_pad.link(sink) {
-            tee_pad.remove_probe(block);
-            tee.release_request_pad(&tee_pad);
-            let _ = inner.pipeline.remove(&inner.bin);
-            return Err(MediaError::link("the tee to the viewer bin", e));
-        }
-        self.state().tee_pad = Some(tee_pad.clone());
+        let blocked = tee_link::link(&self.0.pipeline, tee, &self.0.bin, sink)?;
+        self.state().tee_pad = Some(blocked.pad.clone());
 
         let weak = self.downgrade();
-        inner.bin.call_async(move |bin| {
+        self.0.bin.call_async(move |bin| {
             let synced = bin.sync_state_with_parent();
-            tee_pad.remove_probe(block);
+            blocked.release();
             let Some(branch) = weak.upgrade() else { return };
             match synced {
                 Ok(_) => {
@@ -541,39 +514,9 @@ impl ViewerBranch {
             state.detached = true;
             state.tee_pad.take()
         };
-        let pipeline = self.0.pipeline.clone();
-        let bin = self.0.bin.clone();
         let session = self.0.session.clone();
-        let release = move |tee_pad: Option<gst::Pad>| {
-            pipeline.call_async(move |pipeline| {
-                if let Some(tee_pad) = tee_pad
-                    && let Some(tee) = tee_pad.parent_element()
-                {
-                    tee.release_request_pad(&tee_pad);
-                }
-                let _ = pipeline.remove(&bin);
-                let elements = count_elements(pipeline.upcast_ref(), |_| true);
-                tracing::info!(%session, elements, "viewer branch removed");
-                stop_once_gathered(bin, session);
-            });
-        };
-        let Some(tee_pad) = tee_pad else {
-            release(None);
-            return;
-        };
-        // IDLE: runs at once if the tee is not pushing to this pad, or right after the push in
-        // progress, so the unlink never cuts a buffer in half.
-        let sink = self.0.bin.static_pad("sink");
-        let release = Mutex::new(Some(release));
-        tee_pad.add_probe(gst::PadProbeType::IDLE, move |tee_pad, _| {
-            if let Some(sink) = &sink {
-                let _ = tee_pad.unlink(sink);
-            }
-            let release = release.lock().ok().and_then(|mut r| r.take());
-            if let Some(release) = release {
-                release(Some(tee_pad.clone()));
-            }
-            gst::PadProbeReturn::Remove
+        tee_link::unlink(&self.0.pipeline, tee_pad, &self.0.bin, move |bin| {
+            stop_once_gathered(bin, session)
         });
     }
 
@@ -590,7 +533,7 @@ impl ViewerBranch {
     fn fail(&self, reason: String) {
         tracing::warn!(session = %self.0.session, %reason, "viewer branch failed");
         self.send(MediaEvent::BranchFailed {
-            session: self.0.session.clone(),
+            consumer: ConsumerId::viewer(&self.0.session),
             reason,
         });
     }
@@ -599,6 +542,12 @@ impl ViewerBranch {
         if let Err(e) = result {
             self.fail(e.to_string());
         }
+    }
+}
+
+impl Branch for ViewerBranch {
+    fn detach(&self) {
+        ViewerBranch::detach(self);
     }
 }
 
@@ -668,35 +617,4 @@ fn stop_after(pending: &Arc<Mutex<Option<(gst::Bin, SessionId)>>>, delay: gst::C
             });
         }
     });
-}
-
-/// Stops and removes every viewer bin still in `pipeline`, before the pipeline itself stops.
-/// A detach finishes on GStreamer's thread pool; if that runs while the pipeline's own state
-/// change walks the same bin, the bin can be disposed still PAUSED, and GLib aborts on a
-/// mutex it still holds. Stopping them here first leaves that removal nothing to race with.
-pub fn stop_all(pipeline: &gst::Pipeline) {
-    let viewers: Vec<gst::Element> = pipeline
-        .children()
-        .into_iter()
-        .filter(|child| child.name().starts_with(BIN_PREFIX))
-        .collect();
-    for bin in viewers {
-        let _ = bin.set_state(gst::State::Null);
-        let _ = pipeline.remove(&bin);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_bus_error_path_names_the_session_of_its_viewer_bin() {
-        let path = "/GstPipeline:mumu-capture/GstBin:viewer-3f6c2a9e/GstWebRTCBin:webrtc/GstNiceSrc:nicesrc0";
-        assert_eq!(session_of_path(path), Some(SessionId::from("3f6c2a9e")));
-        assert_eq!(
-            session_of_path("/GstPipeline:mumu-capture/GstX264Enc:x264enc0"),
-            None
-        );
-    }
 }

@@ -1,161 +1,159 @@
-//! The one capture + encode pipeline every viewer shares:
-//! `source ! capsfilter ! [clockoverlay] ! videoconvert ! encoder ! capsfilter ! h264parse !
-//! capsfilter ! tee`.
+//! The owner of the capture pipeline: it knows every consumer of the encoded stream (viewers
+//! now; a recorder and a motion detector next), and from them decides how long the pipeline
+//! runs and what becomes of a branch that fails.
 //!
-//! The `tee` allows having no viewers at all (`allow-not-linked`), so the pipeline runs on when
-//! the last one leaves. Its sink pad carries the keyframe throttle (see [`super::keyframes`]).
+//! - **Lifetime**: the pipeline runs while any consumer is attached, whatever its kind. Once the
+//!   last has gone it runs on for the idle time (`--idle-stop-secs`), then stops (the camera is
+//!   released, the encoder rests) until a consumer comes again. A recorder keeps it up.
+//! - **Failures**: every branch's sink is a fuse (see [`super::fuse`]), so the tee never hears
+//!   a branch's fatal flow. An error message from inside a consumer's bin (found through its
+//!   source's ancestry, see [`ConsumerId::owning`]) removes that branch only, is logged, and is
+//!   reported as [`MediaEvent::BranchFailed`]; the camera and the other branches go on. An error
+//!   from the capture's own part (source, encoder) is [`MediaEvent::CaptureFailed`], as before.
+//! - **Shutdown**: every branch is detached and stopped before the pipeline stops.
+//!
+//! A new kind of consumer brings its own [`Branch`] and attaches it with [`Capture::attach`]; a
+//! plain one (a sink behind a leaky queue, as a recorder's) is [`Capture::attach_queued`].
+//!
+//! `Capture` is a handle: clones share the one pipeline, so each consumer's keeper (the session
+//! table, a recorder) can hold one. The pipeline stops when the last handle goes.
 
-use super::branch::{self, PeerOptions, ViewerBranch};
-pub use super::encoder::Encoder;
-pub use super::source::Source;
-use super::{
-    MediaError, MediaEvent, MediaEvents, VideoSettings, count_elements, encoder, keyframes, make,
-    source,
-};
+use super::branch::{PeerOptions, ViewerBranch};
+use super::consumer::{self, Branch, ConsumerId, ConsumerKind};
+pub use super::pipeline::{CapturePipeline, Encoder, Source};
+use super::queued::QueuedBranch;
+use super::{MediaError, MediaEvent, MediaEvents, VideoSettings};
 use futures_util::StreamExt;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use mumu_shared::SessionId;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
-/// The running capture pipeline.
+/// The capture pipeline and everyone who uses it. Cloning shares it.
+#[derive(Clone, Debug)]
+pub struct Capture(Arc<Shared>);
+
 #[derive(Debug)]
-pub struct Capture {
-    pipeline: gst::Pipeline,
-    tee: gst::Element,
-    encoder: Encoder,
-    source: Source,
+struct Shared {
+    pipeline: CapturePipeline,
+    users: Mutex<Users>,
+}
+
+#[derive(Debug)]
+struct Users {
+    branches: HashMap<ConsumerId, Arc<dyn Branch>>,
+    /// Stop the pipeline after this long without consumers; `None`: never.
+    idle_stop: Option<Duration>,
+    /// Since when nobody has used the pipeline (while it runs).
+    idle_since: Option<Instant>,
+    /// Shut down: nothing attaches any more.
+    closed: bool,
 }
 
 impl Capture {
-    /// Builds the pipeline, starts it, and reports bus errors to `events`.
+    /// Builds the pipeline, starts it, and reports what goes wrong in it to `events`.
     pub fn start(settings: &VideoSettings, events: MediaEvents) -> Result<Self, MediaError> {
-        let encoder = match settings.encoder {
-            Some(forced) => forced,
-            None => Encoder::probe()?,
-        };
-        let pipeline = gst::Pipeline::with_name("mumu-capture");
-
-        let mut chain = source::elements(&settings.source, settings)?;
-        chain.push(make("videoconvert")?);
-        chain.extend(encoder::elements(encoder, settings)?);
-        chain.push(make("h264parse")?);
-        // Fixed here, whoever is attached when the encoder negotiates: with a viewer's branch
-        // already linked as the pipeline starts again, h264parse picked `avc` (which the
-        // payloader's template lists first) and the payloader refused it.
-        let parsed = make("capsfilter")?;
-        parsed.set_property(
-            "caps",
-            gst::Caps::builder("video/x-h264")
-                .field("stream-format", "byte-stream")
-                .field("alignment", "au")
-                .build(),
-        );
-        chain.push(parsed);
-        let tee = gst::ElementFactory::make("tee")
-            .name("fanout")
-            .property("allow-not-linked", true)
-            .build()
-            .map_err(|_| MediaError::MissingElement("tee".into()))?;
-
-        chain.push(tee.clone());
-        pipeline
-            .add_many(&chain)
-            .map_err(|e| MediaError::link("the capture elements", e))?;
-        gst::Element::link_many(&chain).map_err(|e| MediaError::link("the capture chain", e))?;
-
-        let tee_sink = tee
-            .static_pad("sink")
-            .ok_or_else(|| MediaError::Gst("tee has no sink pad".into()))?;
-        keyframes::install(
-            &tee_sink,
-            settings.keyframe_min_interval,
-            tokio::runtime::Handle::current(),
-        );
-
-        watch_bus(&pipeline, events)?;
-        pipeline
-            .set_state(gst::State::Playing)
-            .map_err(|e| MediaError::State {
-                what: "the capture pipeline".into(),
-                detail: e.to_string(),
-            })?;
-        tracing::info!(
-            encoder = encoder.element(),
-            width = settings.width,
-            height = settings.height,
-            fps = settings.framerate,
-            bitrate_kbps = settings.bitrate_kbps,
-            key_int = settings.key_int,
-            "capture pipeline started (one encoder shared by all viewers)"
-        );
-        Ok(Self {
+        let pipeline = CapturePipeline::start(settings)?;
+        let capture = Self(Arc::new(Shared {
             pipeline,
-            tee,
-            encoder,
-            source: settings.source.clone(),
-        })
+            users: Mutex::new(Users {
+                branches: HashMap::new(),
+                idle_stop: None,
+                idle_since: Some(Instant::now()),
+                closed: false,
+            }),
+        }));
+        watch_bus(&capture, events)?;
+        Ok(capture)
+    }
+
+    /// Stops the pipeline when nobody has used it for `after` (`None`: never).
+    pub fn with_idle_stop(self, after: Option<Duration>) -> Self {
+        self.users().idle_stop = after;
+        self
+    }
+
+    fn users(&self) -> MutexGuard<'_, Users> {
+        self.0.users()
     }
 
     /// The encoder in use.
     pub fn encoder(&self) -> Encoder {
-        self.encoder
+        self.0.pipeline.encoder()
     }
 
     /// The source in use.
     pub fn source(&self) -> &Source {
-        &self.source
+        self.0.pipeline.source()
     }
 
-    /// Whether the pipeline is playing (not stopped for want of viewers).
+    /// Whether the pipeline is playing (not stopped for want of consumers).
     pub fn is_running(&self) -> bool {
-        self.pipeline.current_state() == gst::State::Playing
-            || self.pipeline.pending_state() == gst::State::Playing
+        self.0.pipeline.is_running()
     }
 
-    /// Stops capturing and encoding (the camera is released, the CPU rests) until
-    /// [`Capture::resume`]. Must only be called with no viewer branches attached.
-    pub fn stop(&self, why: &str) {
-        branch::stop_all(&self.pipeline);
-        match self.pipeline.set_state(gst::State::Null) {
-            Ok(_) => tracing::info!("capture pipeline stopped: {why}"),
-            Err(e) => tracing::warn!(error = %e, "the capture pipeline did not stop"),
-        }
-    }
-
-    /// Starts a stopped pipeline again; a running one is left as it is.
-    pub fn resume(&self) -> Result<(), MediaError> {
-        if self.is_running() {
-            return Ok(());
-        }
-        self.pipeline
-            .set_state(gst::State::Playing)
-            .map_err(|e| MediaError::State {
-                what: "the capture pipeline".into(),
-                detail: e.to_string(),
-            })?;
-        tracing::info!(
-            encoder = self.encoder.element(),
-            "capture pipeline started again for a viewer"
-        );
-        Ok(())
-    }
-
-    /// How many video encoders the pipeline holds, counting inside viewer bins: one, however
-    /// many viewers there are, is the point of the design.
+    /// How many video encoders the pipeline holds (one, whoever is attached).
     pub fn encoder_count(&self) -> usize {
-        count_elements(self.pipeline.upcast_ref(), |element| {
-            let klass = element
-                .factory()
-                .and_then(|f| f.metadata("klass").map(str::to_owned))
-                .unwrap_or_default();
-            klass.contains("Encoder") && klass.contains("Video")
-        })
+        self.0.pipeline.encoder_count()
     }
 
-    /// How many elements the pipeline holds, counting inside viewer bins: a leaving viewer
-    /// must give all of its back.
+    /// How many elements the pipeline holds, counting inside consumer bins.
     pub fn element_count(&self) -> usize {
-        count_elements(self.pipeline.upcast_ref(), |_| true)
+        self.0.pipeline.element_count()
+    }
+
+    /// Every consumer attached.
+    pub fn consumers(&self) -> Vec<ConsumerId> {
+        self.users().branches.keys().cloned().collect()
+    }
+
+    /// The bin of `id`'s branch while it is in the pipeline, to look inside it.
+    pub fn bin_of(&self, id: &ConsumerId) -> Option<gst::Bin> {
+        self.0
+            .pipeline
+            .pipeline()
+            .by_name(&id.bin_name())
+            .and_then(|element| element.downcast().ok())
+    }
+
+    /// How many consumers of `kind` are attached.
+    pub fn count(&self, kind: ConsumerKind) -> usize {
+        self.users()
+            .branches
+            .keys()
+            .filter(|id| id.kind() == kind)
+            .count()
+    }
+
+    /// Hangs a branch for `id`, made by `build` from the pipeline and its tee, off the tee,
+    /// starting the pipeline first if it had stopped for want of consumers.
+    pub fn attach<B>(
+        &self,
+        id: ConsumerId,
+        build: impl FnOnce(&gst::Pipeline, &gst::Element) -> Result<B, MediaError>,
+    ) -> Result<B, MediaError>
+    where
+        B: Branch + Clone + 'static,
+    {
+        {
+            let users = self.users();
+            if users.closed {
+                return Err(MediaError::Gst(format!(
+                    "{id}: the capture is shutting down"
+                )));
+            }
+            if users.branches.contains_key(&id) {
+                return Err(MediaError::Gst(format!("{id} is attached already")));
+            }
+        }
+        self.0.pipeline.resume(&id.to_string())?;
+        let branch = build(self.0.pipeline.pipeline(), self.0.pipeline.tee())?;
+        let mut users = self.users();
+        users.branches.insert(id, Arc::new(branch.clone()));
+        users.idle_since = None;
+        Ok(branch)
     }
 
     /// Hangs a new viewer branch for `session` off the tee and starts it; its offer follows as
@@ -166,30 +164,155 @@ impl Capture {
         options: &PeerOptions,
         events: MediaEvents,
     ) -> Result<ViewerBranch, MediaError> {
-        ViewerBranch::attach(&self.pipeline, &self.tee, session, options, events)
+        self.attach(ConsumerId::viewer(&session), |pipeline, tee| {
+            ViewerBranch::attach(pipeline, tee, session, options, events)
+        })
+    }
+
+    /// Hangs `elements` (linked in order, the first with a sink pad) off the tee for `id`,
+    /// behind a leaky queue that holds at most `max_queued` of the stream: a slow consumer
+    /// loses its own oldest frames, never the others' (see [`QueuedBranch`]).
+    pub fn attach_queued(
+        &self,
+        id: ConsumerId,
+        elements: Vec<gst::Element>,
+        max_queued: Duration,
+    ) -> Result<QueuedBranch, MediaError> {
+        self.attach(id.clone(), |pipeline, tee| {
+            QueuedBranch::attach(pipeline, tee, id, elements, max_queued)
+        })
+    }
+
+    /// Detaches `id`'s branch, if it is attached; true if it was.
+    pub fn detach(&self, id: &ConsumerId) -> bool {
+        self.0.detach(id)
+    }
+
+    /// When the pipeline is due to stop for want of consumers, if it is.
+    pub fn idle_deadline(&self) -> Option<Instant> {
+        let users = self.users();
+        Some(users.idle_since? + users.idle_stop?)
+    }
+
+    /// Stops the pipeline if nobody has used it for the idle time; true if it stopped.
+    pub fn stop_if_idle(&self, now: Instant) -> bool {
+        let after = {
+            let mut users = self.users();
+            let due = users
+                .idle_since
+                .zip(users.idle_stop)
+                .is_some_and(|(since, after)| now >= since + after);
+            if !due || !users.branches.is_empty() {
+                return false;
+            }
+            users.idle_since = None;
+            users.idle_stop.unwrap_or_default()
+        };
+        self.0
+            .pipeline
+            .stop(&format!("nobody watched for {} s", after.as_secs_f32()));
+        true
+    }
+
+    /// Detaches and stops every branch, then stops the pipeline; nothing attaches after this.
+    /// Also done when the last handle goes.
+    pub fn shut_down(&self) {
+        self.0.shut_down();
     }
 }
 
-impl Drop for Capture {
+impl Shared {
+    fn users(&self) -> MutexGuard<'_, Users> {
+        // Plain data: a panic elsewhere while holding the lock leaves nothing half-done.
+        self.users.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn detach(&self, id: &ConsumerId) -> bool {
+        let branch = {
+            let mut users = self.users();
+            let branch = users.branches.remove(id);
+            if users.branches.is_empty() && users.idle_since.is_none() && !users.closed {
+                // The idle clock starts only while the pipeline runs: a stopped one stays so.
+                if self.pipeline.is_running() {
+                    users.idle_since = Some(Instant::now());
+                }
+            }
+            branch
+        };
+        // Outside the lock: a detach may run its first step on this thread.
+        match branch {
+            Some(branch) => {
+                branch.detach();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A branch's element posted an error: that branch goes, the rest stays. False if the
+    /// branch had gone already (a second error from the same failure).
+    fn branch_failed(&self, id: &ConsumerId, reason: &str) -> bool {
+        let removed = self.detach(id);
+        if removed {
+            tracing::warn!(consumer = %id, %reason, "branch failed: removed; the camera and the other branches go on");
+        } else {
+            tracing::debug!(consumer = %id, %reason, "error from a branch already removed");
+        }
+        removed
+    }
+
+    fn shut_down(&self) {
+        let branches: Vec<_> = {
+            let mut users = self.users();
+            users.closed = true;
+            users.idle_since = None;
+            users.branches.drain().collect()
+        };
+        // Stopped here, on this thread, while still in the pipeline: a detach alone would let
+        // them go on GStreamer's thread pool, possibly after the pipeline stopped (and a viewer
+        // waits for its ICE gathering before it stops). Detached after, so that each lets go of
+        // its tee pad and knows it is gone.
+        let pipeline = self.pipeline.pipeline();
+        let stopped = consumer::stop_all(pipeline);
+        for (_, branch) in &branches {
+            branch.detach();
+        }
+        if pipeline.set_state(gst::State::Null).is_err() {
+            tracing::warn!("the capture pipeline did not stop");
+        }
+        tracing::info!(
+            consumers = branches.len(),
+            branches_stopped = stopped,
+            "capture shut down: every branch stopped, then the pipeline"
+        );
+    }
+}
+
+impl Drop for Shared {
     fn drop(&mut self) {
-        branch::stop_all(&self.pipeline);
-        let _ = self.pipeline.set_state(gst::State::Null);
+        if !self.users().closed {
+            self.shut_down();
+        }
     }
 }
 
-/// Forwards the pipeline's errors as [`MediaEvent`]s: an error inside a viewer's bin fails that
-/// viewer only; anything else fails the capture.
-fn watch_bus(pipeline: &gst::Pipeline, events: MediaEvents) -> Result<(), MediaError> {
-    let bus = pipeline
+/// Routes the pipeline's errors: one from inside a consumer's bin removes that branch and is
+/// reported as [`MediaEvent::BranchFailed`]; anything else is [`MediaEvent::CaptureFailed`].
+fn watch_bus(capture: &Capture, events: MediaEvents) -> Result<(), MediaError> {
+    let bus = capture
+        .0
+        .pipeline
+        .pipeline()
         .bus()
         .ok_or_else(|| MediaError::Gst("the pipeline has no bus".into()))?;
     let mut messages = bus.stream();
+    let owner: Weak<Shared> = Arc::downgrade(&capture.0);
     tokio::spawn(async move {
         while let Some(message) = messages.next().await {
             match message.view() {
                 gst::MessageView::Error(err) => {
-                    let path = err
-                        .src()
+                    let source = err.src();
+                    let path = source
                         .map(|s| s.path_string().to_string())
                         .unwrap_or_default();
                     let reason = format!(
@@ -197,8 +320,14 @@ fn watch_bus(pipeline: &gst::Pipeline, events: MediaEvents) -> Result<(), MediaE
                         err.error(),
                         err.debug().map(|d| d.to_string()).unwrap_or_default()
                     );
-                    let event = match branch::session_of_path(&path) {
-                        Some(session) => MediaEvent::BranchFailed { session, reason },
+                    let event = match source.and_then(ConsumerId::owning) {
+                        Some(consumer) => {
+                            let Some(owner) = owner.upgrade() else { break };
+                            if !owner.branch_failed(&consumer, &reason) {
+                                continue;
+                            }
+                            MediaEvent::BranchFailed { consumer, reason }
+                        }
                         None => MediaEvent::CaptureFailed { reason },
                     };
                     if events.send(event).is_err() {

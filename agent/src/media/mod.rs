@@ -1,5 +1,9 @@
-//! Everything GStreamer: one capture + encode pipeline ([`capture`]) whose H.264 is fanned out
-//! through a `tee` to one [`branch::ViewerBranch`] (`rtph264pay ! webrtcbin`) per viewer.
+//! Everything GStreamer: one capture + encode pipeline ([`pipeline`]) whose H.264 is fanned out
+//! through a `tee` to one branch per consumer: a [`branch::ViewerBranch`] (`rtph264pay !
+//! webrtcbin`) per viewer, and [`queued::QueuedBranch`]es (a sink behind a leaky queue) for
+//! what comes next (a recorder, a motion detector). [`capture::Capture`] owns the pipeline: it
+//! knows every consumer, keeps the pipeline running while any needs it, and removes a branch
+//! that fails without stopping the camera.
 //!
 //! Encoding once is the point of the design: a viewer costs packetization and SRTP, not another
 //! encoder. GStreamer calls back on its own threads; what those callbacks learn reaches the
@@ -8,23 +12,29 @@
 pub mod branch;
 pub mod caps;
 pub mod capture;
+pub mod consumer;
 pub mod dtls;
 pub mod encoder;
+pub mod fuse;
 pub mod gate;
 pub mod ice_servers;
 pub mod keyframes;
+pub mod pipeline;
+pub mod queued;
 pub mod sdp;
 pub mod settings;
 pub mod source;
+pub mod tee_link;
 
 pub use settings::VideoSettings;
 
+use consumer::ConsumerId;
 use gstreamer::prelude::*;
 use mumu_shared::SessionId;
 use mumu_shared::signaling::IceCandidate;
 use thiserror::Error;
 
-/// Something a viewer branch or the capture pipeline reports to the async side.
+/// Something a branch or the capture pipeline reports to the async side.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MediaEvent {
     /// webrtcbin made the offer for a session (already set as its local description).
@@ -41,10 +51,12 @@ pub enum MediaEvent {
         /// The candidate.
         candidate: Option<IceCandidate>,
     },
-    /// A branch cannot go on; its session must end with `failed`.
+    /// A consumer's branch cannot go on. A viewer's session must end with `failed`; a branch
+    /// that failed in the pipeline (a bus error from inside it) has been removed already, and
+    /// the camera and the other branches go on.
     BranchFailed {
-        /// The session.
-        session: SessionId,
+        /// Whose branch.
+        consumer: ConsumerId,
         /// What went wrong, for the log and the viewer.
         reason: String,
     },

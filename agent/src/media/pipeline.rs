@@ -1,0 +1,174 @@
+//! The one capture + encode pipeline every consumer shares:
+//! `source ! capsfilter ! [clockoverlay] ! videoconvert ! encoder ! capsfilter ! h264parse !
+//! capsfilter ! tee`.
+//!
+//! The `tee` allows having no consumers at all (`allow-not-linked`), so the pipeline runs on
+//! when the last one leaves. Its sink pad carries the keyframe throttle (see
+//! [`super::keyframes`]). What hangs off the tee, and for how long the pipeline runs, is its
+//! owner's business: [`super::capture::Capture`].
+
+pub use super::encoder::Encoder;
+pub use super::source::Source;
+use super::{
+    MediaError, VideoSettings, consumer, count_elements, encoder, keyframes, make, source,
+};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+
+/// The capture pipeline, built and playing.
+#[derive(Debug)]
+pub struct CapturePipeline {
+    pipeline: gst::Pipeline,
+    tee: gst::Element,
+    encoder: Encoder,
+    source: Source,
+}
+
+impl CapturePipeline {
+    /// Builds the pipeline and starts it.
+    pub fn start(settings: &VideoSettings) -> Result<Self, MediaError> {
+        let encoder = match settings.encoder {
+            Some(forced) => forced,
+            None => Encoder::probe()?,
+        };
+        let pipeline = gst::Pipeline::with_name("mumu-capture");
+
+        let mut chain = source::elements(&settings.source, settings)?;
+        chain.push(make("videoconvert")?);
+        chain.extend(encoder::elements(encoder, settings)?);
+        chain.push(make("h264parse")?);
+        // Fixed here, whoever is attached when the encoder negotiates: with a viewer's branch
+        // already linked as the pipeline starts again, h264parse picked `avc` (which the
+        // payloader's template lists first) and the payloader refused it.
+        let parsed = make("capsfilter")?;
+        parsed.set_property(
+            "caps",
+            gst::Caps::builder("video/x-h264")
+                .field("stream-format", "byte-stream")
+                .field("alignment", "au")
+                .build(),
+        );
+        chain.push(parsed);
+        let tee = gst::ElementFactory::make("tee")
+            .name("fanout")
+            .property("allow-not-linked", true)
+            .build()
+            .map_err(|_| MediaError::MissingElement("tee".into()))?;
+
+        chain.push(tee.clone());
+        pipeline
+            .add_many(&chain)
+            .map_err(|e| MediaError::link("the capture elements", e))?;
+        gst::Element::link_many(&chain).map_err(|e| MediaError::link("the capture chain", e))?;
+
+        let tee_sink = tee
+            .static_pad("sink")
+            .ok_or_else(|| MediaError::Gst("tee has no sink pad".into()))?;
+        keyframes::install(
+            &tee_sink,
+            settings.keyframe_min_interval,
+            tokio::runtime::Handle::current(),
+        );
+
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|e| MediaError::State {
+                what: "the capture pipeline".into(),
+                detail: e.to_string(),
+            })?;
+        tracing::info!(
+            encoder = encoder.element(),
+            width = settings.width,
+            height = settings.height,
+            fps = settings.framerate,
+            bitrate_kbps = settings.bitrate_kbps,
+            key_int = settings.key_int,
+            "capture pipeline started (one encoder shared by all viewers)"
+        );
+        Ok(Self {
+            pipeline,
+            tee,
+            encoder,
+            source: settings.source.clone(),
+        })
+    }
+
+    /// The pipeline itself.
+    pub fn pipeline(&self) -> &gst::Pipeline {
+        &self.pipeline
+    }
+
+    /// The tee every branch hangs off.
+    pub fn tee(&self) -> &gst::Element {
+        &self.tee
+    }
+
+    /// The encoder in use.
+    pub fn encoder(&self) -> Encoder {
+        self.encoder
+    }
+
+    /// The source in use.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// Whether the pipeline is playing (not stopped for want of consumers).
+    pub fn is_running(&self) -> bool {
+        self.pipeline.current_state() == gst::State::Playing
+            || self.pipeline.pending_state() == gst::State::Playing
+    }
+
+    /// Stops capturing and encoding (the camera is released, the CPU rests) until
+    /// [`CapturePipeline::resume`]. Any consumer bin still in it is stopped first.
+    pub fn stop(&self, why: &str) {
+        consumer::stop_all(&self.pipeline);
+        match self.pipeline.set_state(gst::State::Null) {
+            Ok(_) => tracing::info!("capture pipeline stopped: {why}"),
+            Err(e) => tracing::warn!(error = %e, "the capture pipeline did not stop"),
+        }
+    }
+
+    /// Starts a stopped pipeline again for `whom`; a running one is left as it is.
+    pub fn resume(&self, whom: &str) -> Result<(), MediaError> {
+        if self.is_running() {
+            return Ok(());
+        }
+        self.pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|e| MediaError::State {
+                what: "the capture pipeline".into(),
+                detail: e.to_string(),
+            })?;
+        tracing::info!(
+            encoder = self.encoder.element(),
+            "capture pipeline started again for {whom}"
+        );
+        Ok(())
+    }
+
+    /// How many video encoders the pipeline holds, counting inside consumer bins: one, however
+    /// many consumers there are, is the point of the design.
+    pub fn encoder_count(&self) -> usize {
+        count_elements(self.pipeline.upcast_ref(), |element| {
+            let klass = element
+                .factory()
+                .and_then(|f| f.metadata("klass").map(str::to_owned))
+                .unwrap_or_default();
+            klass.contains("Encoder") && klass.contains("Video")
+        })
+    }
+
+    /// How many elements the pipeline holds, counting inside consumer bins: a leaving consumer
+    /// must give all of its back.
+    pub fn element_count(&self) -> usize {
+        count_elements(self.pipeline.upcast_ref(), |_| true)
+    }
+}
+
+impl Drop for CapturePipeline {
+    fn drop(&mut self) {
+        consumer::stop_all(&self.pipeline);
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}

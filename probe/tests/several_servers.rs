@@ -165,6 +165,7 @@ async fn the_web_app_watches_across_servers_and_comes_back_by_itself_after_a_kil
     let site = common::browser::site_root();
     let cluster_env = [("LEPTOS_SITE_ROOT", site.to_str().unwrap())];
     let mut cluster = Cluster::start(&cluster_env).await;
+    compressed_once_through_nginx(&cluster.base, &site).await;
     let owner = cluster.register_owner().await;
     let _camera = cluster.camera(&owner, "front", &cluster.base).await;
     let holder = cluster.holder().await;
@@ -191,6 +192,50 @@ async fn the_web_app_watches_across_servers_and_comes_back_by_itself_after_a_kil
     );
     browser.assert_frames_rise(1).await;
     browser.close().await;
+}
+
+/// Through the shipped nginx config: a page (which the servers send as it is) arrives gzipped
+/// by nginx, and the app's precompressed files arrive exactly as built, never compressed twice.
+async fn compressed_once_through_nginx(base: &str, site: &std::path::Path) {
+    let http = reqwest::Client::new();
+    let get = |path: String, encodings: &'static str| {
+        let request = http.get(format!("{base}{path}"));
+        async move {
+            let response = request
+                .header("accept-encoding", encodings)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+            let encoding = response.headers().get("content-encoding").cloned();
+            let encoding = encoding
+                .map(|e| e.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            (encoding, response.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (encoding, page) = get("/login".into(), "gzip").await;
+    assert_eq!(encoding, "gzip", "nginx compresses the page");
+    assert!(page.starts_with(&[0x1f, 0x8b]), "one gzip stream");
+
+    // A release build names its files in hash.txt; a development build has no compressed copies.
+    let Ok(hashes) = std::fs::read_to_string(site.join("hash.txt")) else {
+        return;
+    };
+    let wasm = hashes
+        .lines()
+        .find_map(|l| l.strip_prefix("wasm: "))
+        .unwrap();
+    let file = format!("/pkg/mumu.{wasm}.wasm");
+    for (offered, sent, copy) in [("br, gzip", "br", ".br"), ("gzip", "gzip", ".gz")] {
+        let (encoding, body) = get(file.clone(), offered).await;
+        let built = std::fs::read(site.join(format!("{}{copy}", &file[1..]))).unwrap();
+        assert_eq!(encoding, sent, "{file} for {offered}");
+        assert!(
+            body == built,
+            "{file} arrives as built in {sent}, compressed once"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

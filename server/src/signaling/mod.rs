@@ -1,6 +1,10 @@
 //! WebRTC signaling over WebSocket: `/ws/device` and `/ws/viewer`. The [`hub`] routes, the
 //! [`socket`] loop enforces limits, and [`device`] / [`viewer`] give each message its meaning.
+//! [`admission`] decides whether a device takes a watch; [`route`] is what servers tell each
+//! other about the sessions between them, and [`router`] carries it; [`sessions`] writes the
+//! record the hub reports.
 
+pub mod admission;
 pub mod device;
 pub mod hub;
 pub mod route;

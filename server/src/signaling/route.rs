@@ -6,6 +6,7 @@
 //!
 //! This file is what travels and its timings; [`super::router`] is the task that carries it.
 
+use super::admission::Admission;
 use mumu_shared::signaling::{DeviceWatchRequest, EndReason, ServerToDevice, ServerToViewer};
 use mumu_shared::{DeviceId, ErrorBody, SessionId};
 use serde::{Deserialize, Serialize};
@@ -60,8 +61,9 @@ pub struct RemoteOpen {
     pub device_id: DeviceId,
     /// What the device is sent (the session id and the device's ICE servers within).
     pub to_device: DeviceWatchRequest,
-    /// The most sessions the device may serve, counting this one.
-    pub max_sessions: usize,
+    /// Whether the device takes the watch (on the wire: `max_sessions`, a number).
+    #[serde(rename = "max_sessions")]
+    pub admission: Admission,
     /// The viewer's session this one replaces (see `OpenRequest::renews`).
     pub renews: Option<SessionId>,
 }

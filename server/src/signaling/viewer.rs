@@ -1,12 +1,12 @@
 //! The viewer side of signaling: a person (browser or probe) authenticates, hears the presence
 //! of their devices, and opens watch sessions, answering each device's offer.
 
+use super::admission::Admission;
 use super::hub::{ConnId, OpenRequest, Outbox};
 use super::socket::{Link, Peer, Step, already_hello, hello_required, unsupported_protocol};
 use crate::auth::AuthedUser;
 use crate::error::{Error, Result};
 use crate::state::SharedState;
-use mumu_shared::api::AccessRole;
 use mumu_shared::signaling::{
     DeviceWatchRequest, EndReason, Heartbeat, ServerToDevice, ServerToViewer, ViewerHelloAck,
     ViewerToServer, ViewerWatchRequest, WatchReady,
@@ -143,23 +143,15 @@ impl Peer for ViewerPeer {
                     ice_transport_policy: policy,
                     ice_credentials_ttl_ms: s.turn.credentials_ttl_ms(),
                 };
-                // The owner always finds a place: people it shared with take all but one.
-                let max_sessions = match role {
-                    AccessRole::Owner => s.config.signaling.max_sessions_per_device,
-                    AccessRole::Viewer => s
-                        .config
-                        .signaling
-                        .max_sessions_per_device
-                        .saturating_sub(1)
-                        .max(1),
-                };
+                let admission =
+                    Admission::for_role(role, s.config.signaling.max_sessions_per_device);
                 let request = OpenRequest {
                     viewer_conn: conn,
                     user_id: user.id().clone(),
                     to_device,
                     to_viewer,
                     request_id: envelope.request_id,
-                    max_sessions,
+                    admission,
                     renews: renews.clone(),
                 };
                 // A device held by another server is watched through it.

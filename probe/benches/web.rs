@@ -8,13 +8,17 @@
 //!    against the real `mumu-server` (release) and a simulated `mumu-agent` (release, x264enc)
 //!    on loopback; the app measures it with `performance.now()` and shows it as
 //!    `data-first-frame-ms`. The first watch after the agent starts (its pipeline starting too)
-//!    is shown apart; p50/p95 are over the tries after it.
+//!    is shown apart; p50/p95 are over the tries after it;
+//! 3. time from navigation start to a usable dashboard (the app hydrated, the cameras listed) in
+//!    Chromium on an emulated Slow 4G link (1.6 Mbit/s down, 150 ms RTT), p50 over 5 loads with
+//!    an empty cache and 5 with a warm one.
 //!
 //! `cargo bench -p mumu-probe --bench web` (needs wasm-bindgen, wasm-opt, chromium,
 //! chromedriver, firefox-esr, geckodriver and the OpenH264 plugin, all of which `scripts/test`
-//! installs). `MUMU_BENCH_TRIES` (default 10) sets
-//! the tries per size. Under `cargo test --all-targets` it makes a small smoke run with the
-//! debug builds the tests use; its figures mean nothing.
+//! installs). `MUMU_BENCH_TRIES` (default 10) sets the tries per size;
+//! `MUMU_BENCH_ONLY=slow-link` prints the first and third parts only. Under `cargo test
+//! --all-targets` it makes a small smoke run with the debug builds the tests use; its figures
+//! mean nothing.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -22,8 +26,10 @@ mod common;
 use common::System;
 use common::bench::{build_release_binaries, build_release_site, env_u64, percentile};
 use common::browser::{Browser, Kind, site_root};
+use serde_json::json;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 /// Bytes of `file`, raw and as its Brotli and gzip copies beside it (what the server sends).
 fn sizes(file: &Path) -> (u64, u64, u64) {
@@ -88,6 +94,70 @@ async fn click_to_first_frame(kind: Kind, size: &[&str], tries: usize) -> (f64, 
     (first, times)
 }
 
+/// Chromium's "Slow 4G": 1.6 Mbit/s down, 750 kbit/s up, 150 ms round trip.
+const SLOW_4G: (f64, f64, f64) = (1_600_000.0, 750_000.0, 150.0);
+
+/// Set in the page before any of its own scripts: the time (ms from navigation start) when the
+/// dashboard is usable, which is when the app has taken the page over and lists the cameras
+/// (the list comes over the app's socket, so the server's HTML never has it).
+const READY_PROBE: &str = "new MutationObserver((_, watcher) => {
+    if (window.__mumuReady === undefined && document.querySelector('ul.devices li.device')) {
+        window.__mumuReady = performance.now();
+        watcher.disconnect();
+    }
+}).observe(document, { childList: true, subtree: true });";
+
+/// Navigation start → usable dashboard in Chromium on an emulated Slow 4G link, `loads` times
+/// with an empty cache (cold), then `loads` times with what the first visit cached (warm).
+async fn dashboard_on_a_slow_link(loads: usize) -> (Vec<f64>, Vec<f64>) {
+    let site = site_root();
+    let env = [("LEPTOS_SITE_ROOT", site.to_str().unwrap())];
+    let system = System::start_full(&[], &env, async |_| {}).await;
+    let browser = Browser::logged_in_as_owner_in(Kind::Chromium, &system.base).await;
+    let (down, up, rtt) = SLOW_4G;
+    browser.cdp("Network.enable", json!({})).await;
+    browser
+        .cdp(
+            "Network.emulateNetworkConditions",
+            json!({ "offline": false, "latency": rtt,
+                    "downloadThroughput": down / 8.0, "uploadThroughput": up / 8.0 }),
+        )
+        .await;
+    browser
+        .cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": READY_PROBE }),
+        )
+        .await;
+    let dashboard = format!("{}/", system.base);
+    let load = async |cold: bool| {
+        if cold {
+            browser.cdp("Network.clearBrowserCache", json!({})).await;
+        }
+        browser.goto(&dashboard).await;
+        let ready = browser
+            .wait_js(
+                "the dashboard usable",
+                Duration::from_secs(60),
+                "return window.__mumuReady === undefined ? null : window.__mumuReady",
+            )
+            .await;
+        ready.as_f64().unwrap()
+    };
+    let mut cold = Vec::new();
+    for _ in 0..loads {
+        cold.push(load(true).await);
+    }
+    let mut warm = Vec::new();
+    for _ in 0..loads {
+        warm.push(load(false).await);
+    }
+    browser.close().await;
+    cold.sort_by(f64::total_cmp);
+    warm.sort_by(f64::total_cmp);
+    (cold, warm)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let smoke = !std::env::args().any(|a| a == "--bench");
@@ -127,6 +197,28 @@ async fn main() {
         "all", total.0, total.1, total.2
     );
 
+    let loads = if smoke { 1 } else { 5 };
+    let (cold, warm) = dashboard_on_a_slow_link(loads).await;
+    let (down, up, rtt) = SLOW_4G;
+    println!(
+        "\nNavigation -> dashboard usable (hydrated, cameras listed), Chromium on a slow link \
+         ({:.1} Mbit/s down, {:.2} up, {rtt:.0} ms RTT), ms over {loads} loads",
+        down / 1e6,
+        up / 1e6
+    );
+    println!("{:<8} {:>8} {:>8} {:>8}", "cache", "p50", "min", "max");
+    for (label, times) in [("cold", &cold), ("warm", &warm)] {
+        println!(
+            "{label:<8} {:>8.0} {:>8.0} {:>8.0}",
+            percentile(times, 50.0),
+            times.first().copied().unwrap_or(f64::NAN),
+            times.last().copied().unwrap_or(f64::NAN),
+        );
+    }
+
+    if std::env::var("MUMU_BENCH_ONLY").is_ok_and(|only| only == "slow-link") {
+        return;
+    }
     const HD: (&str, [&str; 4]) = ("1280x720", ["--width", "1280", "--height", "720"]);
     const VGA: (&str, [&str; 4]) = ("640x480", ["--width", "640", "--height", "480"]);
     let phone = Kind::Phone {

@@ -796,6 +796,21 @@ impl Browser {
         .await;
     }
 
+    /// A Chrome DevTools Protocol command (Chromium only): network emulation, the cache.
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        assert!(
+            matches!(self.kind, Kind::Chromium | Kind::Phone { .. }),
+            "DevTools commands go to Chromium"
+        );
+        self.client
+            .issue_cmd(ChromedriverPost {
+                path: "goog/cdp/execute",
+                body: json!({ "cmd": cmd, "params": params }),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{cmd}: {e}"))
+    }
+
     /// Clicks the button that says `text`.
     pub async fn click_button(&self, text: &str) {
         self.click_text("button", text).await;

@@ -97,3 +97,29 @@ pub const BEAT_EVERY: Duration = Duration::from_secs(2);
 /// How long a server's word that it is alive lasts: one that says nothing for this long is
 /// taken for dead (killed, or cut off from Redis).
 pub const BEAT_TTL: Duration = Duration::from_secs(6);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mumu_shared::api::AccessRole;
+    use mumu_shared::signaling::IceTransportPolicy;
+
+    #[test]
+    fn an_open_says_max_sessions_as_a_bare_number_as_servers_of_every_version_read_it() {
+        let open = Routed::Open(RemoteOpen {
+            device_id: "d1".into(),
+            to_device: DeviceWatchRequest {
+                session_id: "s1".into(),
+                viewer: "alice".into(),
+                ice_servers: vec![],
+                ice_transport_policy: IceTransportPolicy::All,
+            },
+            admission: Admission::for_role(AccessRole::Viewer, 4),
+            renews: None,
+        });
+        let json = serde_json::to_value(&open).unwrap();
+        assert_eq!(json["kind"], "open");
+        assert_eq!(json["max_sessions"], 3);
+        assert_eq!(serde_json::from_value::<Routed>(json).unwrap(), open);
+    }
+}

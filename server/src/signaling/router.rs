@@ -38,24 +38,23 @@ pub struct Router {
 impl Router {
     /// Runs the router, when presence is shared (`None` otherwise: a lone server routes
     /// nothing). `cameras_offline` is called, and awaited, for each camera a dead server held.
-    pub fn spawn<F, Fut>(self, cameras_offline: F) -> Option<JoinHandle<()>>
+    pub fn spawn<F, Fut>(mut self, cameras_offline: F) -> Option<JoinHandle<()>>
     where
         F: Fn(DeviceId) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send,
     {
         let mut letters = self.presence.shared()?.take_letters()?;
-        let mut router = self;
         Some(tokio::spawn(async move {
             let mut beat = tokio::time::interval(BEAT_EVERY);
             beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut in_touch_since = None;
             loop {
                 tokio::select! {
-                    Some(post) = router.routes.recv() => router.send(post).await,
-                    Some(letter) = letters.recv() => router.receive(letter),
+                    Some(post) = self.routes.recv() => self.send(post).await,
+                    Some(letter) = letters.recv() => self.receive(letter),
                     _ = beat.tick() => {
-                        router.hub.expire_pending(router.clock.now_ms());
-                        let dead = router.watch_servers(&mut in_touch_since).await;
+                        self.hub.expire_pending(self.clock.now_ms());
+                        let dead = self.watch_servers(&mut in_touch_since).await;
                         for device_id in dead {
                             cameras_offline(device_id).await;
                         }

@@ -42,7 +42,7 @@ impl Server {
         if !http::site::is_built(&site) {
             tracing::warn!(
                 site_root = %site.site_root,
-                "the web app is not built: pages render but stay inert (run `cargo leptos build`, or set LEPTOS_SITE_ROOT)"
+                "the web app is not built: pages render but stay inert (run `scripts/build-site`, or set LEPTOS_SITE_ROOT)"
             );
         }
         if let Some(limit) = http::serve::raise_descriptor_limit()

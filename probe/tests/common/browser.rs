@@ -2,7 +2,7 @@
 //! Debian's headless Chromium (through chromedriver), also emulating a phone, Debian's Firefox
 //! ESR (through geckodriver), and Debian's WebKitGTK, Safari's engine (its MiniBrowser through
 //! WebKitWebDriver, on an Xvfb screen of its own). The compiled app comes from `target/site`
-//! (`cargo leptos build`, which `scripts/test` runs first); screenshots go to
+//! (`scripts/build-site`, which `scripts/test` runs first); screenshots go to
 //! `target/test-artifacts/browser/<browser>/`.
 
 use super::{Running, wait_until};

@@ -267,16 +267,7 @@ mod tests {
         let (_, mut cam) = device(&hub, "d1");
         let (v, mut view) = viewer(&hub, "u1");
         open(&hub, v, "d1", "s1", 4).unwrap();
-        assert!(
-            matches!(sent(&mut cam), ServerToDevice::WatchRequest(r) if r.session_id.as_str() == "s1")
-        );
-        match next(&mut view) {
-            Out::Send(envelope) => {
-                assert_eq!(envelope.request_id.as_deref(), Some("r1"));
-                assert!(matches!(envelope.message, ServerToViewer::WatchReady(_)));
-            }
-            _ => panic!("expected watch_ready"),
-        }
+        assert_watch_opened(&mut cam, &mut view);
     }
 
     #[test]

@@ -326,7 +326,7 @@ impl Hub {
 mod tests {
     use super::super::testing::*;
     use crate::presence::{DeviceNews, Notice};
-    use crate::signaling::hub::{Out, Record};
+    use crate::signaling::hub::Record;
     use crate::signaling::route::{OPEN_TIMEOUT_MS, Routed};
     use mumu_shared::ErrorCode;
     use mumu_shared::signaling::{EndReason, ServerToDevice, ServerToViewer, SessionSdp};
@@ -344,16 +344,7 @@ mod tests {
             "no answer before the device's server gives one"
         );
         pair.carry();
-        assert!(
-            matches!(sent(&mut cam), ServerToDevice::WatchRequest(r) if r.session_id.as_str() == "s1")
-        );
-        match next(&mut view) {
-            Out::Send(envelope) => {
-                assert_eq!(envelope.request_id.as_deref(), Some("r1"));
-                assert!(matches!(envelope.message, ServerToViewer::WatchReady(_)));
-            }
-            _ => panic!("expected watch_ready"),
-        }
+        assert_watch_opened(&mut cam, &mut view);
         // Offer and candidates one way, answer and candidates the other.
         let sdp = |s: &str| SessionSdp {
             session_id: "s1".into(),

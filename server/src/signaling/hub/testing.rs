@@ -105,6 +105,21 @@ pub fn sent<M: Clone>(rx: &mut mpsc::Receiver<Out<M>>) -> M {
     }
 }
 
+/// The device was asked for session `s1` and the viewer told its watch is ready (`r1`).
+pub fn assert_watch_opened(
+    cam: &mut mpsc::Receiver<Out<ServerToDevice>>,
+    view: &mut mpsc::Receiver<Out<ServerToViewer>>,
+) {
+    assert!(matches!(sent(cam), ServerToDevice::WatchRequest(r) if r.session_id.as_str() == "s1"));
+    match next(view) {
+        Out::Send(envelope) => {
+            assert_eq!(envelope.request_id.as_deref(), Some("r1"));
+            assert!(matches!(envelope.message, ServerToViewer::WatchReady(_)));
+        }
+        _ => panic!("expected watch_ready"),
+    }
+}
+
 pub fn code<T: std::fmt::Debug>(result: Result<T>) -> ErrorCode {
     result.expect_err("an error").code()
 }

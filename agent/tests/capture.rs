@@ -117,11 +117,11 @@ async fn a_failing_consumer_leaves_the_viewer_at_full_rate(failing: Vec<gst::Ele
     let (viewer, frames) = a_viewer_watching(&capture, &mut sessions).await;
 
     let recorder = ConsumerId::new(ConsumerKind::Recorder, "disk");
+    let counted = frames.load(Ordering::Relaxed);
+    let started = Instant::now();
     capture
         .attach_queued(recorder.clone(), failing, Duration::from_secs(1))
         .expect("the failing branch attaches (it fails only once it writes)");
-    let counted = frames.load(Ordering::Relaxed);
-    let started = Instant::now();
     let (failed, reason) = branch_failure(&mut events, Duration::from_secs(5)).await;
     assert_eq!(failed, recorder, "{reason}");
     until_gone(&capture, &recorder).await;
@@ -139,6 +139,7 @@ async fn a_failing_consumer_leaves_the_viewer_at_full_rate(failing: Vec<gst::Ele
         after >= MIN_FPS,
         "the viewer's branch after: {after:.1} fps"
     );
+    eprintln!("the viewer's branch: {through:.1} fps through the failure, {after:.1} after");
     assert_eq!(capture.consumers(), [viewer], "only the viewer is left");
     assert_eq!(sessions.viewers(), 1, "the viewer's session goes on");
     assert!(capture.is_running());

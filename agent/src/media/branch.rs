@@ -26,7 +26,8 @@
 //!   tee's next frame waits behind them). Frames before it are dropped: a viewer given one
 //!   cannot decode it and asks for a keyframe (Chromium's PLI), and that request, throttled
 //!   behind the first, cost the next watch up to a quarter of a second. A hold that grew stale
-//!   while the connection came up is let go, and a fresh keyframe asked for.
+//!   while the connection came up is let go. As the connection comes up a second keyframe is
+//!   asked for, in case the viewer had no SRTP keys yet for the held one (see `open_gate`).
 //! - The bin's sink is a fuse (see [`super::fuse`]): whatever fails in the branch, the tee and
 //!   the other consumers do not hear of it; the capture's owner removes the branch.
 //! - Leaving, the branch is unlinked from an idle tee pad (so the other viewers never see a
@@ -382,16 +383,24 @@ impl ViewerBranch {
         }
     }
 
-    /// Asks the encoder for this viewer's first keyframe (past the throttle: see
+    /// Asks the encoder for a keyframe for this viewer (its own pass through the throttle: see
     /// [`keyframes`]), upstream from the payloader through the tee.
     fn ask_for_keyframe(&self) {
-        tracing::debug!(session = %self.0.session, ms = self.ms(), "asking for the first keyframe");
+        tracing::debug!(session = %self.0.session, ms = self.ms(), "asking for a keyframe");
         self.0.pay_sink.push_event(keyframes::join_request_event());
     }
 
-    /// The peer connection is up: sends what the gate held, or asks for a keyframe when it
-    /// held nothing fresh. Under the payloader's stream lock, so the tee cannot push a newer
-    /// frame in between.
+    /// The peer connection is up: sends what the gate held, and asks for a keyframe, whether
+    /// it held one or nothing fresh. Under the payloader's stream lock, so the tee cannot push
+    /// a newer frame in between.
+    ///
+    /// The second keyframe is for a held one that the viewer could not decrypt: the connection
+    /// is up when the agent's side of DTLS is done, and the viewer's side (the DTLS client) can
+    /// have its SRTP keys a moment later, so on a loaded machine the held keyframe sometimes
+    /// arrived first, was dropped, and the picture stayed black until the periodic keyframe
+    /// (2 s). The fresh one comes with the encoder's next frame or so. When the first keyframe
+    /// has not come yet ([`Connected::Wait`]) it will come after the connection, so nothing more
+    /// is asked for.
     fn open_gate(&self) {
         let held = {
             let _stream = self.0.pay_sink.stream_lock();
@@ -410,12 +419,10 @@ impl ViewerBranch {
                 Connected::Wait => return,
             }
         };
-        match held {
-            Some(held) => {
-                tracing::debug!(session = %self.0.session, held, ms = self.ms(), "held frames sent")
-            }
-            None => self.ask_for_keyframe(),
+        if let Some(held) = held {
+            tracing::debug!(session = %self.0.session, held, ms = self.ms(), "held frames sent");
         }
+        self.ask_for_keyframe();
     }
 
     /// Applies the viewer's answer, then the candidates that came before it.

@@ -254,7 +254,11 @@ impl Shared {
     fn branch_failed(&self, id: &ConsumerId, reason: &str) -> bool {
         let removed = self.detach(id);
         if removed {
-            tracing::warn!(consumer = %id, %reason, "branch failed: removed; the camera and the other branches go on");
+            tracing::warn!(
+                consumer = %id,
+                %reason,
+                "branch failed: removed; the camera and the other branches go on"
+            );
         } else {
             tracing::debug!(consumer = %id, %reason, "error from a branch already removed");
         }

@@ -8,10 +8,11 @@
 //! request at the window's end, which serves everyone who asked meanwhile.
 //!
 //! A viewer's own requests pass whatever the window ([`join_request_event`]): the first, made
-//! as its branch starts, and a second only if what the gate held went stale before its peer
-//! connection came up (see [`super::gate`]). Nothing the encoder made before reached the
-//! viewer, so holding them back would only hold back its first frame (by up to
-//! `min_interval`, when another viewer had just joined). They come at most twice per watch,
+//! as its branch starts, and a second as its peer connection comes up (the held keyframe may
+//! have reached the viewer before its SRTP keys, or gone stale: see [`super::gate`] and
+//! `ViewerBranch::open_gate`). Nothing the encoder made before reached the viewer, so holding
+//! them back would only hold back its first frame (by up to `min_interval`, when another
+//! viewer had just joined). They come at most twice per watch,
 //! and watches are bounded by the server (per device at once, per user per minute), so they
 //! cannot storm the encoder.
 

@@ -72,7 +72,11 @@ impl QueuedBranch {
             });
         }
         blocked.release();
-        tracing::info!(consumer = %id, max_queued_ms = max_queued.as_millis() as u64, "branch attached behind a leaky queue");
+        tracing::info!(
+            consumer = %id,
+            max_queued_ms = max_queued.as_millis() as u64,
+            "branch attached behind a leaky queue"
+        );
         Ok(Self(Arc::new(Inner {
             id,
             pipeline: pipeline.clone(),

@@ -41,6 +41,91 @@ async fn submit_pairing(browser: &Browser, code: &str, name: &str) -> Result<Str
     }
 }
 
+/// Waits until the app has taken the server's page over (its form's button is enabled only
+/// then), as a person waits for a page to respond.
+async fn app_live(browser: &Browser, page: &str) {
+    browser
+        .wait_js(
+            &format!("the app live on the {page} page (its button enabled)"),
+            Duration::from_secs(20),
+            "const b = document.querySelector('button[type=submit]'); return b && !b.disabled",
+        )
+        .await;
+}
+
+/// Registers `newcomer` from the register page: the app lands on the (empty) dashboard,
+/// logged in.
+async fn register_newcomer(browser: &Browser, base: &str) {
+    browser.goto(&format!("{base}/register")).await;
+    app_live(browser, "register").await;
+    browser.screenshot("register").await;
+    browser.fill("#username", "newcomer").await;
+    browser.fill("#email", "newcomer@example.com").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    browser
+        .wait_js(
+            "the dashboard after registering",
+            Duration::from_secs(10),
+            "return location.pathname === '/' && document.querySelector('.username')?.innerText === 'newcomer'",
+        )
+        .await;
+}
+
+async fn log_out(browser: &Browser) {
+    browser.click("nav button.link").await;
+    browser
+        .wait_js(
+            "the login page after logging out",
+            Duration::from_secs(10),
+            "return location.pathname === '/login'",
+        )
+        .await;
+}
+
+/// Opens the camera's QR link logged out: it asks for a login first and comes back to the pair
+/// page with the code typed in.
+async fn follow_the_pairing_link(browser: &Browser, base: &str, code: &str) {
+    browser.goto(&format!("{base}/pair?code={code}")).await;
+    browser
+        .wait_js(
+            "the pair link sends a visitor to log in",
+            Duration::from_secs(10),
+            "return location.pathname === '/login' && location.search.includes('next=')",
+        )
+        .await;
+    app_live(browser, "login").await;
+    browser.screenshot("login").await;
+    browser.log_in("newcomer", PASSWORD).await;
+    browser
+        .wait_js(
+            "back on the pair page with the code typed in",
+            Duration::from_secs(10),
+            "return location.pathname === '/pair' && document.querySelector('#code')?.value",
+        )
+        .await;
+    browser.screenshot("pair").await;
+}
+
+/// Clicks Watch on the online camera in a browser that cannot play it: the tile ends saying
+/// why and what to do (every one of `words`), instead of staying black.
+async fn tile_says_it_cannot_play(browser: &Browser, words: &[&str]) {
+    browser
+        .click("li.device[data-online=true] a.button.primary")
+        .await;
+    let said = browser
+        .wait_js(
+            "the tile saying why it cannot play",
+            Duration::from_secs(10),
+            "const t = document.querySelector('.tile'); \
+             return t?.dataset.phase === 'ended' ? t.innerText : null",
+        )
+        .await;
+    let said = said.as_str().unwrap_or_default();
+    assert!(words.iter().all(|w| said.contains(w)), "{said}");
+    browser.screenshot("cannot-play").await;
+}
+
 /// No Content-Security-Policy violation and no panic in the console; with `strict`, no error of
 /// any kind either.
 async fn assert_console_clean(browser: &Browser, strict: bool) {
@@ -85,23 +170,7 @@ async fn firefox_without_its_h264_plugin_says_why_it_cannot_play() {
             "return document.querySelector('li.device[data-online=true]')",
         )
         .await;
-    browser
-        .click("li.device[data-online=true] a.button.primary")
-        .await;
-    let said = browser
-        .wait_js(
-            "the tile saying why it cannot play",
-            Duration::from_secs(10),
-            "const t = document.querySelector('.tile'); \
-             return t?.dataset.phase === 'ended' ? t.innerText : null",
-        )
-        .await;
-    let said = said.as_str().unwrap_or_default();
-    assert!(
-        said.contains("cannot decode H.264") && said.contains("OpenH264"),
-        "{said}"
-    );
-    browser.screenshot("cannot-play").await;
+    tile_says_it_cannot_play(&browser, &["cannot decode H.264", "OpenH264"]).await;
     browser.close().await;
 }
 
@@ -132,61 +201,11 @@ async fn webkit_registers_pairs_and_says_it_cannot_play_live_video() {
     let engine = browser.js("return navigator.userAgent", vec![]).await;
     eprintln!("webkit: {engine}");
 
-    // The server's page renders, and the app takes it over (its form's button is enabled only
-    // then).
-    let app_live = async |page: &str| {
-        browser
-            .wait_js(
-                &format!("the app live on the {page} page (its button enabled)"),
-                Duration::from_secs(20),
-                "const b = document.querySelector('button[type=submit]'); return b && !b.disabled",
-            )
-            .await;
-    };
-    browser.goto(&format!("{base}/register")).await;
-    browser.find("#username").await;
-    app_live("register").await;
-    browser.screenshot("register").await;
-    browser.fill("#username", "newcomer").await;
-    browser.fill("#email", "newcomer@example.com").await;
-    browser.fill("#password", PASSWORD).await;
-    browser.click("button[type=submit]").await;
-    browser
-        .wait_js(
-            "the dashboard after registering",
-            Duration::from_secs(10),
-            "return location.pathname === '/' && document.querySelector('.username')?.innerText === 'newcomer'",
-        )
-        .await;
-
-    // Log out, then open the camera's QR link: it asks for a login and comes back with the code.
-    browser.click("nav button.link").await;
-    browser
-        .wait_js(
-            "the login page after logging out",
-            Duration::from_secs(10),
-            "return location.pathname === '/login'",
-        )
-        .await;
-    browser.goto(&format!("{base}/pair?code={code}")).await;
-    browser
-        .wait_js(
-            "the pair link sends a visitor to log in",
-            Duration::from_secs(10),
-            "return location.pathname === '/login' && location.search.includes('next=')",
-        )
-        .await;
-    app_live("login").await;
-    browser.screenshot("login").await;
-    browser.log_in("newcomer", PASSWORD).await;
-    browser
-        .wait_js(
-            "back on the pair page with the code typed in",
-            Duration::from_secs(10),
-            "return location.pathname === '/pair' && document.querySelector('#code')?.value",
-        )
-        .await;
-    browser.screenshot("pair").await;
+    // The server's page renders and the app takes it over; register, log out, then the
+    // camera's QR link.
+    register_newcomer(&browser, &base).await;
+    log_out(&browser).await;
+    follow_the_pairing_link(&browser, &base, &code).await;
     let ok = submit_pairing(&browser, &code, "Porch")
         .await
         .expect("the camera's code pairs");
@@ -206,24 +225,8 @@ async fn webkit_registers_pairs_and_says_it_cannot_play_live_video() {
 
     // Watch: no WebRTC here, so the tile says so, and what to do, rather than staying black;
     // the camera is asked for nothing.
-    browser
-        .click("li.device[data-online=true] a.button.primary")
-        .await;
-    let said = browser
-        .wait_js(
-            "the tile saying it cannot play live video",
-            Duration::from_secs(10),
-            "const t = document.querySelector('.tile'); \
-             return t?.dataset.phase === 'ended' ? t.innerText : null",
-        )
-        .await;
-    let said = said.as_str().unwrap_or_default();
-    assert!(
-        said.contains("cannot play live video") && said.contains("WebRTC"),
-        "{said}"
-    );
+    tile_says_it_cannot_play(&browser, &["cannot play live video", "WebRTC"]).await;
     browser.assert_videos_play_inline().await;
-    browser.screenshot("cannot-play").await;
     assert_console_clean(&browser, true).await;
     browser.close().await;
 }
@@ -236,33 +239,11 @@ async fn a_newcomer_pairs_watches_and_manages_cameras(kind: Kind) {
     let base = system.base.clone();
     let browser = Browser::start_as(kind).await;
 
-    // Register: the app lands on the (empty) dashboard, logged in.
-    browser.goto(&format!("{base}/register")).await;
-    browser.fill("#username", "newcomer").await;
-    browser.fill("#email", "newcomer@example.com").await;
-    browser.fill("#password", PASSWORD).await;
-    browser.click("button[type=submit]").await;
-    browser
-        .wait_js(
-            "the dashboard after registering",
-            Duration::from_secs(10),
-            "return location.pathname === '/' && document.querySelector('.username')?.innerText === 'newcomer'",
-        )
-        .await;
+    register_newcomer(&browser, &base).await;
 
     // Log out; a crafted link that means to bounce a visitor to another site after logging in
     // (a tab the browser's URL parser drops makes `/<tab>/host` read as `//host`) stays here.
-    let log_out = async || {
-        browser.click("nav button.link").await;
-        browser
-            .wait_js(
-                "the login page after logging out",
-                Duration::from_secs(10),
-                "return location.pathname === '/login'",
-            )
-            .await;
-    };
-    log_out().await;
+    log_out(&browser).await;
     browser
         .goto(&format!("{base}/login?next=/%09/attacker.example/"))
         .await;
@@ -280,23 +261,8 @@ async fn a_newcomer_pairs_watches_and_manages_cameras(kind: Kind) {
         .await;
 
     // The QR code's link asks for a login first and comes back with the code.
-    log_out().await;
-    browser.goto(&format!("{base}/pair?code={code}")).await;
-    browser
-        .wait_js(
-            "the pair link sends a visitor to log in",
-            Duration::from_secs(10),
-            "return location.pathname === '/login' && location.search.includes('next=')",
-        )
-        .await;
-    browser.log_in("newcomer", PASSWORD).await;
-    browser
-        .wait_js(
-            "back on the pair page with the code typed in",
-            Duration::from_secs(10),
-            "return location.pathname === '/pair' && document.querySelector('#code')?.value",
-        )
-        .await;
+    log_out(&browser).await;
+    follow_the_pairing_link(&browser, &base, &code).await;
     let typed = browser.find("#code").await.prop("value").await.unwrap();
     assert_eq!(typed.as_deref(), Some(code.as_str()));
 

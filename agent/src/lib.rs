@@ -13,6 +13,7 @@ pub mod enrollment;
 pub mod health;
 pub mod identity;
 pub mod media;
+pub mod recording;
 pub mod sessions;
 pub mod socket;
 pub mod status;

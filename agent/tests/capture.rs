@@ -45,6 +45,7 @@ fn watch(session: &str) -> ServerToDevice {
         viewer: "alice".into(),
         ice_servers: vec![],
         ice_transport_policy: IceTransportPolicy::All,
+        grants: mumu_shared::signaling::Grants::default(),
     })
 }
 

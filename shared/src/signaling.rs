@@ -7,7 +7,6 @@
 
 use crate::UnixMillis;
 use crate::api::{DeviceStatus, User};
-use crate::envelope::Message;
 use crate::error::ErrorBody;
 use crate::ids::{DeviceId, SessionId};
 use serde::{Deserialize, Serialize};
@@ -24,7 +23,7 @@ macro_rules! messages {
             $( $(#[$vmeta])* #[serde(rename = $tag)] $variant($payload), )*
         }
 
-        impl Message for $name {
+        impl $crate::envelope::Message for $name {
             const TYPES: &'static [&'static str] = &[$($tag),*];
 
             fn kind(&self) -> &'static str {
@@ -35,6 +34,7 @@ macro_rules! messages {
         }
     };
 }
+pub(crate) use messages;
 
 messages! {
     /// What a device (camera agent) sends on `/ws/device`.
@@ -71,6 +71,9 @@ messages! {
         SignalIce(SessionIce) = "signal_ice",
         /// A session is over; release what serves it.
         WatchEnded(WatchEnded) = "watch_ended",
+        /// What a session's viewer may do changed (the owner edited the share): the device
+        /// applies it at once, ending a playback the viewer may no longer see.
+        SessionGrants(SessionGrants) = "session_grants",
         /// Something the device sent was refused, or the socket is about to close.
         Error(ErrorBody) = "error",
     }
@@ -195,6 +198,28 @@ pub struct DeviceWatchRequest {
     pub ice_servers: Vec<IceServer>,
     /// Which candidates to use.
     pub ice_transport_policy: IceTransportPolicy,
+    /// What the viewer may do beyond live video, decided by the server from the share at
+    /// watch time; the device enforces it. Absent (from an older server): nothing more.
+    #[serde(default)]
+    pub grants: Grants,
+}
+
+/// What a session's viewer may do beyond watching live.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grants {
+    /// May list, play and export the camera's recordings (the owner always; a person the
+    /// camera is shared with when the owner allowed it).
+    #[serde(default)]
+    pub recordings: bool,
+}
+
+/// Payload of `session_grants`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionGrants {
+    /// The session whose viewer's rights changed.
+    pub session_id: SessionId,
+    /// What the viewer may do from now on.
+    pub grants: Grants,
 }
 
 /// Payload of a viewer's `hello`.

@@ -9,11 +9,15 @@ use mumu_shared::api::{
     HealthCheck, LoginRequest, PairRequest, PairingCode, RegisterRequest, Share, ShareRequest,
     UpdateDeviceRequest, User,
 };
+use mumu_shared::history::{
+    DeviceToViewer, Export, Exporting, ListRecordings, More, Play, Playing, Recordings, Refusal,
+    RefusalCode, Span, StopStream, StreamEndReason, StreamEnded, ViewerToDevice,
+};
 use mumu_shared::signaling::{
     DeviceEndWatch, DeviceHello, DeviceHelloAck, DevicePresence, DeviceRemoved, DeviceToServer,
-    DeviceWatchRequest, EndReason, Heartbeat, IceCandidate, IceServer, IceTransportPolicy, Paired,
-    ServerToDevice, ServerToViewer, SessionIce, SessionSdp, ViewerEndWatch, ViewerHello,
-    ViewerHelloAck, ViewerToServer, ViewerWatchRequest, WatchEnded, WatchReady,
+    DeviceWatchRequest, EndReason, Grants, Heartbeat, IceCandidate, IceServer, IceTransportPolicy,
+    Paired, ServerToDevice, ServerToViewer, SessionGrants, SessionIce, SessionSdp, ViewerEndWatch,
+    ViewerHello, ViewerHelloAck, ViewerToServer, ViewerWatchRequest, WatchEnded, WatchReady,
 };
 use mumu_shared::{
     DeviceId, Envelope, ErrorBody, ErrorCode, ErrorResponse, Message, PROTOCOL_VERSION, SessionId,
@@ -44,6 +48,12 @@ impl Direction for ViewerToServer {
 }
 impl Direction for ServerToViewer {
     const NAME: &'static str = "server_to_viewer";
+}
+impl Direction for ViewerToDevice {
+    const NAME: &'static str = "viewer_to_device";
+}
+impl Direction for DeviceToViewer {
+    const NAME: &'static str = "device_to_viewer";
 }
 
 fn golden_dir() -> PathBuf {
@@ -163,6 +173,7 @@ const TOKEN: &str = concat!(
 );
 /// 2025-12-31T23:40:00Z.
 const TS: UnixMillis = 1_767_224_400_000;
+const DAY: UnixMillis = 24 * 60 * 60 * 1000;
 
 const OFFER: &str = concat!(
     "v=0\r\n",
@@ -373,8 +384,16 @@ golden! {
             viewer: "alice".into(),
             ice_servers: ice_servers(),
             ice_transport_policy: IceTransportPolicy::All,
+            grants: Grants { recordings: true },
         }),
         TS + 60_004,
+    ));
+    device_session_grants: message("server_to_device.session_grants", envelope(
+        ServerToDevice::SessionGrants(SessionGrants {
+            session_id: session(),
+            grants: Grants { recordings: false },
+        }),
+        TS + 300_000,
     ));
     device_signal_answer: message("server_to_device.signal_answer", envelope(
         ServerToDevice::SignalAnswer(sdp(ANSWER)),
@@ -399,6 +418,89 @@ golden! {
         )),
         TS + 60_500,
     ));
+
+    // viewer → device, on the session's `history` data channel
+    history_list: message("viewer_to_device.list", envelope(
+        ViewerToDevice::List(ListRecordings { from: TS - DAY, to: TS }),
+        TS + 61_000,
+    ).reply_to(Some("h-1".into())));
+    history_play: message("viewer_to_device.play", envelope(
+        ViewerToDevice::Play(Play { stream: 1, at: TS - 120_000, until: TS - 90_000 }),
+        TS + 62_000,
+    ).reply_to(Some("h-2".into())));
+    history_more: message("viewer_to_device.more", envelope(
+        ViewerToDevice::More(More { stream: 1, until: TS - 60_000 }),
+        TS + 80_000,
+    ));
+    history_stop: message("viewer_to_device.stop", envelope(
+        ViewerToDevice::Stop(StopStream { stream: 1 }),
+        TS + 90_000,
+    ));
+    history_export: message("viewer_to_device.export", envelope(
+        ViewerToDevice::Export(Export { stream: 2, from: TS - 600_000, to: TS - 580_000, offset: 0 }),
+        TS + 95_000,
+    ).reply_to(Some("h-3".into())));
+
+    // device → viewer, on the session's `history` data channel
+    history_recordings: message("device_to_viewer.recordings", envelope(
+        DeviceToViewer::Recordings(Recordings {
+            from: TS - DAY,
+            to: TS,
+            spans: vec![
+                Span { start: TS - 7_200_000, end: TS - 3_600_410 },
+                Span { start: TS - 3_598_120, end: TS },
+            ],
+            truncated: false,
+            oldest: Some(TS - 7_200_000),
+            recording: true,
+        }),
+        TS + 61_012,
+    ).reply_to(Some("h-1".into())));
+    history_playing: message("device_to_viewer.playing", envelope(
+        DeviceToViewer::Playing(Playing {
+            stream: 1,
+            start: TS - 121_433,
+            origin: TS - 121_433,
+            mime: "video/mp4; codecs=\"avc1.42c01f\"".into(),
+        }),
+        TS + 62_009,
+    ).reply_to(Some("h-2".into())));
+    history_exporting: message("device_to_viewer.exporting", envelope(
+        DeviceToViewer::Exporting(Exporting {
+            stream: 2,
+            start: TS - 601_366,
+            end: TS - 580_000,
+            bytes: 4_012_113,
+            file_name: "Front porch 2025-12-31 23-30-58.mp4".into(),
+        }),
+        TS + 95_030,
+    ).reply_to(Some("h-3".into())));
+    history_stream_ended: message("device_to_viewer.stream_ended", envelope(
+        DeviceToViewer::StreamEnded(StreamEnded {
+            stream: 1,
+            reason: StreamEndReason::LiveEdge,
+            message: None,
+        }),
+        TS + 180_000,
+    ));
+    history_refused: message("device_to_viewer.refused", envelope(
+        DeviceToViewer::Refused(Refusal {
+            stream: Some(1),
+            code: RefusalCode::NoRecording,
+            message: "nothing is recorded at 2025-12-31T20:00:00Z; the nearest recording is from 2025-12-31T21:40:00Z".into(),
+            nearest: Some(Span { start: TS - 7_200_000, end: TS - 3_600_410 }),
+        }),
+        TS + 62_004,
+    ).reply_to(Some("h-2".into())));
+    history_refused_permission: message("device_to_viewer.refused.not_permitted", envelope(
+        DeviceToViewer::Refused(Refusal {
+            stream: None,
+            code: RefusalCode::NotPermitted,
+            message: "the owner has not allowed you to see this camera's recordings".into(),
+            nearest: None,
+        }),
+        TS + 61_003,
+    ).reply_to(Some("h-1".into())));
 
     // viewer → server
     viewer_hello: message("viewer_to_server.hello", envelope(
@@ -650,6 +752,16 @@ fn every_viewer_to_server_type_has_a_golden_file() {
 #[test]
 fn every_server_to_viewer_type_has_a_golden_file() {
     every_type_has_a_golden_file::<ServerToViewer>();
+}
+
+#[test]
+fn every_viewer_to_device_type_has_a_golden_file() {
+    every_type_has_a_golden_file::<ViewerToDevice>();
+}
+
+#[test]
+fn every_device_to_viewer_type_has_a_golden_file() {
+    every_type_has_a_golden_file::<DeviceToViewer>();
 }
 
 #[test]

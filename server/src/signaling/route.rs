@@ -113,6 +113,7 @@ mod tests {
                 viewer: "alice".into(),
                 ice_servers: vec![],
                 ice_transport_policy: IceTransportPolicy::All,
+                grants: mumu_shared::signaling::Grants::default(),
             },
             admission: Admission::for_role(AccessRole::Viewer, 4),
             renews: None,

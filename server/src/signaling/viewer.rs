@@ -135,6 +135,11 @@ impl Peer for ViewerPeer {
                     viewer: user.user.username.clone(),
                     ice_servers: s.turn.ice_servers(&subject("device"), now),
                     ice_transport_policy: policy,
+                    // The owner sees the camera's recordings; a share grants them when the
+                    // owner allowed it (the share's `recordings` permission).
+                    grants: mumu_shared::signaling::Grants {
+                        recordings: role == mumu_shared::api::AccessRole::Owner,
+                    },
                 };
                 let to_viewer = WatchReady {
                     session_id: session_id.clone(),

@@ -37,6 +37,7 @@ pub fn request(viewer: ConnId, device: &str, session: &str, max: usize) -> OpenR
             viewer: "alice".into(),
             ice_servers: vec![],
             ice_transport_policy: IceTransportPolicy::All,
+            grants: mumu_shared::signaling::Grants::default(),
         },
         to_viewer: WatchReady {
             session_id: session.into(),

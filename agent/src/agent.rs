@@ -7,9 +7,13 @@
 use crate::backoff::Backoff;
 use crate::connection::{self, Context, Ended};
 use crate::enrollment::{EnrollError, ServerApi, show_pairing_code};
+use crate::history::History;
 use crate::identity::{Identity, StateDir};
 use crate::media::VideoSettings;
 use crate::media::capture::Capture;
+use crate::media::consumer::ConsumerKind;
+use crate::media::recorder::Recorder;
+use crate::recording::{Limits, Store};
 use crate::sessions::Sessions;
 use anyhow::{Context as _, bail};
 use std::path::PathBuf;
@@ -42,6 +46,17 @@ pub struct AgentConfig {
     pub re_enroll: bool,
     /// Touched whenever the server answers, for `mumu-agent health`.
     pub health_file: Option<PathBuf>,
+    /// Record the camera (`None`: off).
+    pub recording: Option<RecordingSettings>,
+}
+
+/// Where and how much to record.
+#[derive(Clone, Debug)]
+pub struct RecordingSettings {
+    /// The recordings directory.
+    pub dir: PathBuf,
+    /// What retention keeps, and the segments' length.
+    pub limits: Limits,
 }
 
 /// Runs the agent until SIGINT/SIGTERM, or a failure retrying cannot fix.
@@ -69,7 +84,17 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
     let capture = Capture::start(&config.video, events_tx.clone())
         .context("could not start the capture pipeline")?
         .with_idle_stop(config.idle_stop);
-    let mut sessions = Sessions::new(capture.clone(), events_tx, config.max_viewers);
+    let camera = config
+        .name
+        .clone()
+        .or_else(hostname)
+        .unwrap_or_else(|| "camera".into());
+    let (recorder, history) = match &config.recording {
+        Some(settings) => start_recording(&capture, settings, &camera).await,
+        None => (None, None),
+    };
+    let mut sessions =
+        Sessions::new(capture.clone(), events_tx, config.max_viewers).with_history(history);
 
     let (stop_tx, shutdown) = watch::channel(false);
     tokio::spawn(async move {
@@ -90,53 +115,106 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
         paired: None,
         health_file: config.health_file.clone(),
     };
-    loop {
-        let ended = match connection::open(&url, &identity).await {
-            Ok((socket, ack)) => {
-                backoff.reset();
-                tracing::info!(paired = ack.paired, "connected to {server}");
-                if let Some(path) = &context.health_file {
-                    crate::health::mark(path);
-                }
-                let (paired_tx, paired_rx) = watch::channel(ack.paired);
-                let refresher = (!ack.paired).then(|| {
-                    tokio::spawn(keep_pairing_code_fresh(
-                        state.clone(),
-                        api.clone(),
-                        identity.clone(),
-                        dashboard.clone(),
-                        paired_rx,
-                    ))
-                });
-                context.paired = Some(paired_tx);
-                let ended =
-                    connection::serve(socket, &ack, &mut sessions, &mut events, &mut context).await;
-                if let Some(refresher) = refresher {
-                    // The identity it kept current is on disk; read it back for the next round.
-                    refresher.abort();
-                    if let Ok(Some(stored)) = state.load() {
-                        identity = stored;
+    // Returns from this block, not from `run`: the recorder stops below either way.
+    let result: anyhow::Result<()> = async {
+        loop {
+            let ended = match connection::open(&url, &identity).await {
+                Ok((socket, ack)) => {
+                    backoff.reset();
+                    tracing::info!(paired = ack.paired, "connected to {server}");
+                    if let Some(path) = &context.health_file {
+                        crate::health::mark(path);
                     }
+                    let (paired_tx, paired_rx) = watch::channel(ack.paired);
+                    let refresher = (!ack.paired).then(|| {
+                        tokio::spawn(keep_pairing_code_fresh(
+                            state.clone(),
+                            api.clone(),
+                            identity.clone(),
+                            dashboard.clone(),
+                            paired_rx,
+                        ))
+                    });
+                    context.paired = Some(paired_tx);
+                    let ended =
+                        connection::serve(socket, &ack, &mut sessions, &mut events, &mut context)
+                            .await;
+                    if let Some(refresher) = refresher {
+                        // The identity it kept current is on disk; read it back for the next round.
+                        refresher.abort();
+                        if let Ok(Some(stored)) = state.load() {
+                            identity = stored;
+                        }
+                    }
+                    sessions.release_all();
+                    while events.try_recv().is_ok() {}
+                    ended
                 }
-                sessions.release_all();
-                while events.try_recv().is_ok() {}
-                ended
+                Err(ended) => ended,
+            };
+            match ended {
+                Ended::Shutdown => return Ok(()),
+                Ended::Fatal(fatal) => bail!(fatal),
+                Ended::Lost(reason) => tracing::warn!(%reason, "signaling connection lost"),
             }
-            Err(ended) => ended,
-        };
-        match ended {
-            Ended::Shutdown => return Ok(()),
-            Ended::Fatal(fatal) => bail!(fatal),
-            Ended::Lost(reason) => tracing::warn!(%reason, "signaling connection lost"),
-        }
-        let delay = backoff.next_delay();
-        tracing::info!(?delay, "reconnecting");
-        let mut shutdown = shutdown.clone();
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.changed() => return Ok(()),
+            let delay = backoff.next_delay();
+            tracing::info!(?delay, "reconnecting");
+            let mut shutdown = shutdown.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.changed() => return Ok(()),
+            }
         }
     }
+    .await;
+    // The segment being written is finished before the capture stops.
+    if let Some(recorder) = recorder {
+        crate::health::report_recording(None);
+        let _ = tokio::task::spawn_blocking(move || recorder.stop()).await;
+    }
+    result
+}
+
+/// Opens the recordings and hangs the recorder off the capture. A directory that cannot be
+/// used leaves the camera live-only, and says why: recording must never keep it from streaming.
+async fn start_recording(
+    capture: &Capture,
+    settings: &RecordingSettings,
+    camera: &str,
+) -> (Option<Recorder>, Option<History>) {
+    let (dir, limits) = (settings.dir.clone(), settings.limits.clone());
+    let opened = tokio::task::spawn_blocking(move || Store::open(&dir, limits)).await;
+    let store = match opened {
+        Ok(Ok(store)) => store,
+        Ok(Err(e)) => {
+            tracing::error!(dir = %settings.dir.display(), error = %e, "recording is off: the recordings directory cannot be used");
+            return (None, None);
+        }
+        Err(e) => {
+            tracing::error!(dir = %settings.dir.display(), error = %e, "recording is off: opening the recordings failed");
+            return (None, None);
+        }
+    };
+    let recorder = match Recorder::attach(capture, store.writer()) {
+        Ok(recorder) => recorder,
+        Err(e) => {
+            tracing::error!(error = %e, "recording is off: the recorder could not attach");
+            return (None, None);
+        }
+    };
+    tracing::info!(dir = %settings.dir.display(), max_bytes = ?settings.limits.max_bytes, keep = ?settings.limits.keep, "recording");
+    let watched = capture.clone();
+    let history = History::new(store.clone(), camera, move || {
+        watched.count(ConsumerKind::Recorder) > 0
+    });
+    let counted = capture.clone();
+    let stats = recorder.counters();
+    crate::health::report_recording(Some(Box::new(move || crate::health::RecordingHealth {
+        recording: counted.count(ConsumerKind::Recorder) > 0,
+        recorder: stats.snapshot(),
+        store: store.stats(),
+    })));
+    (Some(recorder), Some(history))
 }
 
 /// The stored identity, or a new one from the server.

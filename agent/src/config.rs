@@ -2,11 +2,12 @@
 //! TOML file, and the built-in defaults, in that order of precedence ([`resolve`]).
 //! `agent/agent.toml.example` documents every key (a test keeps it readable by this module).
 
-use crate::agent::AgentConfig;
+use crate::agent::{AgentConfig, RecordingSettings};
 use crate::identity::StateDir;
 use crate::media::VideoSettings;
 use crate::media::capture::{Encoder, Source};
 pub use crate::media::source::SourceKind;
+use crate::recording::Limits;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -129,6 +130,24 @@ pub struct Flags {
     /// The name the device suggests for itself at enrolment [default: the hostname].
     #[arg(long, env = "MUMU_DEVICE_NAME", global = true)]
     pub name: Option<String>,
+
+    /// Record the camera into this directory (fragmented MP4 segments of about a minute, kept
+    /// by retention); the camera then runs whether or not anyone watches [default: off].
+    #[arg(long, env = "MUMU_RECORD_DIR", global = true)]
+    pub record_dir: Option<PathBuf>,
+
+    /// Keep at most this many GB (10^9 bytes) of recordings [default: fill the disk to 90 %,
+    /// always leaving 1 GiB free].
+    #[arg(long, env = "MUMU_RECORD_MAX_GB", global = true)]
+    pub record_max_gb: Option<f64>,
+
+    /// Delete recordings older than this many days [default: keep them while there is room].
+    #[arg(long, env = "MUMU_RECORD_KEEP_DAYS", global = true)]
+    pub record_keep_days: Option<f64>,
+
+    /// Start a new segment at the first keyframe after this many seconds [default: 60].
+    #[arg(long, env = "MUMU_RECORD_SEGMENT_SECS", global = true, hide = true)]
+    pub record_segment_secs: Option<u64>,
 }
 
 /// An H.264 encoder to force.
@@ -181,6 +200,14 @@ pub struct FileConfig {
     pub idle_stop_secs: Option<u64>,
     /// Status report interval.
     pub status_interval_secs: Option<u64>,
+    /// Where to record (off when absent).
+    pub record_dir: Option<PathBuf>,
+    /// Recordings kept at most, GB.
+    pub record_max_gb: Option<f64>,
+    /// Recordings kept at most, days.
+    pub record_keep_days: Option<f64>,
+    /// Segment length, seconds.
+    pub record_segment_secs: Option<u64>,
 }
 
 impl FileConfig {
@@ -252,6 +279,30 @@ pub fn resolve(cli: Flags, file: FileConfig, re_enroll: bool) -> Result<AgentCon
         )));
     }
     let idle_stop_secs = cli.idle_stop_secs.or(file.idle_stop_secs).unwrap_or(60);
+    let recording = match cli.record_dir.or(file.record_dir) {
+        None => None,
+        Some(dir) => Some(RecordingSettings {
+            dir,
+            limits: Limits {
+                max_bytes: positive("record_max_gb", cli.record_max_gb.or(file.record_max_gb))?
+                    .map(|gb| (gb * 1e9) as u64),
+                keep: positive(
+                    "record_keep_days",
+                    cli.record_keep_days.or(file.record_keep_days),
+                )?
+                .map(|days| Duration::from_secs_f64(days * 86_400.0)),
+                segment: match cli.record_segment_secs.or(file.record_segment_secs) {
+                    None => DEFAULT_SEGMENT,
+                    Some(secs @ 1..=3600) => Duration::from_secs(secs),
+                    Some(secs) => {
+                        return Err(ConfigError::Invalid(format!(
+                            "record_segment_secs must be between 1 and 3600 (got {secs})"
+                        )));
+                    }
+                },
+            },
+        }),
+    };
     Ok(AgentConfig {
         server: cli
             .server
@@ -287,7 +338,21 @@ pub fn resolve(cli: Flags, file: FileConfig, re_enroll: bool) -> Result<AgentCon
         ),
         re_enroll,
         health_file: cli.health_file,
+        recording,
     })
+}
+
+/// A recording's segments are about this long unless told otherwise.
+pub const DEFAULT_SEGMENT: Duration = Duration::from_secs(60);
+
+/// `value` if it is a positive number; the error names `key`.
+fn positive(key: &str, value: Option<f64>) -> Result<Option<f64>, ConfigError> {
+    match value {
+        Some(v) if !(v.is_finite() && v > 0.0) => Err(ConfigError::Invalid(format!(
+            "{key} must be a positive number (got {v})"
+        ))),
+        v => Ok(v),
+    }
 }
 
 #[cfg(test)]
@@ -372,6 +437,10 @@ mod tests {
         assert_eq!(config.server.as_deref(), Some("https://cams.example.org"));
         assert_eq!(config.source, Some(SourceKind::Auto));
         assert_eq!(config.encoder, Some(EncoderKind::V4l2h264));
+        assert_eq!(
+            config.record_dir.as_deref(),
+            Some(Path::new("/var/lib/mumu-agent/recordings"))
+        );
         assert!(
             config.state_dir.is_some()
                 && config.name.is_some()
@@ -385,7 +454,9 @@ mod tests {
                 && config.keyframe_min_interval_ms.is_some()
                 && config.max_viewers.is_some()
                 && config.idle_stop_secs.is_some()
-                && config.status_interval_secs.is_some(),
+                && config.status_interval_secs.is_some()
+                && config.record_max_gb.is_some()
+                && config.record_keep_days.is_some(),
             "every key is documented: {config:?}"
         );
         assert_eq!(FileConfig::parse(example).unwrap(), FileConfig::default());
@@ -402,6 +473,53 @@ mod tests {
             source.contains("webcam") && source.contains("v4l2"),
             "{source}"
         );
+    }
+
+    #[test]
+    fn recording_is_off_by_default_and_on_with_a_directory() {
+        assert!(config(&["--simulate"], "").recording.is_none());
+        let file = "record_dir = \"/srv/rec\"\nrecord_keep_days = 7.0";
+        let on = config(&["--simulate", "--record-max-gb", "1.5"], file)
+            .recording
+            .expect("on");
+        assert_eq!(on.dir, Path::new("/srv/rec"));
+        assert_eq!(on.limits.max_bytes, Some(1_500_000_000));
+        assert_eq!(on.limits.keep, Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(on.limits.segment, DEFAULT_SEGMENT);
+        let flagged = config(
+            &[
+                "--simulate",
+                "--record-dir",
+                "/a",
+                "--record-segment-secs",
+                "5",
+            ],
+            "",
+        )
+        .recording
+        .expect("on");
+        assert_eq!(
+            flagged.limits.max_bytes, None,
+            "the default: the disk's room"
+        );
+        assert_eq!(flagged.limits.segment, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_recording_limit_that_is_not_positive_is_refused_by_name() {
+        gstreamer::init().expect("GStreamer initialises");
+        for (args, key) in [
+            (&["--record-max-gb", "0"][..], "record_max_gb"),
+            (&["--record-keep-days=-1"][..], "record_keep_days"),
+            (&["--record-segment-secs", "0"][..], "record_segment_secs"),
+        ] {
+            let mut all = vec!["--simulate", "--record-dir", "/r"];
+            all.extend_from_slice(args);
+            let error = resolve(parse(&all), FileConfig::default(), false)
+                .expect_err("refused")
+                .to_string();
+            assert!(error.contains(key), "{error}");
+        }
     }
 
     #[test]

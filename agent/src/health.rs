@@ -1,10 +1,74 @@
 //! A file the agent touches each time the server acknowledges it (the hello, every heartbeat),
 //! and `mumu-agent health`, which reads its age: a container's health check that needs no port,
 //! no curl and no shell. Off unless `--health-file` is given (an SD card is spared the writes).
+//!
+//! The file's first line is the time of the server's last answer (Unix ms). While the camera
+//! records, counters follow it, one `name value` per line as Prometheus writes them, for the
+//! Pi's watchdog and for people: whether the recorder runs, frames dropped before the disk (the
+//! recorder's queue) and by it, bytes recorded and written, segments, write errors.
 
+use crate::media::recorder::RecorderStats;
+use crate::recording::WriterStats;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 use thiserror::Error;
+
+/// The recording's state, as the health file reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordingHealth {
+    /// The recorder's branch is in the pipeline.
+    pub recording: bool,
+    /// What the recorder counts before the disk.
+    pub recorder: RecorderStats,
+    /// What the writer and retention count.
+    pub store: WriterStats,
+}
+
+impl RecordingHealth {
+    /// The counters as `name value` lines.
+    pub fn lines(&self) -> String {
+        let Self {
+            recording,
+            recorder,
+            store,
+        } = self;
+        [
+            ("mumu_recording_active", u64::from(*recording)),
+            ("mumu_recording_frames_taken_total", recorder.frames_taken),
+            (
+                "mumu_recording_frames_dropped_before_disk_total",
+                recorder.frames_dropped,
+            ),
+            ("mumu_recording_frames_written_total", store.frames_written),
+            (
+                "mumu_recording_frames_dropped_by_disk_total",
+                store.frames_dropped,
+            ),
+            ("mumu_recording_bytes_recorded_total", store.bytes_recorded),
+            ("mumu_recording_bytes_written_total", store.bytes_written),
+            ("mumu_recording_segments_total", store.segments),
+            (
+                "mumu_recording_segments_deleted_total",
+                store.segments_deleted,
+            ),
+            ("mumu_recording_write_errors_total", store.write_errors),
+        ]
+        .iter()
+        .map(|(name, value)| format!("{name} {value}\n"))
+        .collect()
+    }
+}
+
+type RecordingProbe = Box<dyn Fn() -> RecordingHealth + Send>;
+
+/// What reads the recording's counters, while the camera records.
+static RECORDING: Mutex<Option<RecordingProbe>> = Mutex::new(None);
+
+/// From now on each mark also writes what `probe` reads (`None`: the recording stopped).
+pub fn report_recording(probe: Option<RecordingProbe>) {
+    *RECORDING.lock().unwrap_or_else(|e| e.into_inner()) = probe;
+}
 
 /// Heartbeats come every 20 s: older than this, three went unanswered.
 pub const MAX_AGE: Duration = Duration::from_secs(90);
@@ -31,7 +95,13 @@ pub enum Unhealthy {
 /// Records that the server just answered.
 pub fn mark(path: &Path) {
     let now = crate::now_ms();
-    if let Err(e) = std::fs::write(path, format!("{now}\n")) {
+    let recording = RECORDING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|probe| probe().lines())
+        .unwrap_or_default();
+    if let Err(e) = std::fs::write(path, format!("{now}\n{recording}")) {
         tracing::warn!(path = %path.display(), "cannot write the health file: {e}");
     }
 }
@@ -57,6 +127,26 @@ pub fn check(path: &Path) -> Result<Duration, Unhealthy> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_recording_counters_are_one_per_line() {
+        let health = RecordingHealth {
+            recording: true,
+            recorder: RecorderStats {
+                frames_taken: 900,
+                frames_dropped: 3,
+            },
+            store: WriterStats {
+                frames_written: 897,
+                ..WriterStats::default()
+            },
+        };
+        let lines = health.lines();
+        assert!(lines.starts_with("mumu_recording_active 1\n"), "{lines}");
+        assert!(lines.contains("\nmumu_recording_frames_dropped_before_disk_total 3\n"));
+        assert!(lines.contains("\nmumu_recording_frames_written_total 897\n"));
+        assert_eq!(lines.lines().count(), 10);
+    }
 
     #[test]
     fn healthy_after_a_mark_and_stale_when_old() {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod connection;
 pub mod enrollment;
 pub mod health;
+pub mod history;
 pub mod identity;
 pub mod media;
 pub mod recording;

@@ -4,17 +4,24 @@
 //! Everything here runs on the agent's async task; branches report through [`MediaEvent`]s.
 //! A session ends exactly once: on `watch_ended` from the server, or by the device sending
 //! `end_watch` (max viewers, a failure); either way its branch is detached.
+//!
+//! While the camera records, every viewer's peer connection also carries the `history` data
+//! channel, served by a [`HistorySession`] with the grants the server gave the session (and
+//! changes with `session_grants`); it ends with the session.
 
+use crate::history::{History, HistorySession};
 use crate::media::branch::{PeerOptions, ViewerBranch};
 use crate::media::capture::Capture;
+use crate::media::channel::ChannelHook;
 use crate::media::consumer::ConsumerId;
 use crate::media::{MediaEvent, MediaEvents, ice_servers};
 use mumu_shared::SessionId;
 use mumu_shared::signaling::{
     DeviceEndWatch, DeviceToServer, DeviceWatchRequest, EndReason, IceTransportPolicy,
-    ServerToDevice, SessionIce, SessionSdp,
+    ServerToDevice, SessionGrants, SessionIce, SessionSdp,
 };
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The sessions being served, and the shared capture they hang off (whose owner decides how
 /// long it runs, counting every consumer, not only these viewers).
@@ -23,6 +30,9 @@ pub struct Sessions {
     branches: HashMap<SessionId, ViewerBranch>,
     events: MediaEvents,
     max_viewers: usize,
+    /// The recordings, while the camera records: each session then gets a history channel.
+    history: Option<History>,
+    histories: HashMap<SessionId, Arc<HistorySession>>,
 }
 
 impl Sessions {
@@ -33,7 +43,21 @@ impl Sessions {
             branches: HashMap::new(),
             events,
             max_viewers,
+            history: None,
+            histories: HashMap::new(),
         }
+    }
+
+    /// Serves `history` on a data channel of every session from now on (`None`: no channel,
+    /// the offer has the video alone).
+    pub fn with_history(mut self, history: Option<History>) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// The history side of `session`, while the camera records.
+    pub fn history_of(&self, session: &SessionId) -> Option<&Arc<HistorySession>> {
+        self.histories.get(session)
     }
 
     /// How many viewers are being served.
@@ -78,6 +102,13 @@ impl Sessions {
                     None => {
                         tracing::warn!(session = %session_id, "ICE candidate for a session this device does not serve; ignored")
                     }
+                }
+                vec![]
+            }
+            ServerToDevice::SessionGrants(SessionGrants { session_id, grants }) => {
+                tracing::info!(session = %session_id, recordings = grants.recordings, "grants changed");
+                if let Some(history) = self.histories.get(&session_id) {
+                    history.set_grants(grants);
                 }
                 vec![]
             }
@@ -162,9 +193,27 @@ impl Sessions {
                 format!("this camera serves at most {} viewers", self.max_viewers),
             )];
         }
+        let history = self.history.clone().map(|history| {
+            Arc::new(HistorySession::new(
+                session.clone(),
+                history,
+                request.grants,
+            ))
+        });
         let options = PeerOptions {
             ice_servers: ice_servers::for_webrtcbin(&request.ice_servers),
             relay_only: request.ice_transport_policy == IceTransportPolicy::Relay,
+            data_channel: history.as_ref().map(|history| {
+                let history = Arc::downgrade(history);
+                ChannelHook {
+                    label: mumu_shared::history::CHANNEL_LABEL.to_owned(),
+                    made: Arc::new(move |channel| {
+                        if let Some(history) = history.upgrade() {
+                            history.serve(channel);
+                        }
+                    }),
+                }
+            }),
         };
         tracing::info!(%session, viewer = %request.viewer, relay_only = options.relay_only, "viewer joining");
         match self
@@ -173,6 +222,9 @@ impl Sessions {
         {
             Ok(branch) => {
                 self.branches.insert(session.clone(), branch);
+                if let Some(history) = history {
+                    self.histories.insert(session.clone(), history);
+                }
                 tracing::info!(
                     %session,
                     viewers = self.branches.len(),
@@ -202,6 +254,9 @@ impl Sessions {
     }
 
     fn release(&mut self, session: &SessionId) {
+        if let Some(history) = self.histories.remove(session) {
+            history.close();
+        }
         if let Some(branch) = self.branches.remove(session) {
             // The owner detaches it (and starts its idle clock if it was the last consumer);
             // a branch it removed already, on a failure, is detached here all the same.

@@ -37,6 +37,7 @@
 //!
 //! GStreamer signal closures hold only weak references to the branch; the session table owns it.
 
+use super::channel::{ChannelHook, DataChannel};
 use super::consumer::{Branch, ConsumerId};
 use super::gate::{Connected, Gate, Verdict};
 use super::ice_servers::{self, WebrtcbinIceServers};
@@ -61,6 +62,9 @@ pub struct PeerOptions {
     pub ice_servers: WebrtcbinIceServers,
     /// Relayed candidates only.
     pub relay_only: bool,
+    /// A data channel to make before the offer (the `history` channel while recording), and
+    /// who takes it; `None`: the offer has the video alone.
+    pub data_channel: Option<ChannelHook>,
 }
 
 /// One viewer's branch. Cloning shares it.
@@ -84,6 +88,8 @@ struct Inner {
     bin: gst::Bin,
     webrtcbin: gst::Element,
     events: MediaEvents,
+    /// The data channel to make before the offer.
+    data_channel: Option<ChannelHook>,
     /// The payloader's sink pad, where the gate sits.
     pay_sink: gst::Pad,
     /// What of the stream reaches the payloader: nothing until the peer connection is up, then
@@ -196,6 +202,7 @@ impl ViewerBranch {
             bin,
             webrtcbin,
             events,
+            data_channel: options.data_channel.clone(),
             pay_sink,
             gate,
             state: Mutex::new(BranchState::default()),
@@ -283,11 +290,24 @@ impl ViewerBranch {
             match synced {
                 Ok(_) => {
                     branch.ask_for_keyframe();
+                    branch.report(branch.make_data_channel());
                     branch.report(branch.create_offer());
                 }
                 Err(e) => branch.fail(format!("the viewer bin did not start: {e}")),
             }
         });
+        Ok(())
+    }
+
+    /// Makes the data channel asked for, if any, so that the offer has its `m=application`
+    /// section: webrtcbin must be READY at least, and the offer not made yet.
+    fn make_data_channel(&self) -> Result<(), MediaError> {
+        let Some(hook) = &self.0.data_channel else {
+            return Ok(());
+        };
+        let channel = DataChannel::create(&self.0.webrtcbin, &hook.label)?;
+        tracing::debug!(session = %self.0.session, label = %hook.label, "data channel made");
+        (hook.made)(channel);
         Ok(())
     }
 
@@ -487,6 +507,14 @@ impl ViewerBranch {
                 state.mids.iter().position(|m| m == mid).map(|i| i as u32)
             })
             .unwrap_or(0);
+        // Every section is bundled on the first one's transport (max-bundle): webrtcbin knows
+        // the ICE stream by that section alone and drops a candidate named by another (the
+        // data channel's, when there is one).
+        let mline = if mline < state.mids.len() as u32 {
+            0
+        } else {
+            mline
+        };
         if !state.answer_applied {
             if state.pending_candidates.len() >= MAX_PENDING_CANDIDATES {
                 return Err(MediaError::BadCandidate {

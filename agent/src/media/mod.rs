@@ -1,7 +1,8 @@
 //! Everything GStreamer: one capture + encode pipeline ([`pipeline`]) whose H.264 is fanned out
 //! through a `tee` to one branch per consumer: a [`branch::ViewerBranch`] (`rtph264pay !
 //! webrtcbin`) per viewer, and [`queued::QueuedBranch`]es (a sink behind a leaky queue) for
-//! what comes next (a recorder, a motion detector). [`capture::Capture`] owns the pipeline: it
+//! the [`recorder::Recorder`] (an `appsink` feeding the recording's writer thread), and what
+//! comes next (a motion detector). [`capture::Capture`] owns the pipeline: it
 //! knows every consumer, keeps the pipeline running while any needs it, and removes a branch
 //! that fails without stopping the camera.
 //!
@@ -12,6 +13,7 @@
 pub mod branch;
 pub mod caps;
 pub mod capture;
+pub mod channel;
 pub mod consumer;
 pub mod dtls;
 pub mod encoder;
@@ -21,6 +23,7 @@ pub mod ice_servers;
 pub mod keyframes;
 pub mod pipeline;
 pub mod queued;
+pub mod recorder;
 pub mod sdp;
 pub mod settings;
 pub mod source;

@@ -92,15 +92,19 @@ pub enum Unhealthy {
     },
 }
 
-/// Records that the server just answered.
-pub fn mark(path: &Path) {
-    let now = crate::now_ms();
-    let recording = RECORDING
+/// The recording's counters now, while the camera records.
+pub fn recording() -> Option<RecordingHealth> {
+    RECORDING
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .as_ref()
-        .map(|probe| probe().lines())
-        .unwrap_or_default();
+        .map(|probe| probe())
+}
+
+/// Records that the server just answered.
+pub fn mark(path: &Path) {
+    let now = crate::now_ms();
+    let recording = recording().map(|r| r.lines()).unwrap_or_default();
     if let Err(e) = std::fs::write(path, format!("{now}\n{recording}")) {
         tracing::warn!(path = %path.display(), "cannot write the health file: {e}");
     }

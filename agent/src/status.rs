@@ -8,6 +8,8 @@ use std::time::Instant;
 const THERMAL_ZONE: &str = "/sys/class/thermal/thermal_zone0/temp";
 
 /// The status now.
+// The update fills the fields a newer `shared` adds (whether the camera records) with their defaults.
+#[allow(clippy::needless_update)]
 pub fn current(started: Instant, viewers: usize, source: String, encoder: &str) -> DeviceStatus {
     DeviceStatus {
         uptime_s: started.elapsed().as_secs(),
@@ -15,6 +17,7 @@ pub fn current(started: Instant, viewers: usize, source: String, encoder: &str) 
         source: Some(source),
         encoder: Some(encoder.to_owned()),
         cpu_temp_c: cpu_temperature(),
+        ..DeviceStatus::default()
     }
 }
 

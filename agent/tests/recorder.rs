@@ -795,3 +795,161 @@ async fn the_history_service_refuses_clearly_on_the_real_channel() {
     }
     drop(recorder);
 }
+
+/// What the viewer hears next on the history channel: a message, or a chunk's stream and size.
+enum Said {
+    Message(DeviceToViewer),
+    Chunk(u32, Vec<u8>),
+}
+
+async fn next_said(
+    viewer: &mut Viewer,
+    events: &mut UnboundedReceiver<MediaEvent>,
+    sessions: &mut Sessions,
+) -> Said {
+    converse(
+        viewer,
+        events,
+        Duration::from_secs(10),
+        |m| {
+            sessions.on_server_message(m);
+        },
+        |heard| match heard {
+            Heard::Text(text) => Some(Said::Message(
+                mumu_shared::decode::<DeviceToViewer>(text)
+                    .expect("the camera speaks the protocol")
+                    .message,
+            )),
+            Heard::Binary(bytes) => {
+                let (stream, bytes) =
+                    mumu_shared::history::split_chunk(bytes).expect("a chunk names its stream");
+                Some(Said::Chunk(stream, bytes.to_vec()))
+            }
+            _ => None,
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_playback_waits_for_more_and_an_export_arrives_whole_on_the_real_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let (capture, mut events, sender) = start_capture(None);
+    let store = Store::open(dir.path(), limits(Duration::from_secs(2))).unwrap();
+    let recorder = Recorder::attach(&capture, store.writer()).unwrap();
+    let history = History::new(store.clone(), "Front/porch", || true);
+    let mut sessions = Sessions::new(capture.clone(), sender, 4).with_history(Some(history));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        sessions
+            .on_server_message(watch("a", Grants { recordings: true }))
+            .is_empty()
+    );
+    let mut viewer = Viewer::new();
+    converse(
+        &mut viewer,
+        &mut events,
+        Duration::from_secs(15),
+        |m| {
+            sessions.on_server_message(m);
+        },
+        |h| matches!(h, Heard::ChannelOpen).then_some(()),
+    )
+    .await;
+    let now = mumu_agent::now_ms();
+
+    // A playback of half a second stops there until the viewer asks for more.
+    viewer.send_text(&request(serde_json::json!({"type": "play", "payload": {"stream": 1, "at": now - 4_000, "until": now - 3_500}, "request_id": "p"})));
+    let playing = match next_said(&mut viewer, &mut events, &mut sessions).await {
+        Said::Message(DeviceToViewer::Playing(playing)) => playing,
+        Said::Message(other) => panic!("expected playing, got {other:?}"),
+        Said::Chunk(..) => panic!("a chunk before `playing`"),
+    };
+    assert!(playing.mime.starts_with("video/mp4"), "{playing:?}");
+    assert!(
+        (now - 6_000..=now - 3_500).contains(&playing.start),
+        "starts at the keyframe before: {playing:?}"
+    );
+    let mut played = 0;
+    let quiet = loop {
+        match tokio::time::timeout(
+            Duration::from_millis(1_500),
+            next_said(&mut viewer, &mut events, &mut sessions),
+        )
+        .await
+        {
+            Ok(Said::Chunk(1, bytes)) => played += bytes.len(),
+            Ok(Said::Chunk(other, _)) => panic!("a chunk of stream {other}"),
+            Ok(Said::Message(message)) => panic!("the playback went on past `until`: {message:?}"),
+            Err(_) => break played,
+        }
+    };
+    assert!(quiet > 0, "the init segment and the first fragments came");
+    viewer.send_text(&request(
+        serde_json::json!({"type": "more", "payload": {"stream": 1, "until": now + 60_000}}),
+    ));
+    let ended = loop {
+        match next_said(&mut viewer, &mut events, &mut sessions).await {
+            Said::Chunk(1, bytes) => played += bytes.len(),
+            Said::Chunk(other, _) => panic!("a chunk of stream {other}"),
+            Said::Message(DeviceToViewer::StreamEnded(ended)) => break ended,
+            Said::Message(other) => panic!("expected chunks then stream_ended, got {other:?}"),
+        }
+    };
+    assert_eq!(ended.reason, StreamEndReason::LiveEdge, "{ended:?}");
+    assert!(
+        played > quiet,
+        "`more` sent more: {played} bytes after {quiet}"
+    );
+
+    // An export of two seconds: `exporting`, every byte, then `complete`.
+    viewer.send_text(&request(serde_json::json!({"type": "export", "payload": {"stream": 2, "from": now - 4_000, "to": now - 2_000}, "request_id": "e"})));
+    let exporting = match next_said(&mut viewer, &mut events, &mut sessions).await {
+        Said::Message(DeviceToViewer::Exporting(exporting)) => exporting,
+        Said::Message(other) => panic!("expected exporting, got {other:?}"),
+        Said::Chunk(..) => panic!("a chunk before `exporting`"),
+    };
+    assert!(
+        exporting.file_name.starts_with("Front_porch "),
+        "{exporting:?}"
+    );
+    assert!(exporting.file_name.ends_with(".mp4"), "{exporting:?}");
+    let mut file = vec![];
+    let ended = loop {
+        match next_said(&mut viewer, &mut events, &mut sessions).await {
+            Said::Chunk(2, bytes) => {
+                assert!(bytes.len() <= mumu_shared::history::MAX_CHUNK_BYTES);
+                file.extend_from_slice(&bytes);
+            }
+            Said::Chunk(other, _) => panic!("a chunk of stream {other}"),
+            Said::Message(DeviceToViewer::StreamEnded(ended)) => break ended,
+            Said::Message(other) => panic!("expected chunks then stream_ended, got {other:?}"),
+        }
+    };
+    assert_eq!(ended.reason, StreamEndReason::Complete, "{ended:?}");
+    assert_eq!(file.len() as u64, exporting.bytes, "every byte, once");
+    let path = dir.path().join("exported.mp4");
+    std::fs::write(&path, &file).unwrap();
+    let out = std::process::Command::new("gst-discoverer-1.0")
+        .arg(&path)
+        .output()
+        .expect("gst-discoverer-1.0 runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("H.264"), "{text}");
+    let seconds = duration_of(&text).expect("the discoverer reads a duration");
+    assert!(
+        (1.9..=3.2).contains(&seconds),
+        "two seconds from the keyframe at or before `from`: {seconds} s"
+    );
+    assert_eq!(sessions.history_of(&"a".into()).unwrap().streams(), 0);
+    drop(recorder);
+}
+
+/// The `Duration: H:MM:SS.fff` gst-discoverer-1.0 prints, in seconds.
+fn duration_of(report: &str) -> Option<f64> {
+    let at = report.find("Duration: ")? + "Duration: ".len();
+    let text = report[at..].split_whitespace().next()?;
+    let mut parts = text.split(':');
+    let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
+    Some(h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
+}

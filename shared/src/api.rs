@@ -383,7 +383,10 @@ mod tests {
     #[test]
     fn bodies_from_before_recordings_read_as_without_them() {
         let share: Share = serde_json::from_str(r#"{"username":"bob","granted_at":1}"#).unwrap();
-        assert!(!share.recordings, "a share sees no recordings unless allowed");
+        assert!(
+            !share.recordings,
+            "a share sees no recordings unless allowed"
+        );
         let request: ShareRequest = serde_json::from_str(r#"{"username":"bob"}"#).unwrap();
         assert!(!request.recordings);
         let status: DeviceStatus = serde_json::from_str(r#"{"uptime_s":1}"#).unwrap();

@@ -167,7 +167,11 @@ impl Devices {
     /// The user's role for a device and what a session of theirs on it may do beyond live
     /// video, from their row of `device_access` (`not_found` as for [`Devices::role`]). The
     /// one place a watch's grants are decided: at watch time, and again when a share changes.
-    pub async fn access(&self, user: &UserId, device_id: &DeviceId) -> Result<(AccessRole, Grants)> {
+    pub async fn access(
+        &self,
+        user: &UserId,
+        device_id: &DeviceId,
+    ) -> Result<(AccessRole, Grants)> {
         let row: Option<(String, i64)> = sqlx::query_as(
             "SELECT role, recordings FROM device_access WHERE device_id = $1 AND user_id = $2",
         )

@@ -8,8 +8,8 @@ use crate::auth::AuthedUser;
 use crate::error::{Error, Result};
 use crate::state::SharedState;
 use mumu_shared::signaling::{
-    DeviceWatchRequest, EndReason, Grants, Heartbeat, ServerToDevice, ServerToViewer, ViewerHelloAck,
-    ViewerToServer, ViewerWatchRequest, WatchReady,
+    DeviceWatchRequest, EndReason, Grants, Heartbeat, ServerToDevice, ServerToViewer,
+    ViewerHelloAck, ViewerToServer, ViewerWatchRequest, WatchReady,
 };
 use mumu_shared::{Envelope, ErrorBody, ErrorCode, PROTOCOL_VERSION, SessionId};
 

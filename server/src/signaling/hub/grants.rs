@@ -128,9 +128,16 @@ mod tests {
             .map(|g| g.session_id.to_string())
             .collect();
         told.sort();
-        assert_eq!(told, ["s1", "s2"], "both of bob's sessions on d1, on every socket of his");
+        assert_eq!(
+            told,
+            ["s1", "s2"],
+            "both of bob's sessions on d1, on every socket of his"
+        );
         assert!(cam.try_recv().is_err(), "carol's session is not told");
-        assert!(other_cam.try_recv().is_err(), "bob's session on d2 is not told");
+        assert!(
+            other_cam.try_recv().is_err(),
+            "bob's session on d2 is not told"
+        );
         assert!(bob_view.try_recv().is_err(), "the viewer is sent nothing");
     }
 
@@ -140,15 +147,25 @@ mod tests {
         pair.a.deliver(&regranted(&["alice"], "d1", true), NOW);
         pair.carry();
         let told = grants_for(sent(&mut cam));
-        assert_eq!((told.session_id.as_str(), told.grants.recordings), ("s1", true));
+        assert_eq!(
+            (told.session_id.as_str(), told.grants.recordings),
+            ("s1", true)
+        );
         // A second watch asked of "b" but not yet answered when the share changes.
         let (v2, _view2) = viewer(&pair.a, "alice");
         pair.a
             .open_remote(request(v2, "d1", "s2", 4), &"b".to_owned(), NOW)
             .unwrap();
-        pair.a.grants_changed(&"alice".into(), &"d1".into(), Grants { recordings: false }, NOW);
+        pair.a.grants_changed(
+            &"alice".into(),
+            &"d1".into(),
+            Grants { recordings: false },
+            NOW,
+        );
         pair.carry();
-        assert!(matches!(sent(&mut cam), ServerToDevice::WatchRequest(r) if r.session_id.as_str() == "s2"));
+        assert!(
+            matches!(sent(&mut cam), ServerToDevice::WatchRequest(r) if r.session_id.as_str() == "s2")
+        );
         let told: Vec<SessionGrants> = (0..2).map(|_| grants_for(sent(&mut cam))).collect();
         assert!(told.iter().all(|g| !g.grants.recordings));
         let mut ids: Vec<&str> = told.iter().map(|g| g.session_id.as_str()).collect();

@@ -1,5 +1,6 @@
-//! The device's periodic status report (`device_presence`): uptime, viewers, source, encoder
-//! and, where the system has a sensor, the CPU temperature (a Pi in a hot box throttles).
+//! The device's periodic status report (`device_presence`): uptime, viewers, source, encoder,
+//! whether it records and, where the system has a sensor, the CPU temperature (a Pi in a hot
+//! box throttles).
 
 use mumu_shared::api::DeviceStatus;
 use std::time::Instant;
@@ -8,8 +9,6 @@ use std::time::Instant;
 const THERMAL_ZONE: &str = "/sys/class/thermal/thermal_zone0/temp";
 
 /// The status now.
-// The update fills the fields a newer `shared` adds (whether the camera records) with their defaults.
-#[allow(clippy::needless_update)]
 pub fn current(started: Instant, viewers: usize, source: String, encoder: &str) -> DeviceStatus {
     DeviceStatus {
         uptime_s: started.elapsed().as_secs(),
@@ -17,7 +16,8 @@ pub fn current(started: Instant, viewers: usize, source: String, encoder: &str) 
         source: Some(source),
         encoder: Some(encoder.to_owned()),
         cpu_temp_c: cpu_temperature(),
-        ..DeviceStatus::default()
+        // The recorder's branch is in the pipeline (one that failed was removed).
+        recording: crate::health::recording().is_some_and(|r| r.recording),
     }
 }
 

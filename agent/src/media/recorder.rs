@@ -17,7 +17,7 @@
 
 use super::capture::Capture;
 use super::consumer::{ConsumerId, ConsumerKind};
-use super::{MediaError, make};
+use super::{MediaError, keyframes, make};
 use crate::recording::{Frame, SegmentWriter};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -110,7 +110,12 @@ impl Recorder {
             tx,
             thread: Some(thread),
         };
-        capture.attach_queued(consumer_id(), vec![sink], MAX_QUEUED)?;
+        capture.attach_queued(consumer_id(), vec![sink.clone()], MAX_QUEUED)?;
+        // A segment starts at a keyframe: ask for one now rather than wait up to the keyframe
+        // interval (the branch runs once attached, so the request reaches the encoder).
+        if let Some(pad) = sink.static_pad("sink") {
+            pad.push_event(keyframes::join_request_event());
+        }
         tracing::info!("recording: the recorder branch is attached");
         Ok(recorder)
     }

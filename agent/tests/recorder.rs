@@ -741,6 +741,20 @@ async fn the_history_service_refuses_clearly_on_the_real_channel() {
     let (code, message) = refusal(&next_reply(&mut viewer, &mut events, &mut sessions).await);
     assert_eq!(code, RefusalCode::BadMessage);
     assert!(message.contains("`at`"), "names the field: {message}");
+    // Too long a message.
+    let long = format!(
+        r#"{{"type":"list","payload":{{"from":0,"to":1}},"pad":"{}"}}"#,
+        "x".repeat(mumu_shared::history::MAX_TEXT_BYTES)
+    );
+    // A webrtcbin peer refuses to send one this long (a browser's limit is higher): handed to
+    // the session as the channel would; the refusal goes back on the channel.
+    let history = sessions.history_of(&"a".into()).unwrap().clone();
+    tokio::task::spawn_blocking(move || history.handle_text(&long))
+        .await
+        .unwrap();
+    let (code, message) = refusal(&next_reply(&mut viewer, &mut events, &mut sessions).await);
+    assert_eq!(code, RefusalCode::BadMessage);
+    assert!(message.contains("at most 262144 bytes"), "{message}");
     // Too long an export.
     viewer.send_text(&request(serde_json::json!({"type": "export", "payload": {"stream": 3, "from": now - 2 * 3_600_000, "to": now}})));
     let (code, message) = refusal(&next_reply(&mut viewer, &mut events, &mut sessions).await);
@@ -942,6 +956,34 @@ async fn a_playback_waits_for_more_and_an_export_arrives_whole_on_the_real_chann
         "two seconds from the keyframe at or before `from`: {seconds} s"
     );
     assert_eq!(sessions.history_of(&"a".into()).unwrap().streams(), 0);
+
+    // A viewer that vanishes mid-playback: the session's release stops its streams.
+    viewer.send_text(&request(serde_json::json!({"type": "play", "payload": {"stream": 3, "at": now - 4_000, "until": now - 3_500}})));
+    assert!(matches!(
+        next_said(&mut viewer, &mut events, &mut sessions).await,
+        Said::Message(DeviceToViewer::Playing(_))
+    ));
+    let history = sessions.history_of(&"a".into()).unwrap().clone();
+    assert_eq!(history.streams(), 1, "waiting for `more`");
+    sessions.on_server_message(ServerToDevice::WatchEnded(
+        mumu_shared::signaling::WatchEnded {
+            session_id: "a".into(),
+            reason: mumu_shared::signaling::EndReason::ViewerDisconnected,
+            message: None,
+        },
+    ));
+    let released = Instant::now();
+    while history.streams() > 0 {
+        assert!(
+            released.elapsed() < Duration::from_secs(2),
+            "the stream outlived its session"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "stream stopped {:?} after the session ended",
+        released.elapsed()
+    );
     drop(recorder);
 }
 

@@ -12,8 +12,8 @@ use crate::identity::{Identity, StateDir};
 use crate::media::VideoSettings;
 use crate::media::capture::Capture;
 use crate::media::consumer::ConsumerKind;
-use crate::media::recorder::Recorder;
-use crate::recording::{Limits, Store};
+use crate::media::recorder::{EncodedFrame, FrameWriter, Recorder};
+use crate::recording::{Frame, Limits, SegmentWriter, Store};
 use crate::sessions::Sessions;
 use anyhow::{Context as _, bail};
 use std::path::PathBuf;
@@ -215,6 +215,31 @@ async fn start_recording(
         store: store.stats(),
     })));
     (Some(recorder), Some(history))
+}
+
+/// The recorder writes into the recording's segments.
+impl FrameWriter for SegmentWriter {
+    fn push(&mut self, frame: EncodedFrame) {
+        let EncodedFrame {
+            data,
+            keyframe,
+            pts,
+            captured_us,
+        } = frame;
+        SegmentWriter::push(
+            self,
+            Frame {
+                data,
+                keyframe,
+                pts,
+                captured_us,
+            },
+        );
+    }
+
+    fn finish(&mut self) {
+        SegmentWriter::finish(self);
+    }
 }
 
 /// The stored identity, or a new one from the server.

@@ -2,7 +2,7 @@
 //!
 //! `queue (leaky, ~2 s) ! appsink` hangs off the tee like any queued consumer (see
 //! [`super::queued`]); the tee carries H.264 already parsed to Annex B access units, which is
-//! what [`crate::recording::SegmentWriter`] takes, so no parser of its own. The appsink's
+//! what the recording's segment writer takes (a [`FrameWriter`]), so no parser of its own. The appsink's
 //! callback only stamps each frame with its capture time and hands it to a bounded channel; a
 //! thread of the recorder's own owns the writer and does the file I/O. So a slow disk costs
 //! recorded frames (counted, logged at most every few seconds), never a GStreamer thread, and
@@ -18,7 +18,6 @@
 use super::capture::Capture;
 use super::consumer::{ConsumerId, ConsumerKind};
 use super::{MediaError, keyframes, make};
-use crate::recording::{Frame, SegmentWriter};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use std::sync::Arc;
@@ -36,6 +35,28 @@ const CHANNEL_FRAMES: usize = 64;
 
 /// Dropped frames are logged at most this often.
 const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// One encoded frame as the recorder takes it from the tee.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedFrame {
+    /// One H.264 access unit, Annex B (start codes); a keyframe carries SPS and PPS.
+    pub data: Vec<u8>,
+    /// An IDR frame (a place to start decoding).
+    pub keyframe: bool,
+    /// The frame's presentation time on the pipeline's running clock (monotonic).
+    pub pts: Duration,
+    /// The wall-clock time (UTC) the frame was captured, in microseconds since the epoch.
+    pub captured_us: i64,
+}
+
+/// Where the recorder's frames go (the recording's segment writer): blocking I/O, called from
+/// the recorder's own thread only. A trait, so that the media code knows nothing of files.
+pub trait FrameWriter: Send + 'static {
+    /// Takes a frame; a frame it cannot keep is its own business (dropped and counted).
+    fn push(&mut self, frame: EncodedFrame);
+    /// Ends what is being written cleanly.
+    fn finish(&mut self);
+}
 
 /// The recorder's consumer id: there is one.
 pub fn consumer_id() -> ConsumerId {
@@ -74,7 +95,7 @@ struct Counters {
 }
 
 enum Message {
-    Frame(Frame),
+    Frame(EncodedFrame),
     /// End the segment cleanly (end of stream, or the recorder stops).
     Finish,
 }
@@ -92,7 +113,7 @@ pub struct Recorder {
 impl Recorder {
     /// Hangs the recorder off `capture` (which then runs whether or not anyone watches) and
     /// starts the thread that writes with `writer`.
-    pub fn attach(capture: &Capture, writer: SegmentWriter) -> Result<Self, MediaError> {
+    pub fn attach(capture: &Capture, writer: impl FrameWriter) -> Result<Self, MediaError> {
         let counters = Arc::new(Counters::default());
         let (tx, rx) = std::sync::mpsc::sync_channel(CHANNEL_FRAMES);
         let alive = Arc::new(AtomicBool::new(true));
@@ -160,7 +181,7 @@ impl Drop for Recorder {
 }
 
 /// The writer thread: every frame to the writer, in order, until told to finish.
-fn write_frames(mut writer: SegmentWriter, rx: Receiver<Message>, alive: &AtomicBool) {
+fn write_frames(mut writer: impl FrameWriter, rx: Receiver<Message>, alive: &AtomicBool) {
     struct Dead<'a>(&'a AtomicBool);
     impl Drop for Dead<'_> {
         fn drop(&mut self) {
@@ -243,7 +264,7 @@ fn appsink(
 }
 
 /// The frame in `sample`, stamped with its capture time; `None` without a timestamp.
-fn frame_of(sink: &gst::Element, sample: &gst::Sample) -> Option<Frame> {
+fn frame_of(sink: &gst::Element, sample: &gst::Sample) -> Option<EncodedFrame> {
     let buffer = sample.buffer()?;
     let pts = buffer.pts()?;
     let running = sample
@@ -256,7 +277,7 @@ fn frame_of(sink: &gst::Element, sample: &gst::Sample) -> Option<Frame> {
         _ => wall_clock_us(),
     };
     let data = buffer.map_readable().ok()?.as_slice().to_vec();
-    Some(Frame {
+    Some(EncodedFrame {
         data,
         keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
         pts: Duration::from_nanos(running.nseconds()),

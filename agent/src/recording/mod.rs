@@ -2,16 +2,89 @@
 //! about a minute, an index of what is kept, retention, and reading it back for playback and
 //! export (over the session's `history` data channel, never through the server).
 //!
-//! CONTRACT (filled in by the storage work; the recorder branch and the history service code
-//! against these signatures):
+//! CONTRACT (the recorder branch and the history service code against these signatures):
 //! - [`Store::open`] scans the directory, repairs a segment cut short by a crash, rebuilds the
 //!   index from the files when it is missing or damaged, and starts retention.
 //! - [`Store::writer`] gives the one [`SegmentWriter`]; the recorder pushes every encoded frame.
 //! - [`Store::spans`], [`Store::playback`], [`Store::export`] read what is kept.
+//!
+//! # Design
+//!
+//! **Format.** Each segment is a fragmented MP4 file (ISO BMFF) written by our own box writer
+//! ([`mp4`]): `ftyp` + `moov` (one `avc1` track, timescale 90 kHz, SPS/PPS in `avcC`, empty
+//! sample tables, `mvex`), then fragments of `prft` + `moof` + `mdat`. Samples are AVCC (4-byte
+//! lengths); access unit delimiters are dropped, SPS/PPS stay in-band too. Frames are assumed to
+//! come in presentation order (no B-frames: x264 `tune=zerolatency` and the Pi's encoder), so
+//! decode time = presentation time. A fragment is written at every keyframe and whenever a
+//! second is pending, then `fsync`ed (`sync_data`).
+//!
+//! **Timestamps.** Media time within a segment comes from the frames' `pts` (monotonic). Every
+//! fragment's `prft` carries the wall clock (`captured_us`) of its first sample, so a sample's
+//! capture time is `prft + (its decode time − the prft's media time)`: exact to the tick
+//! (11 µs) while the clock does not step.
+//!
+//! **Segments and names.** A segment starts at a keyframe and ends at the first keyframe after
+//! [`Limits::segment`], when SPS/PPS change, or when the wall clock jumps: a frame's
+//! `captured_us` more than 1 s away from what its `pts` predicts since the segment began (an
+//! NTP step on a Pi without RTC, either way). Frames from such a jump to the next keyframe are
+//! dropped (counted): they cannot start a segment and would carry the old clock. Files are named
+//! by their first frame's capture time in UTC, `20261207T161624.123Z.mp4`; a name is never
+//! reused (`-1`, `-2`… when a backwards step meets an existing one).
+//!
+//! **Index.** In memory: one record per segment (file, bytes, first and last capture time),
+//! sorted by start time then name; spans are the union of segments, joined when less than
+//! 1.5 s apart. After a backwards step, segments may overlap in wall-clock time: both are kept
+//! on disk and listed in order; spans show their union (a timeline says *when* there is
+//! recording), and playback reads them in start order, never letting media time go back (a
+//! fragment that would is placed right after what was already sent). On disk: `index.jsonl`,
+//! one JSON line per finished segment or deletion, appended and `fsync`ed; rewriting a whole
+//! index every minute would cost megabytes of flash writes for a month of segments. At
+//! [`Store::open`], it is compacted (tmp + fsync + rename): lines that do not parse are ignored,
+//! entries whose file is gone are dropped silently (deleted by hand), and files that are new or
+//! whose size differs from their entry are parsed again, so a missing or garbage index is
+//! rebuilt from the files.
+//!
+//! **Power loss.** A file cut short is `ftyp` + `moov` + whole fragments + part of one; at open
+//! it is truncated to its last whole fragment (a file without one is removed). Fragments are
+//! synced every second at most, so a power cut loses the pending second plus the fragment
+//! being written.
+//!
+//! **Retention** (at open, after each segment, after each fragment when over `max_bytes`, and
+//! when a write fails for lack of space — that write is then retried once): oldest segments
+//! first (by start time), until the total is under `max_bytes` (default: fill the filesystem
+//! to 90 % but always leave 1 GiB free), and segments that ended longer than `keep` ago. The
+//! segment being written is never deleted, so `max_bytes` should hold a few segments. A write
+//! that still fails drops its frames (counted in [`WriterStats`], logged at most every 10 s),
+//! ends the segment, and the writer starts again at the next keyframe: recording never
+//! panics and never stops the camera.
+//!
+//! **Reading.** A [`Playback`] starts at the last keyframe at or before the time asked for and
+//! yields the init segment, then whole fragments (`moof` + `mdat`) one at a time, their `tfdt`
+//! rewritten to (capture time − origin) so gaps stay gaps; it reads on into later segments and
+//! the one being written (whole fragments only). An [`ExportFile`] is laid out when made: a
+//! `moov` with the duration (and `mehd`), then one fragment per recorded one, cut at the end
+//! time; `read_at` builds only the bytes asked for, from the segment files. The same request
+//! gives the same bytes while the recording is kept, so a download can resume at an offset.
 
+mod h264;
+mod index;
+mod mp4;
+mod reader;
+mod retention;
+mod segment_file;
+#[cfg(test)]
+mod tests;
+mod writer;
+
+pub use reader::{ExportFile, Playback};
+pub use writer::SegmentWriter;
+
+use index::{Segment, SegmentKey};
 use mumu_shared::UnixMillis;
 use mumu_shared::history::Span;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// What went wrong with the recording.
@@ -47,6 +120,15 @@ pub enum RecordingError {
     },
 }
 
+impl RecordingError {
+    fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
 /// How much to keep.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -57,6 +139,16 @@ pub struct Limits {
     pub keep: Option<Duration>,
     /// Start a new segment at the first keyframe after this long (about a minute).
     pub segment: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_bytes: None,
+            keep: None,
+            segment: Duration::from_secs(60),
+        }
+    }
 }
 
 /// One encoded frame as the recorder takes it from the encoder.
@@ -95,136 +187,206 @@ pub struct WriterStats {
 /// The recordings directory: its index, its retention, its writer and its readers. Cloning
 /// shares it.
 #[derive(Clone, Debug)]
-pub struct Store {}
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    dir: PathBuf,
+    limits: Limits,
+    state: Mutex<State>,
+}
+
+/// Everything the writer and the readers share, behind one lock held only for bookkeeping
+/// (never across a segment write).
+#[derive(Debug, Default)]
+struct State {
+    /// Finished segments, oldest first.
+    segments: BTreeMap<SegmentKey, Segment>,
+    /// The segment being written: its whole fragments so far.
+    live: Option<Segment>,
+    stats: WriterStats,
+    /// Bumped by [`Store::writer`]: only the newest writer writes.
+    writer_generation: u64,
+}
+
+impl State {
+    fn all_segments(&self) -> impl Iterator<Item = &Segment> {
+        self.segments.values().chain(self.live.as_ref())
+    }
+
+    fn finished_bytes(&self) -> u64 {
+        self.segments.values().map(|s| s.bytes).sum()
+    }
+}
 
 impl Store {
     /// Opens (creating it if need be) the recordings directory `dir`.
     pub fn open(dir: &Path, limits: Limits) -> Result<Self, RecordingError> {
-        let _ = (dir, limits);
-        todo!("storage")
+        std::fs::create_dir_all(dir)
+            .map_err(|e| RecordingError::io(format!("creating {}", dir.display()), e))?;
+        let (indexed, bad_lines) = index::read_index(dir);
+        if bad_lines > 0 {
+            tracing::warn!(dir = %dir.display(), bad_lines, "recording index damaged; reading the segments again");
+        }
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| RecordingError::io(format!("listing {}", dir.display()), e))?;
+        let mut segments = BTreeMap::new();
+        let mut bytes_written = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !index::is_segment_name(&name) {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            match indexed.get(&name) {
+                Some(seg) if seg.bytes == meta.len() => {
+                    segments.insert(seg.key(), seg.clone());
+                }
+                _ => match retention::repair(&entry.path(), &name) {
+                    Ok(Some(seg)) => {
+                        segments.insert(seg.key(), seg);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "skipping a file in the recordings directory")
+                    }
+                },
+            }
+        }
+        let gone = indexed
+            .keys()
+            .filter(|n| !segments.values().any(|s| &&s.file == n))
+            .count();
+        if gone > 0 {
+            tracing::info!(
+                gone,
+                "recorded segments deleted from the disk by hand left the index"
+            );
+        }
+        match index::write_index(dir, segments.values()) {
+            Ok(n) => bytes_written += n,
+            Err(e) => tracing::warn!(error = %e, "could not write the recording index"),
+        }
+        let state = State {
+            segments,
+            stats: WriterStats {
+                bytes_written,
+                ..WriterStats::default()
+            },
+            ..State::default()
+        };
+        let store = Self {
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                limits,
+                state: Mutex::new(state),
+            }),
+        };
+        store.enforce_retention(false);
+        Ok(store)
     }
 
     /// The directory.
     pub fn dir(&self) -> &Path {
-        todo!("storage")
+        &self.inner.dir
     }
 
-    /// The writer for the live stream (one per store).
+    /// The writer for the live stream (one per store: a newer writer retires the older, whose
+    /// frames are then dropped and counted).
     pub fn writer(&self) -> SegmentWriter {
-        todo!("storage")
+        let generation = {
+            let mut state = self.state();
+            state.writer_generation += 1;
+            state.writer_generation
+        };
+        SegmentWriter::new(self.clone(), generation)
     }
 
     /// The counters so far.
     pub fn stats(&self) -> WriterStats {
-        todo!("storage")
+        self.state().stats
     }
 
     /// The recorded spans meeting `[from, to)`, oldest first, clipped to it; true if more than
     /// [`mumu_shared::history::MAX_SPANS`] met it (the newest are returned).
     pub fn spans(&self, from: UnixMillis, to: UnixMillis) -> (Vec<Span>, bool) {
-        let _ = (from, to);
-        todo!("storage")
+        let all = index::spans(self.state().all_segments());
+        index::clip_spans(&all, from, to)
     }
 
     /// The oldest recorded time kept.
     pub fn oldest(&self) -> Option<UnixMillis> {
-        todo!("storage")
+        let state = self.state();
+        state
+            .all_segments()
+            .map(|s| s.start_us)
+            .min()
+            .map(|us| us.div_euclid(1000))
+    }
+
+    /// Whether a segment is being written now (ADDED: for `recordings.recording`).
+    pub fn is_recording(&self) -> bool {
+        self.state().live.is_some()
+    }
+
+    /// Bytes of segments on disk, the one being written included (ADDED: for the health file).
+    pub fn bytes_kept(&self) -> u64 {
+        let state = self.state();
+        state.finished_bytes() + state.live.as_ref().map_or(0, |s| s.bytes)
     }
 
     /// A playback from the last keyframe at or before `at`.
     pub fn playback(&self, at: UnixMillis) -> Result<Playback, RecordingError> {
-        let _ = at;
-        todo!("storage")
+        Playback::new(self.clone(), at)
     }
 
     /// An MP4 file of `[from, to]` (at most an hour), from the keyframe at or before `from`.
     pub fn export(&self, from: UnixMillis, to: UnixMillis) -> Result<ExportFile, RecordingError> {
-        let _ = (from, to);
-        todo!("storage")
-    }
-}
-
-/// Writes the live stream into segments. Blocking file I/O: call it from a thread of its own.
-#[derive(Debug)]
-pub struct SegmentWriter {}
-
-impl SegmentWriter {
-    /// Adds a frame. A frame the disk refuses is dropped and counted, never fatal: the caller
-    /// goes on with the next.
-    pub fn push(&mut self, frame: Frame) {
-        let _ = frame;
-        todo!("storage")
+        ExportFile::new(self, from, to)
     }
 
-    /// Ends the current segment cleanly (at shutdown).
-    pub fn finish(&mut self) {
-        todo!("storage")
-    }
-}
-
-/// A playback being read: fragmented MP4 for Media Source Extensions, media time zero at
-/// [`Playback::origin`].
-#[derive(Debug)]
-pub struct Playback {}
-
-impl Playback {
-    /// Capture time of the first frame.
-    pub fn start(&self) -> UnixMillis {
-        todo!("storage")
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves only counters half-updated: go on.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Wall-clock time of media time zero.
-    pub fn origin(&self) -> UnixMillis {
-        todo!("storage")
+    fn path(&self, file: &str) -> PathBuf {
+        self.inner.dir.join(file)
     }
 
-    /// `video/mp4; codecs="avc1.PPCCLL"`.
-    pub fn mime(&self) -> String {
-        todo!("storage")
+    /// The segments in reading order, the one being written last.
+    fn views(&self) -> Vec<Segment> {
+        let state = self.state();
+        let mut views: Vec<Segment> = state.segments.values().cloned().collect();
+        if let Some(live) = &state.live {
+            views.push(live.clone());
+            views.sort_by_key(Segment::key);
+        }
+        views
     }
 
-    /// The next bytes to send (the init segment first, then whole fragments), as long as the
-    /// fragment starts before `until`; `Ok(None)` when the next one starts at or after `until`
-    /// (send `more` to go on) — see [`Playback::at_live_edge`] for the end of what is recorded.
-    pub fn next(&mut self, until: UnixMillis) -> Result<Option<Vec<u8>>, RecordingError> {
-        let _ = until;
-        todo!("storage")
+    /// The segment after `key` in reading order.
+    fn view_after(&self, key: &SegmentKey) -> Option<Segment> {
+        self.views().into_iter().find(|v| &v.key() > key)
     }
 
-    /// True once every recorded frame up to the newest has been returned.
-    pub fn at_live_edge(&self) -> bool {
-        todo!("storage")
-    }
-}
-
-/// An export: one MP4 file laid out in advance, read in pieces from any offset.
-#[derive(Debug)]
-pub struct ExportFile {}
-
-impl ExportFile {
-    /// Capture time of the first frame.
-    pub fn start(&self) -> UnixMillis {
-        todo!("storage")
+    /// How much of a segment is readable now (whole fragments), and whether it is being written;
+    /// `None` once retention deleted it.
+    fn readable(&self, key: &SegmentKey) -> Option<(u64, bool)> {
+        let state = self.state();
+        if let Some(live) = state.live.as_ref().filter(|s| &s.key() == key) {
+            return Some((live.bytes, true));
+        }
+        state.segments.get(key).map(|s| (s.bytes, false))
     }
 
-    /// Capture time of the end of the last frame.
-    pub fn end(&self) -> UnixMillis {
-        todo!("storage")
-    }
-
-    /// The file's size in bytes.
-    pub fn len(&self) -> u64 {
-        todo!("storage")
-    }
-
-    /// Whether the file is empty (never, for an export that was made).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Up to `max` bytes of the file from `offset`; empty at the end.
-    pub fn read_at(&mut self, offset: u64, max: usize) -> Result<Vec<u8>, RecordingError> {
-        let _ = (offset, max);
-        todo!("storage")
+    /// Spans of everything kept, in µs.
+    fn all_spans(&self) -> Vec<(i64, i64)> {
+        index::spans(self.state().all_segments())
     }
 }

@@ -372,7 +372,18 @@ impl Store {
 
     /// The segment after `key` in reading order.
     fn view_after(&self, key: &SegmentKey) -> Option<Segment> {
-        self.views().into_iter().find(|v| &v.key() > key)
+        use std::ops::Bound::{Excluded, Unbounded};
+        let state = self.state();
+        let finished = state
+            .segments
+            .range((Excluded(key.clone()), Unbounded))
+            .next()
+            .map(|(_, s)| s);
+        let live = state.live.as_ref().filter(|s| &s.key() > key);
+        match (finished, live) {
+            (Some(f), Some(l)) => Some(if l.key() < f.key() { l } else { f }.clone()),
+            (f, l) => f.or(l).cloned(),
+        }
     }
 
     /// How much of a segment is readable now (whole fragments), and whether it is being written;

@@ -92,39 +92,51 @@ impl Store {
     /// Deletes what the limits say must go, oldest first; with `disk_full` (a write just failed
     /// for lack of space) at least the oldest finished segment goes. Returns how many went.
     pub(super) fn enforce_retention(&self, disk_full: bool) -> usize {
-        let mut state = self.state();
-        let victims = self.choose_victims(&state, disk_full);
-        let count = victims.len();
-        for key in victims {
-            let Some(segment) = state.segments.remove(&key) else {
-                continue;
-            };
+        // Chosen and taken out of the index under the lock; deleted (and the deletion logged
+        // with an fsync) without it, so readers never wait on the disk.
+        let victims: Vec<Segment> = {
+            let mut state = self.state();
+            let keys = self.choose_victims(&state, disk_full);
+            keys.iter()
+                .filter_map(|k| state.segments.remove(k))
+                .collect()
+        };
+        let mut deleted = 0;
+        let mut written = 0;
+        let mut kept = Vec::new();
+        for segment in victims {
             let path = self.path(&segment.file);
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
                     tracing::warn!(file = %path.display(), error = %e, "retention could not delete a segment");
-                    state.segments.insert(key, segment);
+                    kept.push(segment);
                     continue;
                 }
             }
             tracing::debug!(file = %segment.file, "retention deleted a segment");
-            state.stats.segments_deleted += 1;
+            deleted += 1;
             match index::append_index(
                 &self.inner.dir,
                 &IndexLine::Deleted {
                     deleted: segment.file,
                 },
             ) {
-                Ok(n) => state.stats.bytes_written += n,
+                Ok(n) => written += n,
                 // The next open drops the entry anyway (its file is gone).
                 Err(e) => {
                     tracing::debug!(error = %e, "could not note a deletion in the recording index")
                 }
             }
         }
-        count
+        let mut state = self.state();
+        state.stats.segments_deleted += deleted as u64;
+        state.stats.bytes_written += written;
+        for segment in kept {
+            state.segments.insert(segment.key(), segment);
+        }
+        deleted
     }
 
     fn choose_victims(&self, state: &State, disk_full: bool) -> Vec<super::SegmentKey> {

@@ -647,8 +647,10 @@ fn playback_bytes_parse_back_into_frames_at_their_capture_times() {
     assert_eq!(playback.mime(), format!("video/mp4; codecs=\"{codec}\""));
     let init = playback.next(ms(200)).expect("reads").expect("init");
     assert_eq!(&init[4..8], b"ftyp");
+    let mut stream = init.clone();
     let mut times = Vec::new();
     while let Some(bytes) = playback.next(ms(200)).expect("reads") {
+        stream.extend_from_slice(&bytes);
         for (decode, samples) in fragments_of(&bytes) {
             let mut t = decode;
             for sample in samples {
@@ -670,9 +672,14 @@ fn playback_bytes_parse_back_into_frames_at_their_capture_times() {
     // On to the end: the gap stays a gap in media time.
     let mut decodes = Vec::new();
     while let Some(bytes) = playback.next(i64::MAX).expect("reads") {
+        stream.extend_from_slice(&bytes);
         decodes.extend(fragments_of(&bytes).into_iter().map(|(d, _)| d));
     }
     assert!(playback.at_live_edge());
+    // What a browser's Media Source gets, as a file, is an MP4 GStreamer reads.
+    let path = dir.path().join("playback.mp4.out");
+    std::fs::write(&path, &stream).expect("writes");
+    assert_eq!(discover(&path).1, 320);
     let gap = decodes
         .windows(2)
         .map(|w| w[1] - w[0])
@@ -841,4 +848,15 @@ fn a_full_filesystem_makes_room_or_drops_frames_and_recording_goes_on() {
     }
     let reopened = Store::open(disk.0.path(), limits(60)).expect("reopens");
     assert_eq!(reopened.spans(0, i64::MAX), store.spans(0, i64::MAX));
+}
+
+#[test]
+fn the_writer_and_the_readers_can_move_to_threads_of_their_own() {
+    fn send<T: Send + 'static>() {}
+    send::<Store>();
+    send::<SegmentWriter>();
+    send::<Playback>();
+    send::<ExportFile>();
+    fn sync<T: Sync>() {}
+    sync::<Store>();
 }

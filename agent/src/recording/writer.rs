@@ -234,6 +234,13 @@ impl SegmentWriter {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
+        // A pts that went back (the pipeline restarted) gives the last frame the usual length.
+        let last_pts = pending[pending.len() - 1].pts;
+        let end_pts = if end_pts > last_pts {
+            end_pts
+        } else {
+            last_pts + Duration::from_nanos(u64::from(segment.last_duration) * 100_000 / 9)
+        };
         let at = |pts: Duration| ticks(pts.saturating_sub(segment.first_pts));
         let mut samples = Vec::with_capacity(pending.len());
         for (i, frame) in pending.iter().enumerate() {
@@ -282,7 +289,9 @@ impl SegmentWriter {
             let mut state = self.store.state();
             state.stats.frames_written += pending.len() as u64;
             state.stats.bytes_written += bytes.len() as u64;
-            state.live = Some(segment.record.clone());
+            if state.writer_generation == self.generation {
+                state.live = Some(segment.record.clone());
+            }
             self.store.inner.limits.max_bytes.is_some_and(|max| {
                 state.finished_bytes() + segment.record.bytes > max && !state.segments.is_empty()
             })
@@ -318,35 +327,49 @@ impl SegmentWriter {
             return;
         };
         let dir = self.store.dir().to_path_buf();
-        let mut state = self.store.state();
-        state.live = None;
         if segment.fragments == 0 {
-            drop(state);
+            self.set_live(None);
             let _ = std::fs::remove_file(dir.join(&segment.record.file));
             return;
         }
-        // Its duration, for players that do not read every fragment.
+        // Its duration, for players that do not read every fragment. The disk is written
+        // before the lock is taken: readers never wait on an fsync.
         let init = mp4::init_segment(&segment.params, segment.next_decode);
+        let mut written = 0;
         match segment
             .file
             .write_all_at(&init, 0)
             .and_then(|()| segment.file.sync_all())
         {
-            Ok(()) => state.stats.bytes_written += init.len() as u64,
+            Ok(()) => written += init.len() as u64,
             Err(e) => {
                 tracing::debug!(error = %e, "could not write a segment's duration (written at the next start)")
             }
         }
-        state.stats.segments += 1;
         match index::append_index(&dir, &IndexLine::Added(segment.record.clone())) {
-            Ok(n) => state.stats.bytes_written += n,
+            Ok(n) => written += n,
             Err(e) => {
                 tracing::warn!(error = %e, "could not add a segment to the recording index (rebuilt at the next start)")
             }
         }
-        state.segments.insert(segment.record.key(), segment.record);
-        drop(state);
+        {
+            let mut state = self.store.state();
+            if state.writer_generation == self.generation {
+                state.live = None;
+            }
+            state.stats.bytes_written += written;
+            state.stats.segments += 1;
+            state.segments.insert(segment.record.key(), segment.record);
+        }
         self.store.enforce_retention(false);
+    }
+
+    /// Shows the segment being written to readers (unless a newer writer took over).
+    fn set_live(&self, record: Option<Segment>) {
+        let mut state = self.store.state();
+        if state.writer_generation == self.generation {
+            state.live = record;
+        }
     }
 
     /// Counts and logs (at most every [`LOG_EVERY`]) a write that failed, losing `frames`.

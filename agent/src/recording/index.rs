@@ -194,7 +194,8 @@ pub(crate) fn clip_spans(
     let mut met: Vec<Span> = all
         .iter()
         .map(|&s| to_span(s))
-        .filter(|s| s.start < to && s.end > from)
+        // A segment just created has no frame yet: no span.
+        .filter(|s| s.start < to && s.end > from && s.end > s.start)
         .map(|s| Span {
             start: s.start.max(from),
             end: s.end.min(to),

@@ -22,18 +22,15 @@ pub(super) fn repair(path: &Path, name: &str) -> Result<Option<Segment>, Recordi
         .map_err(|e| io("opening", e))?;
     let len = file.metadata().map_err(|e| io("reading", e))?.len();
     let scan = segment_file::scan(&file, len).map_err(|e| io("reading", e))?;
-    let scan = match scan {
-        Ok(scan) if !scan.fragments.is_empty() => scan,
-        // Cut short before its first whole fragment (a crash right after it was created).
-        Ok(_) => return remove_empty(path),
-        Err(_) if len < 64 << 10 => return remove_empty(path),
-        Err(detail) => {
-            return Err(RecordingError::Damaged {
-                path: path.into(),
-                detail,
-            });
-        }
+    let Ok(scan) =
+        scan.map_err(|why| tracing::warn!(file = %path.display(), why, "unreadable segment"))
+    else {
+        return remove_empty(path);
     };
+    if scan.fragments.is_empty() {
+        // Cut short before its first whole fragment (a crash right after it was created).
+        return remove_empty(path);
+    }
     if scan.good_end < len {
         tracing::warn!(
             file = %path.display(),

@@ -95,6 +95,11 @@ impl SegmentWriter {
             }
         }
         let unit = h264::access_unit(&frame.data);
+        if unit.sample.is_empty() {
+            // No start code: not Annex B. Nothing a decoder could use.
+            self.store.state().stats.frames_dropped += 1;
+            return;
+        }
         let key = frame.keyframe;
         if key {
             self.learn_params(unit.sps.as_deref(), unit.pps.as_deref());
@@ -210,6 +215,7 @@ impl SegmentWriter {
             start_us: frame.captured_us,
             end_us: frame.captured_us,
         };
+        self.set_live(Some(record.clone()));
         self.segment = Some(OpenSegment {
             file,
             record,

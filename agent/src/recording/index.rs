@@ -293,4 +293,19 @@ mod tests {
             })
         );
     }
+
+    #[test]
+    fn more_spans_than_allowed_are_truncated_to_the_newest() {
+        let segments: Vec<Segment> = (0..MAX_SPANS as i64 + 5)
+            .map(|i| seg(i * 10_000_000, i * 10_000_000 + 1_000_000))
+            .collect();
+        let all = spans(segments.iter());
+        let (listed, truncated) = clip_spans(&all, 0, i64::MAX);
+        assert!(truncated);
+        assert_eq!(listed.len(), MAX_SPANS);
+        assert_eq!(listed[0].start, 5 * 10_000);
+        let (listed, truncated) = clip_spans(&all, 0, 100_000);
+        assert!(!truncated);
+        assert_eq!(listed.len(), 10);
+    }
 }

@@ -18,15 +18,15 @@ const HOUR_US: i64 = 3_600_000_000;
 /// made once per test run.
 fn access_units() -> &'static [(Vec<u8>, bool)] {
     static UNITS: OnceLock<Vec<(Vec<u8>, bool)>> = OnceLock::new();
-    UNITS.get_or_init(|| encode("ball", 1200))
+    UNITS.get_or_init(|| encode("ball", 1200, (320, 240)))
 }
 
 /// `frames` access units of a test pattern, x264 at 1.5 Mb/s (which the ball, easy to
 /// compress, stays far below).
-fn encode(pattern: &str, frames: usize) -> Vec<(Vec<u8>, bool)> {
+fn encode(pattern: &str, frames: usize, (width, height): (u32, u32)) -> Vec<(Vec<u8>, bool)> {
     {
         let path = std::env::temp_dir().join(format!(
-            "mumu-recording-{}-{pattern}.h264",
+            "mumu-recording-{}-{pattern}-{width}.h264",
             std::process::id()
         ));
         let status = Command::new("gst-launch-1.0")
@@ -37,7 +37,10 @@ fn encode(pattern: &str, frames: usize) -> Vec<(Vec<u8>, bool)> {
                 &format!("pattern={pattern}"),
                 "!",
             ])
-            .args(["video/x-raw,width=320,height=240,framerate=30/1", "!"])
+            .args([
+                &format!("video/x-raw,width={width},height={height},framerate=30/1"),
+                "!",
+            ])
             .args([
                 "x264enc",
                 "key-int-max=30",
@@ -248,7 +251,7 @@ fn a_written_segment_opens_in_discoverer_with_its_duration_size_and_exact_times(
 #[test]
 fn write_amplification_stays_under_1_1_at_1_5_mbps() {
     // Snow does not compress: x264 spends the whole 1.5 Mb/s on it.
-    let units = encode("snow", 300);
+    let units = encode("snow", 300, (320, 240));
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path(), limits(60)).expect("opens");
     let mut writer = store.writer();
@@ -859,4 +862,57 @@ fn the_writer_and_the_readers_can_move_to_threads_of_their_own() {
     send::<ExportFile>();
     fn sync<T: Sync>() {}
     sync::<Store>();
+}
+
+#[test]
+fn a_new_picture_size_starts_a_new_segment_and_playback_sends_its_init() {
+    let small = encode("ball", 60, (160, 120));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), limits(60)).expect("opens");
+    let mut writer = store.writer();
+    for i in 0..90 {
+        writer.push(frame(i, 0));
+    }
+    for (n, (data, keyframe)) in small.iter().enumerate() {
+        let i = 90 + n as u64;
+        let pts = Duration::from_nanos(i * 1_000_000_000 / FPS);
+        let captured_us = BASE_US + captured_offset(i);
+        writer.push(Frame {
+            data: data.clone(),
+            keyframe: *keyframe,
+            pts,
+            captured_us,
+        });
+    }
+    writer.finish();
+    let files = segment_files(dir.path());
+    assert_eq!(files.len(), 2);
+    assert_eq!(discover(&files[0]).1, 320);
+    let (duration, width, height) = discover(&files[1]);
+    assert_eq!((width, height), (160, 120));
+    assert!(duration.abs_diff(Duration::from_secs(2)) <= Duration::from_millis(34));
+    assert_eq!(
+        store.spans(0, i64::MAX).0,
+        vec![Span {
+            start: ms(0),
+            end: ms_end(150)
+        }]
+    );
+
+    let mut playback = store.playback(ms(0)).expect("plays");
+    let mut inits = 0;
+    let mut frames = 0;
+    while let Some(bytes) = playback.next(i64::MAX).expect("reads") {
+        if &bytes[4..8] == b"ftyp" {
+            inits += 1;
+        }
+        frames += fragments_of(&bytes)
+            .iter()
+            .map(|(_, s)| s.len())
+            .sum::<usize>();
+    }
+    assert_eq!((inits, frames), (2, 150));
+    // An export holds one sample entry: it stops where the size changed.
+    let export = store.export(ms(0), ms(150)).expect("exports");
+    assert_eq!(export.end(), ms_end(90));
 }

@@ -15,6 +15,7 @@ pub fn current(started: Instant, viewers: usize, source: String, encoder: &str) 
         source: Some(source),
         encoder: Some(encoder.to_owned()),
         cpu_temp_c: cpu_temperature(),
+        recording: false,
     }
 }
 

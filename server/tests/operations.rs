@@ -131,6 +131,8 @@ async fn the_openapi_document_lists_every_rest_call() {
         "/api/devices",
         "/api/devices/{id}/status",
         "/api/devices/{id}",
+        "/api/devices/{id}/shares",
+        "/api/devices/{id}/shares/{username}",
         "/healthz",
         "/readyz",
         "/metrics",

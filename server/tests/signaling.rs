@@ -112,7 +112,7 @@ stack_tests! {
         let (owner, device) = server.user_with_device("alice").await;
         let mut socket = server.device_online(&device).await;
         let (mut viewer, _) = server.viewer_online(&owner.access_token).await;
-        let status = mumu_shared::api::DeviceStatus { uptime_s: 42, viewers: 0, source: Some("test".into()), encoder: Some("x264enc".into()), cpu_temp_c: Some(51.5) };
+        let status = mumu_shared::api::DeviceStatus { uptime_s: 42, viewers: 0, source: Some("test".into()), encoder: Some("x264enc".into()), cpu_temp_c: Some(51.5), recording: true };
         socket.send(DeviceToServer::DevicePresence(status.clone())).await;
         let update = viewer.recv_matching(|m| matches!(m, ServerToViewer::DevicePresence(p) if p.status.is_some())).await;
         match update.message {
@@ -121,6 +121,7 @@ stack_tests! {
         }
         let (_, list) = server.get("/api/devices", Some(&owner.access_token)).await;
         assert_eq!(list[0]["status"]["encoder"], "x264enc");
+        assert_eq!(list[0]["status"]["recording"], true, "the dashboard can show that it records");
     }
 
     async fn a_rename_sticks_through_the_devices_next_report_and_its_disconnect(stack) {

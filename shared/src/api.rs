@@ -127,9 +127,22 @@ pub struct UpdateDeviceRequest {
 pub struct ShareRequest {
     /// The username of the person who may watch.
     pub username: String,
+    /// Whether they may also see the camera's recordings (off when absent).
+    #[serde(default)]
+    pub recordings: bool,
 }
 
-/// A person a device is shared with (watch only).
+/// `PATCH /api/devices/{id}/shares/{username}`: what a person the device is shared with may
+/// do beyond watching live.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UpdateShareRequest {
+    /// Whether they may see the camera's recordings (list, play, export). Sessions they have
+    /// open hear of the change at once.
+    pub recordings: bool,
+}
+
+/// A person a device is shared with (watch only; recordings when the owner allows it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct Share {
@@ -137,6 +150,9 @@ pub struct Share {
     pub username: String,
     /// When the owner shared the device with them.
     pub granted_at: UnixMillis,
+    /// Whether they may see the camera's recordings (off unless the owner allowed it).
+    #[serde(default)]
+    pub recordings: bool,
 }
 
 /// What the requesting user may do with a device.
@@ -194,6 +210,9 @@ pub struct DeviceStatus {
     /// The CPU temperature in °C, where the system has a sensor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_temp_c: Option<f32>,
+    /// Whether the camera is recording (absent from an older agent: not known to).
+    #[serde(default)]
+    pub recording: bool,
 }
 
 /// `GET /healthz` and `GET /readyz`.
@@ -359,5 +378,26 @@ mod tests {
         assert!(matches!(err, RestError::Transport { .. }));
         assert_eq!(err.to_string(), "pairing code: connection reset");
         assert!(std::error::Error::source(&err).is_some());
+    }
+
+    #[test]
+    fn bodies_from_before_recordings_read_as_without_them() {
+        let share: Share = serde_json::from_str(r#"{"username":"bob","granted_at":1}"#).unwrap();
+        assert!(
+            !share.recordings,
+            "a share sees no recordings unless allowed"
+        );
+        let request: ShareRequest = serde_json::from_str(r#"{"username":"bob"}"#).unwrap();
+        assert!(!request.recordings);
+        let status: DeviceStatus = serde_json::from_str(r#"{"uptime_s":1}"#).unwrap();
+        assert!(!status.recording);
+    }
+
+    #[test]
+    fn a_share_update_names_the_field_it_lacks_or_cannot_read() {
+        let missing = serde_json::from_str::<UpdateShareRequest>("{}").unwrap_err();
+        assert!(missing.to_string().contains("recordings"), "{missing}");
+        let wrong = serde_json::from_str::<UpdateShareRequest>(r#"{"recordings":"yes"}"#);
+        assert!(wrong.unwrap_err().to_string().contains("boolean"));
     }
 }

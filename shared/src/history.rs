@@ -20,9 +20,12 @@ use serde::{Deserialize, Serialize};
 /// The label of the data channel the camera opens in every watch session.
 pub const CHANNEL_LABEL: &str = "history";
 
-/// The most media bytes in one binary message, after its 4-byte stream id: small enough for
-/// every browser's SCTP stack, large enough to keep the per-message cost small.
-pub const MAX_CHUNK_BYTES: usize = 16 * 1024;
+/// The largest binary message, stream id included: 16 KiB is what every WebRTC stack takes
+/// without negotiating more (browsers, GStreamer's, webrtc-rs's).
+pub const MAX_BINARY_BYTES: usize = 16 * 1024;
+
+/// The most media bytes in one binary message, after its 4-byte stream id.
+pub const MAX_CHUNK_BYTES: usize = MAX_BINARY_BYTES - 4;
 
 /// The longest export, in milliseconds (one hour).
 pub const MAX_EXPORT_MS: i64 = 60 * 60 * 1000;

@@ -7,7 +7,7 @@
 use mumu_shared::api::{
     AccessRole, AuthResponse, Device, DeviceStatus, EnrollRequest, EnrollResponse, Health,
     HealthCheck, LoginRequest, PairRequest, PairingCode, RegisterRequest, Share, ShareRequest,
-    UpdateDeviceRequest, User,
+    UpdateDeviceRequest, UpdateShareRequest, User,
 };
 use mumu_shared::history::{
     DeviceToViewer, Export, Exporting, ListRecordings, More, Play, Playing, Recordings, Refusal,
@@ -291,6 +291,7 @@ fn pi_status() -> DeviceStatus {
         source: Some("libcamera".into()),
         encoder: Some("v4l2h264enc".into()),
         cpu_temp_c: Some(52.5),
+        recording: true,
     }
 }
 
@@ -654,10 +655,24 @@ golden! {
     });
     rest_share_request: rest("rest.share_request", ShareRequest {
         username: "bob".into(),
+        recordings: false,
+    });
+    rest_share_request_recordings: rest("rest.share_request.recordings", ShareRequest {
+        username: "carol".into(),
+        recordings: true,
+    });
+    rest_update_share_request: rest("rest.update_share_request", UpdateShareRequest {
+        recordings: true,
     });
     rest_share: rest("rest.share", Share {
         username: "bob".into(),
         granted_at: TS,
+        recordings: false,
+    });
+    rest_share_recordings: rest("rest.share.recordings", Share {
+        username: "carol".into(),
+        granted_at: TS + 60_000,
+        recordings: true,
     });
     rest_device: rest("rest.device", Device {
         id: device(),
@@ -687,6 +702,7 @@ golden! {
         source: Some("test".into()),
         encoder: Some("x264enc".into()),
         cpu_temp_c: None,
+        recording: false,
     });
     rest_health: rest("rest.health", Health { status: "ok".into(), checks: vec![] });
     rest_health_readyz: rest("rest.health.readyz", Health {

@@ -3,7 +3,7 @@
 use super::{Devices, presence_of};
 use crate::error::{Error, Result};
 use crate::presence::{DeviceNews, Notice, ViewerNews};
-use mumu_shared::api::{AccessRole, Device, Share};
+use mumu_shared::api::{AccessRole, Device, Share, UpdateShareRequest};
 use mumu_shared::{DeviceId, UserId, validate};
 
 impl Devices {
@@ -55,13 +55,14 @@ impl Devices {
         Ok(())
     }
 
-    /// Lets the person named `username` watch a device (owner only). Their dashboards hear of
-    /// it at once.
+    /// Lets the person named `username` watch a device (owner only), and see its recordings
+    /// when `recordings`. Their dashboards hear of it at once.
     pub async fn share(
         &self,
         owner: &UserId,
         device_id: &DeviceId,
         username: &str,
+        recordings: bool,
     ) -> Result<Share> {
         self.require_owner(owner, device_id).await?;
         let (user_id, username) = self.user_named(username).await?;
@@ -72,12 +73,13 @@ impl Devices {
         }
         let now = self.clock.now_ms();
         let inserted = sqlx::query(
-            "INSERT INTO device_access (device_id, user_id, role, granted_at) VALUES ($1, $2, 'viewer', $3) \
-             ON CONFLICT (device_id, user_id) DO NOTHING",
+            "INSERT INTO device_access (device_id, user_id, role, granted_at, recordings) \
+             VALUES ($1, $2, 'viewer', $3, $4) ON CONFLICT (device_id, user_id) DO NOTHING",
         )
         .bind(device_id.as_str())
         .bind(user_id.as_str())
         .bind(now)
+        .bind(i64::from(recordings))
         .execute(&self.db.pool)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -92,6 +94,63 @@ impl Devices {
         Ok(Share {
             username,
             granted_at: now,
+            recordings,
+        })
+    }
+
+    /// Sets what the person named `username` may do with a device shared with them beyond
+    /// watching live (owner only). The sessions they have open on it hear the new grants at
+    /// once, on whichever server holds the camera.
+    pub async fn update_share(
+        &self,
+        owner: &UserId,
+        device_id: &DeviceId,
+        username: &str,
+        update: &UpdateShareRequest,
+    ) -> Result<Share> {
+        self.require_owner(owner, device_id).await?;
+        let (user_id, username) = self.user_named(username).await?;
+        if &user_id == owner {
+            return Err(Error::validation(
+                "you own this device and always see its recordings; change a share instead",
+            ));
+        }
+        let updated = sqlx::query(
+            "UPDATE device_access SET recordings = $1 \
+             WHERE device_id = $2 AND user_id = $3 AND role = 'viewer'",
+        )
+        .bind(i64::from(update.recordings))
+        .bind(device_id.as_str())
+        .bind(user_id.as_str())
+        .execute(&self.db.pool)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(not_shared(&username));
+        }
+        // What the sessions hear is read back, not taken from the request: of two owners'
+        // edits racing, the one that reads last tells last what the row holds.
+        let (_, grants) = self.access(&user_id, device_id).await?;
+        tracing::info!(%device_id, user_id = %user_id, recordings = grants.recordings, "share changed");
+        self.presence
+            .publish(Notice::Viewers {
+                users: vec![user_id.clone()],
+                news: ViewerNews::Grants {
+                    device_id: device_id.clone(),
+                    grants,
+                },
+            })
+            .await?;
+        let granted_at: (i64,) = sqlx::query_as(
+            "SELECT granted_at FROM device_access WHERE device_id = $1 AND user_id = $2",
+        )
+        .bind(device_id.as_str())
+        .bind(user_id.as_str())
+        .fetch_one(&self.db.pool)
+        .await?;
+        Ok(Share {
+            username,
+            granted_at: granted_at.0,
+            recordings: grants.recordings,
         })
     }
 
@@ -113,9 +172,7 @@ impl Devices {
         .execute(&self.db.pool)
         .await?;
         if removed.rows_affected() == 0 {
-            return Err(Error::not_found(format!(
-                "this device is not shared with {username}"
-            )));
+            return Err(not_shared(&username));
         }
         self.presence
             .publish(Notice::Viewers {
@@ -131,8 +188,9 @@ impl Devices {
     /// The people a device is shared with (owner only).
     pub async fn shares(&self, owner: &UserId, device_id: &DeviceId) -> Result<Vec<Share>> {
         self.require_owner(owner, device_id).await?;
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT u.username, a.granted_at FROM device_access a JOIN users u ON u.id = a.user_id \
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT u.username, a.granted_at, a.recordings FROM device_access a \
+             JOIN users u ON u.id = a.user_id \
              WHERE a.device_id = $1 AND a.role = 'viewer' ORDER BY u.username",
         )
         .bind(device_id.as_str())
@@ -140,9 +198,10 @@ impl Devices {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(username, granted_at)| Share {
+            .map(|(username, granted_at, recordings)| Share {
                 username,
                 granted_at,
+                recordings: recordings != 0,
             })
             .collect())
     }
@@ -175,4 +234,8 @@ impl Devices {
                 .await?;
         Ok(rows.into_iter().map(|(u,)| UserId(u)).collect())
     }
+}
+
+fn not_shared(username: &str) -> Error {
+    Error::not_found(format!("this device is not shared with {username}"))
 }

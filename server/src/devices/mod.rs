@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::presence::{DeviceNews, Notice, Presence, ViewerNews};
 use crate::rate_limit::{KeyedLimiter, Rate};
 use mumu_shared::api::{AccessRole, Device, DeviceStatus};
-use mumu_shared::signaling::DevicePresence;
+use mumu_shared::signaling::{DevicePresence, Grants};
 use mumu_shared::{DeviceId, UnixMillis, UserId, validate};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -69,6 +69,14 @@ fn sha256_hex(text: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// What a session may do beyond live video: the owner sees recordings always, a person the
+/// device is shared with when the owner allowed it on their share.
+fn grants_of(role: AccessRole, share_allows_recordings: bool) -> Grants {
+    Grants {
+        recordings: role == AccessRole::Owner || share_allows_recordings,
+    }
 }
 
 fn role_of(text: &str) -> AccessRole {
@@ -153,14 +161,29 @@ impl Devices {
     /// The user's role for a device, or `not_found`: a device that is someone else's gets the
     /// same answer as one that does not exist, so device ids cannot be probed.
     pub async fn role(&self, user: &UserId, device_id: &DeviceId) -> Result<AccessRole> {
-        let role: Option<(String,)> =
-            sqlx::query_as("SELECT role FROM device_access WHERE device_id = $1 AND user_id = $2")
-                .bind(device_id.as_str())
-                .bind(user.as_str())
-                .fetch_optional(&self.db.pool)
-                .await?;
-        match role {
-            Some((role,)) => Ok(role_of(&role)),
+        Ok(self.access(user, device_id).await?.0)
+    }
+
+    /// The user's role for a device and what a session of theirs on it may do beyond live
+    /// video, from their row of `device_access` (`not_found` as for [`Devices::role`]). The
+    /// one place a watch's grants are decided: at watch time, and again when a share changes.
+    pub async fn access(
+        &self,
+        user: &UserId,
+        device_id: &DeviceId,
+    ) -> Result<(AccessRole, Grants)> {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT role, recordings FROM device_access WHERE device_id = $1 AND user_id = $2",
+        )
+        .bind(device_id.as_str())
+        .bind(user.as_str())
+        .fetch_optional(&self.db.pool)
+        .await?;
+        match row {
+            Some((role, recordings)) => {
+                let role = role_of(&role);
+                Ok((role, grants_of(role, recordings != 0)))
+            }
             None => Err(unknown(device_id)),
         }
     }
@@ -289,6 +312,13 @@ mod tests {
         assert_eq!(role_of("viewer"), AccessRole::Viewer);
         // Anything unexpected gets the lesser role, never ownership.
         assert_eq!(role_of("Owner"), AccessRole::Viewer);
+    }
+
+    #[test]
+    fn owners_see_recordings_always_and_shares_only_when_allowed() {
+        assert!(grants_of(AccessRole::Owner, false).recordings);
+        assert!(!grants_of(AccessRole::Viewer, false).recordings);
+        assert!(grants_of(AccessRole::Viewer, true).recordings);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use mumu_shared::DeviceId;
 use mumu_shared::api::{
     Device, EnrollRequest, EnrollResponse, PairRequest, PairingCode, Share, ShareRequest,
-    UpdateDeviceRequest,
+    UpdateDeviceRequest, UpdateShareRequest,
 };
 
 /// A new agent asks for an identity: id, secret (shown once) and a pairing code.
@@ -133,9 +133,30 @@ pub async fn share(
 ) -> ApiResult<(StatusCode, Json<Share>)> {
     let share = state
         .devices
-        .share(user.id(), &DeviceId(id), &req.username)
+        .share(user.id(), &DeviceId(id), &req.username, req.recordings)
         .await?;
     Ok((StatusCode::CREATED, Json(share)))
+}
+
+/// Sets what a person a device is shared with may do beyond watching live (owner only): their
+/// open sessions on it hear the change at once.
+#[utoipa::path(patch, path = "/api/devices/{id}/shares/{username}", tag = "devices",
+    params(("id" = String, Path), ("username" = String, Path)), request_body = UpdateShareRequest,
+    responses((status = 200, body = Share),
+              (status = 403, description = "not the owner", body = mumu_shared::ErrorResponse),
+              (status = 404, description = "no such device, user or share", body = mumu_shared::ErrorResponse)))]
+pub async fn update_share(
+    State(state): State<SharedState>,
+    User(user): User,
+    Path((id, username)): Path<(String, String)>,
+    ApiJson(req): ApiJson<UpdateShareRequest>,
+) -> ApiResult<Json<Share>> {
+    Ok(Json(
+        state
+            .devices
+            .update_share(user.id(), &DeviceId(id), &username, &req)
+            .await?,
+    ))
 }
 
 /// Stops sharing a device with someone (owner only): their sessions on it end.

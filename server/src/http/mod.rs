@@ -16,7 +16,7 @@ use crate::state::SharedState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::routing::{any, delete, get, patch, post};
+use axum::routing::{any, get, patch, post};
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
 use tower_http::services::ServeDir;
@@ -35,7 +35,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
     paths(
         auth::register, auth::login, auth::logout, auth::logout_all, auth::change_password, auth::me,
         devices::enroll, devices::new_code, devices::pair, devices::list, devices::status, devices::rename, devices::remove,
-        devices::shares, devices::share, devices::unshare,
+        devices::shares, devices::share, devices::update_share, devices::unshare,
         health::healthz, health::readyz, health::metrics,
     ),
     tags((name = "auth"), (name = "devices"), (name = "operations")),
@@ -130,7 +130,7 @@ pub fn router(state: SharedState, site: LeptosOptions) -> Router {
         )
         .route(
             "/api/devices/{id}/shares/{username}",
-            delete(devices::unshare),
+            patch(devices::update_share).delete(devices::unshare),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::rate_limit::BucketStore;
 use crate::signaling::route::ServerId;
 use mumu_shared::api::DeviceStatus;
-use mumu_shared::signaling::{DevicePresence, Paired};
+use mumu_shared::signaling::{DevicePresence, Grants, Paired};
 use mumu_shared::{DeviceId, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -50,6 +50,14 @@ pub enum ViewerNews {
     Removed(DeviceId),
     /// Logins ended: the sockets they opened are closed.
     LoggedOut(Logins),
+    /// What their sessions on a device may do beyond live video changed (the owner edited
+    /// their share): the device hears it for each session they hold on it.
+    Grants {
+        /// Which device.
+        device_id: DeviceId,
+        /// What they may do from now on.
+        grants: Grants,
+    },
 }
 
 /// Which of a user's logins (auth session ids) a notice is about.

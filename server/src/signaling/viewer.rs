@@ -8,8 +8,8 @@ use crate::auth::AuthedUser;
 use crate::error::{Error, Result};
 use crate::state::SharedState;
 use mumu_shared::signaling::{
-    DeviceWatchRequest, EndReason, Heartbeat, ServerToDevice, ServerToViewer, ViewerHelloAck,
-    ViewerToServer, ViewerWatchRequest, WatchReady,
+    DeviceWatchRequest, EndReason, Grants, Heartbeat, ServerToDevice, ServerToViewer,
+    ViewerHelloAck, ViewerToServer, ViewerWatchRequest, WatchReady,
 };
 use mumu_shared::{Envelope, ErrorBody, ErrorCode, PROTOCOL_VERSION, SessionId};
 
@@ -95,6 +95,25 @@ impl ViewerPeer {
     }
 }
 
+impl ViewerPeer {
+    /// Tells the camera the grants of this user's sessions on `device_id` if they are no longer
+    /// `read` (the owner edited the share while a watch was opening). A share removed meanwhile
+    /// is left to the removal's own notice, which ends the sessions.
+    async fn grants_since_read(&self, device_id: &mumu_shared::DeviceId, read: Grants) {
+        let (Some((user, _)), s) = (self.attached.as_ref(), &self.state) else {
+            return;
+        };
+        match s.devices.access(user.id(), device_id).await {
+            Ok((_, now_granted)) if now_granted != read => {
+                s.hub
+                    .grants_changed(user.id(), device_id, now_granted, s.clock.now_ms());
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, %device_id, "grants not read again"),
+        }
+    }
+}
+
 impl Peer for ViewerPeer {
     type In = ViewerToServer;
     type Out = ServerToViewer;
@@ -123,7 +142,7 @@ impl Peer for ViewerPeer {
             }
             ViewerToServer::WatchRequest(request) => {
                 let ViewerWatchRequest { device_id, renews } = request;
-                let role = s.devices.role(user.id(), &device_id).await?;
+                let (role, grants) = s.devices.access(user.id(), &device_id).await?;
                 s.sessions.admit(user.id(), now).await?;
                 let session_id = SessionId(uuid::Uuid::new_v4().to_string());
                 let policy = s.config.turn.ice_transport_policy.into();
@@ -135,11 +154,7 @@ impl Peer for ViewerPeer {
                     viewer: user.user.username.clone(),
                     ice_servers: s.turn.ice_servers(&subject("device"), now),
                     ice_transport_policy: policy,
-                    // The owner sees the camera's recordings; a share grants them when the
-                    // owner allowed it (the share's `recordings` permission).
-                    grants: mumu_shared::signaling::Grants {
-                        recordings: role == mumu_shared::api::AccessRole::Owner,
-                    },
+                    grants,
                 };
                 let to_viewer = WatchReady {
                     session_id: session_id.clone(),
@@ -175,6 +190,9 @@ impl Peer for ViewerPeer {
                     Some(server) => s.hub.open_remote(request, &server, now)?,
                     None => s.hub.open(request, now)?,
                 }
+                // The share may have changed between the read above and the session entering
+                // the hub, where the change's notice looks for it: read again now it is there.
+                self.grants_since_read(&device_id, grants).await;
                 match renews {
                     Some(old) => {
                         tracing::info!(%session_id, %device_id, user_id = %user.id(), renews = %old, "watch renewed (fresh TURN credentials)")

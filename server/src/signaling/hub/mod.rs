@@ -12,6 +12,7 @@
 //! - `relay.rs`: offers, answers and candidates between a session's two ends.
 //! - `remote.rs`: the half of a session whose other end is on another server.
 //! - `notices.rs`: the notice bus's news, delivered to the sockets it concerns.
+//! - `grants.rs`: what running sessions may do beyond live video, changed by their share.
 //! - `records.rs`: every session's start and end, reported for the record.
 //!
 //! **Invariant**: a session is in `sessions` exactly while both of its ends are attached (a
@@ -19,6 +20,7 @@
 //! socket dropping, a device replaced or removed, another server gone, shutdown) goes through
 //! `Hub::finish`, which tells the other end why and reports the end for the record.
 
+mod grants;
 mod lifecycle;
 mod notices;
 mod outbox;

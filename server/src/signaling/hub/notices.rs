@@ -1,5 +1,5 @@
-//! The notice bus's news (a device's presence, a pairing, a removal, a logout, a camera that
-//! moved to another server), delivered to the sockets it concerns on this server.
+//! The notice bus's news (a device's presence, a pairing, a removal, a logout, a share's new
+//! grants, a camera that moved to another server), delivered to the sockets it concerns on this server.
 //!
 //! **Invariant**: a notice reaches every socket it names here, as one shared message however
 //! many queues hold it; news that takes access away also ends the sessions that access held.
@@ -56,6 +56,10 @@ impl Hub {
                         viewer.outbox.push(Out::close(body.clone()));
                     }
                 }
+                return Vec::new();
+            }
+            ViewerNews::Grants { device_id, grants } => {
+                self.regrant(state, &conns, device_id, *grants, now);
                 return Vec::new();
             }
         };

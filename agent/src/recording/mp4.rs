@@ -408,8 +408,8 @@ pub(crate) fn set_decode_time(moof: &mut [u8], decode_time: u64) -> bool {
     true
 }
 
-/// The offset of the first child box of type `kind` among the boxes from `from` to the end of
-/// the box starting at `parent`... kept simple: scans sibling boxes from `from`.
+/// The offset of the first box of type `kind` among the sibling boxes starting at `from` (pass
+/// a parent's offset + 8 to search its children).
 fn find_child(bytes: &[u8], from: usize, kind: &[u8; 4]) -> Option<usize> {
     let mut at = from;
     while at < bytes.len() {

@@ -15,11 +15,14 @@ const MIN_FREE_BYTES: u64 = 1 << 30;
 /// fragment; `Ok(None)` if it had none (it is then removed).
 pub(super) fn repair(path: &Path, name: &str) -> Result<Option<Segment>, RecordingError> {
     let io = |what: &str, e| RecordingError::io(format!("{what} {}", path.display()), e);
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|e| io("opening", e))?;
+    // Read-only until a change is needed: a read-only disk still lists what it holds.
+    let file = std::fs::File::open(path).map_err(|e| io("opening", e))?;
+    let writable = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| io("opening", e))
+    };
     let len = file.metadata().map_err(|e| io("reading", e))?.len();
     let scan = segment_file::scan(&file, len).map_err(|e| io("reading", e))?;
     let Ok(scan) =
@@ -39,6 +42,7 @@ pub(super) fn repair(path: &Path, name: &str) -> Result<Option<Segment>, Recordi
             lost = len - scan.good_end,
             "truncating a recorded segment cut short"
         );
+        let file = writable()?;
         file.set_len(scan.good_end)
             .map_err(|e| io("truncating", e))?;
         file.sync_all().map_err(|e| io("syncing", e))?;
@@ -51,6 +55,7 @@ pub(super) fn repair(path: &Path, name: &str) -> Result<Option<Segment>, Recordi
     let duration = last.decode_time + last.duration();
     let mut init = scan.init.clone();
     if mp4::init_duration(&init) != Some(duration) && mp4::set_init_duration(&mut init, duration) {
+        let file = writable()?;
         file.write_all_at(&init, 0)
             .and_then(|()| file.sync_data())
             .map_err(|e| io("writing", e))?;

@@ -46,8 +46,10 @@
 //! playback reads them in start order, never letting media time go back (a fragment that
 //! would is placed right after what was already sent). On disk: `index.jsonl`, one JSON line
 //! per finished segment or deletion, appended and `fsync`ed, rather than a whole index
-//! rewritten every minute (megabytes of flash writes a minute for a month of segments). At
-//! [`Store::open`] it is compacted (tmp + fsync + rename): lines that do not parse are ignored,
+//! rewritten every minute (megabytes of flash writes a minute for a month of segments); it is
+//! compacted (tmp + fsync + rename) once it holds more than twice as many lines as segments
+//! plus 1000, so it stays bounded however long the agent runs. At [`Store::open`] it is
+//! compacted too, after being checked against the files: lines that do not parse are ignored,
 //! entries whose file is gone are dropped silently (deleted by hand), and files that are new or
 //! whose size differs from their entry are parsed again, so a missing or garbage index is
 //! rebuilt from the files.
@@ -98,7 +100,10 @@ mod writer;
 pub use reader::{ExportFile, Playback};
 pub use writer::SegmentWriter;
 
-use index::{Segment, SegmentKey};
+use index::{IndexLine, Segment, SegmentKey};
+
+/// Lines the index log may hold beyond twice the segments before it is compacted.
+const INDEX_SLACK_LINES: usize = if cfg!(test) { 8 } else { 1000 };
 use mumu_shared::UnixMillis;
 use mumu_shared::history::Span;
 use std::collections::BTreeMap;
@@ -228,6 +233,8 @@ struct State {
     stats: WriterStats,
     /// Bumped by [`Store::writer`]: only the newest writer writes.
     writer_generation: u64,
+    /// Lines in the index log.
+    index_lines: usize,
 }
 
 impl State {
@@ -289,6 +296,7 @@ impl Store {
             Err(e) => tracing::warn!(error = %e, "could not write the recording index"),
         }
         let state = State {
+            index_lines: segments.len(),
             segments,
             stats: WriterStats {
                 bytes_written,
@@ -364,6 +372,34 @@ impl Store {
     /// An MP4 file of `[from, to]` (at most an hour), from the keyframe at or before `from`.
     pub fn export(&self, from: UnixMillis, to: UnixMillis) -> Result<ExportFile, RecordingError> {
         ExportFile::new(self, from, to)
+    }
+
+    /// Appends a line to the index log, and rewrites the log once it holds many more lines than
+    /// there are segments (deletions, replaced entries), so it stays bounded however long the
+    /// agent runs. Called from the writer's thread (and `open`), one at a time.
+    fn log_index(&self, line: &IndexLine) {
+        let written = match index::append_index(&self.inner.dir, line) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not write the recording index (rebuilt from the files at the next start)");
+                return;
+            }
+        };
+        let compact = {
+            let mut state = self.state();
+            state.stats.bytes_written += written;
+            state.index_lines += 1;
+            (state.index_lines > 2 * state.segments.len() + INDEX_SLACK_LINES).then(|| {
+                state.index_lines = state.segments.len();
+                state.segments.values().cloned().collect::<Vec<_>>()
+            })
+        };
+        if let Some(segments) = compact {
+            match index::write_index(&self.inner.dir, segments.iter()) {
+                Ok(n) => self.state().stats.bytes_written += n,
+                Err(e) => tracing::warn!(error = %e, "could not compact the recording index"),
+            }
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

@@ -1,7 +1,7 @@
 //! Keeping the directory within its limits (oldest segments go first), and repairing a segment
 //! a crash cut short.
 
-use super::index::{self, IndexLine, Segment};
+use super::index::{IndexLine, Segment};
 use super::{RecordingError, State, Store};
 use super::{mp4, segment_file};
 use std::os::unix::fs::FileExt as _;
@@ -104,7 +104,6 @@ impl Store {
                 .collect()
         };
         let mut deleted = 0;
-        let mut written = 0;
         let mut kept = Vec::new();
         for segment in victims {
             let path = self.path(&segment.file);
@@ -119,22 +118,13 @@ impl Store {
             }
             tracing::debug!(file = %segment.file, "retention deleted a segment");
             deleted += 1;
-            match index::append_index(
-                &self.inner.dir,
-                &IndexLine::Deleted {
-                    deleted: segment.file,
-                },
-            ) {
-                Ok(n) => written += n,
-                // The next open drops the entry anyway (its file is gone).
-                Err(e) => {
-                    tracing::debug!(error = %e, "could not note a deletion in the recording index")
-                }
-            }
+            // A failure is logged; the next open drops the entry anyway (its file is gone).
+            self.log_index(&IndexLine::Deleted {
+                deleted: segment.file,
+            });
         }
         let mut state = self.state();
         state.stats.segments_deleted += deleted as u64;
-        state.stats.bytes_written += written;
         for segment in kept {
             state.segments.insert(segment.key(), segment);
         }

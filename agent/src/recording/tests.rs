@@ -471,6 +471,18 @@ fn retention_deletes_the_oldest_segments_first_and_stays_under_the_cap() {
     assert_eq!(spans[0].end, ms(1200));
     assert!(spans[0].start > ms(600));
     assert_eq!(store.oldest(), Some(spans[0].start));
+    // The index log, appended at every segment and deletion, was compacted on the way.
+    let (indexed, _) = index::read_index(dir.path());
+    let lines = std::fs::read_to_string(dir.path().join(INDEX_FILE))
+        .expect("reads")
+        .lines()
+        .count();
+    assert_eq!(indexed.len(), segment_files(dir.path()).len());
+    assert!(
+        lines <= 2 * indexed.len() + 8,
+        "{lines} lines for {} segments",
+        indexed.len()
+    );
 }
 
 #[test]

@@ -352,12 +352,7 @@ impl SegmentWriter {
                 tracing::debug!(error = %e, "could not write a segment's duration (written at the next start)")
             }
         }
-        match index::append_index(&dir, &IndexLine::Added(segment.record.clone())) {
-            Ok(n) => written += n,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not add a segment to the recording index (rebuilt at the next start)")
-            }
-        }
+        let line = IndexLine::Added(segment.record.clone());
         {
             let mut state = self.store.state();
             if state.writer_generation == self.generation {
@@ -367,6 +362,7 @@ impl SegmentWriter {
             state.stats.segments += 1;
             state.segments.insert(segment.record.key(), segment.record);
         }
+        self.store.log_index(&line);
         self.store.enforce_retention(false);
     }
 

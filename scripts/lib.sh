@@ -35,7 +35,8 @@ ensure_rust_parts() {
 ensure_gstreamer() {
   apt_install pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
     libgstreamer-plugins-bad1.0-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice gstreamer1.0-x gstreamer1.0-libav
+    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice gstreamer1.0-x gstreamer1.0-libav \
+    gstreamer1.0-tools gstreamer1.0-plugins-base-apps
 }
 
 port_open() {
@@ -107,7 +108,9 @@ ensure_nat_lab() {
 # its WebDriver, and Debian's Firefox ESR with geckodriver (crates.io) and the H.264 plugin it
 # decodes WebRTC video with.
 ensure_browser() {
-  apt_install chromium chromium-driver firefox-esr
+  # libavcodec59: Firefox on Debian plays H.264 in <video> and Media Source Extensions (the
+  # recordings) only through the system's libavcodec.
+  apt_install chromium chromium-driver firefox-esr libavcodec59
   command -v geckodriver >/dev/null || cargo install geckodriver --version 0.37.1 --locked
   if [ -z "${MUMU_FIREFOX_GMP:-}" ]; then
     MUMU_FIREFOX_GMP=$(scripts/firefox-openh264)

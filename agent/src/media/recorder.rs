@@ -68,7 +68,8 @@ pub fn consumer_id() -> ConsumerId {
 pub struct RecorderStats {
     /// Frames handed to the writer thread.
     pub frames_taken: u64,
-    /// Frames dropped because the writer thread was behind (a slow disk).
+    /// Frames dropped before the disk: the writer thread was behind (a slow disk), or the
+    /// branch's queue was full.
     pub frames_dropped: u64,
 }
 
@@ -131,7 +132,8 @@ impl Recorder {
             tx,
             thread: Some(thread),
         };
-        capture.attach_queued(consumer_id(), vec![sink.clone()], MAX_QUEUED)?;
+        let branch = capture.attach_queued(consumer_id(), vec![sink.clone()], MAX_QUEUED)?;
+        count_queue_overruns(branch.bin(), &recorder.counters);
         // A segment starts at a keyframe: ask for one now rather than wait up to the keyframe
         // interval (the branch runs once attached, so the request reaches the encoder).
         if let Some(pad) = sink.static_pad("sink") {
@@ -177,6 +179,23 @@ impl Recorder {
 impl Drop for Recorder {
     fn drop(&mut self) {
         self.stop_now();
+    }
+}
+
+/// Counts the frames the branch's leaky queue drops (it is full each time it overruns, and
+/// lets its oldest frame go): the appsink never waits, so only a starved CPU makes it happen.
+fn count_queue_overruns(bin: &gst::Bin, counters: &Arc<Counters>) {
+    let queue = bin
+        .iterate_elements()
+        .into_iter()
+        .flatten()
+        .find(|e| e.factory().is_some_and(|f| f.name() == "queue"));
+    if let Some(queue) = queue {
+        let counters = counters.clone();
+        queue.connect("overrun", false, move |_| {
+            counters.dropped.fetch_add(1, Ordering::Relaxed);
+            None
+        });
     }
 }
 

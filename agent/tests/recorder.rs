@@ -11,7 +11,7 @@ use mumu_agent::media::branch::PeerOptions;
 use mumu_agent::media::capture::Capture;
 use mumu_agent::media::channel::{ChannelHandler, ChannelHook, DataChannel};
 use mumu_agent::media::consumer::{ConsumerId, ConsumerKind};
-use mumu_agent::media::recorder::Recorder;
+use mumu_agent::media::recorder::{EncodedFrame, FrameWriter, Recorder};
 use mumu_agent::media::{MediaEvent, VideoSettings};
 use mumu_agent::recording::{Limits, Store};
 use mumu_agent::sessions::Sessions;
@@ -567,6 +567,55 @@ async fn a_viewer_keeps_30_fps_while_recording() {
     assert_eq!(recorder.stats().frames_dropped, 0);
 }
 
+/// A disk that takes a quarter of a second for every frame.
+struct SlowDisk(Arc<AtomicUsize>);
+
+impl FrameWriter for SlowDisk {
+    fn push(&mut self, _: EncodedFrame) {
+        std::thread::sleep(Duration::from_millis(250));
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    fn finish(&mut self) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_disk_drops_recorded_frames_and_counts_them_while_the_viewer_keeps_30_fps() {
+    let (capture, _events, sender) = start_capture(None);
+    let written = Arc::new(AtomicUsize::new(0));
+    let recorder = Recorder::attach(&capture, SlowDisk(written.clone())).unwrap();
+    let mut sessions = Sessions::new(capture.clone(), sender, 4);
+    sessions.on_server_message(watch("a", Grants::default()));
+    let viewer = ConsumerId::viewer(&SessionId::from("a"));
+    let frames = count_frames(&capture.bin_of(&viewer).expect("the viewer's bin"));
+    // Long enough for the writer's channel (about 2 s of frames) to fill up.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for _ in 0..2 {
+        let fps = fps_over(&frames, WINDOW).await;
+        assert!(
+            fps >= MIN_FPS,
+            "the viewer beside a slow disk: {fps:.1} fps"
+        );
+    }
+    let stats = recorder.stats();
+    assert!(stats.frames_dropped > 0, "the slow disk shows: {stats:?}");
+    assert!(recorder.is_attached(), "a slow disk is not a failure");
+    assert!(
+        written.load(Ordering::Relaxed) >= 10,
+        "the disk still gets what it can take"
+    );
+    eprintln!(
+        "slow disk: {stats:?}, {} written",
+        written.load(Ordering::Relaxed)
+    );
+    let stopping = Instant::now();
+    recorder.stop();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(4),
+        "stopping does not wait for a slow disk to take every queued frame: {:?}",
+        stopping.elapsed()
+    );
+}
+
 /// A tmpfs of `bytes` mounted on a new directory, unmounted when dropped.
 struct SmallDisk {
     dir: tempfile::TempDir,
@@ -638,11 +687,14 @@ async fn a_disk_that_fills_up_costs_the_recording_never_the_live_picture() {
             panic!("the camera went down: {reason}");
         }
     }
-    // And it says so: the writer counts what the disk refused (or the branch is gone, and the
-    // capture's owner said why).
+    // And it says so: the writer counts what the disk refused, or retention made room by
+    // deleting the oldest (or the branch is gone, and the capture's owner said why).
     let written = store.stats();
     assert!(
-        written.write_errors > 0 || written.frames_dropped > 0 || !recorder.is_attached(),
+        written.write_errors > 0
+            || written.frames_dropped > 0
+            || written.segments_deleted > 0
+            || !recorder.is_attached(),
         "the full disk shows: {written:?}, {:?}",
         recorder.stats()
     );

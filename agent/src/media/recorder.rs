@@ -33,6 +33,9 @@ pub const MAX_QUEUED: Duration = Duration::from_secs(2);
 /// dropped and counted.
 const CHANNEL_FRAMES: usize = 64;
 
+/// Stopping writes the frames queued for at most this long.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
 /// Dropped frames are logged at most this often.
 const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -93,6 +96,17 @@ struct Counters {
     dropped: AtomicU64,
     /// Drops since the last log line.
     unlogged: AtomicU64,
+    /// Since when the recorder is stopping: what is queued past STOP_GRACE is dropped.
+    stopping: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Counters {
+    fn past_grace(&self) -> bool {
+        self.stopping
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|since| since.elapsed() > STOP_GRACE)
+    }
 }
 
 enum Message {
@@ -121,8 +135,8 @@ impl Recorder {
         let thread = std::thread::Builder::new()
             .name("recorder".into())
             .spawn({
-                let alive = alive.clone();
-                move || write_frames(writer, rx, &alive)
+                let (alive, counters) = (alive.clone(), counters.clone());
+                move || write_frames(writer, rx, &alive, &counters)
             })
             .map_err(|e| MediaError::Gst(format!("could not start the recorder thread: {e}")))?;
         let sink = appsink(tx.clone(), counters.clone(), alive)?;
@@ -168,7 +182,14 @@ impl Recorder {
         let Some(thread) = self.thread.take() else {
             return;
         };
-        // Blocking: behind at most CHANNEL_FRAMES frames. Fails only if the thread is gone.
+        // The frames already queued are written, for as long as STOP_GRACE allows; past it (a
+        // disk that slow) the rest are dropped, counted, so that stopping never hangs.
+        *self
+            .counters
+            .stopping
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        // Fails only if the thread is gone.
         let _ = self.tx.send(Message::Finish);
         if thread.join().is_err() {
             tracing::error!("the recorder's writer thread panicked");
@@ -200,7 +221,12 @@ fn count_queue_overruns(bin: &gst::Bin, counters: &Arc<Counters>) {
 }
 
 /// The writer thread: every frame to the writer, in order, until told to finish.
-fn write_frames(mut writer: impl FrameWriter, rx: Receiver<Message>, alive: &AtomicBool) {
+fn write_frames(
+    mut writer: impl FrameWriter,
+    rx: Receiver<Message>,
+    alive: &AtomicBool,
+    counters: &Counters,
+) {
     struct Dead<'a>(&'a AtomicBool);
     impl Drop for Dead<'_> {
         fn drop(&mut self) {
@@ -211,6 +237,9 @@ fn write_frames(mut writer: impl FrameWriter, rx: Receiver<Message>, alive: &Ato
     let _dead = Dead(alive);
     while let Ok(message) = rx.recv() {
         match message {
+            Message::Frame(_) if counters.past_grace() => {
+                counters.dropped.fetch_add(1, Ordering::Relaxed);
+            }
             Message::Frame(frame) => writer.push(frame),
             Message::Finish => break,
         }

@@ -363,7 +363,9 @@ fn tfdt_time(body: &[u8]) -> Option<u64> {
     if body.first()? == &1 {
         Some(u64::from_be_bytes(body.get(4..12)?.try_into().ok()?))
     } else {
-        Some(u64::from(u32::from_be_bytes(body.get(4..8)?.try_into().ok()?)))
+        Some(u64::from(u32::from_be_bytes(
+            body.get(4..8)?.try_into().ok()?,
+        )))
     }
 }
 

@@ -101,7 +101,9 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
-        self.send(PeerEvent::DataChannel(crate::history::HistoryChannel::new(channel)));
+        self.send(PeerEvent::DataChannel(crate::history::HistoryChannel::new(
+            channel,
+        )));
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {

@@ -277,3 +277,148 @@ async fn a_killed_agent_loses_at_most_two_seconds_and_every_segment_still_opens(
     );
     watching.abort();
 }
+
+/// The owner shares the camera with `guest` (registered here); `recordings` says whether the
+/// share may see the recordings. Returns the device id.
+async fn share_with_guest(system: &System, recordings: bool) -> String {
+    let base = &system.base;
+    let owner = mumu_probe::rest::login(base, "owner", PASSWORD)
+        .await
+        .unwrap();
+    mumu_probe::rest::register(base, "guest", "guest@example.com", PASSWORD)
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let devices: serde_json::Value = client
+        .get(format!("{base}/api/devices"))
+        .bearer_auth(&owner.access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let device = devices[0]["id"]
+        .as_str()
+        .expect("the owner's camera")
+        .to_owned();
+    let shared = client
+        .post(format!("{base}/api/devices/{device}/shares"))
+        .bearer_auth(&owner.access_token)
+        .json(&serde_json::json!({ "username": "guest", "recordings": recordings }))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        shared.status().is_success(),
+        "{}",
+        shared.text().await.unwrap()
+    );
+    device
+}
+
+/// The owner sets the guest's permission to see recordings.
+async fn allow_guest_recordings(system: &System, device: &str, recordings: bool) {
+    let owner = mumu_probe::rest::login(&system.base, "owner", PASSWORD)
+        .await
+        .unwrap();
+    let changed = reqwest::Client::new()
+        .patch(format!("{}/api/devices/{device}/shares/guest", system.base))
+        .bearer_auth(&owner.access_token)
+        .json(&serde_json::json!({ "recordings": recordings }))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        changed.status().is_success(),
+        "{}",
+        changed.text().await.unwrap()
+    );
+}
+
+/// The guest's watch and the camera's history channel in it.
+async fn guest_history(
+    system: &System,
+) -> (
+    tokio::task::JoinHandle<Result<Summary, WatchError>>,
+    HistoryChannel,
+) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut options = WatchOptions::new(&system.base, "guest", PASSWORD, Duration::from_secs(60));
+    options.history = Some(tx);
+    let watching = tokio::spawn(async move { watch(&options).await });
+    let channel = tokio::time::timeout(Duration::from_secs(15), rx.recv())
+        .await
+        .expect("the history channel opened for the guest")
+        .expect("the guest's watch runs");
+    (watching, channel)
+}
+
+fn refused_for_permission<T: std::fmt::Debug>(result: Result<T, HistoryError>, what: &str) {
+    match result {
+        Err(HistoryError::Refused(r)) => {
+            assert_eq!(r.code, RefusalCode::NotPermitted, "{what}: {r:?}");
+            assert!(!r.message.is_empty(), "{what}: the refusal says why");
+        }
+        other => panic!("{what} without the permission is refused: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_camera_shows_its_recordings_only_to_shares_the_owner_allowed_and_a_revocation_ends_playback()
+ {
+    let (system, _recordings) = recording_system(&[]).await;
+    let device = share_with_guest(&system, false).await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+
+    // Without the permission: list, play and export are refused by the camera.
+    let (watching, mut history) = guest_history(&system).await;
+    refused_for_permission(history.list(now() - 60_000, now()).await, "list");
+    refused_for_permission(
+        history.play(1, now() - 5_000, Duration::from_secs(3)).await,
+        "play",
+    );
+    refused_for_permission(
+        history.export(2, now() - 6_000, now() - 2_000, 0).await,
+        "export",
+    );
+    watching.abort();
+
+    // Allowed: all three work on the next watch.
+    allow_guest_recordings(&system, &device, true).await;
+    let (watching, mut history) = guest_history(&system).await;
+    let listed = history.list(now() - 60_000, now()).await.unwrap();
+    assert!(!listed.spans.is_empty(), "{listed:?}");
+    let (exporting, file) = history
+        .export(2, now() - 6_000, now() - 3_000, 0)
+        .await
+        .unwrap();
+    assert_eq!(file.len() as u64, exporting.bytes);
+    history
+        .play(1, now() - 6_000, Duration::from_secs(2))
+        .await
+        .unwrap();
+
+    // Revoked while playing: the camera ends the playback at once, and refuses what follows.
+    allow_guest_recordings(&system, &device, false).await;
+    let ended = loop {
+        match history.recv(Duration::from_secs(10)).await.unwrap() {
+            mumu_probe::history::Incoming::Text(envelope) => {
+                if let mumu_shared::history::DeviceToViewer::StreamEnded(ended) = envelope.message {
+                    break ended;
+                }
+            }
+            _ => continue,
+        }
+    };
+    assert_eq!(
+        ended.reason,
+        mumu_shared::history::StreamEndReason::Revoked,
+        "{ended:?}"
+    );
+    refused_for_permission(
+        history.list(now() - 60_000, now()).await,
+        "list after revoking",
+    );
+    watching.abort();
+}

@@ -186,12 +186,13 @@ async fn a_recording_plays_and_exports_peer_to_peer_and_the_server_carries_none_
     );
     let io_after = io_bytes(server_pid);
     let media = bytes.len() + file.len() + rest.len();
+    // The simulator's ball on a plain ground is ~0.2 Mb/s: 35 s of it is ~1 MB.
     assert!(
-        media > 2_000_000,
-        "megabytes of recording went to the viewer: {media}"
+        media > 500_000,
+        "the recording went to the viewer: {media} bytes"
     );
     assert!(
-        io_after - io_before < 100_000,
+        io_after - io_before < 100_000 && (io_after - io_before) * 5 < media as u64,
         "the server read and wrote {} bytes while {media} bytes of recording went to the viewer: it carried none of them",
         io_after - io_before
     );

@@ -149,7 +149,8 @@ async fn a_recording_plays_back_through_coturn_behind_two_symmetric_routers() {
             .is_some_and(|p| p.contains("relay")),
         "the session was relayed: {summary:?}"
     );
-    assert!(playback.bytes > 300_000, "{playback:?}");
+    // Five seconds of the simulator's picture (~0.2 Mb/s).
+    assert!(playback.bytes > 50_000, "{playback:?}");
     assert!(
         relayed > playback.bytes as u64,
         "the recording went through coturn ({relayed} bytes relayed, {} played)",

@@ -13,14 +13,18 @@
 //!    halfway, the longest wait between two frames of the others. The one-encode floor is the
 //!    CPU with the pipeline running and nobody watching, measured in the same window on a twin:
 //!    a second agent with the same flags that nobody watches (this machine's speed drifts by
-//!    tens of percent within a run, so a floor measured minutes earlier is no yardstick).
+//!    tens of percent within a run, so a floor measured minutes earlier is no yardstick);
+//! 3. recording: the agent's CPU with recording on and off (two agents side by side in one
+//!    window, 0 and 4 viewers each), the bytes on disk per hour, the write amplification
+//!    (bytes written / H.264 bytes, from the health file) and an export's throughput over the
+//!    peer connection.
 //!
 //! `cargo build --release -p mumu-server -p mumu-agent && cargo bench -p mumu-probe --bench agent`
 //! (the bench builds the two release binaries itself, so the first part is only needed
 //! elsewhere). `MUMU_BENCH_WINDOW_SECS` (default 15) sets the CPU window,
-//! `MUMU_BENCH_TRIES` (default 20) the tries per time-to-first-frame figure, and
-//! `MUMU_BENCH_ONLY=ttff` or `=load` runs one half, `MUMU_BENCH_SIZE=640x480` (or `1280x720`)
-//! one picture size. `MUMU_AGENT_BIN` measures another build of
+//! `MUMU_BENCH_TRIES` (default 20) the tries per time-to-first-frame figure,
+//! `MUMU_BENCH_ONLY=ttff`, `=load` or `=recording` runs one part, and `MUMU_BENCH_SIZE=640x480`
+//! (or `1280x720`) one picture size. `MUMU_AGENT_BIN` measures another build of
 //! the agent (an earlier commit's, for a before/after). Under
 //! `cargo test --all-targets` (no `--bench` argument) it makes a small smoke run with debug
 //! builds instead (those `cargo test --workspace` built), checking that the benchmark still
@@ -28,6 +32,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "agent/recording.rs"]
+mod recording;
 
 use common::System;
 use common::bench::{build_release_binaries, env_u64, percentile};
@@ -141,7 +147,7 @@ struct Load {
 type Watches = Vec<tokio::task::JoinHandle<Result<Summary, WatchError>>>;
 
 /// The CPU-s/s of each process over the same `window`.
-async fn cpu_over<const N: usize>(procs: [&Proc; N], window: Duration) -> [f64; N] {
+pub(crate) async fn cpu_over<const N: usize>(procs: [&Proc; N], window: Duration) -> [f64; N] {
     let (cpu0, t0) = (procs.map(Proc::cpu_seconds), Instant::now());
     tokio::time::sleep(window).await;
     let seconds = t0.elapsed().as_secs_f64();
@@ -344,18 +350,26 @@ async fn main() {
         }
     );
 
-    // MUMU_BENCH_ONLY=ttff or =load runs one half.
+    // MUMU_BENCH_ONLY=ttff, =load or =recording runs one part.
     let only = std::env::var("MUMU_BENCH_ONLY").unwrap_or_default();
+    let runs = |part: &str| only.is_empty() || only == part;
     let mut ttff = Vec::new();
     let mut loads = Vec::new();
+    let mut recordings = Vec::new();
+    let recording_counts: &[usize] = if smoke { &[0] } else { &[0, 4] };
     for (label, size) in sizes {
-        if only != "load" {
+        if runs("ttff") {
             ttff.extend(time_to_first_frame(size, label, tries).await);
         }
-        if only != "ttff" {
+        if runs("load") {
             loads.push((*label, load(size, counts, settle, window).await));
         }
+        if runs("recording") {
+            recordings
+                .push(recording::recording(label, size, recording_counts, settle, window).await);
+        }
     }
+    recording::print(&recordings);
 
     println!(
         "\nTime to first frame, ms (watch_request sent -> first decodable frame in the probe, through the server)"

@@ -4,9 +4,11 @@
 //! frame a decoder could show (SPS, PPS and an IDR before it).
 //!
 //! Code map: [`watch`] runs one watch over [`rest`], [`viewer_socket`] and [`peer`];
-//! [`stream_check`] and [`h264`] judge the packets.
+//! [`stream_check`] and [`h264`] judge the packets; [`history`] talks to a recording camera
+//! over its `history` data channel.
 
 pub mod h264;
+pub mod history;
 pub mod peer;
 pub mod rest;
 pub mod stream_check;

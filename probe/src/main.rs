@@ -73,6 +73,7 @@ async fn main() -> ExitCode {
         ice_check_interval: Duration::from_millis(cli.ice_check_interval_ms.max(1)),
         connect_timeout: Duration::from_secs(cli.connect_timeout_secs.max(1)),
         renew: !cli.no_renew,
+        history: None,
     };
     match watch(&options).await {
         Ok(summary) => {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::mpsc;
+use webrtc::data_channel::DataChannel;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
@@ -56,6 +57,8 @@ pub enum PeerEvent {
     },
     /// A track other than H.264 video arrived (it is ignored).
     UnexpectedTrack(String),
+    /// The device opened a data channel (its `history` channel, when it records).
+    DataChannel(crate::history::HistoryChannel),
 }
 
 /// A peer's events, each with the tag of the peer it came from (a renewed watch runs two).
@@ -95,6 +98,12 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
         self.send(PeerEvent::State(state));
+    }
+
+    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
+        self.send(PeerEvent::DataChannel(crate::history::HistoryChannel::new(
+            channel,
+        )));
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {

@@ -50,6 +50,9 @@ pub struct WatchOptions {
     pub connect_timeout: Duration,
     /// Renew a relayed session before its TURN credentials expire.
     pub renew: bool,
+    /// Where to hand the device's `history` data channel when it opens one (see
+    /// [`crate::history`]); `None`: it is ignored.
+    pub history: Option<mpsc::UnboundedSender<crate::history::HistoryChannel>>,
 }
 
 impl WatchOptions {
@@ -68,6 +71,7 @@ impl WatchOptions {
             ice_check_interval: Duration::from_millis(20),
             connect_timeout: Duration::from_secs(10),
             renew: true,
+            history: None,
         }
     }
 }
@@ -405,6 +409,12 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
                         }
                     }
                     PeerEvent::UnexpectedTrack(kind) => tracing::warn!(%kind, "unexpected track ignored"),
+                    PeerEvent::DataChannel(channel) => {
+                        tracing::info!(session = %leg.session, "the device opened a data channel");
+                        if let Some(history) = &options.history {
+                            let _ = history.send(channel);
+                        }
+                    }
                 }
             }
             _ = ticker.tick() => {

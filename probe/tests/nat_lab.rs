@@ -109,6 +109,111 @@ async fn behind_two_symmetric_routers_media_flows_through_coturn() {
     );
 }
 
+/// Playback of a recording through two symmetric routers: the camera's history channel rides
+/// the relayed peer connection, so a seek answers through coturn and the server sees none of
+/// the recording.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_plays_back_through_coturn_behind_two_symmetric_routers() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(mut lab) = Lab::create(Nat::Symmetric, Nat::Symmetric) else {
+        return;
+    };
+    lab.start_coturn(TURN_SECRET).await;
+    lab.start_server(&[]).await;
+    let recordings = lab.dir().join("recordings").display().to_string();
+    lab.start_paired_camera_with(&["--record-dir", &recordings, "--record-segment-secs", "5"])
+        .await;
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    let (server_before, relayed_before) = (lab.server_bytes(), lab.relayed_bytes());
+    let base = lab.base();
+    let (summary, playback) = in_netns(&lab.ns(Ns::Viewer), move || async move {
+        relayed_playback(&base).await
+    })
+    .await;
+    let (server, relayed) = (
+        lab.server_bytes() - server_before,
+        lab.relayed_bytes() - relayed_before,
+    );
+    println!(
+        "relayed playback: pair={} seek to first bytes {:.0} ms, {} KB of recording; coturn relayed {} KB, the server {} KB",
+        summary.candidate_pair.as_deref().unwrap_or("-"),
+        playback.first_bytes_ms,
+        playback.bytes / 1000,
+        relayed / 1000,
+        server / 1000
+    );
+    assert!(
+        summary
+            .candidate_pair
+            .as_deref()
+            .is_some_and(|p| p.contains("relay")),
+        "the session was relayed: {summary:?}"
+    );
+    // Five seconds of the simulator's picture (~0.2 Mb/s).
+    assert!(playback.bytes > 50_000, "{playback:?}");
+    assert!(
+        relayed > playback.bytes as u64,
+        "the recording went through coturn ({relayed} bytes relayed, {} played)",
+        playback.bytes
+    );
+    assert!(
+        server < 100_000,
+        "the server carried {server} bytes while {} bytes of recording played: signaling only",
+        playback.bytes
+    );
+}
+
+#[derive(Debug)]
+struct Playback {
+    first_bytes_ms: f64,
+    bytes: usize,
+}
+
+/// Watches as the owner, seeks 8 s back in the recording and reads 5 s of it.
+async fn relayed_playback(base: &str) -> (Summary, Playback) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut options = mumu_probe::watch::WatchOptions::new(
+        base,
+        "owner",
+        common::PASSWORD,
+        Duration::from_secs(12),
+    );
+    options.history = Some(tx);
+    let watching = tokio::spawn(async move { mumu_probe::watch::watch(&options).await });
+    let mut history = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("the history channel opened through the relay")
+        .expect("the watch runs");
+    let asked = Instant::now();
+    let at = mumu_probe::now_ms() - 8_000;
+    let playing = history
+        .play(1, at, Duration::from_secs(5))
+        .await
+        .expect("the camera plays from 8 s ago");
+    assert!(
+        playing.start <= at && at - playing.start <= 2_500,
+        "{playing:?}"
+    );
+    let mut first_bytes = None;
+    let (bytes, _) = history
+        .collect(1, Duration::from_secs(5), |b| {
+            first_bytes.get_or_insert_with(|| asked.elapsed());
+            mumu_probe::history::fragment_times(b).1.len() >= 5
+        })
+        .await
+        .expect("the recording arrives");
+    history.stop(1).await.ok();
+    let summary = watching
+        .await
+        .expect("the watch task")
+        .expect("the live watch went on beside the playback");
+    let playback = Playback {
+        first_bytes_ms: first_bytes.unwrap_or_default().as_secs_f64() * 1000.0,
+        bytes: bytes.len(),
+    };
+    (summary, playback)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_turn_secret_is_reported_in_seconds_not_a_frozen_connecting() {
     let _one = ONE_AT_A_TIME.lock().await;

@@ -374,8 +374,13 @@ impl Lab {
 
     /// The simulated camera behind router A, paired by `owner` (registered here).
     pub async fn start_paired_camera(&mut self) {
+        self.start_paired_camera_with(&[]).await;
+    }
+
+    /// [`Lab::start_paired_camera`], with more flags for the agent.
+    pub async fn start_paired_camera_with(&mut self, extra: &[&str]) {
         let state = self.dir.path().join("agent");
-        let args = [
+        let mut args = vec![
             "--simulate".to_owned(),
             "--server".to_owned(),
             self.base(),
@@ -386,6 +391,7 @@ impl Lab {
             "--state-dir".to_owned(),
             state.display().to_string(),
         ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         self.spawn(Ns::Camera, "agent", &binary("mumu-agent"), &args, &[]);
         let code = wait_until(
             "the camera enrolled through router A",
@@ -408,6 +414,11 @@ impl Lab {
             assert_eq!(paired.status(), 201);
         })
         .await;
+    }
+
+    /// The lab's scratch directory (its processes' logs, the camera's state).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// Runs the `mumu-probe` binary in `ns` as the owner, for `seconds` of video after the

@@ -300,6 +300,14 @@ impl Drop for Shared {
     }
 }
 
+/// Whether `source` is webrtcbin's SCTP encoder or decoder (a viewer's data channels).
+fn is_data_channel_transport(source: &gst::Object) -> bool {
+    source
+        .downcast_ref::<gst::Element>()
+        .and_then(|element| element.factory())
+        .is_some_and(|factory| matches!(factory.name().as_str(), "sctpenc" | "sctpdec"))
+}
+
 /// Routes the pipeline's errors: one from inside a consumer's bin removes that branch and is
 /// reported as [`MediaEvent::BranchFailed`]; anything else is [`MediaEvent::CaptureFailed`].
 fn watch_bus(capture: &Capture, events: MediaEvents) -> Result<(), MediaError> {
@@ -324,6 +332,14 @@ fn watch_bus(capture: &Capture, events: MediaEvents) -> Result<(), MediaError> {
                         err.error(),
                         err.debug().map(|d| d.to_string()).unwrap_or_default()
                     );
+                    if source.is_some_and(is_data_channel_transport) {
+                        // The viewer's SCTP association ends with an error when it closes its
+                        // peer connection or the data channel's transport breaks: the video
+                        // (SRTP) may go on, and a viewer that has gone is ended by the server
+                        // or by ICE, with the right reason.
+                        tracing::info!(%reason, "a viewer's data channel transport ended");
+                        continue;
+                    }
                     let event = match source.and_then(ConsumerId::owning) {
                         Some(consumer) => {
                             let Some(owner) = owner.upgrade() else { break };

@@ -18,6 +18,8 @@
 //! violation and no error.
 
 mod common;
+#[path = "browser/recordings.rs"]
+mod recordings;
 
 use common::System;
 use common::browser::{Browser, Kind, one_at_a_time, site_root};

@@ -1,0 +1,247 @@
+//! A recording camera in the web app, as its owner uses it: open the camera, click a minute
+//! back on the timeline and see that picture, play it at 4×, go back to Live, and export twenty
+//! seconds as an MP4 file that opens. In Chromium and Firefox, one after the other, on one
+//! camera that has been recording for over a minute (the wait runs before the browsers take
+//! their turn, beside the other browser tests).
+
+use crate::common::System;
+use crate::common::browser::{Browser, Kind, one_at_a_time, site_root};
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+use serde_json::Value;
+use std::time::Duration;
+
+fn now() -> i64 {
+    mumu_probe::now_ms()
+}
+
+/// The wall-clock range the timeline shows, and its width in pixels.
+async fn timeline_range(browser: &Browser) -> (i64, i64, f64) {
+    let got = browser
+        .js(
+            "const t = document.querySelector('.timeline'); \
+             return [Number(t.dataset.from), Number(t.dataset.to), t.getBoundingClientRect().width]",
+            vec![],
+        )
+        .await;
+    let n = |i: usize| got[i].as_f64().unwrap_or(f64::NAN);
+    (n(0) as i64, n(1) as i64, n(2))
+}
+
+/// Clicks the timeline where it shows the time `at`, as a person does (a real pointer).
+async fn click_timeline_at(browser: &Browser, at: i64) {
+    let (from, to, width) = timeline_range(browser).await;
+    assert!(
+        from < at && at < to,
+        "{at} is on the timeline ({from}..{to})"
+    );
+    let fraction = (at - from) as f64 / (to - from) as f64;
+    let element = browser.find(".timeline").await;
+    let actions = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveToElement {
+            element,
+            duration: None,
+            x: (fraction - 0.5) * width,
+            y: 0.0,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    browser
+        .client
+        .perform_actions(actions)
+        .await
+        .expect("the pointer clicks the timeline");
+}
+
+/// The time of the picture shown (`.playback-time`'s `data-ms`), and whether it is live.
+async fn shown(browser: &Browser) -> (i64, bool) {
+    let got = browser
+        .js(
+            "const p = document.querySelector('.playback-time'); \
+             return [Number(p.dataset.ms || 0), p.dataset.live === 'true']",
+            vec![],
+        )
+        .await;
+    (
+        got[0].as_f64().unwrap_or_default() as i64,
+        got[1].as_bool().unwrap_or_default(),
+    )
+}
+
+/// Waits for the recorded picture at about `at` (within 1.5 s) to be playing.
+async fn recorded_picture_at(browser: &Browser, at: i64, what: &str) {
+    browser
+        .wait_js(
+            what,
+            Duration::from_secs(15),
+            &format!(
+                "const v = document.querySelector('video.playback'); \
+                 const p = document.querySelector('.playback-time'); \
+                 return v && v.videoWidth > 0 && v.readyState >= 2 && p.dataset.live !== 'true' \
+                   && Math.abs(Number(p.dataset.ms) - {at}) < 1500"
+            ),
+        )
+        .await;
+}
+
+async fn plays_back_and_exports(browser: &Browser, base: &str) {
+    browser.goto(base).await;
+    browser.click("li.device a.button.primary").await;
+    browser
+        .wait_js(
+            "the live picture and the recording's timeline",
+            Duration::from_secs(20),
+            "const v = document.querySelector('.tile video'); \
+             const r = document.querySelector('.history-records'); \
+             return v && v.videoWidth > 0 && r && !r.hidden \
+               && document.querySelectorAll('.timeline .span').length > 0",
+        )
+        .await;
+    // Zoom in until a minute is a good part of the timeline.
+    for _ in 0..8 {
+        let (from, to, _) = timeline_range(browser).await;
+        if to - from <= 10 * 60_000 {
+            break;
+        }
+        browser.click("button.zoom-in").await;
+    }
+
+    // A minute back: one click, and the picture of that time plays.
+    let minute_ago = now() - 60_000;
+    click_timeline_at(browser, minute_ago).await;
+    recorded_picture_at(browser, minute_ago, "the picture of a minute ago").await;
+    browser.screenshot("recording-a-minute-ago").await;
+
+    // 4×: the picture's clock runs four times as fast as the wall clock (at least 3× here).
+    browser
+        .js(
+            "const s = document.querySelector('select.speed'); s.value = '4'; \
+             s.dispatchEvent(new Event('change', { bubbles: true })); return true",
+            vec![],
+        )
+        .await;
+    let (before, _) = shown(browser).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (after, live) = shown(browser).await;
+    assert!(!live, "still the recording");
+    assert!(
+        after - before >= 9_000,
+        "at 4× three seconds show at least nine: {before} → {after}"
+    );
+
+    // Back to Live: one click.
+    browser.click("button.live").await;
+    browser
+        .wait_js(
+            "live again",
+            Duration::from_secs(5),
+            "return document.querySelector('.playback-time').dataset.live === 'true'",
+        )
+        .await;
+
+    // Export twenty seconds: mark where it starts and ends on the timeline, then Export.
+    let start = now() - 50_000;
+    click_timeline_at(browser, start).await;
+    recorded_picture_at(browser, start, "the export's start shown").await;
+    browser.click("button.mark-start").await;
+    let end = start + 20_000;
+    click_timeline_at(browser, end).await;
+    recorded_picture_at(browser, end, "the export's end shown").await;
+    browser.click("button.mark-end").await;
+    browser.click("button.export-start").await;
+    browser
+        .wait_js(
+            "the export done",
+            Duration::from_secs(30),
+            "return document.querySelector('.export').dataset.state === 'done'",
+        )
+        .await;
+    let (name, bytes) = browser.downloaded().await;
+    assert!(name.ends_with(".mp4"), "{name}");
+    let path = std::env::temp_dir().join(format!("mumu-export-{}-{name}", browser.kind.name()));
+    std::fs::write(&path, &bytes).unwrap();
+    let out = std::process::Command::new("gst-discoverer-1.0")
+        .arg(&path)
+        .output()
+        .expect("gst-discoverer-1.0 runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let duration = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Duration: "))
+        .unwrap_or_else(|| panic!("the export opens: {text}"));
+    let seconds: f64 = duration
+        .rsplit(':')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_default();
+    assert!(
+        (19.5..=23.0).contains(&seconds),
+        "twenty seconds exported (from the keyframe before the start): {duration}"
+    );
+    let _ = std::fs::remove_file(&path);
+    // The exported file also plays in the browser's own <video>.
+    let url = format!(
+        "data:video/mp4;base64,{}",
+        base64_of(&bytes[..bytes.len().min(64 << 20)])
+    );
+    let played: Value = browser
+        .js(
+            "const v = document.createElement('video'); v.muted = true; v.src = arguments[0]; \
+             document.body.appendChild(v); return new Promise(done => { \
+               v.onloadedmetadata = () => done(v.duration); v.onerror = () => done(-1); \
+               setTimeout(() => done(-2), 10000); })",
+            vec![Value::String(url)],
+        )
+        .await;
+    let in_browser = played.as_f64().unwrap_or(-3.0);
+    assert!(
+        (19.0..=23.5).contains(&in_browser),
+        "the browser's <video> opens the export: duration {in_browser}"
+    );
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recording_plays_a_minute_back_at_4x_and_exports_in_chromium_and_firefox() {
+    let site = site_root();
+    let scratch = tempfile::tempdir().unwrap();
+    let recordings = scratch.path().join("recordings").display().to_string();
+    let system = System::start_full(
+        &["--record-dir", &recordings, "--record-segment-secs", "15"],
+        &[("LEPTOS_SITE_ROOT", site.to_str().unwrap())],
+        async |_| {},
+    )
+    .await;
+    let started = now();
+    // A minute and more of recording, before taking the browsers' turn (the other browser
+    // tests run meanwhile).
+    let recorded = Duration::from_millis(u64::try_from(now() - started).unwrap_or_default());
+    tokio::time::sleep(Duration::from_secs(70).saturating_sub(recorded)).await;
+    let _alone = one_at_a_time().await;
+    for kind in [Kind::Chromium, Kind::Firefox] {
+        let browser = Browser::logged_in_as_owner_in(kind, &system.base).await;
+        plays_back_and_exports(&browser, &system.base).await;
+        browser.close().await;
+    }
+}

@@ -2,8 +2,10 @@
 //! `getStats()`, and the buttons (fullscreen, snapshot, stats, end, watch again).
 
 use crate::components::show::{Show, ShowElse};
+use crate::components::timeline::Timeline;
 use crate::format;
 use crate::signaling::Signaling;
+use crate::watch::history::HistoryUi;
 use crate::watch::machine::Phase;
 use crate::watch::session::{WatchSession, WatchView};
 use leptos::html;
@@ -53,9 +55,10 @@ fn describe(phase: &Phase) -> (&'static str, String) {
     }
 }
 
-/// A tile watching `device_id`.
+/// A tile watching `device_id`; with `history`, the camera's recordings under it (when it
+/// records and this viewer may see them).
 #[component]
-pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
+pub fn CameraTile(device_id: DeviceId, #[prop(optional)] history: bool) -> impl IntoView {
     let signaling = Signaling::get();
     let view_state = WatchView::new();
     // In the browser only (`None` on the server, where a page's values may be dropped on
@@ -65,6 +68,8 @@ pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
     let first_frame_ms = RwSignal::new(None::<f64>);
     let show_stats = RwSignal::new(false);
     let video_ref = NodeRef::<html::Video>::new();
+    let playback_ref = NodeRef::<html::Video>::new();
+    let history_ui = RwSignal::new(HistoryUi::default());
     let tile_ref = NodeRef::<html::Article>::new();
     let clicked = use_context::<WatchClick>();
 
@@ -157,6 +162,7 @@ pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
             node_ref=tile_ref
             data-device=device_id.as_str().to_string()
             data-phase=move || phase().0
+            data-mode=move || if history_ui.with(|u| u.at.is_some()) { "playback" } else { "live" }
             data-first-frame-ms=move || first_frame_ms.get().map(|ms| format::fixed(ms, 0))
             data-frames-decoded=move || view_state.stats.get().map(|s| s.frames_decoded.to_string())
         >
@@ -191,6 +197,9 @@ pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
                     on:loadeddata=on_frame
                     aria-label=move || format!("Live video from {}", name())
                 ></video>
+                {history.then(|| view! {
+                    <video class="playback" node_ref=playback_ref muted=true prop:muted=true playsinline=true aria-label="Recorded video"></video>
+                })}
                 <Show when=move || phase().0 != "connected">
                     <p class="overlay" role="status" aria-live="polite">{move || phase().1}</p>
                 </Show>
@@ -216,6 +225,9 @@ pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
             <Show when=move || show_stats.get()>
                 <StatsPanel id=panel_id.clone() view_state first_frame_ms video_ref/>
             </Show>
+            {history.then(|| view! {
+                <Timeline watch=view_state ui=history_ui video=playback_ref live=video_ref/>
+            })}
         </article>
     }
 }

@@ -13,7 +13,7 @@ use send_wrapper::SendWrapper;
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
-use web_sys::MediaStream;
+use web_sys::{MediaStream, RtcDataChannel};
 
 /// What a page shows of a watch.
 #[derive(Clone, Copy)]
@@ -24,6 +24,8 @@ pub struct WatchView {
     pub stats: RwSignal<Option<Stats>>,
     /// The camera's video, once it arrives.
     pub stream: RwSignal<Option<SendWrapper<MediaStream>>>,
+    /// The shown peer's `history` data channel, when the camera records.
+    pub history: RwSignal<Option<SendWrapper<RtcDataChannel>>>,
 }
 
 impl WatchView {
@@ -33,6 +35,7 @@ impl WatchView {
             phase: RwSignal::new(Phase::Idle),
             stats: RwSignal::new(None),
             stream: RwSignal::new(None),
+            history: RwSignal::new(None),
         }
     }
 }
@@ -53,6 +56,7 @@ struct Ctl {
     next: Option<Peer>,
     next_timeout: Option<TimeoutHandle>,
     next_stream: Option<MediaStream>,
+    next_history: Option<RtcDataChannel>,
     first_frame_check: Option<IntervalHandle>,
     signaling: Signaling,
     view: WatchView,
@@ -104,6 +108,7 @@ impl WatchSession {
             next: None,
             next_timeout: None,
             next_stream: None,
+            next_history: None,
             first_frame_check: None,
             signaling,
             view,
@@ -422,11 +427,15 @@ fn promote(ctl: &Rc<RefCell<Ctl>>) {
         }
         c.previous = None;
         let stream = c.next_stream.take();
-        (c.peer.replace(next), stream, c.view)
+        let history = c.next_history.take();
+        (c.peer.replace(next), (stream, history), c.view)
     };
+    let (stream, history) = stream;
     if let Some(stream) = stream {
         view.stream.set(Some(SendWrapper::new(stream)));
     }
+    // The old peer's channel closes with it: the history goes on over the new one.
+    view.history.set(history.map(SendWrapper::new));
     if let Some(old) = old {
         old.close();
     }
@@ -457,6 +466,17 @@ fn on_peer(weak: &Weak<RefCell<Ctl>>, slot: Slot, event: PeerEvent) {
             }
             Slot::Next => ctl.borrow_mut().next_stream = Some(stream),
         },
+        PeerEvent::History(channel) => {
+            // A renewing peer's channel waits for it to be shown (or came after it was).
+            let mut c = ctl.borrow_mut();
+            if slot == Slot::Next && c.next.is_some() {
+                c.next_history = Some(channel);
+            } else {
+                let view = c.view;
+                drop(c);
+                view.history.set(Some(SendWrapper::new(channel)));
+            }
+        }
         PeerEvent::Connected => {
             // A renewing peer keeps its deadline until it shows a frame.
             if slot == Slot::Main
@@ -483,6 +503,7 @@ fn close_peer(ctl: &Rc<RefCell<Ctl>>, slot: Slot) {
             }
             Slot::Next => {
                 c.next_stream = None;
+                c.next_history = None;
                 if let Some(check) = c.first_frame_check.take() {
                     check.clear();
                 }
@@ -496,6 +517,7 @@ fn close_peer(ctl: &Rc<RefCell<Ctl>>, slot: Slot) {
         if slot == Slot::Main {
             view.stream.set(None);
             view.stats.set(None);
+            view.history.set(None);
         }
     }
 }

@@ -160,12 +160,13 @@ const USES: &[Use] = &[
     needs("api.HTMLMediaElement.load"),
     needs("api.HTMLMediaElement.timeupdate_event"),
     needs("api.HTMLMediaElement.waiting_event"),
-    needs("api.Element.getBoundingClientRect"),
-    needs("api.MouseEvent.clientX"),
+    needs("api.Element.clientWidth"),
+    needs("api.MouseEvent.offsetX"),
+    needs("css.properties.pointer-events"),
     needs("api.MouseEvent.buttons"),
     needs("api.MouseEvent.shiftKey"),
     needs("javascript.builtins.Date.getTimezoneOffset"),
-    needs("html.elements.progress"),
+    needs("javascript.builtins.Date.toISOString"),
     // Pausing and waking with the page (visibility.rs)
     needs("api.Document.hidden"),
     needs("api.Document.visibilitychange_event"),
@@ -260,16 +261,12 @@ const WEB_SYS_FEATURES: &[(&str, Option<&str>)] = &[
     ("RtcSessionDescription", Some("api.RTCSessionDescription")),
     ("RtcDataChannel", Some("api.RTCDataChannel")),
     ("RtcDataChannelEvent", Some("api.RTCDataChannelEvent")),
-    ("RtcDataChannelState", None),
-    ("RtcDataChannelType", None),
     // Only in part on an iPhone: USES says what the app does there.
     ("MediaSource", Some("api.MediaSource")),
     ("SourceBuffer", Some("api.SourceBuffer")),
     ("TimeRanges", Some("api.TimeRanges")),
     ("Url", Some("api.URL")),
     ("Blob", Some("api.Blob")),
-    ("BlobPropertyBag", None),
-    ("DomRect", Some("api.DOMRect")),
 ];
 
 fn data() -> Value {

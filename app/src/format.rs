@@ -43,30 +43,6 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-/// Unix milliseconds as a date and time ("2026-12-07 16:32:05"), `offset_min` minutes ahead of
-/// UTC (the browser's zone at that time). Whole seconds: the picture's clock reads like the
-/// one a camera burns in.
-pub fn clock(ms: i64, offset_min: i64) -> String {
-    let s = ms.div_euclid(1000) + offset_min * 60;
-    let (days, t) = (s.div_euclid(86_400), s.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        t / 3600,
-        t % 3600 / 60,
-        t % 60
-    )
-}
-
 /// `value` with `decimals` digits after the point, rounded half away from zero ("2.4", "850").
 /// The app writes every number this way: `format!("{:.1}")` would bring core's float
 /// formatting into the WASM, about 6 KB of its gzip.
@@ -115,15 +91,10 @@ mod tests {
     }
 
     #[test]
-    fn sizes_and_clocks() {
+    fn sizes() {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(4_012_113), "4.0 MB");
         assert_eq!(bytes(1_200_000_000), "1.2 GB");
-        // 2025-12-31T23:30:58.634Z, the golden export's first frame.
-        assert_eq!(clock(1_767_223_858_634, 0), "2025-12-31 23:30:58");
-        assert_eq!(clock(1_767_223_858_634, 60), "2026-01-01 00:30:58");
-        assert_eq!(clock(0, -300), "1969-12-31 19:00:00");
-        assert_eq!(clock(951_782_400_000, 0), "2000-02-29 00:00:00");
     }
 
     #[test]

@@ -2,10 +2,9 @@
 //! `getStats()`, and the buttons (fullscreen, snapshot, stats, end, watch again).
 
 use crate::components::show::{Show, ShowElse};
-use crate::components::timeline::Timeline;
 use crate::format;
 use crate::signaling::Signaling;
-use crate::watch::history::HistoryUi;
+use crate::watch::history::History;
 use crate::watch::machine::Phase;
 use crate::watch::session::{WatchSession, WatchView};
 use leptos::html;
@@ -68,8 +67,7 @@ pub fn CameraTile(device_id: DeviceId, #[prop(optional)] history: bool) -> impl 
     let first_frame_ms = RwSignal::new(None::<f64>);
     let show_stats = RwSignal::new(false);
     let video_ref = NodeRef::<html::Video>::new();
-    let playback_ref = NodeRef::<html::Video>::new();
-    let history_ui = RwSignal::new(HistoryUi::default());
+    let history_ref = NodeRef::<html::Div>::new();
     let tile_ref = NodeRef::<html::Article>::new();
     let clicked = use_context::<WatchClick>();
 
@@ -85,7 +83,15 @@ pub fn CameraTile(device_id: DeviceId, #[prop(optional)] history: bool) -> impl 
             }
             started_at.set_value(since);
             first_frame_ms.set(None);
-            let new = WatchSession::start(device_id.clone(), next_tag(), view_state);
+            let recordings = history
+                .then(|| {
+                    History::new(
+                        history_ref.get_untracked()?.into(),
+                        video_ref.get_untracked()?,
+                    )
+                })
+                .flatten();
+            let new = WatchSession::start(device_id.clone(), next_tag(), view_state, recordings);
             session.update_value(|s| {
                 if let Some(old) = s.replace(SendWrapper::new(new)) {
                     old.stop();
@@ -162,7 +168,6 @@ pub fn CameraTile(device_id: DeviceId, #[prop(optional)] history: bool) -> impl 
             node_ref=tile_ref
             data-device=device_id.as_str().to_string()
             data-phase=move || phase().0
-            data-mode=move || if history_ui.with(|u| u.at.is_some()) { "playback" } else { "live" }
             data-first-frame-ms=move || first_frame_ms.get().map(|ms| format::fixed(ms, 0))
             data-frames-decoded=move || view_state.stats.get().map(|s| s.frames_decoded.to_string())
         >
@@ -197,9 +202,7 @@ pub fn CameraTile(device_id: DeviceId, #[prop(optional)] history: bool) -> impl 
                     on:loadeddata=on_frame
                     aria-label=move || format!("Live video from {}", name())
                 ></video>
-                {history.then(|| view! {
-                    <video class="playback" node_ref=playback_ref muted=true prop:muted=true playsinline=true aria-label="Recorded video"></video>
-                })}
+
                 <Show when=move || phase().0 != "connected">
                     <p class="overlay" role="status" aria-live="polite">{move || phase().1}</p>
                 </Show>
@@ -225,9 +228,8 @@ pub fn CameraTile(device_id: DeviceId, #[prop(optional)] history: bool) -> impl 
             <Show when=move || show_stats.get()>
                 <StatsPanel id=panel_id.clone() view_state first_frame_ms video_ref/>
             </Show>
-            {history.then(|| view! {
-                <Timeline watch=view_state ui=history_ui video=playback_ref live=video_ref/>
-            })}
+            // The history's panel is the browser's to draw (components/timeline.rs).
+            <div class="history" node_ref=history_ref></div>
         </article>
     }
 }
@@ -329,13 +331,6 @@ fn save_snapshot(video: &web_sys::HtmlVideoElement, name: &str) {
     let Ok(url) = canvas.to_data_url_with_type("image/png") else {
         return;
     };
-    let Some(link) = document
-        .create_element("a")
-        .ok()
-        .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().ok())
-    else {
-        return;
-    };
     let stamp = js_sys::Date::new_0()
         .to_iso_string()
         .as_string()
@@ -345,7 +340,21 @@ fn save_snapshot(video: &web_sys::HtmlVideoElement, name: &str) {
         .chars()
         .map(|c| if c.is_alphanumeric() { c } else { '-' })
         .collect();
-    link.set_href(&url);
-    link.set_download(&format!("{safe}-{stamp}.png"));
+    download(&url, &format!("{safe}-{stamp}.png"));
+}
+
+/// Saves what `url` holds as a file named `name` (a snapshot, an export); `false` if the
+/// browser would not.
+pub fn download(url: &str, name: &str) -> bool {
+    let Some(link) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.create_element("a").ok())
+        .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().ok())
+    else {
+        return false;
+    };
+    link.set_href(url);
+    link.set_download(name);
     link.click();
+    true
 }

@@ -1,20 +1,12 @@
 //! A recording camera's history under its live picture: the timeline (recorded spans, gaps,
-//! the live edge at the right), the player's buttons, and export. The channel work is
-//! [`crate::watch::history`]; the pure arithmetic of the timeline is here and tested.
+//! the live edge at the right), the player's buttons, and export, drawn by [`Panel`]. The
+//! channel work is [`crate::watch::history`]; the pure arithmetic of the timeline is here and
+//! tested.
 
-use crate::components::show::Show;
 use crate::format;
-use crate::watch::history::{
-    Access, ExportState, History, HistoryUi, access_sentence, export_range,
-};
-use crate::watch::machine::Phase;
-use crate::watch::session::WatchView;
-use leptos::html;
-use leptos::prelude::*;
+use crate::watch::history::{Access, ExportState, HistoryUi, access_sentence};
 use mumu_shared::UnixMillis;
 use mumu_shared::history::Span;
-use send_wrapper::SendWrapper;
-use std::time::Duration;
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
@@ -93,295 +85,256 @@ fn percent(value: f64) -> String {
     format!("{}%", format::fixed(value, 3))
 }
 
-/// The browser's clock text for `ms`, in its own time zone.
+/// The browser's clock text for `ms`, in its own time zone ("2026-12-07 16:32:05"): the ISO
+/// form of the time shifted by the zone's offset, from the browser rather than the WASM.
 fn local_clock(ms: UnixMillis) -> String {
-    let offset = js_sys::Date::new(&(ms as f64).into()).get_timezone_offset();
-    format::clock(ms, -(offset as i64))
+    let ms = ms as f64;
+    let offset = js_sys::Date::new(&ms.into()).get_timezone_offset();
+    let iso = String::from(js_sys::Date::new(&(ms - offset * 60_000.0).into()).to_iso_string());
+    iso.get(..19).unwrap_or_default().replace('T', " ")
 }
 
-/// The history of the camera watched through `watch`: playing into `video`, with `live` the
-/// live picture beside it.
-#[component]
-pub fn Timeline(
-    watch: WatchView,
-    ui: RwSignal<HistoryUi>,
-    video: NodeRef<html::Video>,
-    live: NodeRef<html::Video>,
-) -> impl IntoView {
-    // In the browser only, once mounted (see `CameraTile`'s session).
-    let client = StoredValue::new(None::<SendWrapper<History>>);
-    let with = move |f: &dyn Fn(&History)| {
-        client.with_value(|c| {
-            if let Some(c) = c.as_deref() {
-                f(c);
-            }
+/// The panel's markup, made in the browser once it runs: written once and then changed in
+/// place by [`Panel::draw`], rather than as a Leptos view (each reactive attribute of which
+/// costs the WASM its own rendering code: the app's size has a budget).
+const PANEL: &str = r#"<p class="history-message" role="status" hidden><span class="history-sentence"></span> <button type="button" class="nearest" hidden></button></p><div class="history-records" hidden><div class="timeline" title="Click or drag to see that time"><div class="spans"></div><div class="selection" hidden></div><div class="playhead"></div></div><div class="timeline-labels"><span class="timeline-from"></span><span class="timeline-to"></span></div><div class="history-controls"><button type="button" class="back">−2 min</button><button type="button" class="live" aria-pressed="true">Live</button><button type="button" class="play">Pause</button><button type="button" class="step">Next frame</button><select class="speed" aria-label="Speed"><option value="1">1×</option><option value="2">2×</option><option value="4">4×</option><option value="8">8×</option></select><button type="button" class="zoom-in" aria-label="Zoom in">+</button><button type="button" class="zoom-out" aria-label="Zoom out">−</button><span class="playback-time"></span></div><div class="export" data-state="idle"><button type="button" class="mark-start">Mark start</button><button type="button" class="mark-end">Mark end</button><span class="export-range"></span><button type="button" class="export-start">Export</button><span class="export-status" role="status"></span><button type="button" class="export-resume" hidden>Resume</button></div></div>"#;
+
+/// What the timeline shows besides the history itself: the clock, the zoom, a drag under way,
+/// the export's marks.
+#[derive(Default)]
+pub struct Marks {
+    /// Now, by the browser's clock (moved every second).
+    pub now: UnixMillis,
+    pub zoom: usize,
+    /// The time under the pointer while dragging on the timeline.
+    pub drag: Option<UnixMillis>,
+    /// The export's start and end as marked (in either order).
+    pub export: (Option<UnixMillis>, Option<UnixMillis>),
+    /// Why the marked range cannot be exported.
+    pub export_error: Option<String>,
+    /// The time last asked for (to offer the nearest recording to it).
+    pub asked: UnixMillis,
+}
+
+/// The panel's elements, found once.
+pub struct Panel {
+    root: web_sys::Element,
+    tile: Option<web_sys::Element>,
+    parts: Vec<web_sys::Element>,
+    spans_html: String,
+    pub marks: Marks,
+}
+
+/// The panel's parts by class, in the order `Panel::parts` holds them.
+const PARTS: [&str; 17] = [
+    "history-message",
+    "history-sentence",
+    "nearest",
+    "history-records",
+    "timeline",
+    "spans",
+    "selection",
+    "playhead",
+    "timeline-from",
+    "timeline-to",
+    "live",
+    "play",
+    "step",
+    "playback-time",
+    "export",
+    "export-range",
+    "export-status",
+];
+
+fn show(element: &web_sys::Element, shown: bool) {
+    let _ = if shown {
+        element.remove_attribute("hidden")
+    } else {
+        element.set_attribute("hidden", "")
+    };
+}
+
+impl Panel {
+    /// Writes the panel into `root` (the history's `<section>`).
+    pub fn new(root: web_sys::Element) -> Option<Self> {
+        root.set_inner_html(PANEL);
+        let parts = PARTS
+            .iter()
+            .map(|class| root.query_selector(&format!(".{class}")).ok().flatten())
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self {
+            tile: root.closest(".tile").ok().flatten(),
+            root,
+            parts,
+            spans_html: String::new(),
+            marks: Marks {
+                now: js_sys::Date::now() as i64,
+                zoom: ZOOMS.len() - 1,
+                ..Marks::default()
+            },
         })
-    };
-    let now = RwSignal::new(0_i64);
-    let zoom = RwSignal::new(ZOOMS.len() - 1);
-    let drag = RwSignal::new(None::<UnixMillis>);
-    let selecting = RwSignal::new(false);
-    let marks = RwSignal::new((None::<UnixMillis>, None::<UnixMillis>));
-    let export_error = RwSignal::new(None::<String>);
-    let asked = StoredValue::new(0_i64);
-    let timeline_ref = NodeRef::<html::Div>::new();
-    let ticker = StoredValue::new(None::<IntervalHandle>);
-    // What is recorded: asked for from a day back, or from the window's start if earlier.
-    let list = move || {
-        let n = now.get_untracked();
-        let oldest = ui.with_untracked(|u| u.oldest);
-        with(&|c| c.list(n - width(zoom.get_untracked(), n, oldest).max(DAY)));
-    };
+    }
 
-    Effect::new(move |_| {
-        let channel = watch.history.get();
-        if client.with_value(Option::is_none) {
-            let (Some(v), Some(l)) = (video.get(), live.get()) else {
-                return;
-            };
-            now.set(js_sys::Date::now() as i64);
-            client.set_value(Some(SendWrapper::new(History::new(ui, v, l))));
-            // The clock moves the live edge every second; the list is refreshed every 30.
-            let ticks = StoredValue::new(0_u32);
-            let handle = set_interval_with_handle(
-                move || {
-                    now.set(js_sys::Date::now() as i64);
-                    ticks.update_value(|t| *t += 1);
-                    if ticks.get_value().is_multiple_of(30) {
-                        list();
-                    }
-                },
-                Duration::from_secs(1),
-            );
-            ticker.set_value(handle.ok());
-        }
-        with(&|c| c.attach(channel.as_deref().cloned()));
-    });
-    // A connected camera that opened no `history` channel does not record.
-    Effect::new(move |_| {
-        let waiting = watch.phase.get() == Phase::Connected && watch.history.with(Option::is_none);
-        if waiting {
-            set_timeout(
-                move || {
-                    if watch.history.with_untracked(Option::is_none)
-                        && ui.with_untracked(|u| u.access == Access::Unknown)
-                    {
-                        ui.update(|u| u.access = Access::NotRecording);
-                    }
-                },
-                Duration::from_secs(4),
-            );
-        }
-    });
-    on_cleanup(move || {
-        if let Some(ticker) = ticker.try_get_value().flatten() {
-            ticker.clear();
-        }
-        client.try_update_value(|c| {
-            if let Some(c) = c.take() {
-                c.close();
-            }
-        });
-    });
+    /// One step narrower (`-1`) or wider (`1`), up to the whole history.
+    pub fn zoom(&mut self, by: isize) {
+        self.marks.zoom = self.marks.zoom.saturating_add_signed(by).min(ZOOMS.len());
+    }
 
-    let range = Memo::new(move |_| {
-        let n = now.get();
-        let (at, oldest) = ui.with(|u| (u.at, u.oldest));
-        window(n, at, width(zoom.get(), n, oldest))
-    });
-    let spans = Memo::new(move |_| {
-        let (range, n) = (range.get(), now.get());
-        ui.with(|u| bars(&u.spans, u.recording, n, range))
-    });
-    let shown = move || ui.with(|u| u.at).unwrap_or_else(|| now.get());
-    let is_live = move || ui.with(|u| u.at.is_none());
+    /// The timeline element (for the pointer's events).
+    pub fn timeline(&self) -> &web_sys::Element {
+        &self.parts[4]
+    }
 
-    let seek = move |t: UnixMillis| {
-        asked.set_value(t);
-        if t >= now.get_untracked() - LIVE_WITHIN_MS {
-            with(&|c| c.live());
-        } else {
-            with(&|c| c.play_at(t));
-        }
-    };
-    let time_of = move |event: &web_sys::MouseEvent| {
-        let rect = timeline_ref.get_untracked()?.get_bounding_client_rect();
-        let f = (f64::from(event.client_x()) - rect.left()) / rect.width().max(1.0);
-        Some(time_at(range.get_untracked(), f))
-    };
-    let press = move |event: web_sys::MouseEvent| {
-        let Some(t) = time_of(&event) else { return };
-        // Shift-drag chooses an export's range; a plain click or drag, the time to show.
-        if event.shift_key() {
-            selecting.set(true);
-            marks.set((Some(t), Some(t)));
-        } else {
-            drag.set(Some(t));
-        }
-    };
-    let slide = move |event: web_sys::MouseEvent| {
-        let Some(t) = time_of(&event).filter(|_| event.buttons() & 1 == 1) else {
-            return;
+    /// The root (for clicks and changes).
+    pub fn root(&self) -> &web_sys::Element {
+        &self.root
+    }
+
+    /// The range shown now.
+    pub fn range(&self, ui: &HistoryUi) -> (UnixMillis, UnixMillis) {
+        let m = &self.marks;
+        window(m.now, ui.at, width(m.zoom, m.now, ui.oldest))
+    }
+
+    /// The time under the pointer of `event`, on the timeline.
+    pub fn time_of(&self, ui: &HistoryUi, event: &web_sys::MouseEvent) -> UnixMillis {
+        // Its parts let the pointer through (style/main.css): the offset is the timeline's.
+        let width = self.timeline().client_width().max(1);
+        let f = f64::from(event.offset_x()) / f64::from(width);
+        time_at(self.range(ui), f)
+    }
+
+    /// The time of the picture shown: the recording's, or now.
+    pub fn shown(&self, ui: &HistoryUi) -> UnixMillis {
+        ui.at.unwrap_or(self.marks.now)
+    }
+
+    /// Whether a time asked for is live.
+    pub fn is_live(&self, t: UnixMillis) -> bool {
+        t >= self.marks.now - LIVE_WITHIN_MS
+    }
+
+    /// How far back the list is asked for: a day, or the window's start if earlier.
+    pub fn list_from(&self, ui: &HistoryUi) -> UnixMillis {
+        let m = &self.marks;
+        m.now - width(m.zoom, m.now, ui.oldest).max(DAY)
+    }
+
+    /// Shows `ui`.
+    pub fn draw(&mut self, ui: &HistoryUi) {
+        let p = &self.parts;
+        let set = |i: usize, text: &str| p[i].set_text_content(Some(text));
+        let attr = |i: usize, name: &str, value: &str| {
+            let _ = p[i].set_attribute(name, value);
         };
-        if selecting.get_untracked() {
-            marks.update(|m| m.1 = Some(t));
-        } else if drag.get_untracked().is_some() {
-            drag.set(Some(t));
-        }
-    };
-    let release = move |_| {
-        selecting.set(false);
-        if let Some(t) = drag.get_untracked() {
-            drag.set(None);
-            seek(t);
-        }
-    };
-    let start_export = move |_| {
-        let (Some(a), Some(b)) = marks.get_untracked() else {
-            return export_error.set(Some("Mark where the export starts and ends.".into()));
-        };
-        match export_range(a, b) {
-            Ok((from, to)) => {
-                export_error.set(None);
-                with(&|c| c.export(from, to));
-            }
-            Err(why) => export_error.set(Some(why)),
-        }
-    };
-    let export_state = move || {
-        ui.with(|u| match &u.export {
-            ExportState::Idle => "idle",
-            ExportState::Running { .. } => "running",
-            ExportState::Done(_) => "done",
-            ExportState::Failed { .. } => "failed",
-        })
-    };
-    let export_status = move || {
-        export_error.get().unwrap_or_else(|| {
-            ui.with(|u| match &u.export {
-                ExportState::Idle => String::new(),
-                ExportState::Running { total: 0, .. } => "Starting the export…".into(),
-                ExportState::Running { received, total } => format!(
-                    "Exporting: {} of {}",
-                    format::bytes(*received),
-                    format::bytes(*total)
-                ),
-                ExportState::Done(name) => format!("Downloaded {name}."),
-                ExportState::Failed { received, why } => format!(
-                    "The export failed after {}: {why}",
-                    format::bytes(*received)
-                ),
-            })
-        })
-    };
-    let progress = move || {
-        ui.with(|u| match u.export {
-            ExportState::Running { received, total } if total > 0 => {
-                Some(format::fixed(received as f64 / total as f64, 3))
-            }
-            _ => None,
-        })
-    };
-    let sentence = move || {
-        ui.with(|u| {
-            access_sentence(u.access)
-                .map(str::to_owned)
-                .or_else(|| u.message.clone())
-        })
-    };
-    let nearest = move || ui.with(|u| u.nearest);
-    let marked = move |i: usize| {
-        move || {
-            let m = marks.get();
-            [m.0, m.1][i].map(local_clock).unwrap_or_else(|| "—".into())
-        }
-    };
-
-    view! {
-        <section class="history" data-access=move || ui.with(|u| match u.access {
+        let access = match ui.access {
             Access::Unknown => "unknown",
             Access::Records => "records",
             Access::NotRecording => "not-recording",
             Access::NotPermitted => "not-permitted",
-        })>
-            <Show when=move || sentence().is_some()>
-                <p class="history-message" role="status">
-                    {sentence}
-                    {move || nearest().map(|span| view! {
-                        " "
-                        <button type="button" class="nearest" on:click=move |_| seek(nearest_time(span, asked.get_value()))>
-                            {format!("Play the nearest recording, from {}", local_clock(span.start))}
-                        </button>
-                    })}
-                </p>
-            </Show>
-            <Show when=move || ui.with(|u| u.access == Access::Records)>
-                <div
-                    class="timeline"
-                    node_ref=timeline_ref
-                    data-from=move || range.get().0
-                    data-to=move || range.get().1
-                    title="Click or drag to see that time; shift-drag to choose what to export"
-                    on:mousedown=press
-                    on:mousemove=slide
-                    on:mouseup=release
-                    on:mouseleave=release
-                >
-                    {move || spans.get().into_iter().map(|(left, width)| view! {
-                        <div class="span" style:left=percent(left) style:width=percent(width)></div>
-                    }).collect_view()}
-                    {move || match marks.get() {
-                        (Some(a), Some(b)) => {
-                            let (l, r) = (fraction(range.get(), a.min(b)), fraction(range.get(), a.max(b)));
-                            Some(view! { <div class="selection" style:left=percent(l * 100.0) style:width=percent((r - l) * 100.0)></div> })
-                        }
-                        _ => None,
-                    }}
-                    <div class="playhead" style:left=move || percent(fraction(range.get(), drag.get().unwrap_or_else(shown)) * 100.0)></div>
-                </div>
-                <div class="timeline-labels">
-                    <span class="timeline-from">{move || local_clock(range.get().0)}</span>
-                    <span class="timeline-to">{move || if range.get().1 >= now.get() - LIVE_WITHIN_MS { "Now".to_owned() } else { local_clock(range.get().1) }}</span>
-                </div>
-                <div class="history-controls">
-                    <button type="button" class="back" on:click=move |_| seek(shown() - 2 * MINUTE)>"−2 min"</button>
-                    <button type="button" class="live" aria-pressed=move || is_live().to_string() on:click=move |_| with(&|c| c.live())>"Live"</button>
-                    <button type="button" class="play" on:click=move |_| with(&|c| c.toggle_pause())>
-                        {move || if ui.with(|u| u.paused) { "Play" } else { "Pause" }}
-                    </button>
-                    <button type="button" class="step" disabled=is_live on:click=move |_| with(&|c| c.step())>"Next frame"</button>
-                    <select class="speed" aria-label="Speed" on:change=move |ev| {
-                        let speed = event_target_value(&ev).parse::<u8>().unwrap_or(1);
-                        with(&|c| c.set_speed(f64::from(speed)));
-                    }>
-                        <option value="1">"1×"</option>
-                        <option value="2">"2×"</option>
-                        <option value="4">"4×"</option>
-                        <option value="8">"8×"</option>
-                    </select>
-                    <button type="button" class="zoom-in" aria-label="Zoom in" disabled=move || zoom.get() == 0
-                        on:click=move |_| zoom.update(|z| *z = z.saturating_sub(1))>"+"</button>
-                    <button type="button" class="zoom-out" aria-label="Zoom out" disabled=move || zoom.get() == ZOOMS.len()
-                        on:click=move |_| { zoom.update(|z| *z = (*z + 1).min(ZOOMS.len())); list(); }>"−"</button>
-                    <span class="playback-time" data-ms=move || shown().to_string() data-live=move || is_live().to_string()>
-                        {move || local_clock(shown())}
-                    </span>
-                </div>
-                <div class="export" data-state=export_state>
-                    <button type="button" class="mark-start" on:click=move |_| marks.update(|m| m.0 = Some(shown()))>"Mark start"</button>
-                    <button type="button" class="mark-end" on:click=move |_| marks.update(|m| m.1 = Some(shown()))>"Mark end"</button>
-                    <span class="export-range">{marked(0)}" – "{marked(1)}</span>
-                    <button type="button" class="export-start" disabled=move || export_state() == "running" on:click=start_export>"Export"</button>
-                    <Show when=move || progress().is_some()>
-                        <progress class="export-progress" max="1" value=progress></progress>
-                    </Show>
-                    <span class="export-status" role="status">{export_status}</span>
-                    <Show when=move || export_state() == "failed">
-                        <button type="button" class="export-resume" on:click=move |_| with(&|c| c.resume_export())>"Resume"</button>
-                    </Show>
-                </div>
-            </Show>
-        </section>
+        };
+        let _ = self.root.set_attribute("data-access", access);
+        let live = ui.at.is_none();
+        if let Some(tile) = &self.tile {
+            let _ = tile.set_attribute("data-mode", if live { "live" } else { "playback" });
+        }
+        let sentence = access_sentence(ui.access)
+            .map(str::to_owned)
+            .or_else(|| ui.message.clone());
+        show(&p[0], sentence.is_some());
+        set(1, sentence.as_deref().unwrap_or_default());
+        show(&p[2], ui.nearest.is_some());
+        if let Some(span) = ui.nearest {
+            set(
+                2,
+                &format!(
+                    "Play the nearest recording, from {}",
+                    local_clock(span.start)
+                ),
+            );
+        }
+        show(&p[3], ui.access == Access::Records);
+        let m = &self.marks;
+        let range = self.range(ui);
+        let html: String = bars(&ui.spans, ui.recording, m.now, range)
+            .into_iter()
+            .map(|(l, w)| {
+                format!(
+                    r#"<div class="span" style="left:{};width:{}"></div>"#,
+                    percent(l),
+                    percent(w)
+                )
+            })
+            .collect();
+        if html != self.spans_html {
+            p[5].set_inner_html(&html);
+            self.spans_html = html;
+        }
+        let m = &self.marks;
+        let _ = p[4].set_attribute("data-from", &range.0.to_string());
+        attr(4, "data-to", &range.1.to_string());
+        match m.export {
+            (Some(a), Some(b)) => {
+                let (l, r) = (fraction(range, a.min(b)), fraction(range, a.max(b)));
+                attr(
+                    6,
+                    "style",
+                    &format!(
+                        "left:{};width:{}",
+                        percent(l * 100.0),
+                        percent((r - l) * 100.0)
+                    ),
+                );
+                show(&p[6], true);
+            }
+            _ => show(&p[6], false),
+        }
+        let shown = ui.at.unwrap_or(m.now);
+        let head = fraction(range, m.drag.unwrap_or(shown)) * 100.0;
+        attr(7, "style", &format!("left:{}", percent(head)));
+        set(8, &local_clock(range.0));
+        if self.is_live(range.1) {
+            set(9, "Now");
+        } else {
+            set(9, &local_clock(range.1));
+        }
+        attr(10, "aria-pressed", if live { "true" } else { "false" });
+        set(11, if ui.paused { "Play" } else { "Pause" });
+        if live {
+            attr(12, "disabled", "");
+        } else {
+            let _ = p[12].remove_attribute("disabled");
+        }
+        set(13, &local_clock(shown));
+        attr(13, "data-ms", &shown.to_string());
+        attr(13, "data-live", if live { "true" } else { "false" });
+        let (state, status) = match &ui.export {
+            ExportState::Idle => ("idle", String::new()),
+            ExportState::Running { total: 0, .. } => ("running", "Starting the export…".into()),
+            ExportState::Running { received, total } => (
+                "running",
+                format!(
+                    "Exporting: {} of {}",
+                    format::bytes(*received),
+                    format::bytes(*total)
+                ),
+            ),
+            ExportState::Done(name) => ("done", format!("Downloaded {name}.")),
+            ExportState::Failed { received, why } => (
+                "failed",
+                format!(
+                    "The export failed after {}: {why}",
+                    format::bytes(*received)
+                ),
+            ),
+        };
+        attr(14, "data-state", state);
+        let mark = |t: Option<UnixMillis>| t.map(local_clock).unwrap_or_else(|| "—".into());
+        set(15, &format!("{} – {}", mark(m.export.0), mark(m.export.1)));
+        set(16, m.export_error.as_deref().unwrap_or(&status));
+        if let Ok(Some(resume)) = self.root.query_selector(".export-resume") {
+            show(&resume, state == "failed");
+        }
     }
 }
 

@@ -177,7 +177,9 @@ impl Playback {
             crate::api::js_error_text(&e, "the browser refused the recording")
         };
         let source = MediaSource::new().map_err(failed)?;
-        let url = web_sys::Url::create_object_url_with_source(&source).map_err(failed)?;
+        // (The same call as for a Blob: one import for both.)
+        let url =
+            web_sys::Url::create_object_url_with_blob(source.unchecked_ref()).map_err(failed)?;
         let media = Rc::new(RefCell::new(Media {
             video: video.clone(),
             buffer: None,

@@ -1,6 +1,7 @@
 //! One watch in the browser: the state machine fed by the socket and the peer connection, and
 //! its commands carried out. Pages see only [`WatchView`]'s signals.
 
+use super::history::History;
 use super::machine::{Command, Input, Phase, Slot, Watch};
 use super::peer::{self, Peer, PeerEvent};
 use super::stats::{self, Sample, Stats};
@@ -24,8 +25,6 @@ pub struct WatchView {
     pub stats: RwSignal<Option<Stats>>,
     /// The camera's video, once it arrives.
     pub stream: RwSignal<Option<SendWrapper<MediaStream>>>,
-    /// The shown peer's `history` data channel, when the camera records.
-    pub history: RwSignal<Option<SendWrapper<RtcDataChannel>>>,
 }
 
 impl WatchView {
@@ -35,7 +34,6 @@ impl WatchView {
             phase: RwSignal::new(Phase::Idle),
             stats: RwSignal::new(None),
             stream: RwSignal::new(None),
-            history: RwSignal::new(None),
         }
     }
 }
@@ -57,6 +55,8 @@ struct Ctl {
     next_timeout: Option<TimeoutHandle>,
     next_stream: Option<MediaStream>,
     next_history: Option<RtcDataChannel>,
+    /// The camera's recordings, when the page shows them: given the shown peer's channel.
+    history: Option<History>,
     first_frame_check: Option<IntervalHandle>,
     signaling: Signaling,
     view: WatchView,
@@ -98,8 +98,14 @@ pub struct WatchSession {
 }
 
 impl WatchSession {
-    /// Starts watching `device_id`; `tag` must be unique among this tab's watches.
-    pub fn start(device_id: DeviceId, tag: String, view: WatchView) -> Self {
+    /// Starts watching `device_id`; `tag` must be unique among this tab's watches. `history`
+    /// shows the camera's recordings, over the shown peer's `history` channel.
+    pub fn start(
+        device_id: DeviceId,
+        tag: String,
+        view: WatchView,
+        history: Option<History>,
+    ) -> Self {
         let signaling = Signaling::get();
         let ctl = Rc::new(RefCell::new(Ctl {
             machine: Watch::new(device_id, tag),
@@ -109,6 +115,7 @@ impl WatchSession {
             next_timeout: None,
             next_stream: None,
             next_history: None,
+            history,
             first_frame_check: None,
             signaling,
             view,
@@ -175,6 +182,10 @@ impl WatchSession {
 
     /// Stops watching: tells the server, closes the peer, forgets the timers.
     pub fn stop(&self) {
+        let history = self.ctl.borrow_mut().history.take();
+        if let Some(history) = history {
+            history.close();
+        }
         feed(&self.ctl, Input::Stop);
         let mut c = self.ctl.borrow_mut();
         c.signaling.unlisten(c.listener);
@@ -427,7 +438,7 @@ fn promote(ctl: &Rc<RefCell<Ctl>>) {
         }
         c.previous = None;
         let stream = c.next_stream.take();
-        let history = c.next_history.take();
+        let history = c.history.clone().zip(c.next_history.take());
         (c.peer.replace(next), (stream, history), c.view)
     };
     let (stream, history) = stream;
@@ -435,7 +446,9 @@ fn promote(ctl: &Rc<RefCell<Ctl>>) {
         view.stream.set(Some(SendWrapper::new(stream)));
     }
     // The old peer's channel closes with it: the history goes on over the new one.
-    view.history.set(history.map(SendWrapper::new));
+    if let Some((history, channel)) = history {
+        history.attach(Some(channel));
+    }
     if let Some(old) = old {
         old.close();
     }
@@ -468,16 +481,24 @@ fn on_peer(weak: &Weak<RefCell<Ctl>>, slot: Slot, event: PeerEvent) {
         },
         PeerEvent::History(channel) => {
             // A renewing peer's channel waits for it to be shown (or came after it was).
-            let mut c = ctl.borrow_mut();
-            if slot == Slot::Next && c.next.is_some() {
-                c.next_history = Some(channel);
-            } else {
-                let view = c.view;
-                drop(c);
-                view.history.set(Some(SendWrapper::new(channel)));
+            let history = {
+                let mut c = ctl.borrow_mut();
+                if slot == Slot::Next && c.next.is_some() {
+                    c.next_history = Some(channel);
+                    return;
+                }
+                c.history.clone()
+            };
+            if let Some(history) = history {
+                history.attach(Some(channel));
             }
         }
         PeerEvent::Connected => {
+            // A camera that records opens its channel as the connection comes up.
+            let history = ctl.borrow().history.clone();
+            if let (Slot::Main, Some(history)) = (slot, history) {
+                history.expect_channel();
+            }
             // A renewing peer keeps its deadline until it shows a frame.
             if slot == Slot::Main
                 && let Some(timer) = ctl.borrow_mut().timeout.take()
@@ -517,7 +538,9 @@ fn close_peer(ctl: &Rc<RefCell<Ctl>>, slot: Slot) {
         if slot == Slot::Main {
             view.stream.set(None);
             view.stats.set(None);
-            view.history.set(None);
+            if let Some(history) = ctl.borrow().history.clone() {
+                history.attach(None);
+            }
         }
     }
 }

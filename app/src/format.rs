@@ -33,14 +33,9 @@ pub fn bitrate(bps: f64) -> String {
     }
 }
 
-/// A size in bytes, short ("512 B", "4.0 MB", "1.20 GB" as "1.2 GB").
+/// A size in megabytes, short ("4.0 MB", "0.3 MB", "1200.0 MB").
 pub fn bytes(n: u64) -> String {
-    match n {
-        0..=999 => format!("{n} B"),
-        1000..=999_999 => format!("{} kB", fixed(n as f64 / 1e3, 0)),
-        1_000_000..=999_999_999 => format!("{} MB", fixed(n as f64 / 1e6, 1)),
-        _ => format!("{} GB", fixed(n as f64 / 1e9, 1)),
-    }
+    format!("{} MB", fixed(n as f64 / 1e6, 1))
 }
 
 /// `value` with `decimals` digits after the point, rounded half away from zero ("2.4", "850").
@@ -92,9 +87,9 @@ mod tests {
 
     #[test]
     fn sizes() {
-        assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(4_012_113), "4.0 MB");
-        assert_eq!(bytes(1_200_000_000), "1.2 GB");
+        assert_eq!(bytes(260_000), "0.3 MB");
+        assert_eq!(bytes(1_200_000_000), "1200.0 MB");
     }
 
     #[test]

@@ -125,25 +125,25 @@ pub struct Panel {
     pub marks: Marks,
 }
 
-/// The panel's parts by class, in the order `Panel::parts` holds them.
+/// The panel's parts, by class, in the order `Panel::parts` holds them.
 const PARTS: [&str; 17] = [
-    "history-message",
-    "history-sentence",
-    "nearest",
-    "history-records",
-    "timeline",
-    "spans",
-    "selection",
-    "playhead",
-    "timeline-from",
-    "timeline-to",
-    "live",
-    "play",
-    "step",
-    "playback-time",
-    "export",
-    "export-range",
-    "export-status",
+    ".history-message",
+    ".history-sentence",
+    ".nearest",
+    ".history-records",
+    ".timeline",
+    ".spans",
+    ".selection",
+    ".playhead",
+    ".timeline-from",
+    ".timeline-to",
+    ".live",
+    ".play",
+    ".step",
+    ".playback-time",
+    ".export",
+    ".export-range",
+    ".export-status",
 ];
 
 fn show(element: &web_sys::Element, shown: bool) {
@@ -160,7 +160,7 @@ impl Panel {
         root.set_inner_html(PANEL);
         let parts = PARTS
             .iter()
-            .map(|class| root.query_selector(&format!(".{class}")).ok().flatten())
+            .map(|class| root.query_selector(class).ok().flatten())
             .collect::<Option<Vec<_>>>()?;
         Some(Self {
             tile: root.closest(".tile").ok().flatten(),

@@ -130,6 +130,8 @@ struct Client {
     /// Where to go on playing once a new channel opens (the old one's stream went with it).
     resume: Option<UnixMillis>,
     ticker: Option<IntervalHandle>,
+    /// Seconds the ticker counted (the list is refreshed every 30).
+    seconds: u32,
     /// The video's and the panel's listeners, one closure each.
     on_video: Closure<dyn FnMut()>,
     on_panel: Closure<dyn FnMut(Event)>,
@@ -289,6 +291,7 @@ impl History {
                 export: None,
                 resume: None,
                 ticker,
+                seconds: 0,
                 on_video,
                 on_panel,
             })
@@ -475,13 +478,13 @@ impl History {
 
     /// Every second: the clock and the live edge move; every 30 s the list is refreshed.
     fn second(&self) {
-        let n = now();
-        self.update(|_| {});
         let refresh = {
             let mut c = self.0.borrow_mut();
-            c.panel.marks.now = n;
-            (n / 1000) % 30 == 0
+            c.panel.marks.now = now();
+            c.seconds = c.seconds.wrapping_add(1);
+            c.seconds.is_multiple_of(30)
         };
+        self.update(|_| {});
         if refresh {
             self.list();
         }

@@ -265,6 +265,10 @@ impl Playback {
         let (Some(media), Some(shown)) = (self.media.clone(), self.shown(video)) else {
             return Tick::Fine;
         };
+        // Until the picture is put where it was asked for, there is nothing to decide.
+        if media.borrow().seek_to.is_some() {
+            return Tick::Fine;
+        }
         let ranges = self.ranges();
         let t = video.current_time();
         if let Some(next) = gap_jump(&ranges, t) {

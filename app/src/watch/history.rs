@@ -250,9 +250,12 @@ impl History {
             .ok()?
             .unchecked_into();
         let _ = video.set_attribute("class", "playback");
-        // Muted and inline, as the live one: so it may play by itself, on an iPhone too.
+        // As the live one: inline, muted and by itself (on an iPhone too), as attributes and as
+        // the `muted` property (the attribute mutes only a parsed element).
+        for name in ["playsinline", "autoplay", "muted"] {
+            let _ = video.set_attribute(name, "");
+        }
         let _ = js_sys::Reflect::set(&video, &"muted".into(), &true.into());
-        let _ = video.set_attribute("playsinline", "");
         let _ = video.set_attribute("aria-label", "Recorded video");
         let _ = live.parent_node()?.append_child(&video);
         let client = Rc::new_cyclic(|weak: &std::rc::Weak<RefCell<Client>>| {

@@ -125,8 +125,11 @@ impl Media {
         if self.seek_to.is_some() && buffer.buffered().is_ok_and(|b| b.length() > 0) {
             self.video
                 .set_current_time(self.seek_to.take().unwrap_or_default());
+            // Paused on purpose also keeps `autoplay` from starting it.
             if self.play {
                 let _ = self.video.play();
+            } else {
+                let _ = self.video.pause();
             }
         }
     }

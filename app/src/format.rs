@@ -33,6 +33,11 @@ pub fn bitrate(bps: f64) -> String {
     }
 }
 
+/// A size in megabytes, short ("4.0 MB", "0.3 MB", "1200.0 MB").
+pub fn bytes(n: u64) -> String {
+    format!("{} MB", fixed(n as f64 / 1e6, 1))
+}
+
 /// `value` with `decimals` digits after the point, rounded half away from zero ("2.4", "850").
 /// The app writes every number this way: `format!("{:.1}")` would bring core's float
 /// formatting into the WASM, about 6 KB of its gzip.
@@ -78,6 +83,13 @@ mod tests {
         assert_eq!(duration(187_200), "2 d 4 h");
         assert_eq!(bitrate(850_000.0), "850 kb/s");
         assert_eq!(bitrate(2_400_000.0), "2.4 Mb/s");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(bytes(4_012_113), "4.0 MB");
+        assert_eq!(bytes(260_000), "0.3 MB");
+        assert_eq!(bytes(1_200_000_000), "1200.0 MB");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use crate::components::show::{Show, ShowElse};
 use crate::format;
 use crate::signaling::Signaling;
+use crate::watch::history::History;
 use crate::watch::machine::Phase;
 use crate::watch::session::{WatchSession, WatchView};
 use leptos::html;
@@ -53,9 +54,10 @@ fn describe(phase: &Phase) -> (&'static str, String) {
     }
 }
 
-/// A tile watching `device_id`.
+/// A tile watching `device_id`; with `history`, the camera's recordings under it (when it
+/// records and this viewer may see them).
 #[component]
-pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
+pub fn CameraTile(device_id: DeviceId, #[prop(optional)] history: bool) -> impl IntoView {
     let signaling = Signaling::get();
     let view_state = WatchView::new();
     // In the browser only (`None` on the server, where a page's values may be dropped on
@@ -65,6 +67,7 @@ pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
     let first_frame_ms = RwSignal::new(None::<f64>);
     let show_stats = RwSignal::new(false);
     let video_ref = NodeRef::<html::Video>::new();
+    let history_ref = NodeRef::<html::Div>::new();
     let tile_ref = NodeRef::<html::Article>::new();
     let clicked = use_context::<WatchClick>();
 
@@ -80,7 +83,15 @@ pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
             }
             started_at.set_value(since);
             first_frame_ms.set(None);
-            let new = WatchSession::start(device_id.clone(), next_tag(), view_state);
+            let recordings = history
+                .then(|| {
+                    History::new(
+                        history_ref.get_untracked()?.into(),
+                        video_ref.get_untracked()?,
+                    )
+                })
+                .flatten();
+            let new = WatchSession::start(device_id.clone(), next_tag(), view_state, recordings);
             session.update_value(|s| {
                 if let Some(old) = s.replace(SendWrapper::new(new)) {
                     old.stop();
@@ -191,6 +202,7 @@ pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
                     on:loadeddata=on_frame
                     aria-label=move || format!("Live video from {}", name())
                 ></video>
+
                 <Show when=move || phase().0 != "connected">
                     <p class="overlay" role="status" aria-live="polite">{move || phase().1}</p>
                 </Show>
@@ -216,6 +228,8 @@ pub fn CameraTile(device_id: DeviceId) -> impl IntoView {
             <Show when=move || show_stats.get()>
                 <StatsPanel id=panel_id.clone() view_state first_frame_ms video_ref/>
             </Show>
+            // The history's panel is the browser's to draw (components/timeline.rs).
+            <div class="history" node_ref=history_ref></div>
         </article>
     }
 }
@@ -317,13 +331,6 @@ fn save_snapshot(video: &web_sys::HtmlVideoElement, name: &str) {
     let Ok(url) = canvas.to_data_url_with_type("image/png") else {
         return;
     };
-    let Some(link) = document
-        .create_element("a")
-        .ok()
-        .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().ok())
-    else {
-        return;
-    };
     let stamp = js_sys::Date::new_0()
         .to_iso_string()
         .as_string()
@@ -333,7 +340,21 @@ fn save_snapshot(video: &web_sys::HtmlVideoElement, name: &str) {
         .chars()
         .map(|c| if c.is_alphanumeric() { c } else { '-' })
         .collect();
-    link.set_href(&url);
-    link.set_download(&format!("{safe}-{stamp}.png"));
+    download(&url, &format!("{safe}-{stamp}.png"));
+}
+
+/// Saves what `url` holds as a file named `name` (a snapshot, an export); `false` if the
+/// browser would not.
+pub fn download(url: &str, name: &str) -> bool {
+    let Some(link) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.create_element("a").ok())
+        .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().ok())
+    else {
+        return false;
+    };
+    link.set_href(url);
+    link.set_download(name);
     link.click();
+    true
 }

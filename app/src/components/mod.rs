@@ -6,3 +6,4 @@ pub mod nav;
 pub mod require_user;
 pub mod show;
 pub mod submit;
+pub mod timeline;

@@ -37,10 +37,12 @@ pub fn WatchPage() -> impl IntoView {
                     });
                 }
                 let class = format!("grid tiles-{}", list.len().min(4));
+                // One camera shows its recordings under it; a grid stays a wall of live video.
+                let history = list.len() == 1;
                 Either::Right(view! {
                     <h1 class="visually-hidden">"Watch"</h1>
                     <div class=class>
-                        {list.into_iter().map(|id| view! { <CameraTile device_id=id/> }).collect_view()}
+                        {list.into_iter().map(|id| view! { <CameraTile device_id=id history/> }).collect_view()}
                     </div>
                 })
             }}

@@ -9,9 +9,9 @@ use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    MediaStream, RtcConfiguration, RtcIceCandidateInit, RtcIceServer, RtcIceTransportPolicy,
-    RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcSdpType,
-    RtcSessionDescriptionInit, RtcTrackEvent,
+    MediaStream, RtcConfiguration, RtcDataChannel, RtcDataChannelEvent, RtcIceCandidateInit,
+    RtcIceServer, RtcIceTransportPolicy, RtcPeerConnection, RtcPeerConnectionIceEvent,
+    RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
 };
 
 /// What the peer connection reports.
@@ -24,6 +24,8 @@ pub enum PeerEvent {
     Connected,
     /// ICE or DTLS failed.
     Failed(String),
+    /// The camera opened its `history` data channel: it records.
+    History(RtcDataChannel),
 }
 
 /// What the browser learnt of the relay while gathering: enough to say why a connection that
@@ -158,6 +160,14 @@ impl Peer {
             }
             news.set(now);
         });
+        let emit = on_event.clone();
+        let on_channel =
+            Closure::<dyn FnMut(RtcDataChannelEvent)>::new(move |event: RtcDataChannelEvent| {
+                let channel = event.channel();
+                if channel.label() == mumu_shared::history::CHANNEL_LABEL {
+                    emit(PeerEvent::History(channel));
+                }
+            });
         let emit = on_event;
         let watched = pc.clone();
         let news = relay.clone();
@@ -179,6 +189,7 @@ impl Peer {
         });
         pc.set_onicecandidate(Some(on_ice.as_ref().unchecked_ref()));
         pc.set_ontrack(Some(on_track.as_ref().unchecked_ref()));
+        pc.set_ondatachannel(Some(on_channel.as_ref().unchecked_ref()));
         pc.set_onconnectionstatechange(Some(on_state.as_ref().unchecked_ref()));
         let _ = pc.add_event_listener_with_callback(
             "icecandidateerror",
@@ -192,6 +203,7 @@ impl Peer {
                 Box::new(on_track),
                 Box::new(on_state),
                 Box::new(on_ice_error),
+                Box::new(on_channel),
             ],
         })
     }
@@ -239,6 +251,7 @@ impl Peer {
     pub fn close(&self) {
         self.pc.set_onicecandidate(None);
         self.pc.set_ontrack(None);
+        self.pc.set_ondatachannel(None);
         self.pc.set_onconnectionstatechange(None);
         self.pc.close();
     }

@@ -1,6 +1,7 @@
 //! One watch in the browser: the state machine fed by the socket and the peer connection, and
 //! its commands carried out. Pages see only [`WatchView`]'s signals.
 
+use super::history::History;
 use super::machine::{Command, Input, Phase, Slot, Watch};
 use super::peer::{self, Peer, PeerEvent};
 use super::stats::{self, Sample, Stats};
@@ -13,7 +14,7 @@ use send_wrapper::SendWrapper;
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
-use web_sys::MediaStream;
+use web_sys::{MediaStream, RtcDataChannel};
 
 /// What a page shows of a watch.
 #[derive(Clone, Copy)]
@@ -53,6 +54,9 @@ struct Ctl {
     next: Option<Peer>,
     next_timeout: Option<TimeoutHandle>,
     next_stream: Option<MediaStream>,
+    next_history: Option<RtcDataChannel>,
+    /// The camera's recordings, when the page shows them: given the shown peer's channel.
+    history: Option<History>,
     first_frame_check: Option<IntervalHandle>,
     signaling: Signaling,
     view: WatchView,
@@ -94,8 +98,14 @@ pub struct WatchSession {
 }
 
 impl WatchSession {
-    /// Starts watching `device_id`; `tag` must be unique among this tab's watches.
-    pub fn start(device_id: DeviceId, tag: String, view: WatchView) -> Self {
+    /// Starts watching `device_id`; `tag` must be unique among this tab's watches. `history`
+    /// shows the camera's recordings, over the shown peer's `history` channel.
+    pub fn start(
+        device_id: DeviceId,
+        tag: String,
+        view: WatchView,
+        history: Option<History>,
+    ) -> Self {
         let signaling = Signaling::get();
         let ctl = Rc::new(RefCell::new(Ctl {
             machine: Watch::new(device_id, tag),
@@ -104,6 +114,8 @@ impl WatchSession {
             next: None,
             next_timeout: None,
             next_stream: None,
+            next_history: None,
+            history,
             first_frame_check: None,
             signaling,
             view,
@@ -170,6 +182,10 @@ impl WatchSession {
 
     /// Stops watching: tells the server, closes the peer, forgets the timers.
     pub fn stop(&self) {
+        let history = self.ctl.borrow_mut().history.take();
+        if let Some(history) = history {
+            history.close();
+        }
         feed(&self.ctl, Input::Stop);
         let mut c = self.ctl.borrow_mut();
         c.signaling.unlisten(c.listener);
@@ -422,10 +438,16 @@ fn promote(ctl: &Rc<RefCell<Ctl>>) {
         }
         c.previous = None;
         let stream = c.next_stream.take();
-        (c.peer.replace(next), stream, c.view)
+        let history = c.history.clone().zip(c.next_history.take());
+        (c.peer.replace(next), (stream, history), c.view)
     };
+    let (stream, history) = stream;
     if let Some(stream) = stream {
         view.stream.set(Some(SendWrapper::new(stream)));
+    }
+    // The old peer's channel closes with it: the history goes on over the new one.
+    if let Some((history, channel)) = history {
+        history.attach(Some(channel));
     }
     if let Some(old) = old {
         old.close();
@@ -457,7 +479,26 @@ fn on_peer(weak: &Weak<RefCell<Ctl>>, slot: Slot, event: PeerEvent) {
             }
             Slot::Next => ctl.borrow_mut().next_stream = Some(stream),
         },
+        PeerEvent::History(channel) => {
+            // A renewing peer's channel waits for it to be shown (or came after it was).
+            let history = {
+                let mut c = ctl.borrow_mut();
+                if slot == Slot::Next && c.next.is_some() {
+                    c.next_history = Some(channel);
+                    return;
+                }
+                c.history.clone()
+            };
+            if let Some(history) = history {
+                history.attach(Some(channel));
+            }
+        }
         PeerEvent::Connected => {
+            // A camera that records opens its channel as the connection comes up.
+            let history = ctl.borrow().history.clone();
+            if let (Slot::Main, Some(history)) = (slot, history) {
+                history.expect_channel();
+            }
             // A renewing peer keeps its deadline until it shows a frame.
             if slot == Slot::Main
                 && let Some(timer) = ctl.borrow_mut().timeout.take()
@@ -483,6 +524,7 @@ fn close_peer(ctl: &Rc<RefCell<Ctl>>, slot: Slot) {
             }
             Slot::Next => {
                 c.next_stream = None;
+                c.next_history = None;
                 if let Some(check) = c.first_frame_check.take() {
                     check.clear();
                 }
@@ -496,6 +538,9 @@ fn close_peer(ctl: &Rc<RefCell<Ctl>>, slot: Slot) {
         if slot == Slot::Main {
             view.stream.set(None);
             view.stats.set(None);
+            if let Some(history) = ctl.borrow().history.clone() {
+                history.attach(None);
+            }
         }
     }
 }

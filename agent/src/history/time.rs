@@ -18,16 +18,7 @@ pub fn file_stamp(at: UnixMillis) -> String {
 fn civil(at: UnixMillis) -> (String, (i64, i64, i64)) {
     let secs = at.div_euclid(1000);
     let (days, of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's days-to-civil, valid for every day of the proleptic Gregorian calendar.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::recording::civil_from_days(days);
     (
         format!("{year:04}-{month:02}-{day:02}"),
         (of_day / 3600, of_day % 3600 / 60, of_day % 60),

@@ -108,7 +108,7 @@ pub(crate) fn append_index(dir: &Path, line: &IndexLine) -> std::io::Result<u64>
 }
 
 /// Days since 1970-01-01 as (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

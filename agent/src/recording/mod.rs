@@ -97,6 +97,7 @@ mod segment_file;
 mod tests;
 mod writer;
 
+pub(crate) use index::civil_from_days;
 pub use reader::{ExportFile, Playback};
 pub use writer::SegmentWriter;
 

@@ -34,21 +34,18 @@ async fn recording_system(extra: &[&str]) -> (System, PathBuf) {
     (System::start_with(&args).await, recordings)
 }
 
-/// A watch that runs in the background for `seconds`, and the camera's history channel.
+/// A watch as `user` that runs in the background for `seconds`, and the camera's history
+/// channel in it.
 async fn watch_with_history(
     system: &System,
+    user: &str,
     seconds: u64,
 ) -> (
     tokio::task::JoinHandle<Result<Summary, WatchError>>,
     HistoryChannel,
 ) {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut options = WatchOptions::new(
-        &system.base,
-        "owner",
-        PASSWORD,
-        Duration::from_secs(seconds),
-    );
+    let mut options = WatchOptions::new(&system.base, user, PASSWORD, Duration::from_secs(seconds));
     options.history = Some(tx);
     let watching = tokio::spawn(async move { watch(&options).await });
     let channel = tokio::time::timeout(Duration::from_secs(15), rx.recv())
@@ -122,7 +119,7 @@ async fn a_recording_plays_and_exports_peer_to_peer_and_the_server_carries_none_
         system.agent_log()
     );
 
-    let (watching, mut history) = watch_with_history(&system, 60).await;
+    let (watching, mut history) = watch_with_history(&system, "owner", 60).await;
     let listed = history
         .list(now() - 3_600_000, now() + 60_000)
         .await
@@ -259,7 +256,7 @@ async fn a_killed_agent_loses_at_most_two_seconds_and_every_segment_still_opens(
         discover(&segment)
             .unwrap_or_else(|e| panic!("{} does not open after the kill: {e}", segment.display()));
     }
-    let (watching, mut history) = watch_with_history(&system, 30).await;
+    let (watching, mut history) = watch_with_history(&system, "owner", 30).await;
     let listed = history.list(killed_at - 60_000, now()).await.unwrap();
     let before = listed
         .spans
@@ -337,24 +334,6 @@ async fn allow_guest_recordings(system: &System, device: &str, recordings: bool)
     );
 }
 
-/// The guest's watch and the camera's history channel in it.
-async fn guest_history(
-    system: &System,
-) -> (
-    tokio::task::JoinHandle<Result<Summary, WatchError>>,
-    HistoryChannel,
-) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut options = WatchOptions::new(&system.base, "guest", PASSWORD, Duration::from_secs(60));
-    options.history = Some(tx);
-    let watching = tokio::spawn(async move { watch(&options).await });
-    let channel = tokio::time::timeout(Duration::from_secs(15), rx.recv())
-        .await
-        .expect("the history channel opened for the guest")
-        .expect("the guest's watch runs");
-    (watching, channel)
-}
-
 fn refused_for_permission<T: std::fmt::Debug>(result: Result<T, HistoryError>, what: &str) {
     match result {
         Err(HistoryError::Refused(r)) => {
@@ -373,7 +352,7 @@ async fn the_camera_shows_its_recordings_only_to_shares_the_owner_allowed_and_a_
     tokio::time::sleep(Duration::from_secs(8)).await;
 
     // Without the permission: list, play and export are refused by the camera.
-    let (watching, mut history) = guest_history(&system).await;
+    let (watching, mut history) = watch_with_history(&system, "guest", 60).await;
     refused_for_permission(history.list(now() - 60_000, now()).await, "list");
     refused_for_permission(
         history.play(1, now() - 5_000, Duration::from_secs(3)).await,
@@ -387,7 +366,7 @@ async fn the_camera_shows_its_recordings_only_to_shares_the_owner_allowed_and_a_
 
     // Allowed: all three work on the next watch.
     allow_guest_recordings(&system, &device, true).await;
-    let (watching, mut history) = guest_history(&system).await;
+    let (watching, mut history) = watch_with_history(&system, "guest", 60).await;
     let listed = history.list(now() - 60_000, now()).await.unwrap();
     assert!(!listed.spans.is_empty(), "{listed:?}");
     let (exporting, file) = history

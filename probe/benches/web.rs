@@ -11,12 +11,17 @@
 //!    is shown apart; p50/p95 are over the tries after it;
 //! 3. time from navigation start to a usable dashboard (the app hydrated, the cameras listed) in
 //!    Chromium on an emulated Slow 4G link (1.6 Mbit/s down, 150 ms RTT), p50 over 5 loads with
-//!    an empty cache and 5 with a warm one.
+//!    an empty cache and 5 with a warm one;
+//! 4. on a camera that has recorded for a minute, time from a click on the timeline (a real
+//!    pointer, 30–60 s back) to the first frame of the recorded picture presented by the
+//!    playback `<video>` (`requestVideoFrameCallback`), and from a click on Live back to a live
+//!    frame, in Chromium on loopback: p50/p95 over the tries.
 //!
 //! `cargo bench -p mumu-probe --bench web` (needs wasm-bindgen, wasm-opt, chromium,
 //! chromedriver, firefox-esr, geckodriver and the OpenH264 plugin, all of which `scripts/test`
 //! installs). `MUMU_BENCH_TRIES` (default 10) sets the tries per size;
-//! `MUMU_BENCH_ONLY=slow-link` prints the first and third parts only. Under `cargo test
+//! `MUMU_BENCH_ONLY=slow-link` prints the first and third parts only, `=recording` the first
+//! and fourth (the fourth is left out of the smoke run: it waits a minute for a recording). Under `cargo test
 //! --all-targets` it makes a small smoke run with the debug builds the tests use; its figures
 //! mean nothing.
 
@@ -92,6 +97,88 @@ async fn click_to_first_frame(kind: Kind, size: &[&str], tries: usize) -> (f64, 
     let first = times.remove(0);
     times.sort_by(f64::total_cmp);
     (first, times)
+}
+
+/// Installed in the page before each click: the click's time (at the pointer's release on the
+/// timeline, or the press of Live) and the time the next frame of the expected picture is
+/// presented: the playback `<video>` showing about `arguments[0]` (ms, wall clock) for a seek,
+/// the live `<video>` again for Live (`arguments[0]` is 0).
+const SEEK_PROBE: &str = "const target = arguments[0]; const toLive = target === 0;
+    const w = window.__mumuSeek = { t0: null, t1: null };
+    const el = document.querySelector(toLive ? 'button.live' : '.timeline');
+    el.addEventListener(toLive ? 'click' : 'mouseup', () => {
+      w.t0 = performance.now();
+      const tile = document.querySelector('.tile');
+      const check = () => {
+        const p = document.querySelector('.playback-time');
+        const v = document.querySelector(toLive ? '.tile video:not(.playback)' : 'video.playback');
+        const there = toLive
+          ? tile.dataset.mode === 'live' && p.dataset.live === 'true'
+          : p.dataset.live !== 'true' && v.readyState >= 2 && !v.seeking
+            && Math.abs(Number(p.dataset.ms) - target) < 1500;
+        if (there) { v.requestVideoFrameCallback(() => { w.t1 = performance.now(); }); }
+        else { requestAnimationFrame(check); }
+      };
+      requestAnimationFrame(check);
+    }, { once: true, capture: true });
+    return true;";
+
+/// Click on the timeline → recorded picture, and click on Live → live picture, in Chromium on
+/// a camera that has recorded for over a minute; `tries` of each.
+async fn recording_seeks(tries: usize) -> (Vec<f64>, Vec<f64>) {
+    let site = site_root();
+    let scratch = tempfile::tempdir().unwrap();
+    let recordings = scratch.path().join("recordings").display().to_string();
+    let system = System::start_full(
+        &["--record-dir", &recordings, "--record-segment-secs", "15"],
+        &[("LEPTOS_SITE_ROOT", site.to_str().unwrap())],
+        async |_| {},
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(65)).await;
+    let browser = Browser::logged_in_as_owner_in(Kind::Chromium, &system.base).await;
+    browser.click("li.device a.button.primary").await;
+    browser
+        .wait_js(
+            "the recording's timeline",
+            Duration::from_secs(20),
+            "const r = document.querySelector('.history-records'); \
+             return r && !r.hidden && document.querySelectorAll('.timeline .span').length > 0",
+        )
+        .await;
+    for _ in 0..8 {
+        let (from, to, _) = browser.timeline_range().await;
+        if to - from <= 10 * 60_000 {
+            break;
+        }
+        browser.click("button.zoom-in").await;
+    }
+    let measured = async |target: i64| {
+        browser.js(SEEK_PROBE, vec![json!(target)]).await;
+        if target == 0 {
+            browser.click("button.live").await;
+        } else {
+            browser.click_timeline_at(target).await;
+        }
+        let took = browser
+            .wait_js(
+                "the picture after the click",
+                Duration::from_secs(15),
+                "const w = window.__mumuSeek; return w.t1 !== null && w.t1 - w.t0",
+            )
+            .await;
+        took.as_f64().unwrap_or(f64::NAN)
+    };
+    let (mut seeks, mut lives) = (Vec::new(), Vec::new());
+    for i in 0..tries {
+        let back = 30_000 + (i as i64 * 3_000) % 30_000;
+        seeks.push(measured(mumu_probe::now_ms() - back).await);
+        lives.push(measured(0).await);
+    }
+    browser.close().await;
+    seeks.sort_by(f64::total_cmp);
+    lives.sort_by(f64::total_cmp);
+    (seeks, lives)
 }
 
 /// Chromium's "Slow 4G": 1.6 Mbit/s down, 750 kbit/s up, 150 ms round trip.
@@ -197,26 +284,50 @@ async fn main() {
         "all", total.0, total.1, total.2
     );
 
-    let loads = if smoke { 1 } else { 5 };
-    let (cold, warm) = dashboard_on_a_slow_link(loads).await;
-    let (down, up, rtt) = SLOW_4G;
-    println!(
-        "\nNavigation -> dashboard usable (hydrated, cameras listed), Chromium on a slow link \
-         ({:.1} Mbit/s down, {:.2} up, {rtt:.0} ms RTT), ms over {loads} loads",
-        down / 1e6,
-        up / 1e6
-    );
-    println!("{:<8} {:>8} {:>8} {:>8}", "cache", "p50", "min", "max");
-    for (label, times) in [("cold", &cold), ("warm", &warm)] {
+    let only = std::env::var("MUMU_BENCH_ONLY").unwrap_or_default();
+    if only != "recording" {
+        let loads = if smoke { 1 } else { 5 };
+        let (cold, warm) = dashboard_on_a_slow_link(loads).await;
+        let (down, up, rtt) = SLOW_4G;
         println!(
-            "{label:<8} {:>8.0} {:>8.0} {:>8.0}",
-            percentile(times, 50.0),
-            times.first().copied().unwrap_or(f64::NAN),
-            times.last().copied().unwrap_or(f64::NAN),
+            "\nNavigation -> dashboard usable (hydrated, cameras listed), Chromium on a slow link \
+             ({:.1} Mbit/s down, {:.2} up, {rtt:.0} ms RTT), ms over {loads} loads",
+            down / 1e6,
+            up / 1e6
         );
+        println!("{:<8} {:>8} {:>8} {:>8}", "cache", "p50", "min", "max");
+        for (label, times) in [("cold", &cold), ("warm", &warm)] {
+            println!(
+                "{label:<8} {:>8.0} {:>8.0} {:>8.0}",
+                percentile(times, 50.0),
+                times.first().copied().unwrap_or(f64::NAN),
+                times.last().copied().unwrap_or(f64::NAN),
+            );
+        }
     }
 
-    if std::env::var("MUMU_BENCH_ONLY").is_ok_and(|only| only == "slow-link") {
+    // The recording part waits a minute for the camera to record: not in the smoke run (the
+    // browser test plays a recording in the same page).
+    if !smoke && (only == "recording" || only.is_empty()) {
+        let (seeks, lives) = recording_seeks(tries).await;
+        println!(
+            "\nRecorded picture, Chromium on loopback, ms (click -> first frame presented; p50/p95/min/max over {} tries)",
+            seeks.len()
+        );
+        for (label, times) in [
+            ("timeline click, 30-60 s back", &seeks),
+            ("Live click", &lives),
+        ] {
+            println!(
+                "{label:<30} {:>8.0} {:>8.0} {:>8.0} {:>8.0}",
+                percentile(times, 50.0),
+                percentile(times, 95.0),
+                times.first().copied().unwrap_or(f64::NAN),
+                times.last().copied().unwrap_or(f64::NAN),
+            );
+        }
+    }
+    if only == "slow-link" || only == "recording" {
         return;
     }
     const HD: (&str, [&str; 4]) = ("1280x720", ["--width", "1280", "--height", "720"]);

@@ -6,69 +6,11 @@
 
 use crate::common::System;
 use crate::common::browser::{Browser, Kind, one_at_a_time, site_root};
-use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
 use serde_json::Value;
 use std::time::Duration;
 
 fn now() -> i64 {
     mumu_probe::now_ms()
-}
-
-/// The wall-clock range the timeline shows, and its width in pixels.
-async fn timeline_range(browser: &Browser) -> (i64, i64, f64) {
-    let got = browser
-        .js(
-            "const t = document.querySelector('.timeline'); \
-             return [Number(t.dataset.from), Number(t.dataset.to), t.getBoundingClientRect().width]",
-            vec![],
-        )
-        .await;
-    let n = |i: usize| got[i].as_f64().unwrap_or(f64::NAN);
-    (n(0) as i64, n(1) as i64, n(2))
-}
-
-/// Clicks the timeline where it shows the time `at`, as a person does (a real pointer).
-async fn click_timeline_at(browser: &Browser, at: i64) {
-    let (from, to, width) = timeline_range(browser).await;
-    assert!(
-        from < at && at < to,
-        "{at} is on the timeline ({from}..{to})"
-    );
-    let fraction = (at - from) as f64 / (to - from) as f64;
-    let element = browser.find(".timeline").await;
-    let actions = MouseActions::new("mouse".into())
-        .then(PointerAction::MoveToElement {
-            element,
-            duration: None,
-            x: (fraction - 0.5) * width,
-            y: 0.0,
-        })
-        .then(PointerAction::Down {
-            button: MOUSE_BUTTON_LEFT,
-        })
-        .then(PointerAction::Up {
-            button: MOUSE_BUTTON_LEFT,
-        });
-    browser
-        .client
-        .perform_actions(actions)
-        .await
-        .expect("the pointer clicks the timeline");
-}
-
-/// The time of the picture shown (`.playback-time`'s `data-ms`), and whether it is live.
-async fn shown(browser: &Browser) -> (i64, bool) {
-    let got = browser
-        .js(
-            "const p = document.querySelector('.playback-time'); \
-             return [Number(p.dataset.ms || 0), p.dataset.live === 'true']",
-            vec![],
-        )
-        .await;
-    (
-        got[0].as_f64().unwrap_or_default() as i64,
-        got[1].as_bool().unwrap_or_default(),
-    )
 }
 
 /// Waits for the recorded picture at about `at` (within 1.5 s) to be playing.
@@ -101,7 +43,7 @@ async fn plays_back_and_exports(browser: &Browser) {
         .await;
     // Zoom in until a minute is a good part of the timeline.
     for _ in 0..8 {
-        let (from, to, _) = timeline_range(browser).await;
+        let (from, to, _) = browser.timeline_range().await;
         if to - from <= 10 * 60_000 {
             break;
         }
@@ -110,7 +52,7 @@ async fn plays_back_and_exports(browser: &Browser) {
 
     // A minute back: one click, and the picture of that time plays.
     let minute_ago = now() - 60_000;
-    click_timeline_at(browser, minute_ago).await;
+    browser.click_timeline_at(minute_ago).await;
     recorded_picture_at(browser, minute_ago, "the picture of a minute ago").await;
     browser.screenshot("recording-a-minute-ago").await;
 
@@ -122,9 +64,9 @@ async fn plays_back_and_exports(browser: &Browser) {
             vec![],
         )
         .await;
-    let (before, _) = shown(browser).await;
+    let (before, _) = browser.shown_time().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (after, live) = shown(browser).await;
+    let (after, live) = browser.shown_time().await;
     assert!(!live, "still the recording");
     assert!(
         after - before >= 9_000,
@@ -143,11 +85,11 @@ async fn plays_back_and_exports(browser: &Browser) {
 
     // Export twenty seconds: mark where it starts and ends on the timeline, then Export.
     let start = now() - 50_000;
-    click_timeline_at(browser, start).await;
+    browser.click_timeline_at(start).await;
     recorded_picture_at(browser, start, "the export's start shown").await;
     browser.click("button.mark-start").await;
     let end = start + 20_000;
-    click_timeline_at(browser, end).await;
+    browser.click_timeline_at(end).await;
     recorded_picture_at(browser, end, "the export's end shown").await;
     browser.click("button.mark-end").await;
     browser.click("button.export-start").await;

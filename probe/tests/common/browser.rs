@@ -6,6 +6,7 @@
 //! `target/test-artifacts/browser/<browser>/`.
 
 use super::{Running, wait_until};
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
 use fantoccini::elements::Element;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -913,6 +914,64 @@ impl Browser {
         .as_str()
         .unwrap_or_default()
         .to_owned()
+    }
+
+    /// The wall-clock range a recording's timeline shows (its `data-from`, `data-to`), and
+    /// its width in pixels.
+    pub async fn timeline_range(&self) -> (i64, i64, f64) {
+        let got = self
+            .js(
+                "const t = document.querySelector('.timeline'); \
+                 return [Number(t.dataset.from), Number(t.dataset.to), t.getBoundingClientRect().width]",
+                vec![],
+            )
+            .await;
+        let n = |i: usize| got[i].as_f64().unwrap_or(f64::NAN);
+        (n(0) as i64, n(1) as i64, n(2))
+    }
+
+    /// Clicks the timeline where it shows the time `at`, as a person does (a real pointer).
+    pub async fn click_timeline_at(&self, at: i64) {
+        let (from, to, width) = self.timeline_range().await;
+        assert!(
+            from < at && at < to,
+            "{at} is on the timeline ({from}..{to})"
+        );
+        let fraction = (at - from) as f64 / (to - from) as f64;
+        let element = self.find(".timeline").await;
+        let actions = MouseActions::new("mouse".into())
+            .then(PointerAction::MoveToElement {
+                element,
+                duration: None,
+                x: (fraction - 0.5) * width,
+                y: 0.0,
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            });
+        self.client
+            .perform_actions(actions)
+            .await
+            .expect("the pointer clicks the timeline");
+    }
+
+    /// The time of the picture a recording camera's watch page shows (`.playback-time`'s
+    /// `data-ms`), and whether it is live.
+    pub async fn shown_time(&self) -> (i64, bool) {
+        let got = self
+            .js(
+                "const p = document.querySelector('.playback-time'); \
+                 return [Number(p.dataset.ms || 0), p.dataset.live === 'true']",
+                vec![],
+            )
+            .await;
+        (
+            got[0].as_f64().unwrap_or_default() as i64,
+            got[1].as_bool().unwrap_or_default(),
+        )
     }
 
     /// Saves a PNG of the window as `name`.png among the test artifacts.

@@ -9,7 +9,12 @@
 //!    over TCP (the viewer's network drops UDP); with what coturn relayed meanwhile;
 //! 2. four relayed watches at once (probes, symmetric routers): coturn's CPU, the bit rate it
 //!    relayed, each viewer's frame rate, and the bytes mumu-server carried meanwhile
-//!    (signaling only: the video never touches it).
+//!    (signaling only: the video never touches it);
+//! 3. a recording camera behind router A (symmetric routers both sides, so the session is
+//!    relayed): Chromium's click on the timeline 30–60 s back to the first recorded frame
+//!    presented, and its click on Live to the live frame, p50/p95 over the tries, with what
+//!    coturn and the server carried meanwhile (left out of the smoke run: the camera records
+//!    a minute first).
 //!
 //! `cargo bench -p mumu-probe --bench nat_lab`, as root, with coturn, chromium and
 //! chromedriver installed and the site built (`scripts/test` does all of it).
@@ -31,6 +36,11 @@ const CONCURRENT: usize = 4;
 /// A lab with coturn, the server and a paired camera; the server lets one user start as many
 /// watches as the tries take.
 async fn lab(nat_a: Nat, nat_b: Nat) -> Option<Lab> {
+    lab_with_camera(nat_a, nat_b, &[]).await
+}
+
+/// [`lab`], with more flags for the camera.
+async fn lab_with_camera(nat_a: Nat, nat_b: Nat, camera: &[&str]) -> Option<Lab> {
     let site = site_root();
     let env = [
         ("LEPTOS_SITE_ROOT", site.to_str().unwrap()),
@@ -39,7 +49,7 @@ async fn lab(nat_a: Nat, nat_b: Nat) -> Option<Lab> {
     let mut lab = Lab::create(nat_a, nat_b)?;
     lab.start_coturn(TURN_SECRET).await;
     lab.start_server(&env).await;
-    lab.start_paired_camera().await;
+    lab.start_paired_camera_with(camera).await;
     Some(lab)
 }
 
@@ -70,6 +80,67 @@ async fn chromium_times(lab: &Lab, tries: usize) -> Vec<f64> {
         times.split_off(1)
     })
     .await
+}
+
+/// A relayed recording camera's timeline in Chromium behind router B: click → recorded
+/// picture, and Live → live picture, `tries` of each; rows to print.
+async fn relayed_recording(tries: usize) -> String {
+    let scratch = tempfile::tempdir().unwrap();
+    let recordings = scratch.path().join("recordings").display().to_string();
+    let lab = lab_with_camera(
+        Nat::Symmetric,
+        Nat::Symmetric,
+        &["--record-dir", &recordings, "--record-segment-secs", "15"],
+    )
+    .await
+    .expect("a lab was built once");
+    tokio::time::sleep(Duration::from_secs(65)).await;
+    let (relayed, server) = (lab.relayed_bytes(), lab.server_bytes());
+    let base = lab.base();
+    let (mut seeks, mut lives) = in_netns(&lab.ns(Ns::Viewer), move || async move {
+        let browser = Browser::logged_in_as_owner(&base).await;
+        browser.open_recordings().await;
+        let (mut seeks, mut lives) = (Vec::new(), Vec::new());
+        for i in 0..tries {
+            let back = 30_000 + (i as i64 * 3_000) % 30_000;
+            seeks.push(
+                browser
+                    .click_to_picture(Some(mumu_probe::now_ms() - back))
+                    .await,
+            );
+            lives.push(browser.click_to_picture(None).await);
+        }
+        browser.close().await;
+        (seeks, lives)
+    })
+    .await;
+    seeks.sort_by(f64::total_cmp);
+    lives.sort_by(f64::total_cmp);
+    let row = |label: &str, times: &[f64]| {
+        format!(
+            "{label:<30} {:>3} {:>7.0} {:>7.0} {:>7.0} {:>7.0}",
+            times.len(),
+            percentile(times, 50.0),
+            percentile(times, 95.0),
+            times.first().copied().unwrap_or(f64::NAN),
+            times.last().copied().unwrap_or(f64::NAN),
+        )
+    };
+    format!(
+        "Recorded picture through coturn (two symmetric NATs), Chromium, ms (click -> first frame presented)\n\
+         {:<30} {:>3} {:>7} {:>7} {:>7} {:>7}\n{}\n{}\n\
+         meanwhile coturn relayed {} KB and mumu-server carried {} KB (signaling only)",
+        "",
+        "n",
+        "p50",
+        "p95",
+        "min",
+        "max",
+        row("timeline click, 30-60 s back", &seeks),
+        row("Live click", &lives),
+        (lab.relayed_bytes() - relayed) / 1000,
+        (lab.server_bytes() - server) / 1000,
+    )
 }
 
 /// Prints one row: `times` sorted into percentiles, and what coturn relayed since `before`.
@@ -205,4 +276,8 @@ async fn main() {
     drop(tcp);
 
     println!("\n{concurrent}");
+
+    if !smoke {
+        println!("\n{}", relayed_recording(tries).await);
+    }
 }

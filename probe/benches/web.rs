@@ -99,30 +99,6 @@ async fn click_to_first_frame(kind: Kind, size: &[&str], tries: usize) -> (f64, 
     (first, times)
 }
 
-/// Installed in the page before each click: the click's time (at the pointer's release on the
-/// timeline, or the press of Live) and the time the next frame of the expected picture is
-/// presented: the playback `<video>` showing about `arguments[0]` (ms, wall clock) for a seek,
-/// the live `<video>` again for Live (`arguments[0]` is 0).
-const SEEK_PROBE: &str = "const target = arguments[0]; const toLive = target === 0;
-    const w = window.__mumuSeek = { t0: null, t1: null };
-    const el = document.querySelector(toLive ? 'button.live' : '.timeline');
-    el.addEventListener(toLive ? 'click' : 'mouseup', () => {
-      w.t0 = performance.now();
-      const tile = document.querySelector('.tile');
-      const check = () => {
-        const p = document.querySelector('.playback-time');
-        const v = document.querySelector(toLive ? '.tile video:not(.playback)' : 'video.playback');
-        const there = toLive
-          ? tile.dataset.mode === 'live' && p.dataset.live === 'true'
-          : p.dataset.live !== 'true' && v.readyState >= 2 && !v.seeking
-            && Math.abs(Number(p.dataset.ms) - target) < 1500;
-        if (there) { v.requestVideoFrameCallback(() => { w.t1 = performance.now(); }); }
-        else { requestAnimationFrame(check); }
-      };
-      requestAnimationFrame(check);
-    }, { once: true, capture: true });
-    return true;";
-
 /// Click on the timeline → recorded picture, and click on Live → live picture, in Chromium on
 /// a camera that has recorded for over a minute; `tries` of each.
 async fn recording_seeks(tries: usize) -> (Vec<f64>, Vec<f64>) {
@@ -137,43 +113,16 @@ async fn recording_seeks(tries: usize) -> (Vec<f64>, Vec<f64>) {
     .await;
     tokio::time::sleep(Duration::from_secs(65)).await;
     let browser = Browser::logged_in_as_owner_in(Kind::Chromium, &system.base).await;
-    browser.click("li.device a.button.primary").await;
-    browser
-        .wait_js(
-            "the recording's timeline",
-            Duration::from_secs(20),
-            "const r = document.querySelector('.history-records'); \
-             return r && !r.hidden && document.querySelectorAll('.timeline .span').length > 0",
-        )
-        .await;
-    for _ in 0..8 {
-        let (from, to, _) = browser.timeline_range().await;
-        if to - from <= 10 * 60_000 {
-            break;
-        }
-        browser.click("button.zoom-in").await;
-    }
-    let measured = async |target: i64| {
-        browser.js(SEEK_PROBE, vec![json!(target)]).await;
-        if target == 0 {
-            browser.click("button.live").await;
-        } else {
-            browser.click_timeline_at(target).await;
-        }
-        let took = browser
-            .wait_js(
-                "the picture after the click",
-                Duration::from_secs(15),
-                "const w = window.__mumuSeek; return w.t1 !== null && w.t1 - w.t0",
-            )
-            .await;
-        took.as_f64().unwrap_or(f64::NAN)
-    };
+    browser.open_recordings().await;
     let (mut seeks, mut lives) = (Vec::new(), Vec::new());
     for i in 0..tries {
         let back = 30_000 + (i as i64 * 3_000) % 30_000;
-        seeks.push(measured(mumu_probe::now_ms() - back).await);
-        lives.push(measured(0).await);
+        seeks.push(
+            browser
+                .click_to_picture(Some(mumu_probe::now_ms() - back))
+                .await,
+        );
+        lives.push(browser.click_to_picture(None).await);
     }
     browser.close().await;
     seeks.sort_by(f64::total_cmp);

@@ -916,6 +916,45 @@ impl Browser {
         .to_owned()
     }
 
+    /// From the dashboard, opens the first camera's watch page and waits for its recording's
+    /// timeline, zoomed in until it shows ten minutes at most.
+    pub async fn open_recordings(&self) {
+        self.click("li.device a.button.primary").await;
+        self.wait_js(
+            "the recording's timeline",
+            Duration::from_secs(20),
+            "const r = document.querySelector('.history-records'); \
+             return r && !r.hidden && document.querySelectorAll('.timeline .span').length > 0",
+        )
+        .await;
+        for _ in 0..8 {
+            let (from, to, _) = self.timeline_range().await;
+            if to - from <= 10 * 60_000 {
+                break;
+            }
+            self.click("button.zoom-in").await;
+        }
+    }
+
+    /// Clicks the timeline at `at` (ms, wall clock), or Live for `None`, and returns the ms from
+    /// the click to the first frame of that picture presented (`requestVideoFrameCallback`):
+    /// the playback `<video>` showing about that time, or the live `<video>` again.
+    pub async fn click_to_picture(&self, at: Option<i64>) -> f64 {
+        self.js(SEEK_PROBE, vec![json!(at.unwrap_or(0))]).await;
+        match at {
+            Some(at) => self.click_timeline_at(at).await,
+            None => self.click("button.live").await,
+        }
+        self.wait_js(
+            "the picture after the click",
+            Duration::from_secs(15),
+            "const w = window.__mumuSeek; return w.t1 !== null && w.t1 - w.t0",
+        )
+        .await
+        .as_f64()
+        .unwrap_or(f64::NAN)
+    }
+
     /// The wall-clock range a recording's timeline shows (its `data-from`, `data-to`), and
     /// its width in pixels.
     pub async fn timeline_range(&self) -> (i64, i64, f64) {
@@ -1046,3 +1085,26 @@ impl Browser {
         let _ = self.client.close().await;
     }
 }
+
+/// Installed in the page before a click on a recording's timeline (`arguments[0]`: the time
+/// clicked, ms) or on Live (`arguments[0]` is 0): the click's time, and the time the next frame
+/// of the expected picture is presented.
+const SEEK_PROBE: &str = "const target = arguments[0]; const toLive = target === 0;
+    const w = window.__mumuSeek = { t0: null, t1: null };
+    const el = document.querySelector(toLive ? 'button.live' : '.timeline');
+    el.addEventListener(toLive ? 'click' : 'mouseup', () => {
+      w.t0 = performance.now();
+      const tile = document.querySelector('.tile');
+      const check = () => {
+        const p = document.querySelector('.playback-time');
+        const v = document.querySelector(toLive ? '.tile video:not(.playback)' : 'video.playback');
+        const there = toLive
+          ? tile.dataset.mode === 'live' && p.dataset.live === 'true'
+          : p.dataset.live !== 'true' && v.readyState >= 2 && !v.seeking
+            && Math.abs(Number(p.dataset.ms) - target) < 1500;
+        if (there) { v.requestVideoFrameCallback(() => { w.t1 = performance.now(); }); }
+        else { requestAnimationFrame(check); }
+      };
+      requestAnimationFrame(check);
+    }, { once: true, capture: true });
+    return true;";

@@ -121,7 +121,9 @@ pub struct Panel {
     root: web_sys::Element,
     tile: Option<web_sys::Element>,
     parts: Vec<web_sys::Element>,
-    spans_html: String,
+    /// The bars drawn last (left and width, %), so that they are drawn again only when they
+    /// change.
+    drawn_bars: Vec<(f64, f64)>,
     pub marks: Marks,
 }
 
@@ -146,6 +148,18 @@ const PARTS: [&str; 17] = [
     ".export-status",
 ];
 
+/// Places `element` at `left` % (and `width` %) through the CSSOM (`element.style.left = …`):
+/// the page's Content-Security-Policy refuses inline `style` attributes, not the CSSOM.
+fn set_position(element: &web_sys::Element, left: f64, width: Option<f64>) {
+    let Ok(style) = js_sys::Reflect::get(element, &"style".into()) else {
+        return;
+    };
+    let _ = js_sys::Reflect::set(&style, &"left".into(), &percent(left).into());
+    if let Some(width) = width {
+        let _ = js_sys::Reflect::set(&style, &"width".into(), &percent(width).into());
+    }
+}
+
 fn show(element: &web_sys::Element, shown: bool) {
     let _ = if shown {
         element.remove_attribute("hidden")
@@ -166,7 +180,7 @@ impl Panel {
             tile: root.closest(".tile").ok().flatten(),
             root,
             parts,
-            spans_html: String::new(),
+            drawn_bars: Vec::new(),
             marks: Marks {
                 now: js_sys::Date::now() as i64,
                 zoom: ZOOMS.len() - 1,
@@ -256,19 +270,19 @@ impl Panel {
         show(&p[3], ui.access == Access::Records);
         let m = &self.marks;
         let range = self.range(ui);
-        let html: String = bars(&ui.spans, ui.recording, m.now, range)
-            .into_iter()
-            .map(|(l, w)| {
-                format!(
-                    r#"<div class="span" style="left:{};width:{}"></div>"#,
-                    percent(l),
-                    percent(w)
-                )
-            })
-            .collect();
-        if html != self.spans_html {
-            p[5].set_inner_html(&html);
-            self.spans_html = html;
+        let bars = bars(&ui.spans, ui.recording, m.now, range);
+        if bars != self.drawn_bars {
+            p[5].set_inner_html("");
+            if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+                for &(l, w) in &bars {
+                    if let Ok(bar) = document.create_element("div") {
+                        let _ = bar.set_attribute("class", "span");
+                        set_position(&bar, l, Some(w));
+                        let _ = p[5].append_child(&bar);
+                    }
+                }
+            }
+            self.drawn_bars = bars;
         }
         let m = &self.marks;
         let _ = p[4].set_attribute("data-from", &range.0.to_string());
@@ -276,22 +290,14 @@ impl Panel {
         match m.export {
             (Some(a), Some(b)) => {
                 let (l, r) = (fraction(range, a.min(b)), fraction(range, a.max(b)));
-                attr(
-                    6,
-                    "style",
-                    &format!(
-                        "left:{};width:{}",
-                        percent(l * 100.0),
-                        percent((r - l) * 100.0)
-                    ),
-                );
+                set_position(&p[6], l * 100.0, Some((r - l) * 100.0));
                 show(&p[6], true);
             }
             _ => show(&p[6], false),
         }
         let shown = ui.at.unwrap_or(m.now);
         let head = fraction(range, m.drag.unwrap_or(shown)) * 100.0;
-        attr(7, "style", &format!("left:{}", percent(head)));
+        set_position(&p[7], head, None);
         set(8, &local_clock(range.0));
         if self.is_live(range.1) {
             set(9, "Now");

@@ -131,6 +131,8 @@ async fn plays_back_and_exports(browser: &Browser) {
         (19.0..=23.5).contains(&in_browser),
         "the browser's <video> opens the export: duration {in_browser}"
     );
+    // No Content-Security-Policy violation and no panic on the way.
+    super::assert_console_clean(browser, false).await;
 }
 
 fn base64_of(bytes: &[u8]) -> String {

@@ -19,7 +19,7 @@
 //! `cargo bench -p mumu-probe --bench nat_lab`, as root, with coturn, chromium and
 //! chromedriver installed and the site built (`scripts/test` does all of it).
 //! `MUMU_BENCH_TRIES` (default 10) sets the tries per path, `MUMU_BENCH_SECS` (default 20)
-//! the length of the concurrent watches. Under `cargo test --all-targets` it makes a small
+//! the length of the concurrent watches, `MUMU_BENCH_ONLY=recording` runs the third part alone. Under `cargo test --all-targets` it makes a small
 //! smoke run with debug builds; its figures mean nothing.
 
 #[path = "../tests/common/mod.rs"]
@@ -84,7 +84,7 @@ async fn chromium_times(lab: &Lab, tries: usize) -> Vec<f64> {
 
 /// A relayed recording camera's timeline in Chromium behind router B: click → recorded
 /// picture, and Live → live picture, `tries` of each; rows to print.
-async fn relayed_recording(tries: usize) -> String {
+async fn relayed_recording(tries: usize) -> Option<String> {
     let scratch = tempfile::tempdir().unwrap();
     let recordings = scratch.path().join("recordings").display().to_string();
     let lab = lab_with_camera(
@@ -92,8 +92,7 @@ async fn relayed_recording(tries: usize) -> String {
         Nat::Symmetric,
         &["--record-dir", &recordings, "--record-segment-secs", "15"],
     )
-    .await
-    .expect("a lab was built once");
+    .await?;
     tokio::time::sleep(Duration::from_secs(65)).await;
     let (relayed, server) = (lab.relayed_bytes(), lab.server_bytes());
     let base = lab.base();
@@ -126,7 +125,7 @@ async fn relayed_recording(tries: usize) -> String {
             times.last().copied().unwrap_or(f64::NAN),
         )
     };
-    format!(
+    Some(format!(
         "Recorded picture through coturn (two symmetric NATs), Chromium, ms (click -> first frame presented)\n\
          {:<30} {:>3} {:>7} {:>7} {:>7} {:>7}\n{}\n{}\n\
          meanwhile coturn relayed {} KB and mumu-server carried {} KB (signaling only)",
@@ -140,7 +139,7 @@ async fn relayed_recording(tries: usize) -> String {
         row("Live click", &lives),
         (lab.relayed_bytes() - relayed) / 1000,
         (lab.server_bytes() - server) / 1000,
-    )
+    ))
 }
 
 /// Prints one row: `times` sorted into percentiles, and what coturn relayed since `before`.
@@ -243,6 +242,13 @@ async fn main() {
             ""
         }
     );
+    // MUMU_BENCH_ONLY=recording runs the third part alone.
+    if !smoke && std::env::var("MUMU_BENCH_ONLY").is_ok_and(|only| only == "recording") {
+        if let Some(rows) = relayed_recording(tries).await {
+            println!("\n{rows}");
+        }
+        return;
+    }
     let Some(direct) = lab(Nat::EndpointIndependent, Nat::EndpointIndependent).await else {
         return;
     };
@@ -277,7 +283,7 @@ async fn main() {
 
     println!("\n{concurrent}");
 
-    if !smoke {
-        println!("\n{}", relayed_recording(tries).await);
+    if !smoke && let Some(rows) = relayed_recording(tries).await {
+        println!("\n{rows}");
     }
 }

@@ -10,16 +10,19 @@
 //! 2. four relayed watches at once (probes, symmetric routers): coturn's CPU, the bit rate it
 //!    relayed, each viewer's frame rate, and the bytes mumu-server carried meanwhile
 //!    (signaling only: the video never touches it);
-//! 3. a recording camera behind router A (symmetric routers both sides, so the session is
-//!    relayed): Chromium's click on the timeline 30–60 s back to the first recorded frame
-//!    presented, and its click on Live to the live frame, p50/p95 over the tries, with what
-//!    coturn and the server carried meanwhile (left out of the smoke run: the camera records
-//!    a minute first).
+//! 3. with `MUMU_BENCH_ONLY=recording` only (it records a minute first): a recording camera
+//!    behind router A (symmetric routers both sides, so the session is relayed), Chromium's
+//!    click on the timeline 30–60 s back to the first recorded frame presented, and its click
+//!    on Live to the live frame, p50/p95 over the tries, with what coturn and the server
+//!    carried meanwhile. On 2026-12-07 it stops at the first click: Chromium started inside the
+//!    lab's viewer namespace says it cannot play H.264 in MP4 (`MediaSource.isTypeSupported`),
+//!    which the same Chromium on loopback plays (the web benchmark's fourth part); the probe's
+//!    relayed playback test passes (`tests/nat_lab.rs`).
 //!
 //! `cargo bench -p mumu-probe --bench nat_lab`, as root, with coturn, chromium and
 //! chromedriver installed and the site built (`scripts/test` does all of it).
 //! `MUMU_BENCH_TRIES` (default 10) sets the tries per path, `MUMU_BENCH_SECS` (default 20)
-//! the length of the concurrent watches, `MUMU_BENCH_ONLY=recording` runs the third part alone. Under `cargo test --all-targets` it makes a small
+//! the length of the concurrent watches, `MUMU_BENCH_ONLY=recording` runs the third part (alone). Under `cargo test --all-targets` it makes a small
 //! smoke run with debug builds; its figures mean nothing.
 
 #[path = "../tests/common/mod.rs"]
@@ -282,8 +285,4 @@ async fn main() {
     drop(tcp);
 
     println!("\n{concurrent}");
-
-    if !smoke && let Some(rows) = relayed_recording(tries).await {
-        println!("\n{rows}");
-    }
 }

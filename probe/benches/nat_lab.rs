@@ -14,10 +14,11 @@
 //!    behind router A (symmetric routers both sides, so the session is relayed), Chromium's
 //!    click on the timeline 30–60 s back to the first recorded frame presented, and its click
 //!    on Live to the live frame, p50/p95 over the tries, with what coturn and the server
-//!    carried meanwhile. On 2026-12-07 it stops at the first click: Chromium started inside the
-//!    lab's viewer namespace says it cannot play H.264 in MP4 (`MediaSource.isTypeSupported`),
-//!    which the same Chromium on loopback plays (the web benchmark's fourth part); the probe's
-//!    relayed playback test passes (`tests/nat_lab.rs`).
+//!    carried meanwhile. On 2026-12-07 it stopped before the first click: the relayed watch
+//!    played live, but the page showed no timeline within 20 s and said this browser cannot
+//!    decode H.264 in MP4, while the same Chromium on loopback plays recordings (the web
+//!    benchmark's fourth part) and the probe's relayed playback passes (`tests/nat_lab.rs`).
+//!    Not investigated yet.
 //!
 //! `cargo bench -p mumu-probe --bench nat_lab`, as root, with coturn, chromium and
 //! chromedriver installed and the site built (`scripts/test` does all of it).

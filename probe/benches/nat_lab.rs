@@ -100,25 +100,14 @@ async fn relayed_recording(tries: usize) -> Option<String> {
     tokio::time::sleep(Duration::from_secs(65)).await;
     let (relayed, server) = (lab.relayed_bytes(), lab.server_bytes());
     let base = lab.base();
-    let (mut seeks, mut lives) = in_netns(&lab.ns(Ns::Viewer), move || async move {
+    let (seeks, lives) = in_netns(&lab.ns(Ns::Viewer), move || async move {
         let browser = Browser::logged_in_as_owner(&base).await;
         browser.open_recordings().await;
-        let (mut seeks, mut lives) = (Vec::new(), Vec::new());
-        for i in 0..tries {
-            let back = 30_000 + (i as i64 * 3_000) % 30_000;
-            seeks.push(
-                browser
-                    .click_to_picture(Some(mumu_probe::now_ms() - back))
-                    .await,
-            );
-            lives.push(browser.click_to_picture(None).await);
-        }
+        let times = browser.click_times(tries).await;
         browser.close().await;
-        (seeks, lives)
+        times
     })
     .await;
-    seeks.sort_by(f64::total_cmp);
-    lives.sort_by(f64::total_cmp);
     let row = |label: &str, times: &[f64]| {
         format!(
             "{label:<30} {:>3} {:>7.0} {:>7.0} {:>7.0} {:>7.0}",

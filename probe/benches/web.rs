@@ -114,20 +114,9 @@ async fn recording_seeks(tries: usize) -> (Vec<f64>, Vec<f64>) {
     tokio::time::sleep(Duration::from_secs(65)).await;
     let browser = Browser::logged_in_as_owner_in(Kind::Chromium, &system.base).await;
     browser.open_recordings().await;
-    let (mut seeks, mut lives) = (Vec::new(), Vec::new());
-    for i in 0..tries {
-        let back = 30_000 + (i as i64 * 3_000) % 30_000;
-        seeks.push(
-            browser
-                .click_to_picture(Some(mumu_probe::now_ms() - back))
-                .await,
-        );
-        lives.push(browser.click_to_picture(None).await);
-    }
+    let times = browser.click_times(tries).await;
     browser.close().await;
-    seeks.sort_by(f64::total_cmp);
-    lives.sort_by(f64::total_cmp);
-    (seeks, lives)
+    times
 }
 
 /// Chromium's "Slow 4G": 1.6 Mbit/s down, 750 kbit/s up, 150 ms round trip.

@@ -936,6 +936,23 @@ impl Browser {
         }
     }
 
+    /// `tries` of each: a click on the timeline 30–60 s back to its recorded picture, and a
+    /// click on Live to the live one ([`Browser::click_to_picture`]), each sorted, in ms.
+    pub async fn click_times(&self, tries: usize) -> (Vec<f64>, Vec<f64>) {
+        let (mut seeks, mut lives) = (Vec::new(), Vec::new());
+        for i in 0..tries {
+            let back = 30_000 + (i as i64 * 3_000) % 30_000;
+            seeks.push(
+                self.click_to_picture(Some(mumu_probe::now_ms() - back))
+                    .await,
+            );
+            lives.push(self.click_to_picture(None).await);
+        }
+        seeks.sort_by(f64::total_cmp);
+        lives.sort_by(f64::total_cmp);
+        (seeks, lives)
+    }
+
     /// Clicks the timeline at `at` (ms, wall clock), or Live for `None`, and returns the ms from
     /// the click to the first frame of that picture presented (`requestVideoFrameCallback`):
     /// the playback `<video>` showing about that time, or the live `<video>` again.

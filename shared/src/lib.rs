@@ -1,14 +1,16 @@
 //! The MuMu wire protocol, shared by the server, the agent and the web app.
 //!
 //! Everything a part says to another part is a type in this crate: the signaling messages
-//! ([`signaling`]), the messages of a session's history data channel ([`history`]), their envelope and decoding ([`envelope`]), the REST request and response
-//! bodies ([`api`]) and the stable error codes ([`error`]). It depends on serde alone so that it
-//! builds for the browser (wasm32) and for the Raspberry Pi alike.
+//! ([`signaling`]), the messages of a session's history data channel ([`history`]), motion
+//! events and their settings ([`events`]), their envelope and decoding ([`envelope`]), the REST
+//! request and response bodies ([`api`]) and the stable error codes ([`error`]). It depends on
+//! serde alone so that it builds for the browser (wasm32) and for the Raspberry Pi alike.
 
 pub mod api;
 pub mod backoff;
 pub mod envelope;
 pub mod error;
+pub mod events;
 pub mod history;
 pub mod ice;
 pub mod ids;

@@ -13,6 +13,8 @@ use crate::media::VideoSettings;
 use crate::media::capture::Capture;
 use crate::media::consumer::ConsumerKind;
 use crate::media::recorder::{EncodedFrame, FrameWriter, Recorder};
+use crate::motion::{MotionError, MotionService};
+use crate::motion::store::Retention;
 use crate::recording::{Frame, Limits, SegmentWriter, Store};
 use crate::sessions::Sessions;
 use anyhow::{Context as _, bail};
@@ -48,6 +50,14 @@ pub struct AgentConfig {
     pub health_file: Option<PathBuf>,
     /// Record the camera (`None`: off).
     pub recording: Option<RecordingSettings>,
+    /// Detect motion (`None`: when the simulator's motion is on or a zone is stored).
+    pub motion: Option<bool>,
+}
+
+/// Where motion events, their thumbnails and the motion settings are kept, in the state
+/// directory.
+pub fn events_dir(state_dir: &std::path::Path) -> PathBuf {
+    state_dir.join("events")
 }
 
 /// Where and how much to record.
@@ -93,6 +103,7 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
         Some(settings) => start_recording(&capture, settings, &camera).await,
         None => (None, None),
     };
+    let motion = start_motion(&capture, &config).await;
     let mut sessions =
         Sessions::new(capture.clone(), events_tx, config.max_viewers).with_history(history);
 
@@ -167,7 +178,12 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
         }
     }
     .await;
-    // The segment being written is finished before the capture stops.
+    // The event under way is recorded, and the segment being written finished, before the
+    // capture stops.
+    if let Some(motion) = motion {
+        crate::health::report_motion(None);
+        let _ = tokio::task::spawn_blocking(move || motion.stop()).await;
+    }
     if let Some(recorder) = recorder {
         crate::health::report_recording(None);
         let _ = tokio::task::spawn_blocking(move || recorder.stop()).await;
@@ -215,6 +231,50 @@ async fn start_recording(
         store: store.stats(),
     })));
     (Some(recorder), Some(history))
+}
+
+/// Applies the stored motion settings (privacy masks first) and starts the detector when it is
+/// on. Settings that cannot be read leave the camera without masks, and say why; detection that
+/// cannot start leaves the camera streaming.
+async fn start_motion(capture: &Capture, config: &AgentConfig) -> Option<MotionService> {
+    let dir = events_dir(&config.state_dir);
+    let simulated = config.video.simulated_motion.is_some();
+    let capture = capture.clone();
+    let explicit = config.motion;
+    let started = tokio::task::spawn_blocking(move || {
+        let detect = explicit.unwrap_or_else(|| simulated || MotionService::has_stored_zones(&dir));
+        MotionService::start(&capture, &dir, detect, Retention::default())
+            .map(|service| (service, dir, detect))
+    })
+    .await;
+    match started {
+        Ok(Ok((service, dir, detect))) => {
+            let settings = service.settings();
+            tracing::info!(
+                detect,
+                dir = %dir.display(),
+                zones = settings.zones.len(),
+                masks = settings.masks.len(),
+                "motion settings applied"
+            );
+            if detect {
+                crate::health::report_motion(Some(Box::new(service.health_probe())));
+            }
+            Some(service)
+        }
+        Ok(Err(e @ (MotionError::Settings(_) | MotionError::Invalid(_)))) => {
+            tracing::error!(error = %e, "the motion settings cannot be used: no privacy mask applies and motion detection is off");
+            None
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "motion detection is off (the privacy masks apply)");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "motion detection is off: starting it failed");
+            None
+        }
+    }
 }
 
 /// The recorder writes into the recording's segments.

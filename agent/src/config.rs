@@ -64,7 +64,7 @@ pub struct Flags {
     #[arg(long, env = "MUMU_HEALTH_FILE", global = true)]
     pub health_file: Option<PathBuf>,
 
-    /// Use the test picture (a moving ball and a clock) instead of a camera: --source test.
+    /// Use the test picture (still colour bars and a clock) instead of a camera: --source test.
     #[arg(long, global = true)]
     pub simulate: bool,
 
@@ -76,7 +76,8 @@ pub struct Flags {
     #[arg(long, env = "MUMU_DEVICE", global = true)]
     pub device: Option<PathBuf>,
 
-    /// The test picture's videotestsrc pattern (ball, smpte, snow, ...) [default: ball].
+    /// The test picture's videotestsrc pattern (smpte75, ball, smpte, snow, ...) [default:
+    /// smpte75, still bars; ball moves all the time].
     #[arg(long, env = "MUMU_TEST_PATTERN", global = true)]
     pub test_pattern: Option<String>,
 
@@ -148,6 +149,17 @@ pub struct Flags {
     /// Start a new segment at the first keyframe after this many seconds [default: 60].
     #[arg(long, env = "MUMU_RECORD_SEGMENT_SECS", global = true, hide = true)]
     pub record_segment_secs: Option<u64>,
+
+    /// Detect motion and keep its events (with thumbnails) in the state directory's `events`
+    /// folder; the camera then runs whether or not anyone watches [default: on when the
+    /// simulator's motion is on or the stored motion settings have a zone].
+    #[arg(long, env = "MUMU_MOTION", global = true)]
+    pub motion: Option<bool>,
+
+    /// The test picture only: an object crosses it every SECS seconds (2 to 3600), to see
+    /// motion events [default: off].
+    #[arg(long, env = "MUMU_SIMULATE_MOTION_EVERY", global = true, value_name = "SECS")]
+    pub simulate_motion_every: Option<u64>,
 }
 
 /// An H.264 encoder to force.
@@ -208,6 +220,10 @@ pub struct FileConfig {
     pub record_keep_days: Option<f64>,
     /// Segment length, seconds.
     pub record_segment_secs: Option<u64>,
+    /// Motion detection on or off.
+    pub motion: Option<bool>,
+    /// The simulator's crossing object, every this many seconds.
+    pub simulate_motion_every: Option<u64>,
 }
 
 impl FileConfig {
@@ -255,7 +271,7 @@ pub fn resolve(cli: Flags, file: FileConfig, re_enroll: bool) -> Result<AgentCon
     let pattern = cli
         .test_pattern
         .or(file.test_pattern)
-        .unwrap_or_else(|| "ball".into());
+        .unwrap_or_else(|| crate::media::source::DEFAULT_PATTERN.into());
     let source = Source::choose(kind, device, pattern)?;
     let width = cli.width.or(file.width).unwrap_or(1280);
     let height = cli.height.or(file.height).unwrap_or(720);
@@ -279,6 +295,15 @@ pub fn resolve(cli: Flags, file: FileConfig, re_enroll: bool) -> Result<AgentCon
         )));
     }
     let idle_stop_secs = cli.idle_stop_secs.or(file.idle_stop_secs).unwrap_or(60);
+    let simulated_motion = match cli.simulate_motion_every.or(file.simulate_motion_every) {
+        None => None,
+        Some(secs @ 2..=3600) => Some(Duration::from_secs(secs)),
+        Some(secs) => {
+            return Err(ConfigError::Invalid(format!(
+                "simulate_motion_every must be between 2 and 3600 seconds (got {secs})"
+            )));
+        }
+    };
     let recording = match cli.record_dir.or(file.record_dir) {
         None => None,
         Some(dir) => Some(RecordingSettings {
@@ -327,6 +352,7 @@ pub fn resolve(cli: Flags, file: FileConfig, re_enroll: bool) -> Result<AgentCon
                     .or(file.keyframe_min_interval_ms)
                     .unwrap_or(250),
             ),
+            simulated_motion,
         },
         max_viewers: cli.max_viewers.or(file.max_viewers).unwrap_or(8),
         idle_stop: (idle_stop_secs > 0).then(|| Duration::from_secs(idle_stop_secs)),
@@ -339,6 +365,7 @@ pub fn resolve(cli: Flags, file: FileConfig, re_enroll: bool) -> Result<AgentCon
         re_enroll,
         health_file: cli.health_file,
         recording,
+        motion: cli.motion.or(file.motion),
     })
 }
 
@@ -400,7 +427,34 @@ mod tests {
         assert_eq!(defaults.video.key_int, 60);
         assert_eq!(defaults.idle_stop, Some(Duration::from_secs(60)));
         assert_eq!(defaults.max_viewers, 8);
-        assert_eq!(defaults.video.source, Source::test());
+        assert_eq!(
+            defaults.video.source,
+            Source::Test {
+                pattern: "smpte75".into()
+            },
+            "a still picture: the simulator shows no motion unless asked to"
+        );
+        assert_eq!(defaults.video.simulated_motion, None);
+        assert_eq!(defaults.motion, None, "decided at start from the settings");
+    }
+
+    #[test]
+    fn simulated_motion_and_detection_are_settings_like_the_others() {
+        let on = config(&["--simulate", "--simulate-motion-every", "5"], "motion = false");
+        assert_eq!(on.video.simulated_motion, Some(Duration::from_secs(5)));
+        assert_eq!(on.motion, Some(false));
+        let file = config(&["--simulate", "--motion", "true"], "simulate_motion_every = 30");
+        assert_eq!(file.video.simulated_motion, Some(Duration::from_secs(30)));
+        assert_eq!(file.motion, Some(true));
+        gstreamer::init().expect("GStreamer initialises");
+        let error = resolve(
+            parse(&["--simulate", "--simulate-motion-every", "1"]),
+            FileConfig::default(),
+            false,
+        )
+        .expect_err("too often")
+        .to_string();
+        assert!(error.contains("simulate_motion_every"), "{error}");
     }
 
     #[test]
@@ -456,7 +510,9 @@ mod tests {
                 && config.idle_stop_secs.is_some()
                 && config.status_interval_secs.is_some()
                 && config.record_max_gb.is_some()
-                && config.record_keep_days.is_some(),
+                && config.record_keep_days.is_some()
+                && config.motion.is_some()
+                && config.simulate_motion_every.is_some(),
             "every key is documented: {config:?}"
         );
         assert_eq!(FileConfig::parse(example).unwrap(), FileConfig::default());

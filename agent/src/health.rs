@@ -5,9 +5,12 @@
 //! The file's first line is the time of the server's last answer (Unix ms). While the camera
 //! records, counters follow it, one `name value` per line as Prometheus writes them, for the
 //! Pi's watchdog and for people: whether the recorder runs, frames dropped before the disk (the
-//! recorder's queue) and by it, bytes recorded and written, segments, write errors.
+//! recorder's queue) and by it, bytes recorded and written, segments, write errors. While
+//! motion detection is on, its counters follow (`mumu_motion_*`): whether the detector runs,
+//! pictures looked at and dropped, events, thumbnails, errors.
 
 use crate::media::recorder::RecorderStats;
+use crate::motion::service::MotionHealth;
 use crate::recording::WriterStats;
 use std::path::Path;
 use std::sync::Mutex;
@@ -70,6 +73,25 @@ pub fn report_recording(probe: Option<RecordingProbe>) {
     *RECORDING.lock().unwrap_or_else(|e| e.into_inner()) = probe;
 }
 
+type MotionProbe = Box<dyn Fn() -> MotionHealth + Send>;
+
+/// What reads the motion detector's counters, while it runs.
+static MOTION: Mutex<Option<MotionProbe>> = Mutex::new(None);
+
+/// From now on each mark also writes what `probe` reads (`None`: detection stopped).
+pub fn report_motion(probe: Option<MotionProbe>) {
+    *MOTION.lock().unwrap_or_else(|e| e.into_inner()) = probe;
+}
+
+/// The motion detector's counters now, while it runs.
+pub fn motion() -> Option<MotionHealth> {
+    MOTION
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|probe| probe())
+}
+
 /// Heartbeats come every 20 s: older than this, three went unanswered.
 pub const MAX_AGE: Duration = Duration::from_secs(90);
 
@@ -105,7 +127,8 @@ pub fn recording() -> Option<RecordingHealth> {
 pub fn mark(path: &Path) {
     let now = crate::now_ms();
     let recording = recording().map(|r| r.lines()).unwrap_or_default();
-    if let Err(e) = std::fs::write(path, format!("{now}\n{recording}")) {
+    let motion = motion().map(|m| m.lines()).unwrap_or_default();
+    if let Err(e) = std::fs::write(path, format!("{now}\n{recording}{motion}")) {
         tracing::warn!(path = %path.display(), "cannot write the health file: {e}");
     }
 }
@@ -150,6 +173,21 @@ mod tests {
         assert!(lines.contains("\nmumu_recording_frames_dropped_before_disk_total 3\n"));
         assert!(lines.contains("\nmumu_recording_frames_written_total 897\n"));
         assert_eq!(lines.lines().count(), 10);
+    }
+
+    #[test]
+    fn the_motion_counters_are_one_per_line() {
+        let health = MotionHealth {
+            active: true,
+            pictures: 3_000,
+            events_recorded: 2,
+            ..MotionHealth::default()
+        };
+        let lines = health.lines();
+        assert!(lines.starts_with("mumu_motion_active 1\n"), "{lines}");
+        assert!(lines.contains("\nmumu_motion_pictures_total 3000\n"));
+        assert!(lines.contains("\nmumu_motion_events_total 2\n"));
+        assert_eq!(lines.lines().count(), 8);
     }
 
     #[test]

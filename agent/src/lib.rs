@@ -3,7 +3,8 @@
 //!
 //! Code map: [`agent`] (the life of the process) → [`connection`] (one signaling socket) →
 //! [`sessions`] (the viewers being served) → [`media`] (the GStreamer pipeline). Around them:
-//! [`identity`] (the 0600 state file), [`enrollment`] (REST calls), [`backoff`], [`status`].
+//! [`identity`] (the 0600 state file), [`enrollment`] (REST calls), [`backoff`], [`status`];
+//! [`recording`] and [`history`] (recordings and their playback), [`motion`] (motion events).
 
 pub mod agent;
 pub mod backoff;
@@ -14,6 +15,7 @@ pub mod health;
 pub mod history;
 pub mod identity;
 pub mod media;
+pub mod motion;
 pub mod recording;
 pub mod sessions;
 pub mod socket;

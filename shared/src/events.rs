@@ -246,6 +246,52 @@ fn twice_area(points: &[Point]) -> u64 {
     sum.unsigned_abs()
 }
 
+/// A run of pixels on one row, `x0..x1` (the end excluded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PixelSpan {
+    /// The row, from the top.
+    pub y: u32,
+    /// The first pixel.
+    pub x0: u32,
+    /// One past the last pixel.
+    pub x1: u32,
+}
+
+/// The pixels of a `width` x `height` picture whose centres lie inside the polygon `points`
+/// (even-odd rule), row by row: what the camera blacks out for a mask and counts for a zone, at
+/// whatever size it needs.
+pub fn pixel_spans(points: &[Point], width: u32, height: u32) -> Vec<PixelSpan> {
+    let scale = |p: &Point| {
+        (
+            f64::from(p.x) * f64::from(width) / f64::from(COORD_MAX),
+            f64::from(p.y) * f64::from(height) / f64::from(COORD_MAX),
+        )
+    };
+    let corners: Vec<(f64, f64)> = points.iter().map(scale).collect();
+    let mut spans = vec![];
+    let mut crossings = Vec::with_capacity(corners.len());
+    for y in 0..height {
+        let centre = f64::from(y) + 0.5;
+        crossings.clear();
+        for i in 0..corners.len() {
+            let (a, b) = (corners[i], corners[(i + 1) % corners.len()]);
+            // Half-open in y, so a corner on the row is counted once.
+            if (a.1 <= centre) != (b.1 <= centre) {
+                crossings.push(a.0 + (centre - a.1) / (b.1 - a.1) * (b.0 - a.0));
+            }
+        }
+        crossings.sort_by(f64::total_cmp);
+        for pair in crossings.chunks_exact(2) {
+            let first = (pair[0] - 0.5).ceil().clamp(0.0, f64::from(width)) as u32;
+            let end = (pair[1] - 0.5).ceil().clamp(0.0, f64::from(width)) as u32;
+            if end > first {
+                spans.push(PixelSpan { y, x0: first, x1: end });
+            }
+        }
+    }
+    spans
+}
+
 /// One motion event as the camera records it: from the first moment the motion persisted to
 /// the last motion before a quiet period.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -352,5 +398,25 @@ mod tests {
             };
             assert!(bad.validate().is_err(), "{sensitivity} {min_area}");
         }
+    }
+
+    #[test]
+    fn a_rectangle_covers_the_pixels_whose_centres_it_holds() {
+        // The left half of a 10x4 picture, rows 1 and 2.
+        let spans = pixel_spans(&rectangle(0, 2500, 5000, 7500), 10, 4);
+        assert_eq!(
+            spans,
+            [
+                PixelSpan { y: 1, x0: 0, x1: 5 },
+                PixelSpan { y: 2, x0: 0, x1: 5 }
+            ]
+        );
+        let whole = pixel_spans(&rectangle(0, 0, COORD_MAX, COORD_MAX), 7, 3);
+        assert_eq!(whole.len(), 3);
+        assert!(whole.iter().all(|s| s.x0 == 0 && s.x1 == 7));
+        // A triangle: fewer pixels on its narrow rows.
+        let triangle = [Point::new(0, 0), Point::new(10_000, 10_000), Point::new(0, 10_000)];
+        let widths: Vec<u32> = pixel_spans(&triangle, 4, 4).iter().map(|s| s.x1 - s.x0).collect();
+        assert_eq!(widths, [1, 2, 3], "a centre on the edge is outside");
     }
 }

@@ -9,6 +9,7 @@ use mumu_shared::api::{
     HealthCheck, LoginRequest, PairRequest, PairingCode, RegisterRequest, Share, ShareRequest,
     UpdateDeviceRequest, UpdateShareRequest, User,
 };
+use mumu_shared::events::{EventRecord, MotionSettings, MotionZone, Point, PrivacyMask, rectangle};
 use mumu_shared::history::{
     DeviceToViewer, Export, Exporting, ListRecordings, More, Play, Playing, Recordings, Refusal,
     RefusalCode, Span, StopStream, StreamEndReason, StreamEnded, ViewerToDevice,
@@ -141,6 +142,22 @@ fn rest<T: Serialize + DeserializeOwned + Debug + PartialEq>(name: &str, expecte
         encoded, file,
         "{name}: the expected value encodes to different JSON"
     );
+}
+
+/// Checks a golden file of what the camera keeps and the viewer protocol will carry (motion
+/// settings, event records) both ways, like [`message`].
+fn camera<T: Serialize + DeserializeOwned + Debug + PartialEq>(name: &str, expected: T) {
+    assert!(
+        name.starts_with("events."),
+        "{name}: motion golden files start with \"events.\""
+    );
+    let text = read_golden(name);
+    let file = parse(name, &text);
+    let decoded: T =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: cannot decode: {e}"));
+    assert_eq!(decoded, expected, "{name}: decoded value differs from the expected one");
+    let encoded = parse(name, &serde_json::to_string(&expected).unwrap());
+    assert_eq!(encoded, file, "{name}: the expected value encodes to different JSON");
 }
 
 /// One test per golden file, and the list of every file they check.
@@ -613,6 +630,34 @@ golden! {
         )),
         TS + 60_003,
     ).reply_to(Some("w-1".into())));
+
+    // motion: what the camera keeps (its settings, its events)
+    events_motion_settings: camera("events.motion_settings", MotionSettings {
+        sensitivity: 60,
+        min_area: 150,
+        zones: vec![
+            MotionZone { name: "Front door".into(), points: rectangle(0, 3000, 4000, 10_000) },
+            MotionZone {
+                name: "Path".into(),
+                points: vec![Point::new(4000, 6000), Point::new(10_000, 5000), Point::new(10_000, 10_000)],
+            },
+        ],
+        masks: vec![PrivacyMask { points: rectangle(7000, 0, 10_000, 2500) }],
+    });
+    events_event_record: camera("events.event_record", EventRecord {
+        start: TS,
+        end: TS + 4_200,
+        zones: vec!["Front door".into(), "Path".into()],
+        peak_score: 420,
+        thumbnail: true,
+    });
+    events_event_record_no_zones: camera("events.event_record.no_zones", EventRecord {
+        start: TS + 60_000,
+        end: TS + 61_400,
+        zones: vec![],
+        peak_score: 180,
+        thumbnail: false,
+    });
 
     // REST bodies
     rest_register_request: rest("rest.register_request", RegisterRequest {

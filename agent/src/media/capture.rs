@@ -1,6 +1,6 @@
-//! The owner of the capture pipeline: it knows every consumer of the encoded stream (viewers
-//! now; a recorder and a motion detector next), and from them decides how long the pipeline
-//! runs and what becomes of a branch that fails.
+//! The owner of the capture pipeline: it knows every consumer of the stream (viewers and the
+//! recorder take the encoded one, the motion detector the raw frames before the encoder), and
+//! from them decides how long the pipeline runs and what becomes of a branch that fails.
 //!
 //! - **Lifetime**: the pipeline runs while any consumer is attached, whatever its kind. Once the
 //!   last has gone it runs on for the idle time (`--idle-stop-secs`), then stops (the camera is
@@ -21,7 +21,7 @@
 use super::branch::{PeerOptions, ViewerBranch};
 use super::consumer::{self, Branch, ConsumerId, ConsumerKind};
 pub use super::pipeline::{CapturePipeline, Encoder, Source};
-use super::queued::QueuedBranch;
+use super::queued::{QueueLimit, QueuedBranch};
 use super::{MediaError, MediaEvent, MediaEvents, VideoSettings};
 use futures_util::StreamExt;
 use gstreamer as gst;
@@ -179,8 +179,39 @@ impl Capture {
         max_queued: Duration,
     ) -> Result<QueuedBranch, MediaError> {
         self.attach(id.clone(), |pipeline, tee| {
-            QueuedBranch::attach(pipeline, tee, id, elements, max_queued)
+            QueuedBranch::attach(pipeline, tee, id, elements, QueueLimit::Time(max_queued))
         })
+    }
+
+    /// Hangs `elements` off the raw frames, before the encoder, for `id`, behind a leaky queue
+    /// of at most `max_frames` frames (see [`Capture::attach_queued`]).
+    pub fn attach_queued_raw(
+        &self,
+        id: ConsumerId,
+        elements: Vec<gst::Element>,
+        max_frames: u32,
+    ) -> Result<QueuedBranch, MediaError> {
+        let raw_tee = self.0.pipeline.raw_tee().clone();
+        self.attach(id.clone(), move |pipeline, _| {
+            QueuedBranch::attach(
+                pipeline,
+                &raw_tee,
+                id,
+                elements,
+                QueueLimit::Frames(max_frames),
+            )
+        })
+    }
+
+    /// Blacks out `masks` in every frame from the next one on, before the encoder: no viewer,
+    /// recording or thumbnail sees what is under them. Validated by the caller.
+    pub fn set_privacy_masks(&self, masks: &[mumu_shared::events::PrivacyMask]) {
+        self.0.pipeline.painter().set_masks(masks);
+    }
+
+    /// The picture's width and height.
+    pub fn picture_size(&self) -> (u32, u32) {
+        self.0.pipeline.size()
     }
 
     /// Detaches `id`'s branch, if it is attached; true if it was.

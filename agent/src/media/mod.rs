@@ -1,9 +1,10 @@
 //! Everything GStreamer: one capture + encode pipeline ([`pipeline`]) whose H.264 is fanned out
 //! through a `tee` to one branch per consumer: a [`branch::ViewerBranch`] (`rtph264pay !
 //! webrtcbin`) per viewer, and [`queued::QueuedBranch`]es (a sink behind a leaky queue) for
-//! the [`recorder::Recorder`] (an `appsink` feeding the recording's writer thread), and what
-//! comes next (a motion detector). [`capture::Capture`] owns the pipeline: it
-//! knows every consumer, keeps the pipeline running while any needs it, and removes a branch
+//! the [`recorder::Recorder`] (an `appsink` feeding the recording's writer thread); before the
+//! encoder, a raw `tee` feeds the motion detector's branch ([`motion::MotionBranch`]), and
+//! [`paint`] blacks out the privacy masks in every frame. [`capture::Capture`] owns the
+//! pipeline: it knows every consumer, keeps the pipeline running while any needs it, and removes a branch
 //! that fails without stopping the camera.
 //!
 //! Encoding once is the point of the design: a viewer costs packetization and SRTP, not another
@@ -21,6 +22,8 @@ pub mod fuse;
 pub mod gate;
 pub mod ice_servers;
 pub mod keyframes;
+pub mod motion;
+pub mod paint;
 pub mod pipeline;
 pub mod queued;
 pub mod recorder;

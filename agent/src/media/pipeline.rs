@@ -1,25 +1,34 @@
 //! The one capture + encode pipeline every consumer shares:
-//! `source ! capsfilter ! [clockoverlay] ! videoconvert ! encoder ! capsfilter ! h264parse !
-//! capsfilter ! tee`.
+//! `source ! capsfilter ! [clockoverlay] ! videoconvert ! capsfilter (I420 or NV12) ! raw tee !
+//! videoconvert ! encoder ! capsfilter ! h264parse ! capsfilter ! tee`.
 //!
-//! The `tee` allows having no consumers at all (`allow-not-linked`), so the pipeline runs on
-//! when the last one leaves. Its sink pad carries the keyframe throttle (see
+//! The raw frames are painted in place before the raw tee (privacy masks, the simulator's
+//! crossing object: [`super::paint`]), so every consumer sees them painted. The raw tee feeds
+//! the one encoder and, when motion detection is on, the detector's branch (small, rare frames:
+//! [`super::motion`]); the second `videoconvert` passes frames through untouched unless the
+//! encoder wants another layout. The encoded `tee` allows having no consumers at all
+//! (`allow-not-linked`), so the pipeline runs on when the last one leaves. Its sink pad carries the keyframe throttle (see
 //! [`super::keyframes`]). What hangs off the tee, and for how long the pipeline runs, is its
 //! owner's business: [`super::capture::Capture`].
 
 pub use super::encoder::Encoder;
 pub use super::source::Source;
+use super::paint::{CrossingObject, Painter};
 use super::{
     MediaError, VideoSettings, consumer, count_elements, encoder, keyframes, make, source,
 };
 use gstreamer as gst;
 use gstreamer::prelude::*;
+use std::sync::Arc;
 
 /// The capture pipeline, built and playing.
 #[derive(Debug)]
 pub struct CapturePipeline {
     pipeline: gst::Pipeline,
     tee: gst::Element,
+    raw_tee: gst::Element,
+    painter: Arc<Painter>,
+    size: (u32, u32),
     encoder: Encoder,
     source: Source,
 }
@@ -34,6 +43,22 @@ impl CapturePipeline {
         let pipeline = gst::Pipeline::with_name("mumu-capture");
 
         let mut chain = source::elements(&settings.source, settings)?;
+        chain.push(make("videoconvert")?);
+        // Layouts with a whole luma plane, which the painter and the detector read.
+        let raw = make("capsfilter")?;
+        raw.set_property(
+            "caps",
+            "video/x-raw, format=(string){ I420, NV12 }"
+                .parse::<gst::Caps>()
+                .map_err(|e| MediaError::Gst(format!("raw caps: {e}")))?,
+        );
+        chain.push(raw.clone());
+        let raw_tee = gst::ElementFactory::make("tee")
+            .name("raw")
+            .property("allow-not-linked", true)
+            .build()
+            .map_err(|_| MediaError::MissingElement("tee".into()))?;
+        chain.push(raw_tee.clone());
         chain.push(make("videoconvert")?);
         chain.extend(encoder::elements(encoder, settings)?);
         chain.push(make("h264parse")?);
@@ -69,6 +94,19 @@ impl CapturePipeline {
             settings.keyframe_min_interval,
             tokio::runtime::Handle::current(),
         );
+        let object = match (&settings.source, settings.simulated_motion) {
+            (Source::Test { .. }, Some(every)) => Some(CrossingObject::every(every)),
+            (_, Some(_)) => {
+                tracing::warn!("simulated motion is for the test picture only: ignored");
+                None
+            }
+            (_, None) => None,
+        };
+        let painter = Arc::new(Painter::new(object));
+        let raw_src = raw
+            .static_pad("src")
+            .ok_or_else(|| MediaError::Gst("capsfilter has no src pad".into()))?;
+        super::paint::install(&raw_src, painter.clone());
 
         pipeline
             .set_state(gst::State::Playing)
@@ -88,6 +126,9 @@ impl CapturePipeline {
         Ok(Self {
             pipeline,
             tee,
+            raw_tee,
+            painter,
+            size: (settings.width, settings.height),
             encoder,
             source: settings.source.clone(),
         })
@@ -101,6 +142,21 @@ impl CapturePipeline {
     /// The tee every branch hangs off.
     pub fn tee(&self) -> &gst::Element {
         &self.tee
+    }
+
+    /// The tee of the raw frames, before the encoder (the motion detector hangs off it).
+    pub fn raw_tee(&self) -> &gst::Element {
+        &self.raw_tee
+    }
+
+    /// What paints the raw frames (privacy masks).
+    pub fn painter(&self) -> &Painter {
+        &self.painter
+    }
+
+    /// The picture's width and height, as configured.
+    pub fn size(&self) -> (u32, u32) {
+        self.size
     }
 
     /// The encoder in use.

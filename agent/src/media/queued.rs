@@ -13,6 +13,15 @@ use gstreamer::prelude::*;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// How much the branch's leaky queue holds before it drops its oldest frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueLimit {
+    /// This much of the stream (encoded frames are small).
+    Time(Duration),
+    /// This many frames (raw frames are large: a second of 720p is 40 MB).
+    Frames(u32),
+}
+
 /// A queued consumer's branch. Cloning shares it.
 #[derive(Clone, Debug)]
 pub struct QueuedBranch(Arc<Inner>);
@@ -34,17 +43,18 @@ impl QueuedBranch {
         tee: &gst::Element,
         id: ConsumerId,
         elements: Vec<gst::Element>,
-        max_queued: Duration,
+        limit: QueueLimit,
     ) -> Result<Self, MediaError> {
         let bin = gst::Bin::with_name(&id.bin_name());
         let queue = make("queue")?;
         queue.set_property_from_str("leaky", "downstream");
-        queue.set_property("max-size-buffers", 0u32);
         queue.set_property("max-size-bytes", 0u32);
-        queue.set_property(
-            "max-size-time",
-            u64::try_from(max_queued.as_nanos()).unwrap_or(u64::MAX),
-        );
+        let (frames, time) = match limit {
+            QueueLimit::Time(max) => (0, u64::try_from(max.as_nanos()).unwrap_or(u64::MAX)),
+            QueueLimit::Frames(frames) => (frames, 0),
+        };
+        queue.set_property("max-size-buffers", frames);
+        queue.set_property("max-size-time", time);
         let mut chain = vec![queue.clone()];
         chain.extend(elements);
         bin.add_many(&chain)
@@ -72,11 +82,7 @@ impl QueuedBranch {
             });
         }
         blocked.release();
-        tracing::info!(
-            consumer = %id,
-            max_queued_ms = max_queued.as_millis() as u64,
-            "branch attached behind a leaky queue"
-        );
+        tracing::info!(consumer = %id, ?limit, "branch attached behind a leaky queue");
         Ok(Self(Arc::new(Inner {
             id,
             pipeline: pipeline.clone(),

@@ -24,6 +24,8 @@ pub struct VideoSettings {
     pub key_int: u32,
     /// At most one keyframe request per this interval reaches the encoder.
     pub keyframe_min_interval: Duration,
+    /// The test picture only: an object crosses it this often (`None`: it stays still).
+    pub simulated_motion: Option<Duration>,
 }
 
 impl VideoSettings {
@@ -38,6 +40,7 @@ impl VideoSettings {
             bitrate_kbps: 300,
             key_int: 30,
             keyframe_min_interval: Duration::from_millis(250),
+            simulated_motion: None,
         }
     }
 }

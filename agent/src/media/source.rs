@@ -23,11 +23,16 @@ pub enum SourceKind {
     Libcamera,
 }
 
+/// The simulator's pattern unless told otherwise: still colour bars (SMPTE 75 %, without the
+/// noise patch of `smpte`), so that the simulator shows no motion but its clock, and motion
+/// events only when asked for (`--simulate-motion-every`).
+pub const DEFAULT_PATTERN: &str = "smpte75";
+
 /// Where the pictures come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     /// A live `videotestsrc` with a clock: the simulator. `pattern` is videotestsrc's pattern
-    /// name (`ball`, the default, moves, so the encoder has real work).
+    /// name ([`DEFAULT_PATTERN`] for the agent; `ball` moves, so the encoder has real work).
     Test {
         /// videotestsrc's `pattern`.
         pattern: String,
@@ -42,7 +47,7 @@ pub enum Source {
 }
 
 impl Source {
-    /// The simulator with its moving ball.
+    /// The test picture with its moving ball: what the pipeline's own tests use.
     pub fn test() -> Self {
         Self::Test {
             pattern: "ball".into(),

@@ -1,0 +1,16 @@
+//! Motion detection on the camera, in plain Rust: a small grey picture a few times a second
+//! ([`picture`]), compared with a slowly updated background ([`detector`]), scores turned into
+//! events ([`tracker`]), events and their thumbnails kept on the camera ([`store`]), and the
+//! owner's settings (zones, privacy masks, sensitivity) kept beside them ([`settings_file`]).
+//! [`service`] joins them to the capture: the detector's branch off the raw frames, and the
+//! masks painted before the encoder. `docs/events.md` has the design for people.
+
+pub mod detector;
+pub mod picture;
+pub mod service;
+pub mod settings_file;
+pub mod store;
+pub mod tracker;
+pub mod watcher;
+
+pub use service::{MotionError, MotionService};

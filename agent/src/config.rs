@@ -158,7 +158,12 @@ pub struct Flags {
 
     /// The test picture only: an object crosses it every SECS seconds (2 to 3600), to see
     /// motion events [default: off].
-    #[arg(long, env = "MUMU_SIMULATE_MOTION_EVERY", global = true, value_name = "SECS")]
+    #[arg(
+        long,
+        env = "MUMU_SIMULATE_MOTION_EVERY",
+        global = true,
+        value_name = "SECS"
+    )]
     pub simulate_motion_every: Option<u64>,
 }
 
@@ -440,10 +445,16 @@ mod tests {
 
     #[test]
     fn simulated_motion_and_detection_are_settings_like_the_others() {
-        let on = config(&["--simulate", "--simulate-motion-every", "5"], "motion = false");
+        let on = config(
+            &["--simulate", "--simulate-motion-every", "5"],
+            "motion = false",
+        );
         assert_eq!(on.video.simulated_motion, Some(Duration::from_secs(5)));
         assert_eq!(on.motion, Some(false));
-        let file = config(&["--simulate", "--motion", "true"], "simulate_motion_every = 30");
+        let file = config(
+            &["--simulate", "--motion", "true"],
+            "simulate_motion_every = 30",
+        );
         assert_eq!(file.video.simulated_motion, Some(Duration::from_secs(30)));
         assert_eq!(file.motion, Some(true));
         gstreamer::init().expect("GStreamer initialises");

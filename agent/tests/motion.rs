@@ -65,8 +65,9 @@ async fn detect(
     window: Duration,
 ) -> (Vec<EventRecord>, u64, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let service = MotionService::start_with(capture, dir.path(), motion, true, Retention::default())
-        .expect("detection starts");
+    let service =
+        MotionService::start_with(capture, dir.path(), motion, true, Retention::default())
+            .expect("detection starts");
     let started = Instant::now();
     tokio::time::sleep(window).await;
     let pictures = service.health_probe()().pictures;
@@ -106,7 +107,11 @@ async fn the_simulator_crossing_every_5_s_makes_one_event_per_crossing_in_the_zo
         events.len()
     );
     for event in &events {
-        assert_eq!(event.zones, ["path"], "the zone away stays quiet: {event:?}");
+        assert_eq!(
+            event.zones,
+            ["path"],
+            "the zone away stays quiet: {event:?}"
+        );
         assert!(event.end - event.start < 3_000, "{event:?}");
         assert!(event.thumbnail, "{event:?}");
         let jpeg = std::fs::read(dir.path().join(format!("{}.jpg", event.start))).unwrap();
@@ -115,7 +120,10 @@ async fn the_simulator_crossing_every_5_s_makes_one_event_per_crossing_in_the_zo
     let starts: Vec<i64> = events.iter().map(|e| e.start).collect();
     for pair in starts.windows(2) {
         let gap = pair[1] - pair[0];
-        assert!((4_500..=5_500).contains(&gap), "one event per crossing: {starts:?}");
+        assert!(
+            (4_500..=5_500).contains(&gap),
+            "one event per crossing: {starts:?}"
+        );
     }
     assert_eq!(capture.encoder_count(), 1, "still one encoder");
 }
@@ -137,9 +145,16 @@ fn decoded_frames(capture: &Capture) -> gst::Element {
     sink.set_property("drop", true);
     sink.set_property(
         "caps",
-        gst::Caps::builder("video/x-raw").field("format", "I420").build(),
+        gst::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .build(),
     );
-    let elements = vec![make("h264parse"), make("avdec_h264"), make("videoconvert"), sink.clone()];
+    let elements = vec![
+        make("h264parse"),
+        make("avdec_h264"),
+        make("videoconvert"),
+        sink.clone(),
+    ];
     capture
         .attach_queued(
             ConsumerId::new(ConsumerKind::Viewer, "decoder"),
@@ -235,5 +250,7 @@ async fn a_detector_that_fails_is_removed_and_the_camera_goes_on() {
     assert_eq!(failed.kind(), ConsumerKind::Detector);
     assert!(!branch.is_attached());
     assert!(capture.is_running(), "the camera goes on");
-    tokio::task::spawn_blocking(move || branch.stop()).await.unwrap();
+    tokio::task::spawn_blocking(move || branch.stop())
+        .await
+        .unwrap();
 }

@@ -273,8 +273,7 @@ pub fn pixel_spans(points: &[Point], width: u32, height: u32) -> Vec<PixelSpan> 
     for y in 0..height {
         let centre = f64::from(y) + 0.5;
         crossings.clear();
-        for i in 0..corners.len() {
-            let (a, b) = (corners[i], corners[(i + 1) % corners.len()]);
+        for (&a, &b) in corners.iter().zip(corners.iter().cycle().skip(1)) {
             // Half-open in y, so a corner on the row is counted once.
             if (a.1 <= centre) != (b.1 <= centre) {
                 crossings.push(a.0 + (centre - a.1) / (b.1 - a.1) * (b.0 - a.0));
@@ -285,7 +284,11 @@ pub fn pixel_spans(points: &[Point], width: u32, height: u32) -> Vec<PixelSpan> 
             let first = (pair[0] - 0.5).ceil().clamp(0.0, f64::from(width)) as u32;
             let end = (pair[1] - 0.5).ceil().clamp(0.0, f64::from(width)) as u32;
             if end > first {
-                spans.push(PixelSpan { y, x0: first, x1: end });
+                spans.push(PixelSpan {
+                    y,
+                    x0: first,
+                    x1: end,
+                });
             }
         }
     }
@@ -415,8 +418,15 @@ mod tests {
         assert_eq!(whole.len(), 3);
         assert!(whole.iter().all(|s| s.x0 == 0 && s.x1 == 7));
         // A triangle: fewer pixels on its narrow rows.
-        let triangle = [Point::new(0, 0), Point::new(10_000, 10_000), Point::new(0, 10_000)];
-        let widths: Vec<u32> = pixel_spans(&triangle, 4, 4).iter().map(|s| s.x1 - s.x0).collect();
+        let triangle = [
+            Point::new(0, 0),
+            Point::new(10_000, 10_000),
+            Point::new(0, 10_000),
+        ];
+        let widths: Vec<u32> = pixel_spans(&triangle, 4, 4)
+            .iter()
+            .map(|s| s.x1 - s.x0)
+            .collect();
         assert_eq!(widths, [1, 2, 3], "a centre on the edge is outside");
     }
 }

@@ -155,9 +155,15 @@ fn camera<T: Serialize + DeserializeOwned + Debug + PartialEq>(name: &str, expec
     let file = parse(name, &text);
     let decoded: T =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: cannot decode: {e}"));
-    assert_eq!(decoded, expected, "{name}: decoded value differs from the expected one");
+    assert_eq!(
+        decoded, expected,
+        "{name}: decoded value differs from the expected one"
+    );
     let encoded = parse(name, &serde_json::to_string(&expected).unwrap());
-    assert_eq!(encoded, file, "{name}: the expected value encodes to different JSON");
+    assert_eq!(
+        encoded, file,
+        "{name}: the expected value encodes to different JSON"
+    );
 }
 
 /// One test per golden file, and the list of every file they check.

@@ -37,7 +37,7 @@ const QUEUED_FRAMES: u32 = 3;
 const CHANNEL_FRAMES: usize = 2;
 
 /// How long a thumbnail may take to encode.
-const JPEG_TIMEOUT: Duration = Duration::from_secs(2);
+const JPEG_TIMEOUT: gst::ClockTime = gst::ClockTime::from_seconds(2);
 
 /// The detector's consumer id: there is one.
 pub fn consumer_id() -> ConsumerId {
@@ -71,7 +71,7 @@ impl RawFrame {
     /// This frame as a JPEG file (blocking: GStreamer encodes it); `None` if that failed.
     pub fn jpeg(&self) -> Option<Vec<u8>> {
         let caps = gst::Caps::builder("image/jpeg").build();
-        let converted = gst_video::convert_sample(&self.sample, &caps, Some(JPEG_TIMEOUT.into()))
+        let converted = gst_video::convert_sample(&self.sample, &caps, Some(JPEG_TIMEOUT))
             .map_err(|e| tracing::warn!(error = %e, "motion: the thumbnail could not be made"))
             .ok()?;
         let buffer = converted.buffer()?;

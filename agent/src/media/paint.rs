@@ -198,8 +198,14 @@ fn paint(
     // The crossing object, as whole rows of luma: bright where the picture is dark and dark
     // where it is bright, so it stands out on any background; its colour is taken out.
     let object_rows = object.map(|(x, y, side)| {
-        let (x0, x1) = (x.clamp(0, width) as usize, (x + side).clamp(0, width) as usize);
-        let (y0, y1) = (y.clamp(0, height) as usize, (y + side).clamp(0, height) as usize);
+        let (x0, x1) = (
+            x.clamp(0, width) as usize,
+            (x + side).clamp(0, width) as usize,
+        );
+        let (y0, y1) = (
+            y.clamp(0, height) as usize,
+            (y + side).clamp(0, height) as usize,
+        );
         ((x0, x1), (y0, y1))
     });
     if let Ok(data) = frame.plane_data_mut(0) {
@@ -225,9 +231,8 @@ fn paint(
             );
         }
     }
-    let chroma_rows = object_rows.map(|((x0, x1), (y0, y1))| {
-        ((x0 / 2, x1.div_ceil(2)), (y0 / 2, y1.div_ceil(2)))
-    });
+    let chroma_rows = object_rows
+        .map(|((x0, x1), (y0, y1))| ((x0 / 2, x1.div_ceil(2)), (y0 / 2, y1.div_ceil(2))));
     let chroma_planes: &[(u32, usize, usize)] = match format {
         gst_video::VideoFormat::I420 => &[(1, 1, 0), (2, 1, 0)],
         gst_video::VideoFormat::Nv12 => &[(1, 2, 0), (1, 2, 1)],
@@ -272,7 +277,11 @@ mod tests {
         let (x_mid, ..) = object.place(Duration::from_millis(750), 1280, 720).unwrap();
         assert!((500..700).contains(&x_mid), "{x_mid}");
         assert_eq!(object.place(Duration::from_secs(2), 1280, 720), None);
-        assert!(object.place(Duration::from_millis(5_100), 1280, 720).is_some());
+        assert!(
+            object
+                .place(Duration::from_millis(5_100), 1280, 720)
+                .is_some()
+        );
         let short = CrossingObject::every(Duration::from_secs(1));
         assert_eq!(short.crossing, Duration::from_millis(500));
     }
@@ -292,7 +301,8 @@ mod tests {
         let spans = spans_for(&painter.masks(), 1, (8, 4));
         {
             let buffer = buffer.get_mut().unwrap();
-            let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info).unwrap();
+            let mut frame =
+                gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info).unwrap();
             paint(&mut frame, &spans, None);
         }
         let frame = gst_video::VideoFrame::from_buffer_readable(buffer, &info).unwrap();

@@ -12,8 +12,8 @@
 //! owner's business: [`super::capture::Capture`].
 
 pub use super::encoder::Encoder;
-pub use super::source::Source;
 use super::paint::{CrossingObject, Painter};
+pub use super::source::Source;
 use super::{
     MediaError, VideoSettings, consumer, count_elements, encoder, keyframes, make, source,
 };

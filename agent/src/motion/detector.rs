@@ -138,7 +138,11 @@ impl Detector {
             .is_none_or(|l| (l.width, l.height) != (width, height))
         {
             if self.previous.len() != width * height {
-                self.background = picture.pixels().iter().map(|&p| u32::from(p) << 8).collect();
+                self.background = picture
+                    .pixels()
+                    .iter()
+                    .map(|&p| u32::from(p) << 8)
+                    .collect();
                 self.previous = picture.pixels().to_vec();
                 self.warming = WARM_UP;
             }
@@ -178,18 +182,18 @@ impl Detector {
                         if bits == 0 {
                             continue;
                         }
-                        for zone in 0..layout.zones {
+                        let counts = in_cell.iter_mut().zip(moving_in_cell.iter_mut());
+                        for (zone, (all, moved)) in counts.enumerate() {
                             if bits & (1 << zone) != 0 {
-                                in_cell[zone] += 1;
-                                moving_in_cell[zone] += usize::from(moving[i]);
+                                *all += 1;
+                                *moved += usize::from(moving[i]);
                             }
                         }
                     }
                 }
-                for zone in 0..layout.zones {
-                    let (all, moved) = (in_cell[zone], moving_in_cell[zone]);
+                for ((area, &all), &moved) in zones.iter_mut().zip(&in_cell).zip(&moving_in_cell) {
                     if moved >= 2 && moved * 3 >= all {
-                        zones[zone] += all as u64;
+                        *area += all as u64;
                     }
                 }
             }
@@ -223,11 +227,7 @@ impl Detector {
 
 /// The median of `picture - reference` over the watched pixels: how much the whole picture's
 /// light changed.
-fn median_difference(
-    picture: &[u8],
-    watched: &[bool],
-    reference: impl Fn(usize) -> i32,
-) -> i32 {
+fn median_difference(picture: &[u8], watched: &[bool], reference: impl Fn(usize) -> i32) -> i32 {
     let mut histogram = [0u32; 511];
     let mut count = 0u32;
     for (i, (&p, &watched)) in picture.iter().zip(watched).enumerate() {
@@ -319,10 +319,7 @@ mod tests {
         picture.fill_rect((40, 30), (60, 50), 250);
         let score = detector.score(&picture);
         // 20x20 pixels of 160x90 are 278 ten-thousandths; the cells round it.
-        assert!(
-            (200..=400).contains(&score.peak()),
-            "{score:?}"
-        );
+        assert!((200..=400).contains(&score.peak()), "{score:?}");
     }
 
     #[test]

@@ -196,8 +196,7 @@ impl MotionService {
         let capture = self.capture.clone();
         let detecting = self.branch.is_some();
         move || MotionHealth {
-            active: detecting
-                && capture.count(crate::media::consumer::ConsumerKind::Detector) > 0,
+            active: detecting && capture.count(crate::media::consumer::ConsumerKind::Detector) > 0,
             in_event: counters.in_event.load(Ordering::Relaxed) > 0,
             pictures: counters.pictures.load(Ordering::Relaxed),
             pictures_dropped: branch.dropped.load(Ordering::Relaxed),

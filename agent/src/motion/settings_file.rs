@@ -111,7 +111,10 @@ mod tests {
         assert_eq!(load(dir.path()).unwrap(), Some(settings));
         std::fs::write(dir.path().join(SETTINGS_FILE), r#"{"sensitivity": 0}"#).unwrap();
         let error = load(dir.path()).unwrap_err().to_string();
-        assert!(error.contains("sensitivity must be between 1 and 100"), "{error}");
+        assert!(
+            error.contains("sensitivity must be between 1 and 100"),
+            "{error}"
+        );
         std::fs::write(dir.path().join(SETTINGS_FILE), "zones").unwrap();
         assert!(matches!(
             load(dir.path()),

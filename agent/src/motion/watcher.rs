@@ -177,7 +177,9 @@ impl Watcher {
         let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
         match store.append(record) {
             Ok(()) => {
-                self.counters.events_recorded.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .events_recorded
+                    .fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
                 self.counters.errors.fetch_add(1, Ordering::Relaxed);
@@ -243,8 +245,14 @@ mod tests {
         assert_eq!(events.len(), 1, "{events:?}");
         let event = &events[0];
         assert_eq!(event.zones, ["path"]);
-        assert!(event.start >= 1_005_000 && event.start < 1_005_800, "{event:?}");
-        assert!(event.end > event.start + 800 && event.end <= 1_006_600, "{event:?}");
+        assert!(
+            event.start >= 1_005_000 && event.start < 1_005_800,
+            "{event:?}"
+        );
+        assert!(
+            event.end > event.start + 800 && event.end <= 1_006_600,
+            "{event:?}"
+        );
         assert!(event.peak_score >= 150, "{event:?}");
         assert!(event.thumbnail && dir.path().join(format!("{}.jpg", event.start)).exists());
     }

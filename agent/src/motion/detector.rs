@@ -69,8 +69,8 @@ impl Layout {
         for (index, points) in shapes.iter().enumerate() {
             for span in pixel_spans(points, w, h) {
                 let row = span.y as usize * width;
-                for pixel in row + span.x0 as usize..row + span.x1 as usize {
-                    zone_bits[pixel] |= 1 << index;
+                for bits in &mut zone_bits[row + span.x0 as usize..row + span.x1 as usize] {
+                    *bits |= 1 << index;
                 }
             }
         }

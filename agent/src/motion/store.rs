@@ -187,7 +187,6 @@ impl EventStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write as _;
 
     fn event(start: UnixMillis) -> EventRecord {
         EventRecord {

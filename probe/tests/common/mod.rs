@@ -39,6 +39,17 @@ impl Drop for Running {
     }
 }
 
+/// The simulator's bouncing ball unless `extra` names a picture: the suites' byte and rate
+/// figures were set on it (the simulator's own default is a still picture, so that it makes no
+/// motion events).
+pub fn moving_picture<S: AsRef<str>>(extra: &[S]) -> &'static [&'static str] {
+    if extra.iter().any(|a| a.as_ref() == "--test-pattern") {
+        &[]
+    } else {
+        &["--test-pattern", "ball"]
+    }
+}
+
 /// A free port on loopback.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -323,6 +334,7 @@ pub fn start_named_agent(dir: &Path, name: &str, base: &str, extra: &[String]) -
         Command::new(agent)
             .args(["--simulate", "--server", base])
             .args(size)
+            .args(moving_picture(extra))
             .arg("--state-dir")
             .arg(dir.join(name))
             .args(extra)

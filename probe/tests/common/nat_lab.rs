@@ -391,6 +391,7 @@ impl Lab {
             "--state-dir".to_owned(),
             state.display().to_string(),
         ];
+        args.extend(super::moving_picture(extra).iter().map(|a| (*a).to_owned()));
         args.extend(extra.iter().map(|a| (*a).to_owned()));
         self.spawn(Ns::Camera, "agent", &binary("mumu-agent"), &args, &[]);
         let code = wait_until(

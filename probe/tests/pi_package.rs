@@ -242,7 +242,12 @@ fn package_built_beside(ready: &Path) -> PathBuf {
     };
     assert!(!said.starts_with("failed"), "the Pi package: {said}");
     let deb = PathBuf::from(said.trim());
-    assert!(deb.exists(), "{} names {}, which is missing", ready.display(), deb.display());
+    assert!(
+        deb.exists(),
+        "{} names {}, which is missing",
+        ready.display(),
+        deb.display()
+    );
     deb
 }
 

@@ -188,7 +188,13 @@ mod tests {
         let embedded = migrator();
         let summary = |m: &Migration| {
             let kind = m.migration_type;
-            (m.version, m.description.to_string(), kind, m.checksum.to_vec(), m.no_tx)
+            (
+                m.version,
+                m.description.to_string(),
+                kind,
+                m.checksum.to_vec(),
+                m.no_tx,
+            )
         };
         let mut from_folder: Vec<_> = read.iter().map(|(m, _)| summary(m)).collect();
         from_folder.sort_by_key(|m| m.0);

@@ -14,7 +14,7 @@ use mumu_shared::signaling::{DevicePresence, Grants};
 use mumu_shared::{DeviceId, UnixMillis, UserId, validate};
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
-use sqlx::{FromRow, Row};
+use sqlx::Row;
 use std::sync::Arc;
 
 /// A device's row.

@@ -286,13 +286,44 @@ stage() {
   stage_done ok
 }
 
+# `background NAME COMMAND...` starts COMMAND at idle priority (it gets only the CPU that the
+# stages in front leave), its output kept; `await NAME` waits for it, shows its output if it
+# failed, and fails too. Whatever is still running when the script exits is stopped.
+background() {
+  local name="$1"
+  shift
+  background_log[$name]=$(mktemp)
+  (
+    chrt --idle -p 0 "$BASHPID" > /dev/null
+    renice -n 19 -p "$BASHPID" > /dev/null
+    "$@"
+  ) > "${background_log[$name]}" 2>&1 &
+  background_pid[$name]=$!
+}
+declare -A background_log background_pid
+
+await() {
+  local name="$1" status=0
+  wait "${background_pid[$name]}" || status=$?
+  unset "background_pid[$name]"
+  if [ "$status" -ne 0 ]; then
+    cat "${background_log[$name]}"
+    echo "$name failed ($status)" >&2
+  else
+    tail -1 "${background_log[$name]}"
+  fi
+  rm -f "${background_log[$name]}"
+  return "$status"
+}
+
 stage_done() {
   printf '%s\t%s\t%s\n' "$stage_name" "$(($(date +%s) - stage_start))" "$1" >> "$MUMU_STAGE_LOG"
   stage_name=
 }
 
 stage_exit() {
-  local status=$?
+  local status=$? pid
+  for pid in "${background_pid[@]}"; do kill "$pid" 2>/dev/null || true; done
   if [ -n "${stage_name:-}" ]; then stage_done "failed ($status)"; fi
   if [ -n "${stage_owner:-}" ]; then
     echo

@@ -7,7 +7,7 @@
 mod common;
 
 use common::cluster::program;
-use common::{Running, free_port, log, start_server, wait_until};
+use common::{Running, Terminated, free_port, log, start_server, wait_until};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -297,7 +297,7 @@ async fn the_compose_nginx_config_serves_the_server_through_debians_nginx() {
         "nginx -t: {}",
         String::from_utf8_lossy(&checked.stderr)
     );
-    let _nginx = Running(
+    let _nginx = Terminated(Running(
         Command::new(&nginx)
             .arg("-c")
             .arg(&path)
@@ -308,7 +308,7 @@ async fn the_compose_nginx_config_serves_the_server_through_debians_nginx() {
             .stderr(log(dir.path(), "nginx.log"))
             .spawn()
             .expect("nginx starts"),
-    );
+    ));
     wait_until("nginx listening", Duration::from_secs(10), || {
         std::net::TcpStream::connect(("127.0.0.1", port)).ok()
     })

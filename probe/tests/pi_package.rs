@@ -5,8 +5,9 @@
 //! verified encoded frames. It is the only proof on an x86 machine that the Pi build runs.
 //!
 //! Skipped, saying why, where the arm64 build or packages are missing; with
-//! `MUMU_PI_SMOKE=required` (what `scripts/test` sets after running `scripts/package-pi`) that
-//! fails instead.
+//! `MUMU_PI_SMOKE=required` (what `scripts/test` sets) that fails instead. `scripts/test` builds
+//! the package while the tests run and names it in `MUMU_PI_PACKAGE` (see
+//! [`package_built_beside`]).
 
 mod common;
 
@@ -188,13 +189,16 @@ async fn the_packaged_agent_streams_verified_frames_under_qemu() {
 /// `None` after saying why it cannot.
 fn arm64_package() -> Option<PathBuf> {
     let debs = target_dir().join("debian");
-    let deb = std::fs::read_dir(&debs)
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with("_arm64.deb"))
-        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok());
+    let deb = match std::env::var("MUMU_PI_PACKAGE") {
+        Ok(ready) => Some(package_built_beside(Path::new(&ready))),
+        Err(_) => std::fs::read_dir(&debs)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().ends_with("_arm64.deb"))
+            .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok()),
+    };
     let missing = match &deb {
         None => Some(format!(
             "no mumu-agent_*_arm64.deb in {} (scripts/package-pi builds it)",
@@ -216,6 +220,34 @@ fn arm64_package() -> Option<PathBuf> {
         eprintln!("arm64 package checks skipped: {why}");
         return None;
     }
+    deb
+}
+
+/// The package that `scripts/test` builds while the tests run: it writes `ready` once done, with
+/// the .deb's path, or with "failed: ..." and the end of the build's output. Waited for, since
+/// the build runs only on the CPU the tests leave idle.
+fn package_built_beside(ready: &Path) -> PathBuf {
+    const LIMIT: Duration = Duration::from_secs(20 * 60);
+    let start = Instant::now();
+    let said = loop {
+        if let Ok(said) = std::fs::read_to_string(ready) {
+            break said;
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "scripts/package-pi did not finish within {LIMIT:?} ({} never appeared)",
+            ready.display()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(!said.starts_with("failed"), "the Pi package: {said}");
+    let deb = PathBuf::from(said.trim());
+    assert!(
+        deb.exists(),
+        "{} names {}, which is missing",
+        ready.display(),
+        deb.display()
+    );
     deb
 }
 

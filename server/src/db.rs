@@ -4,12 +4,42 @@
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Executor, SqlSafeStr};
 use std::time::Duration;
 
-/// One set of migrations for both backends: the schema uses only what both accept.
-static MIGRATIONS: Migrator = sqlx::migrate!();
+/// One set of migrations for both backends (the schema uses only what both accept), embedded:
+/// `(version, description, SQL)` of each file in `server/migrations/`, in order, as sqlx's
+/// `migrate!` would read them. Listed by hand because that macro costs every build a second
+/// sqlx, with SQLite's C source, compiled for the host; a test keeps the list equal to the folder.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "share recordings",
+        include_str!("../migrations/0002_share_recordings.sql"),
+    ),
+];
+
+/// The migrator over [`MIGRATIONS`]: the same versions, descriptions and checksums as
+/// `migrate!` gives, so databases migrated by earlier builds are recognised.
+fn migrator() -> Migrator {
+    Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .map(|&(version, description, sql)| {
+                let no_tx = sql.starts_with("-- no-transaction");
+                Migration::new(
+                    version,
+                    description.into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    no_tx,
+                )
+            })
+            .collect(),
+    )
+}
 
 /// Which database is behind the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,7 +111,7 @@ impl Db {
 
     /// Applies the migrations this build carries that the database lacks.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        MIGRATIONS
+        migrator()
             .run(&self.pool)
             .await
             .context("applying database migrations")?;
@@ -148,6 +178,32 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What sqlx's own reader makes of `server/migrations/` is what the build embeds: the
+    /// same versions, descriptions, kinds and checksums, none missing.
+    #[test]
+    fn the_embedded_migrations_are_the_folder() {
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let read = sqlx::migrate::resolve_blocking(&folder).unwrap();
+        let embedded = migrator();
+        let summary = |m: &Migration| {
+            let kind = m.migration_type;
+            (
+                m.version,
+                m.description.to_string(),
+                kind,
+                m.checksum.to_vec(),
+                m.no_tx,
+            )
+        };
+        let mut from_folder: Vec<_> = read.iter().map(|(m, _)| summary(m)).collect();
+        from_folder.sort_by_key(|m| m.0);
+        let listed: Vec<_> = embedded.migrations.iter().map(summary).collect();
+        assert_eq!(
+            listed, from_folder,
+            "server/src/db.rs's MIGRATIONS must list every file of server/migrations/"
+        );
+    }
 
     #[test]
     fn passwords_in_database_urls_are_not_shown() {

@@ -10,7 +10,8 @@
 mod postgres;
 
 use super::{
-    PASSWORD, Running, binary, free_port, log, pair, pairing_code, start_named_agent, wait_until,
+    PASSWORD, Running, Terminated, binary, free_port, log, pair, pairing_code, start_named_agent,
+    wait_until,
 };
 use mumu_probe::watch::{Summary, WatchError, WatchOptions, open_socket, watch};
 use mumu_shared::DeviceId;
@@ -37,7 +38,7 @@ pub struct Cluster {
     env: Vec<(String, String)>,
     redis_port: u16,
     redis: Option<Running>,
-    nginx: Running,
+    nginx: Terminated,
 }
 
 impl Cluster {
@@ -202,7 +203,7 @@ impl Cluster {
 
     /// The resident memory of nginx's master and workers, in MiB.
     pub fn nginx_rss_mib(&self) -> f64 {
-        let master = self.nginx.0.id();
+        let master = self.nginx.0.0.id();
         let workers = std::fs::read_dir("/proc").into_iter().flatten().flatten();
         let children = workers.filter_map(|entry| {
             let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
@@ -320,7 +321,7 @@ fn shipped_config() -> PathBuf {
 
 /// nginx with the shipped config: one balanced port, and one port per server. Returns it, the
 /// balanced address, and the pinned ones.
-async fn start_nginx(dir: &Path, ports: &[u16]) -> (Running, String, Vec<String>) {
+async fn start_nginx(dir: &Path, ports: &[u16]) -> (Terminated, String, Vec<String>) {
     let shipped = shipped_config();
     let balanced = free_port();
     let pinned: Vec<u16> = ports.iter().map(|_| free_port()).collect();
@@ -357,7 +358,7 @@ async fn start_nginx(dir: &Path, ports: &[u16]) -> (Running, String, Vec<String>
     config.push_str("}\n");
     let path = dir.join("nginx.conf");
     std::fs::write(&path, config).unwrap();
-    let nginx = Running(
+    let nginx = Terminated(Running(
         Command::new(program("MUMU_NGINX", "nginx"))
             .arg("-c")
             .arg(&path)
@@ -368,7 +369,7 @@ async fn start_nginx(dir: &Path, ports: &[u16]) -> (Running, String, Vec<String>
             .stderr(log(dir, "nginx-error.log"))
             .spawn()
             .expect("nginx starts"),
-    );
+    ));
     listening("nginx", balanced).await;
     let url = |port: u16| format!("http://127.0.0.1:{port}");
     (nginx, url(balanced), pinned.into_iter().map(url).collect())

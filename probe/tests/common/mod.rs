@@ -25,10 +25,25 @@ pub struct Running(pub Child);
 impl Running {
     /// Asks it to stop as systemd would (SIGTERM) and waits.
     pub fn terminate(mut self) {
+        self.ask_to_stop();
+    }
+
+    fn ask_to_stop(&mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
             .status();
         let _ = self.0.wait();
+    }
+}
+
+/// A process whose own children outlive a SIGKILL of it, as nginx's workers do (holding its
+/// sockets and whatever descriptors it inherited): dropped, it is asked to stop (SIGTERM), so it
+/// takes them down, and waited for.
+pub struct Terminated(pub Running);
+
+impl Drop for Terminated {
+    fn drop(&mut self) {
+        self.0.ask_to_stop();
     }
 }
 

@@ -12,6 +12,8 @@ use crate::presence::{Logins, Notice, Presence, ViewerNews};
 use crate::rate_limit::{KeyedLimiter, Rate, refund_all, take_all};
 use mumu_shared::api::{LoginRequest, RegisterRequest, User};
 use mumu_shared::{UnixMillis, UserId, validate};
+use sqlx::Row;
+use sqlx::any::AnyRow;
 use std::net::IpAddr;
 use std::sync::Arc;
 use token::{Claims, TokenKeys};
@@ -43,13 +45,24 @@ impl AuthedUser {
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct UserRow {
     id: String,
     username: String,
     email: String,
     password_hash: String,
     created_at: i64,
+}
+
+impl sqlx::FromRow<'_, AnyRow> for UserRow {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            username: row.try_get("username")?,
+            email: row.try_get("email")?,
+            password_hash: row.try_get("password_hash")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
 }
 
 impl From<UserRow> for User {

@@ -13,10 +13,12 @@ use mumu_shared::api::{AccessRole, Device, DeviceStatus};
 use mumu_shared::signaling::{DevicePresence, Grants};
 use mumu_shared::{DeviceId, UnixMillis, UserId, validate};
 use sha2::{Digest, Sha256};
+use sqlx::any::AnyRow;
+use sqlx::Row;
 use std::sync::Arc;
 
 /// A device's row.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct DeviceRow {
     /// Id.
     pub id: String,
@@ -36,6 +38,21 @@ pub struct DeviceRow {
     pub last_seen: Option<i64>,
 }
 
+impl sqlx::FromRow<'_, AnyRow> for DeviceRow {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            secret_hash: row.try_get("secret_hash")?,
+            name: row.try_get("name")?,
+            owner_id: row.try_get("owner_id")?,
+            agent_version: row.try_get("agent_version")?,
+            created_at: row.try_get("created_at")?,
+            paired_at: row.try_get("paired_at")?,
+            last_seen: row.try_get("last_seen")?,
+        })
+    }
+}
+
 /// The columns of [`DeviceRow`], from `devices d`; a macro so queries stay static strings.
 macro_rules! device_columns {
     () => {
@@ -50,11 +67,18 @@ mod pairing;
 
 /// A device row with the reader's role, as read; [`AccessibleRow::into_parts`] turns the role's
 /// text into an [`AccessRole`] once, right after the read.
-#[derive(sqlx::FromRow)]
 struct AccessibleRow {
-    #[sqlx(flatten)]
     device: DeviceRow,
     role: String,
+}
+
+impl sqlx::FromRow<'_, AnyRow> for AccessibleRow {
+    fn from_row(row: &AnyRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            device: DeviceRow::from_row(row)?,
+            role: row.try_get("role")?,
+        })
+    }
 }
 
 impl AccessibleRow {

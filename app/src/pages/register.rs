@@ -1,5 +1,7 @@
 //! Creating an account. The rules are the server's own (`mumu_shared::validate`), checked here
-//! first so that mistakes show before anything is sent.
+//! first so that mistakes show before anything is sent. An invitation link's code
+//! (`?invite=`) goes with the request; without one, once the household has its first account,
+//! the server's refusal (`invitation_required`) says to ask for one, and it is shown as is.
 
 use crate::api;
 use crate::auth::Auth;
@@ -19,6 +21,7 @@ pub fn Register() -> impl IntoView {
     let auth = Auth::get();
     let location = Location::get();
     let next = return_to::use_next_path();
+    let invitation = untrack(|| location.query("invite"));
     let username = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
@@ -58,6 +61,7 @@ pub fn Register() -> impl IntoView {
             username: username.get_untracked().trim().to_string(),
             email: email.get_untracked().trim().to_string(),
             password: password.get_untracked(),
+            invitation: invitation.clone(),
         };
         busy.set(true);
         failure.set(None);

@@ -8,7 +8,7 @@ use common::{TestServer, watch};
 use mumu_shared::api::{
     AuthResponse, HouseholdRole, Invitation, InvitationRequest, NewInvitation, RegisterRequest,
 };
-use mumu_shared::signaling::{ServerToViewer, ViewerToServer, ViewerWatchRequest};
+use mumu_shared::signaling::{ServerToDevice, ServerToViewer, ViewerToServer, ViewerWatchRequest};
 use mumu_shared::{ErrorBody, ErrorCode};
 use serde_json::json;
 
@@ -269,6 +269,7 @@ stack_tests! {
             ServerToViewer::WatchReady(r) => r,
             other => panic!("renewal refused: {other:?}"),
         };
+        cam.recv_matching(|m| matches!(m, ServerToDevice::WatchRequest(_))).await;
         // The share is taken back: both sessions end, and a renewal gets no credentials.
         let shares = format!("/api/devices/{}/shares/bob", device.device_id);
         assert_eq!(server.delete(&shares, &owner.access_token).await.0, 204);
@@ -292,7 +293,6 @@ stack_tests! {
         let (mut own, _) = server.viewer_online(&owner.access_token).await;
         let (mine, _) = watch(&mut own, &mut cam, &device.device_id).await;
         own.send(ViewerToServer::EndWatch(mumu_shared::signaling::ViewerEndWatch { session_id: mine.session_id.clone() })).await;
-        own.recv_matching(|m| matches!(m, ServerToViewer::WatchEnded(_))).await;
         own.send(ViewerToServer::WatchRequest(ViewerWatchRequest {
             device_id: device.device_id.clone(),
             renews: Some(mine.session_id.clone()),
@@ -315,6 +315,9 @@ fn the_credential_lifetime_is_bounded_by_configuration() {
             .map(|cli| cli.config.turn.turn_ttl_secs)
     };
     assert_eq!(parse("120").unwrap(), 120);
-    assert!(parse("43200").is_err(), "twelve hours is no longer accepted");
+    assert!(
+        parse("43200").is_err(),
+        "twelve hours is no longer accepted"
+    );
     assert!(parse("9").is_err());
 }

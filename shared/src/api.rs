@@ -487,7 +487,10 @@ mod tests {
             !share.recordings,
             "a share sees no recordings unless allowed"
         );
-        assert!(share.notifications, "notifications are on unless turned off");
+        assert!(
+            share.notifications,
+            "notifications are on unless turned off"
+        );
         assert_eq!(share.role, ShareRole::Viewer);
         let request: ShareRequest = serde_json::from_str(r#"{"username":"bob"}"#).unwrap();
         assert!(!request.recordings);
@@ -497,7 +500,11 @@ mod tests {
             r#"{"id":"u","username":"bob","email":"b@example.com","created_at":1}"#,
         )
         .unwrap();
-        assert_eq!(user.role, HouseholdRole::Member, "an account is no admin unless said");
+        assert_eq!(
+            user.role,
+            HouseholdRole::Member,
+            "an account is no admin unless said"
+        );
         let status: DeviceStatus = serde_json::from_str(r#"{"uptime_s":1}"#).unwrap();
         assert!(!status.recording);
     }

@@ -6,8 +6,9 @@
 
 use mumu_shared::api::{
     AccessRole, AuthResponse, Device, DeviceStatus, EnrollRequest, EnrollResponse, Health,
-    HealthCheck, HouseholdRole, Invitation, InvitationRequest, LoginRequest, NewInvitation, PairRequest, PairingCode, RegisterRequest, Share, ShareRequest,
-    ShareRole, UpdateDeviceRequest, UpdateShareRequest, User,
+    HealthCheck, HouseholdRole, Invitation, InvitationRequest, LoginRequest, NewInvitation,
+    PairRequest, PairingCode, RegisterRequest, Share, ShareRequest, ShareRole, UpdateDeviceRequest,
+    UpdateShareRequest, User,
 };
 use mumu_shared::history::{
     DeviceToViewer, Export, Exporting, ListRecordings, More, Play, Playing, Recordings, Refusal,

@@ -21,7 +21,6 @@ pub fn Register() -> impl IntoView {
     let auth = Auth::get();
     let location = Location::get();
     let next = return_to::use_next_path();
-    let invitation = untrack(|| location.query("invite"));
     let username = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
@@ -61,7 +60,7 @@ pub fn Register() -> impl IntoView {
             username: username.get_untracked().trim().to_string(),
             email: email.get_untracked().trim().to_string(),
             password: password.get_untracked(),
-            invitation: invitation.clone(),
+            invitation: untrack(|| location.query("invite")),
         };
         busy.set(true);
         failure.set(None);

@@ -364,7 +364,10 @@ pub async fn start_server(dir: &Path, port: u16, env: &[(String, String)]) -> Ru
             .env("MUMU_ENROLL_PER_MIN", "0")
             // Tests make later accounts through invitations, as a household does; benchmarks
             // (built without cfg(test): harness = false) make theirs freely.
-            .env("MUMU_OPEN_REGISTRATION", if cfg!(test) { "false" } else { "true" })
+            .env(
+                "MUMU_OPEN_REGISTRATION",
+                if cfg!(test) { "false" } else { "true" },
+            )
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env_remove("DATABASE_URL")
             .env_remove("REDIS_URL")

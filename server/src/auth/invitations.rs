@@ -119,7 +119,10 @@ impl Auth {
         .await?;
         tracing::info!(invitation = %id, user_id = %admin.id(), expires_at, "invitation made");
         Ok(NewInvitation {
-            link: format!("{}/register?invite={code}", public_url.trim_end_matches('/')),
+            link: format!(
+                "{}/register?invite={code}",
+                public_url.trim_end_matches('/')
+            ),
             id,
             code,
             expires_at,

@@ -407,11 +407,13 @@ impl Auth {
     pub async fn authenticate(&self, token: &str) -> Result<AuthedUser> {
         let now = self.clock.now_ms();
         let claims = self.keys.verify(token, now).map_err(Error::unauthorized)?;
-        let row: Option<UserRow> = sqlx::query_as(
-            concat!("SELECT ", user_columns!(), " \
+        let row: Option<UserRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " \
              FROM auth_sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3"),
-        )
+             WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3"
+        ))
         .bind(&claims.sid)
         .bind(&claims.sub)
         .bind(now)

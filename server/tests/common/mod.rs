@@ -252,7 +252,11 @@ impl TestServer {
         let login: AuthResponse = serde_json::from_value(json).unwrap();
         let mut admin = self.admin.lock().unwrap();
         if admin.is_none() {
-            assert_eq!(login.user.role, HouseholdRole::Admin, "the first account is the admin");
+            assert_eq!(
+                login.user.role,
+                HouseholdRole::Admin,
+                "the first account is the admin"
+            );
             *admin = Some(login.access_token.clone());
         }
         login
@@ -281,7 +285,11 @@ impl TestServer {
     /// An invitation made by the user with `token` (an admin).
     pub async fn invite(&self, token: &str) -> NewInvitation {
         let (status, json) = self
-            .post("/api/invitations", Some(token), &InvitationRequest::default())
+            .post(
+                "/api/invitations",
+                Some(token),
+                &InvitationRequest::default(),
+            )
             .await;
         assert_eq!(status, 201, "invite: {json}");
         serde_json::from_value(json).unwrap()

@@ -172,9 +172,10 @@ stack_tests! {
         for round in 0..3 {
             let invitation = server.invite(&admin.access_token).await;
             let (a, b) = (format!("first{round}"), format!("second{round}"));
+            let (first, second) = (newcomer(&a, Some(&invitation.code)), newcomer(&b, Some(&invitation.code)));
             let (one, two) = tokio::join!(
-                server.post("/api/auth/register", None, &newcomer(&a, Some(&invitation.code))),
-                server.post("/api/auth/register", None, &newcomer(&b, Some(&invitation.code))),
+                server.post("/api/auth/register", None, &first),
+                server.post("/api/auth/register", None, &second),
             );
             let mut statuses = [one.0, two.0];
             statuses.sort();

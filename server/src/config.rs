@@ -166,7 +166,8 @@ pub struct AuthSettings {
 
     /// Whether anyone may make an account. Off: after the first account (the household's
     /// admin) accounts are made only with an invitation an admin made.
-    #[arg(long, env = "MUMU_OPEN_REGISTRATION", default_value = "false", value_parser = on_off)]
+    #[arg(long, env = "MUMU_OPEN_REGISTRATION", default_value = "false", value_parser = on_off,
+          action = clap::ArgAction::Set)]
     pub open_registration: bool,
 }
 

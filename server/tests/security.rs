@@ -492,6 +492,8 @@ async fn a_planted_cookie_cannot_pair_the_victims_camera_into_another_account() 
         "{set_cookie}"
     );
     let victim: AuthResponse = response.json().await.unwrap();
+    // The victim is the household's first account; the attacker was invited (a member).
+    server.set_admin(&victim.access_token);
     let attacker = server.register("attacker").await;
     let device = server.enroll().await;
     let pair = server

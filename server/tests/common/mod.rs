@@ -277,6 +277,12 @@ impl TestServer {
         }
     }
 
+    /// Records the token of a first account a test registered by hand, so that later
+    /// accounts are invited by it.
+    pub fn set_admin(&self, token: &str) {
+        *self.admin.lock().unwrap() = Some(token.to_owned());
+    }
+
     /// The admin's token, once the first account exists.
     pub fn admin_token(&self) -> Option<String> {
         self.admin.lock().unwrap().clone()

@@ -313,15 +313,28 @@ async fn pairing_guesses_spread_over_three_servers_hit_the_limit_of_one() {
     let cluster = Cluster::start(&[("MUMU_PAIR_ATTEMPTS_PER_MIN", "5")]).await;
     let http = reqwest::Client::new();
     let mut statuses = Vec::new();
+    // The first account is the household's admin; it invites the others.
+    let mut admin: Option<String> = None;
     for user in 0..4 {
-        let auth = mumu_probe::rest::register(
+        let invitation = match &admin {
+            Some(token) => Some(
+                mumu_probe::rest::invite(&cluster.base, token)
+                    .await
+                    .unwrap()
+                    .code,
+            ),
+            None => None,
+        };
+        let auth = mumu_probe::rest::register_invited(
             &cluster.base,
             &format!("guesser{user}"),
             &format!("guesser{user}@example.com"),
             PASSWORD,
+            invitation.as_deref(),
         )
         .await
         .unwrap();
+        admin.get_or_insert_with(|| auth.access_token.clone());
         let mut mine = Vec::new();
         for guess in 0..10 {
             // Round the servers, each guess claiming to come from a new address: nginx

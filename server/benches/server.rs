@@ -86,6 +86,8 @@ impl ServerProcess {
             // per-address and per-user limits that would otherwise (rightly) stop it.
             .env("MUMU_LOGIN_FAILURES_PER_HOUR", "0")
             .env("MUMU_REGISTER_PER_HOUR", "0")
+            // The benchmark makes hundreds of accounts; invitations are not what it measures.
+            .env("MUMU_OPEN_REGISTRATION", "true")
             .env("MUMU_WATCHES_PER_MIN", "0")
             .env("MUMU_PAIR_ATTEMPTS_PER_MIN", "100000")
             .env("MUMU_MAX_SOCKETS_PER_USER", "1000000")
@@ -140,6 +142,7 @@ async fn register(http: &reqwest::Client, base: &str, name: &str) -> AuthRespons
         username: name.into(),
         email: format!("{name}@example.com"),
         password: "correct horse battery".into(),
+        invitation: None,
     };
     post(http, format!("{base}/api/auth/register"), None, &body).await
 }

@@ -163,6 +163,12 @@ pub struct AuthSettings {
     /// Accounts created per hour from one address (0: no limit).
     #[arg(long, env = "MUMU_REGISTER_PER_HOUR", default_value_t = 10)]
     pub register_per_hour: u32,
+
+    /// Whether anyone may make an account. Off: after the first account (the household's
+    /// admin) accounts are made only with an invitation an admin made.
+    #[arg(long, env = "MUMU_OPEN_REGISTRATION", default_value = "false", value_parser = on_off,
+          action = clap::ArgAction::Set)]
+    pub open_registration: bool,
 }
 
 /// Enrolment and pairing.
@@ -226,10 +232,11 @@ pub struct TurnSettings {
     #[arg(long, env = "STUN_URLS", value_delimiter = ',')]
     pub stun_urls: Vec<String>,
 
-    /// Lifetime of minted TURN credentials, in seconds (at least 10: a relayed watch renews its
-    /// session after three quarters of it).
-    #[arg(long, env = "TURN_CREDENTIAL_TTL_SECS", default_value_t = 12 * 3600,
-          value_parser = clap::value_parser!(u64).range(10..))]
+    /// Lifetime of minted TURN credentials, in seconds: 10 to 3600. A relayed watch renews its
+    /// session after three quarters of it, so a short life costs a renewal now and then, and
+    /// bounds how long relaying outlives a revoked share, a logout or an ended session.
+    #[arg(long, env = "TURN_CREDENTIAL_TTL_SECS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(10..=3600))]
     pub turn_ttl_secs: u64,
 
     /// `relay` makes both peers use TURN only.
@@ -250,6 +257,15 @@ fn proxy_hops(text: &str) -> Result<u8, String> {
         n => n.parse().map_err(|_| {
             format!("expected a number of proxies (0-255), true or false; got {text:?}")
         }),
+    }
+}
+
+/// A yes/no setting: `true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`.
+fn on_off(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "" | "false" | "no" | "off" | "0" => Ok(false),
+        "true" | "yes" | "on" | "1" => Ok(true),
+        _ => Err(format!("expected true or false; got {text:?}")),
     }
 }
 
@@ -342,5 +358,20 @@ mod tests {
             "https://cams.example.com"
         );
         assert!(config.secure_cookies());
+    }
+
+    #[test]
+    fn registration_is_closed_and_turn_credentials_short_unless_configured() {
+        let config = Config::defaults();
+        assert!(!config.auth.open_registration);
+        assert_eq!(config.turn.turn_ttl_secs, 600);
+        let open = Cli::try_parse_from(["mumu-server", "--open-registration", "yes"]).unwrap();
+        assert!(open.config.auth.open_registration);
+        assert!(Cli::try_parse_from(["mumu-server", "--open-registration", "maybe"]).is_err());
+        // The bound holds: a day-long credential is refused, not cut silently.
+        assert!(Cli::try_parse_from(["mumu-server", "--turn-ttl-secs", "86400"]).is_err());
+        assert!(Cli::try_parse_from(["mumu-server", "--turn-ttl-secs", "5"]).is_err());
+        let hour = Cli::try_parse_from(["mumu-server", "--turn-ttl-secs", "3600"]).unwrap();
+        assert_eq!(hour.config.turn.turn_ttl_secs, 3600);
     }
 }

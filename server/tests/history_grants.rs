@@ -32,7 +32,7 @@ stack_tests! {
         let (owner, device, guest) = server.user_with_shared_device("alice", "bob").await;
         let shares = format!("/api/devices/{}/shares", device.device_id);
         let (_, list) = server.get(&shares, Some(&owner.access_token)).await;
-        assert_eq!(list, json!([{"username": "bob", "granted_at": list[0]["granted_at"], "recordings": false}]));
+        assert_eq!(list, json!([{"username": "bob", "granted_at": list[0]["granted_at"], "role": "viewer", "recordings": false, "notifications": true}]));
         let mut cam = server.device_online(&device).await;
 
         let (mut bob, _) = server.viewer_online(&guest.access_token).await;

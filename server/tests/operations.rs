@@ -75,7 +75,7 @@ async fn every_status_an_operation_answers_is_in_its_openapi_entry() {
                     Some("{"),
                     Some("[]"),
                     Some(
-                        "{\"name\": \"Porch\", \"username\": \"stranger\", \"password\": \"x\", \"pairing_code\": \"ABCD-EFGH\", \"email\": \"s@example.com\", \"agent_version\": \"1\", \"current_password\": \"x\", \"new_password\": \"y\"}",
+                        "{\"name\": \"Porch\", \"username\": \"stranger\", \"password\": \"x\", \"pairing_code\": \"ABCD-EFGH\", \"email\": \"s@example.com\", \"agent_version\": \"1\", \"current_password\": \"x\", \"new_password\": \"y\", \"invitation\": \"0123\", \"recordings\": true}",
                     ),
                     Some(big.as_str()),
                     Some("{\"name\": 5}"),
@@ -133,6 +133,8 @@ async fn the_openapi_document_lists_every_rest_call() {
         "/api/devices/{id}",
         "/api/devices/{id}/shares",
         "/api/devices/{id}/shares/{username}",
+        "/api/invitations",
+        "/api/invitations/{id}",
         "/healthz",
         "/readyz",
         "/metrics",

@@ -277,7 +277,7 @@ stack_tests! {
         for i in 0..4 {
             accounts.push(server.register(&format!("sock{i}")).await);
         }
-        let body = RegisterRequest { username: "sock4".into(), email: "sock4@example.com".into(), password: "correct horse battery".into() };
+        let body = RegisterRequest { username: "sock4".into(), email: "sock4@example.com".into(), password: "correct horse battery".into(), invitation: None };
         let (status, json) = server.post("/api/auth/register", None, &body).await;
         assert_eq!(status, 429, "{json}");
         assert!(json["error"]["message"].as_str().unwrap().contains("new accounts"), "{json}");
@@ -422,6 +422,7 @@ stack_tests! {
             "/api/auth/password", "/api/auth/me", "/api/devices/enroll", "/api/pairing/generate",
             "/api/devices/pair", "/api/devices", "/api/devices/x/status", "/api/devices/x",
             "/api/devices/x/shares", "/api/devices/x/shares/y", "/api/devices/%00/status",
+            "/api/invitations", "/api/invitations/x",
             "/api/devices/..%2F..%2Fetc/status", "/healthz", "/readyz", "/metrics", "/api/openapi.json",
             "/ws/viewer", "/ws/device", "/login?next=%0d%0aSet-Cookie:x=y", "/login?next=/%09/evil.example",
         ];
@@ -467,6 +468,7 @@ async fn a_planted_cookie_cannot_pair_the_victims_camera_into_another_account() 
         username: "victim".into(),
         email: "v@example.com".into(),
         password: "correct horse battery".into(),
+        invitation: None,
     };
     let response = server
         .http
@@ -490,6 +492,8 @@ async fn a_planted_cookie_cannot_pair_the_victims_camera_into_another_account() 
         "{set_cookie}"
     );
     let victim: AuthResponse = response.json().await.unwrap();
+    // The victim is the household's first account; the attacker was invited (a member).
+    server.set_admin(&victim.access_token);
     let attacker = server.register("attacker").await;
     let device = server.enroll().await;
     let pair = server
@@ -756,6 +760,7 @@ async fn even_trace_logging_never_writes_a_credential() {
         username: "alice".into(),
         email: "alice@example.com".into(),
         password: password.into(),
+        invitation: None,
     };
     let auth: AuthResponse = http
         .post(format!("{base}/api/auth/register"))

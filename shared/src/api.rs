@@ -17,6 +17,10 @@ pub struct RegisterRequest {
     pub email: String,
     /// 8–128 characters.
     pub password: String,
+    /// The code of an invitation an admin made (`POST /api/invitations`). Needed once the
+    /// household has its first account, unless the server runs with open registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitation: Option<String>,
 }
 
 /// `POST /api/auth/login`.
@@ -51,6 +55,65 @@ pub struct User {
     pub email: String,
     /// When the account was created.
     pub created_at: UnixMillis,
+    /// The account's place in the household.
+    #[serde(default)]
+    pub role: HouseholdRole,
+}
+
+/// An account's place in the household the server belongs to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum HouseholdRole {
+    /// The first account: invites people (`/api/invitations`).
+    Admin,
+    /// Joined through an invitation (or open registration).
+    #[default]
+    Member,
+}
+
+/// `POST /api/invitations`: an admin invites someone to make an account.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct InvitationRequest {
+    /// How long the invitation lasts, in seconds: 300 to 2,592,000 (30 days); 7 days when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_secs: Option<u64>,
+}
+
+/// A new invitation. The code is shown this once; the server keeps only its hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct NewInvitation {
+    /// The invitation's id (to list or revoke it).
+    pub id: String,
+    /// The single-use code, for `invitation` in `POST /api/auth/register`.
+    pub code: String,
+    /// The registration page with the code filled in, to send to the person invited.
+    pub link: String,
+    /// When it stops working.
+    pub expires_at: UnixMillis,
+}
+
+/// An invitation as admins list it (never its code).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Invitation {
+    /// Its id.
+    pub id: String,
+    /// The username of the admin who made it.
+    pub created_by: String,
+    /// When it was made.
+    pub created_at: UnixMillis,
+    /// When it stops (or stopped) working.
+    pub expires_at: UnixMillis,
+    /// When it was used, if it was.
+    #[serde(default)]
+    pub used_at: Option<UnixMillis>,
+    /// The username of the account made with it, while that account exists.
+    #[serde(default)]
+    pub used_by: Option<String>,
 }
 
 /// The answer to register and login: an access token (also set as an HttpOnly cookie).
@@ -125,21 +188,50 @@ pub struct UpdateDeviceRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct ShareRequest {
-    /// The username of the person who may watch.
+    /// The person who may watch: their username, or their account's email address.
     pub username: String,
+    /// What they may do with it (watch only when absent).
+    #[serde(default)]
+    pub role: ShareRole,
     /// Whether they may also see the camera's recordings (off when absent).
     #[serde(default)]
     pub recordings: bool,
+    /// Whether they may be notified of the camera's events (on when absent).
+    #[serde(default = "yes")]
+    pub notifications: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What a person a device is shared with may do with it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ShareRole {
+    /// Watch (and what the permissions allow).
+    #[default]
+    Viewer,
+    /// Watch, and manage who else may: share, change and revoke shares (never the owner's).
+    Admin,
 }
 
 /// `PATCH /api/devices/{id}/shares/{username}`: what a person the device is shared with may
 /// do beyond watching live.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct UpdateShareRequest {
     /// Whether they may see the camera's recordings (list, play, export). Sessions they have
     /// open hear of the change at once.
-    pub recordings: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recordings: Option<bool>,
+    /// Whether they may be notified of the camera's events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<bool>,
+    /// Their role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<ShareRole>,
 }
 
 /// A person a device is shared with (watch only; recordings when the owner allows it).
@@ -150,9 +242,15 @@ pub struct Share {
     pub username: String,
     /// When the owner shared the device with them.
     pub granted_at: UnixMillis,
+    /// What they may do with the device.
+    #[serde(default)]
+    pub role: ShareRole,
     /// Whether they may see the camera's recordings (off unless the owner allowed it).
     #[serde(default)]
     pub recordings: bool,
+    /// Whether they may be notified of the camera's events.
+    #[serde(default = "yes")]
+    pub notifications: bool,
 }
 
 /// What the requesting user may do with a device.
@@ -164,6 +262,8 @@ pub enum AccessRole {
     Owner,
     /// Was given it: watch only.
     Viewer,
+    /// Was given it with the right to manage its shares (not to rename or remove it).
+    Admin,
 }
 
 /// A device as its owner (or a viewer it was shared with) sees it.
@@ -387,16 +487,33 @@ mod tests {
             !share.recordings,
             "a share sees no recordings unless allowed"
         );
+        assert!(
+            share.notifications,
+            "notifications are on unless turned off"
+        );
+        assert_eq!(share.role, ShareRole::Viewer);
         let request: ShareRequest = serde_json::from_str(r#"{"username":"bob"}"#).unwrap();
         assert!(!request.recordings);
+        assert!(request.notifications);
+        assert_eq!(request.role, ShareRole::Viewer);
+        let user: User = serde_json::from_str(
+            r#"{"id":"u","username":"bob","email":"b@example.com","created_at":1}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            user.role,
+            HouseholdRole::Member,
+            "an account is no admin unless said"
+        );
         let status: DeviceStatus = serde_json::from_str(r#"{"uptime_s":1}"#).unwrap();
         assert!(!status.recording);
     }
 
     #[test]
-    fn a_share_update_names_the_field_it_lacks_or_cannot_read() {
-        let missing = serde_json::from_str::<UpdateShareRequest>("{}").unwrap_err();
-        assert!(missing.to_string().contains("recordings"), "{missing}");
+    fn a_share_update_names_the_field_it_cannot_read() {
+        // An empty update reads; the server refuses it as changing nothing.
+        let empty = serde_json::from_str::<UpdateShareRequest>("{}").unwrap();
+        assert_eq!(empty, UpdateShareRequest::default());
         let wrong = serde_json::from_str::<UpdateShareRequest>(r#"{"recordings":"yes"}"#);
         assert!(wrong.unwrap_err().to_string().contains("boolean"));
     }

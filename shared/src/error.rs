@@ -39,6 +39,11 @@ pub enum ErrorCode {
     PairingCodeExpired,
     /// The pairing code has already been used.
     PairingCodeUsed,
+    /// Accounts on this server are made by invitation only, and none came with the request.
+    InvitationRequired,
+    /// The invitation is not one that can be used: unknown, expired, used or revoked (one
+    /// answer for all four, so nothing is learned by trying codes).
+    InvitationInvalid,
     /// The device is not connected right now.
     DeviceOffline,
     /// No such watch session on this socket.
@@ -81,6 +86,8 @@ impl ErrorCode {
             Self::InvalidPairingCode => "invalid_pairing_code",
             Self::PairingCodeExpired => "pairing_code_expired",
             Self::PairingCodeUsed => "pairing_code_used",
+            Self::InvitationRequired => "invitation_required",
+            Self::InvitationInvalid => "invitation_invalid",
             Self::DeviceOffline => "device_offline",
             Self::SessionNotFound => "session_not_found",
             Self::MaxSessions => "max_sessions",

@@ -6,8 +6,9 @@
 
 use mumu_shared::api::{
     AccessRole, AuthResponse, Device, DeviceStatus, EnrollRequest, EnrollResponse, Health,
-    HealthCheck, LoginRequest, PairRequest, PairingCode, RegisterRequest, Share, ShareRequest,
-    UpdateDeviceRequest, UpdateShareRequest, User,
+    HealthCheck, HouseholdRole, Invitation, InvitationRequest, LoginRequest, NewInvitation,
+    PairRequest, PairingCode, RegisterRequest, Share, ShareRequest, ShareRole, UpdateDeviceRequest,
+    UpdateShareRequest, User,
 };
 use mumu_shared::events::{EventRecord, MotionSettings, MotionZone, Point, PrivacyMask, rectangle};
 use mumu_shared::history::{
@@ -324,6 +325,7 @@ fn alice() -> User {
         username: "alice".into(),
         email: "alice@example.com".into(),
         created_at: 1_764_547_200_000,
+        role: HouseholdRole::Admin,
     }
 }
 
@@ -670,6 +672,30 @@ golden! {
         username: "alice".into(),
         email: "alice@example.com".into(),
         password: "correct horse battery staple".into(),
+        invitation: None,
+    });
+    rest_register_request_invited: rest("rest.register_request.invited", RegisterRequest {
+        username: "bob".into(),
+        email: "bob@example.com".into(),
+        password: "correct horse battery staple".into(),
+        invitation: Some("5f0c9e2a7b1d4c3e8a6f2b9d0e1c7a34".into()),
+    });
+    rest_invitation_request: rest("rest.invitation_request", InvitationRequest {
+        expires_in_secs: Some(86_400),
+    });
+    rest_new_invitation: rest("rest.new_invitation", NewInvitation {
+        id: "8b6f1c2d-4e5a-4f7b-9c0d-1e2f3a4b5c6d".into(),
+        code: "5f0c9e2a7b1d4c3e8a6f2b9d0e1c7a34".into(),
+        link: "https://cams.example.org/register?invite=5f0c9e2a7b1d4c3e8a6f2b9d0e1c7a34".into(),
+        expires_at: TS + 604_800_000,
+    });
+    rest_invitation: rest("rest.invitation", Invitation {
+        id: "8b6f1c2d-4e5a-4f7b-9c0d-1e2f3a4b5c6d".into(),
+        created_by: "alice".into(),
+        created_at: TS,
+        expires_at: TS + 604_800_000,
+        used_at: Some(TS + 3_600_000),
+        used_by: Some("bob".into()),
     });
     rest_login_request: rest("rest.login_request", LoginRequest {
         username: "alice".into(),
@@ -706,24 +732,33 @@ golden! {
     });
     rest_share_request: rest("rest.share_request", ShareRequest {
         username: "bob".into(),
+        role: ShareRole::Viewer,
         recordings: false,
+        notifications: true,
     });
     rest_share_request_recordings: rest("rest.share_request.recordings", ShareRequest {
-        username: "carol".into(),
+        username: "carol@example.com".into(),
+        role: ShareRole::Admin,
         recordings: true,
+        notifications: false,
     });
     rest_update_share_request: rest("rest.update_share_request", UpdateShareRequest {
-        recordings: true,
+        recordings: Some(true),
+        ..UpdateShareRequest::default()
     });
     rest_share: rest("rest.share", Share {
         username: "bob".into(),
         granted_at: TS,
+        role: ShareRole::Viewer,
         recordings: false,
+        notifications: true,
     });
     rest_share_recordings: rest("rest.share.recordings", Share {
         username: "carol".into(),
         granted_at: TS + 60_000,
+        role: ShareRole::Admin,
         recordings: true,
+        notifications: false,
     });
     rest_device: rest("rest.device", Device {
         id: device(),

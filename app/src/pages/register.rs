@@ -1,5 +1,7 @@
 //! Creating an account. The rules are the server's own (`mumu_shared::validate`), checked here
-//! first so that mistakes show before anything is sent.
+//! first so that mistakes show before anything is sent. An invitation link's code
+//! (`?invite=`) goes with the request; without one, once the household has its first account,
+//! the server's refusal (`invitation_required`) says to ask for one, and it is shown as is.
 
 use crate::api;
 use crate::auth::Auth;
@@ -58,6 +60,7 @@ pub fn Register() -> impl IntoView {
             username: username.get_untracked().trim().to_string(),
             email: email.get_untracked().trim().to_string(),
             password: password.get_untracked(),
+            invitation: untrack(|| location.query("invite")),
         };
         busy.set(true);
         failure.set(None);

@@ -149,6 +149,27 @@ impl System {
         system
     }
 
+    /// Registers `username` with an invitation the owner (the first account) makes, as a
+    /// household member joins; returns their login.
+    pub async fn register_invited(&self, username: &str) -> mumu_shared::api::AuthResponse {
+        let owner = mumu_probe::rest::login(&self.base, "owner", PASSWORD)
+            .await
+            .expect("the owner logs in");
+        let invitation = mumu_probe::rest::invite(&self.base, &owner.access_token)
+            .await
+            .expect("the owner invites");
+        let email = format!("{username}@example.com");
+        mumu_probe::rest::register_invited(
+            &self.base,
+            username,
+            &email,
+            PASSWORD,
+            Some(&invitation.code),
+        )
+        .await
+        .expect("registered with the invitation")
+    }
+
     /// Server and agent, nobody registered: the system and the pairing code the agent shows.
     pub async fn start_unpaired(
         agent_args: &[&str],
@@ -368,6 +389,12 @@ pub async fn start_server(dir: &Path, port: u16, env: &[(String, String)]) -> Ru
             .arg("--data-dir")
             .arg(dir.join("data"))
             .env("MUMU_ENROLL_PER_MIN", "0")
+            // Tests make later accounts through invitations, as a household does; benchmarks
+            // (built without cfg(test): harness = false) make theirs freely.
+            .env(
+                "MUMU_OPEN_REGISTRATION",
+                if cfg!(test) { "false" } else { "true" },
+            )
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env_remove("DATABASE_URL")
             .env_remove("REDIS_URL")

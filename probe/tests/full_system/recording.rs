@@ -283,9 +283,7 @@ async fn share_with_guest(system: &System, recordings: bool) -> String {
     let owner = mumu_probe::rest::login(base, "owner", PASSWORD)
         .await
         .unwrap();
-    mumu_probe::rest::register(base, "guest", "guest@example.com", PASSWORD)
-        .await
-        .unwrap();
+    system.register_invited("guest").await;
     let client = reqwest::Client::new();
     let devices: serde_json::Value = client
         .get(format!("{base}/api/devices"))

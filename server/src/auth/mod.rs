@@ -1,6 +1,8 @@
-//! Accounts and logins: registration, login (rate-limited on failure), logout, and turning an
-//! access token back into a user.
+//! Accounts and logins: registration (closed after the household's first account unless an
+//! invitation comes with it, [`invitations`]), login (rate-limited on failure), logout, and
+//! turning an access token back into a user.
 
+pub mod invitations;
 pub mod password;
 pub mod token;
 
@@ -10,7 +12,7 @@ use crate::db::Db;
 use crate::error::{Error, Result, is_unique_violation};
 use crate::presence::{Logins, Notice, Presence, ViewerNews};
 use crate::rate_limit::{KeyedLimiter, Rate, refund_all, take_all};
-use mumu_shared::api::{LoginRequest, RegisterRequest, User};
+use mumu_shared::api::{HouseholdRole, LoginRequest, RegisterRequest, User};
 use mumu_shared::{UnixMillis, UserId, validate};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -51,6 +53,7 @@ struct UserRow {
     email: String,
     password_hash: String,
     created_at: i64,
+    role: String,
 }
 
 impl sqlx::FromRow<'_, AnyRow> for UserRow {
@@ -72,8 +75,25 @@ impl From<UserRow> for User {
             username: r.username,
             email: r.email,
             created_at: r.created_at,
+            role: household_role(&r.role),
         }
     }
+}
+
+/// The role's text, read once; anything unexpected is the lesser role, never admin.
+fn household_role(text: &str) -> HouseholdRole {
+    if text == "admin" {
+        HouseholdRole::Admin
+    } else {
+        HouseholdRole::Member
+    }
+}
+
+/// The columns of [`UserRow`], from `users u`.
+macro_rules! user_columns {
+    () => {
+        "u.id, u.username, u.email, u.password_hash, u.created_at, u.role"
+    };
 }
 
 /// The accounts service.
@@ -93,6 +113,8 @@ pub struct Auth {
     attempts_by_addr: KeyedLimiter,
     /// Registrations by address.
     registrations: KeyedLimiter,
+    /// Whether anyone may make an account (`MUMU_OPEN_REGISTRATION`).
+    open_registration: bool,
     /// One permit per core: each hash holds 19 MiB for its duration, so a burst of logins
     /// queues here instead of multiplying memory (and starving the runtime's blocking pool).
     hashing: tokio::sync::Semaphore,
@@ -125,6 +147,7 @@ impl Auth {
             // An address may hold many accounts (a household behind one NAT): allow more.
             attempts_by_addr: limiter("login_addr", Rate::per_minute(per_min.saturating_mul(5))),
             registrations: limiter("register_addr", Rate::per_hour(settings.register_per_hour)),
+            open_registration: settings.open_registration,
             hashing: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
@@ -132,24 +155,59 @@ impl Auth {
     }
 
     /// Creates an account and logs it in. Registrations are counted per address (each account
-    /// multiplies every per-user limit, and each costs a password hash).
+    /// multiplies every per-user limit, and each costs a password hash). The household's first
+    /// account becomes its admin; after it, an account needs an invitation unless registration
+    /// is open. The invitation is checked before anything else is said (a stranger learns
+    /// neither which usernames nor which emails are taken), and it is consumed in the same
+    /// transaction that makes the account: of two registrations with one code, one wins.
     pub async fn register(&self, req: RegisterRequest, addr: IpAddr) -> Result<Login> {
         let username = req.username.trim().to_owned();
         let email = req.email.trim().to_owned();
         validate::username(&username).map_err(Error::validation)?;
         validate::email(&email).map_err(Error::validation)?;
         validate::password(&req.password).map_err(Error::validation)?;
+        let invitation = match req.invitation.as_deref().map(str::trim) {
+            Some("") | None => None,
+            Some(code) => Some(invitations::code_hash(code)?),
+        };
         self.registrations
             .take(&addr.to_string(), self.clock.now_ms())
             .await
             .map_err(|wait| Error::rate_limited("new accounts from this address", wait))?;
+        // Refused early, before the password is hashed, when it cannot succeed; the
+        // transaction below decides for good.
+        match &invitation {
+            Some(hash) if !self.invitation_usable(hash).await? => {
+                return Err(invitations::invalid());
+            }
+            None if !self.open_registration && self.household_founded().await? => {
+                return Err(invitations::required());
+            }
+            _ => {}
+        }
         let password = req.password;
         let hash = self.hash_work(move || password::hash(&password)).await??;
         let id = uuid::Uuid::new_v4().to_string();
         let now = self.clock.now_ms();
+        let mut tx = self.db.pool.begin().await?;
+        if let Some(code_hash) = &invitation {
+            // First, so that SQLite takes its write lock here and PostgreSQL locks the row:
+            // a second registration with the same code waits, then finds it used.
+            let taken = sqlx::query(
+                "UPDATE invitations SET used_at = $1 \
+                 WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $1",
+            )
+            .bind(now)
+            .bind(code_hash)
+            .execute(&mut *tx)
+            .await?;
+            if taken.rows_affected() != 1 {
+                return Err(invitations::invalid());
+            }
+        }
         let inserted = sqlx::query(
-            "INSERT INTO users (id, username, username_key, email, email_key, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO users (id, username, username_key, email, email_key, password_hash, created_at, role) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'member')",
         )
         .bind(&id)
         .bind(&username)
@@ -158,11 +216,13 @@ impl Auth {
         .bind(email.to_lowercase())
         .bind(&hash)
         .bind(now)
-        .execute(&self.db.pool)
+        .execute(&mut *tx)
         .await;
         match inserted {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
+                // Dropping the transaction gives the invitation back.
+                drop(tx);
                 let taken = self.find_by_key(&username.to_lowercase()).await?.is_some();
                 return Err(Error::conflict(if taken {
                     format!("the username {username:?} is taken")
@@ -172,14 +232,55 @@ impl Auth {
             }
             Err(e) => return Err(e.into()),
         }
-        tracing::info!(user_id = %id, %username, "account created");
+        // The household's one row says who came first: of two first registrations racing,
+        // the database lets one write it, and the other waits and finds it written.
+        let founded = sqlx::query(
+            "INSERT INTO household (id, founder_id, created_at) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let first = founded.rows_affected() == 1;
+        if !first && invitation.is_none() && !self.open_registration {
+            // Another registration made the first account meanwhile.
+            return Err(invitations::required());
+        }
+        let role = if first {
+            sqlx::query("UPDATE users SET role = 'admin' WHERE id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            HouseholdRole::Admin
+        } else {
+            HouseholdRole::Member
+        };
+        if let Some(code_hash) = &invitation {
+            sqlx::query("UPDATE invitations SET used_by = $1 WHERE code_hash = $2")
+                .bind(&id)
+                .bind(code_hash)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(user_id = %id, %username, ?role, invited = invitation.is_some(), "account created");
         let user = User {
             id: UserId(id),
             username,
             email,
             created_at: now,
+            role,
         };
         self.start_session(user).await
+    }
+
+    /// Whether the household has its first account.
+    async fn household_founded(&self) -> Result<bool> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM household WHERE id = 1")
+            .fetch_optional(&self.db.pool)
+            .await?;
+        Ok(row.is_some())
     }
 
     /// Logs in by username (or email) and password. Every attempt is charged before the
@@ -319,11 +420,13 @@ impl Auth {
     pub async fn authenticate(&self, token: &str) -> Result<AuthedUser> {
         let now = self.clock.now_ms();
         let claims = self.keys.verify(token, now).map_err(Error::unauthorized)?;
-        let row: Option<UserRow> = sqlx::query_as(
-            "SELECT u.id, u.username, u.email, u.password_hash, u.created_at \
+        let row: Option<UserRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " \
              FROM auth_sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3",
-        )
+             WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3"
+        ))
         .bind(&claims.sid)
         .bind(&claims.sub)
         .bind(now)
@@ -348,19 +451,22 @@ impl Auth {
     }
 
     async fn find_by_id(&self, id: &UserId) -> Result<Option<UserRow>> {
-        Ok(sqlx::query_as(
-            "SELECT id, username, email, password_hash, created_at FROM users WHERE id = $1",
-        )
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users u WHERE u.id = $1"
+        ))
         .bind(id.as_str())
         .fetch_optional(&self.db.pool)
         .await?)
     }
 
     async fn find_by_key(&self, key: &str) -> Result<Option<UserRow>> {
-        Ok(sqlx::query_as(
-            "SELECT id, username, email, password_hash, created_at FROM users \
-             WHERE username_key = $1 OR email_key = $1",
-        )
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users u WHERE u.username_key = $1 OR u.email_key = $1"
+        ))
         .bind(key)
         .fetch_optional(&self.db.pool)
         .await?)
@@ -389,5 +495,17 @@ impl Auth {
             expires_at,
             user,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_household_role_is_read_once_from_its_text() {
+        assert_eq!(household_role("admin"), HouseholdRole::Admin);
+        assert_eq!(household_role("member"), HouseholdRole::Member);
+        assert_eq!(household_role("Admin"), HouseholdRole::Member);
     }
 }

@@ -1,6 +1,6 @@
 //! Devices, split by job: [`enrollment`] (identity and secret for a new agent, pairing codes),
 //! [`pairing`] (claiming a device by its code), [`access`] (who may watch, and what owners do:
-//! rename, remove, share). This module holds the device row, listing and presence. Changes are
+//! rename, remove, share; a camera's admins share too). This module holds the device row, listing and presence. Changes are
 //! published as notices, so sockets hear of them on whichever server holds them.
 
 use crate::clock::SharedClock;
@@ -104,10 +104,10 @@ fn grants_of(role: AccessRole, share_allows_recordings: bool) -> Grants {
 }
 
 fn role_of(text: &str) -> AccessRole {
-    if text == "owner" {
-        AccessRole::Owner
-    } else {
-        AccessRole::Viewer
+    match text {
+        "owner" => AccessRole::Owner,
+        "admin" => AccessRole::Admin,
+        _ => AccessRole::Viewer,
     }
 }
 
@@ -334,6 +334,7 @@ mod tests {
     fn the_role_is_read_once_from_its_text() {
         assert_eq!(role_of("owner"), AccessRole::Owner);
         assert_eq!(role_of("viewer"), AccessRole::Viewer);
+        assert_eq!(role_of("admin"), AccessRole::Admin);
         // Anything unexpected gets the lesser role, never ownership.
         assert_eq!(role_of("Owner"), AccessRole::Viewer);
     }

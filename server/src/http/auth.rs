@@ -34,10 +34,14 @@ fn login_response(state: &SharedState, status: StatusCode, login: Login) -> Resp
     (status, [(header::SET_COOKIE, cookie)], Json(body)).into_response()
 }
 
-/// Creates an account and logs it in.
+/// Creates an account and logs it in. The household's first account becomes its admin; after
+/// it, an invitation is needed unless the server runs with open registration.
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = AuthResponse), (status = 400, body = mumu_shared::ErrorResponse),
-              (status = 409, description = "username or email taken", body = mumu_shared::ErrorResponse),
+              (status = 403, description = "`invitation_required`: registration is by invitation and none came; \
+                  `invitation_invalid`: the invitation is unknown, expired, used or revoked (one answer for all)",
+                  body = mumu_shared::ErrorResponse),
+              (status = 409, description = "username or email taken (asked only with a usable invitation, or open registration)", body = mumu_shared::ErrorResponse),
               (status = 429, description = "too many new accounts from this address", body = mumu_shared::ErrorResponse)))]
 pub async fn register(
     State(state): State<SharedState>,

@@ -110,9 +110,12 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The people a device is shared with (owner only).
+/// The people a device is shared with, with their roles and permissions (the owner and the
+/// device's admins).
 #[utoipa::path(get, path = "/api/devices/{id}/shares", tag = "devices", params(("id" = String, Path)),
-    responses((status = 200, body = Vec<Share>), (status = 403, body = mumu_shared::ErrorResponse)))]
+    responses((status = 200, body = Vec<Share>),
+              (status = 403, description = "neither the owner nor an admin of the device", body = mumu_shared::ErrorResponse),
+              (status = 404, description = "no such device among the caller's", body = mumu_shared::ErrorResponse)))]
 pub async fn shares(
     State(state): State<SharedState>,
     User(user): User,
@@ -121,29 +124,31 @@ pub async fn shares(
     Ok(Json(state.devices.shares(user.id(), &DeviceId(id)).await?))
 }
 
-/// Lets another person watch a device (owner only).
+/// Lets another person (by username or account email) watch a device, as a viewer or an admin
+/// of it, with the permissions given (the owner and the device's admins).
 #[utoipa::path(post, path = "/api/devices/{id}/shares", tag = "devices", params(("id" = String, Path)), request_body = ShareRequest,
-    responses((status = 201, body = Share), (status = 404, description = "no such user", body = mumu_shared::ErrorResponse),
-              (status = 409, description = "already shared", body = mumu_shared::ErrorResponse)))]
+    responses((status = 201, body = Share),
+              (status = 400, description = "the owner named, or a name that cannot be one", body = mumu_shared::ErrorResponse),
+              (status = 403, description = "neither the owner nor an admin of the device", body = mumu_shared::ErrorResponse),
+              (status = 404, description = "no such device among the caller's, or nobody with that username or email", body = mumu_shared::ErrorResponse),
+              (status = 409, description = "already shared with them", body = mumu_shared::ErrorResponse)))]
 pub async fn share(
     State(state): State<SharedState>,
     User(user): User,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ShareRequest>,
 ) -> ApiResult<(StatusCode, Json<Share>)> {
-    let share = state
-        .devices
-        .share(user.id(), &DeviceId(id), &req.username, req.recordings)
-        .await?;
+    let share = state.devices.share(user.id(), &DeviceId(id), &req).await?;
     Ok((StatusCode::CREATED, Json(share)))
 }
 
-/// Sets what a person a device is shared with may do beyond watching live (owner only): their
+/// Changes a share's role or permissions (the owner and the device's admins): the person's
 /// open sessions on it hear the change at once.
 #[utoipa::path(patch, path = "/api/devices/{id}/shares/{username}", tag = "devices",
-    params(("id" = String, Path), ("username" = String, Path)), request_body = UpdateShareRequest,
+    params(("id" = String, Path), ("username" = String, Path, description = "username or account email")), request_body = UpdateShareRequest,
     responses((status = 200, body = Share),
-              (status = 403, description = "not the owner", body = mumu_shared::ErrorResponse),
+              (status = 400, description = "the owner named, or nothing to change", body = mumu_shared::ErrorResponse),
+              (status = 403, description = "neither the owner nor an admin of the device", body = mumu_shared::ErrorResponse),
               (status = 404, description = "no such device, user or share", body = mumu_shared::ErrorResponse)))]
 pub async fn update_share(
     State(state): State<SharedState>,
@@ -159,10 +164,13 @@ pub async fn update_share(
     ))
 }
 
-/// Stops sharing a device with someone (owner only): their sessions on it end.
+/// Stops sharing a device with someone (the owner and the device's admins; never the owner):
+/// their sessions on it, live and playback, end at once.
 #[utoipa::path(delete, path = "/api/devices/{id}/shares/{username}", tag = "devices",
-    params(("id" = String, Path), ("username" = String, Path)),
-    responses((status = 204), (status = 404, body = mumu_shared::ErrorResponse)))]
+    params(("id" = String, Path), ("username" = String, Path, description = "username or account email")),
+    responses((status = 204),
+              (status = 403, description = "neither the owner nor an admin of the device", body = mumu_shared::ErrorResponse),
+              (status = 404, description = "no such device, user or share (the owner's place is no share)", body = mumu_shared::ErrorResponse)))]
 pub async fn unshare(
     State(state): State<SharedState>,
     User(user): User,

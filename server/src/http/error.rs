@@ -18,7 +18,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::InvalidPairingCode => StatusCode::BAD_REQUEST,
         ErrorCode::PairingCodeExpired | ErrorCode::PairingCodeUsed => StatusCode::GONE,
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::Forbidden | ErrorCode::InvitationRequired | ErrorCode::InvitationInvalid => {
+            StatusCode::FORBIDDEN
+        }
         ErrorCode::NotFound | ErrorCode::SessionNotFound | ErrorCode::DeviceRemoved => {
             StatusCode::NOT_FOUND
         }

@@ -7,6 +7,7 @@ pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod invitations;
 pub mod origin;
 pub mod serve;
 pub mod site;
@@ -16,7 +17,7 @@ use crate::state::SharedState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::routing::{any, get, patch, post};
+use axum::routing::{any, delete, get, patch, post};
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
 use tower_http::services::ServeDir;
@@ -34,6 +35,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
     info(title = "MuMu API", description = "Accounts, devices and pairing. Signaling runs over WebSocket: see docs/protocol.md."),
     paths(
         auth::register, auth::login, auth::logout, auth::logout_all, auth::change_password, auth::me,
+        invitations::create, invitations::list, invitations::revoke,
         devices::enroll, devices::new_code, devices::pair, devices::list, devices::status, devices::rename, devices::remove,
         devices::shares, devices::share, devices::update_share, devices::unshare,
         health::healthz, health::readyz, health::metrics,
@@ -115,6 +117,11 @@ pub fn router(state: SharedState, site: LeptosOptions) -> Router {
         .route("/api/auth/logout-all", post(auth::logout_all))
         .route("/api/auth/password", post(auth::change_password))
         .route("/api/auth/me", get(auth::me))
+        .route(
+            "/api/invitations",
+            get(invitations::list).post(invitations::create),
+        )
+        .route("/api/invitations/{id}", delete(invitations::revoke))
         .route("/api/devices/enroll", post(devices::enroll))
         .route("/api/pairing/generate", post(devices::new_code))
         .route("/api/devices/pair", post(devices::pair))

@@ -28,7 +28,7 @@ impl Admission {
     pub fn for_role(role: AccessRole, per_device: usize) -> Self {
         let max_sessions = match role {
             AccessRole::Owner => per_device,
-            AccessRole::Viewer => per_device.saturating_sub(1).max(1),
+            AccessRole::Viewer | AccessRole::Admin => per_device.saturating_sub(1).max(1),
         };
         Self { max_sessions }
     }

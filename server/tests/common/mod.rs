@@ -15,7 +15,10 @@ use mumu_server::clock::{Clock, ManualClock};
 use mumu_server::config::Config;
 use mumu_server::secrets::Secret;
 use mumu_server::state::SharedState;
-use mumu_shared::api::{AuthResponse, EnrollRequest, EnrollResponse, PairRequest, RegisterRequest};
+use mumu_shared::api::{
+    AuthResponse, EnrollRequest, EnrollResponse, HouseholdRole, InvitationRequest, NewInvitation,
+    PairRequest, RegisterRequest,
+};
 use mumu_shared::signaling::{
     DeviceHello, DeviceToServer, ServerToDevice, ServerToViewer, ViewerHello, ViewerToServer,
 };
@@ -80,6 +83,10 @@ pub struct TestServer {
     pub state: SharedState,
     pub clock: Arc<ManualClock>,
     pub http: reqwest::Client,
+    /// The token of the household's first account (its admin), once registered: later
+    /// accounts are made through invitations it makes, as people join a household. Shared by
+    /// the servers of one deployment.
+    admin: Arc<std::sync::Mutex<Option<String>>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -108,7 +115,9 @@ impl TestServer {
     pub async fn start_beside(other: &TestServer) -> Self {
         let mut config = other.state.config.clone();
         config.listen = "127.0.0.1:0".parse().unwrap();
-        Self::start_config(config).await
+        let mut server = Self::start_config(config).await;
+        server.admin = other.admin.clone();
+        server
     }
 
     /// Starts a server on `stack`, letting the test adjust the configuration first.
@@ -161,6 +170,7 @@ impl TestServer {
             state,
             clock,
             http: reqwest::Client::builder().build().unwrap(),
+            admin: Arc::default(),
             shutdown: Some(tx),
             task: Some(task),
             _dir: dir,
@@ -233,15 +243,61 @@ impl TestServer {
         .await
     }
 
-    /// Registers `name` (password "correct horse battery") and returns the login.
+    /// Registers `name` (password "correct horse battery") and returns the login: the first
+    /// account of the server as its admin, any later one with an invitation the admin makes.
     pub async fn register(&self, name: &str) -> AuthResponse {
-        let body = RegisterRequest {
+        let body = self.register_body(name).await;
+        let (status, json) = self.post("/api/auth/register", None, &body).await;
+        assert_eq!(status, 201, "register {name}: {json}");
+        let login: AuthResponse = serde_json::from_value(json).unwrap();
+        let mut admin = self.admin.lock().unwrap();
+        if admin.is_none() {
+            assert_eq!(
+                login.user.role,
+                HouseholdRole::Admin,
+                "the first account is the admin"
+            );
+            *admin = Some(login.access_token.clone());
+        }
+        login
+    }
+
+    /// What registering `name` sends: with an invitation from the admin once there is one.
+    pub async fn register_body(&self, name: &str) -> RegisterRequest {
+        let admin = self.admin.lock().unwrap().clone();
+        let invitation = match admin {
+            Some(token) => Some(self.invite(&token).await.code),
+            None => None,
+        };
+        RegisterRequest {
             username: name.into(),
             email: format!("{name}@example.com"),
             password: "correct horse battery".into(),
-        };
-        let (status, json) = self.post("/api/auth/register", None, &body).await;
-        assert_eq!(status, 201, "register {name}: {json}");
+            invitation,
+        }
+    }
+
+    /// Records the token of a first account a test registered by hand, so that later
+    /// accounts are invited by it.
+    pub fn set_admin(&self, token: &str) {
+        *self.admin.lock().unwrap() = Some(token.to_owned());
+    }
+
+    /// The admin's token, once the first account exists.
+    pub fn admin_token(&self) -> Option<String> {
+        self.admin.lock().unwrap().clone()
+    }
+
+    /// An invitation made by the user with `token` (an admin).
+    pub async fn invite(&self, token: &str) -> NewInvitation {
+        let (status, json) = self
+            .post(
+                "/api/invitations",
+                Some(token),
+                &InvitationRequest::default(),
+            )
+            .await;
+        assert_eq!(status, 201, "invite: {json}");
         serde_json::from_value(json).unwrap()
     }
 

@@ -19,6 +19,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "share recordings",
         include_str!("../migrations/0002_share_recordings.sql"),
     ),
+    (
+        3,
+        "household",
+        include_str!("../migrations/0003_household.sql"),
+    ),
 ];
 
 /// The migrator over [`MIGRATIONS`]: the same versions, descriptions and checksums as

@@ -64,6 +64,7 @@ impl sqlx::FromRow<'_, AnyRow> for UserRow {
             email: row.try_get("email")?,
             password_hash: row.try_get("password_hash")?,
             created_at: row.try_get("created_at")?,
+            role: row.try_get("role")?,
         })
     }
 }

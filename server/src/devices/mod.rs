@@ -13,8 +13,8 @@ use mumu_shared::api::{AccessRole, Device, DeviceStatus};
 use mumu_shared::signaling::{DevicePresence, Grants};
 use mumu_shared::{DeviceId, UnixMillis, UserId, validate};
 use sha2::{Digest, Sha256};
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 use std::sync::Arc;
 
 /// A device's row.

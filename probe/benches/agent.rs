@@ -196,10 +196,7 @@ async fn finished(system: &System, watching: Watches) -> Vec<Summary> {
 /// floor measured minutes earlier is no yardstick.
 async fn start_twin(system: &System) -> common::Running {
     let (twin, code) = system.start_another_agent("twin").await;
-    let auth =
-        mumu_probe::rest::register(&system.base, "twin", "twin@example.com", common::PASSWORD)
-            .await
-            .expect("the twin's owner registered");
+    let auth = system.register_invited("twin").await;
     common::pair(&system.base, &auth.access_token, &code, "Twin").await;
     let options = WatchOptions::new(
         &system.base,

@@ -96,9 +96,7 @@ pub async fn recording(
     let plain_args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let plain = common::start_named_agent(system.dir.path(), "plain", &system.base, &plain_args);
     let code = common::pairing_code(&system.dir.path().join("plain")).await;
-    let auth = mumu_probe::rest::register(&system.base, "plain", "plain@example.com", PASSWORD)
-        .await
-        .expect("registered");
+    let auth = system.register_invited("plain").await;
     common::pair(&system.base, &auth.access_token, &code, "Plain").await;
     let (on, off) = (Proc(system.agent_pid()), Proc(plain.0.id()));
 

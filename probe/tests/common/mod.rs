@@ -389,12 +389,8 @@ pub async fn start_server(dir: &Path, port: u16, env: &[(String, String)]) -> Ru
             .arg("--data-dir")
             .arg(dir.join("data"))
             .env("MUMU_ENROLL_PER_MIN", "0")
-            // Tests make later accounts through invitations, as a household does; benchmarks
-            // (built without cfg(test): harness = false) make theirs freely.
-            .env(
-                "MUMU_OPEN_REGISTRATION",
-                if cfg!(test) { "false" } else { "true" },
-            )
+            // Later accounts come through invitations, as in a household (System::register_invited).
+            .env("MUMU_OPEN_REGISTRATION", "false")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env_remove("DATABASE_URL")
             .env_remove("REDIS_URL")

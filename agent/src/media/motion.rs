@@ -14,7 +14,7 @@
 use super::capture::Capture;
 use super::consumer::{ConsumerId, ConsumerKind};
 use super::recorder::capture_time_us;
-use super::{MediaError, make};
+use super::{MediaError, make, queued};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_video as gst_video;
@@ -151,7 +151,10 @@ impl MotionBranch {
         elements.push(small);
         elements.push(appsink(tx, counters.clone(), alive)?);
         let attached = capture.attach_queued_raw(consumer_id(), elements, QUEUED_FRAMES)?;
-        count_queue_overruns(attached.bin(), &counters);
+        let dropped = counters.clone();
+        queued::on_overrun(attached.bin(), move || {
+            dropped.dropped.fetch_add(1, Ordering::Relaxed);
+        });
         tracing::info!(
             fps = ANALYSED_FPS,
             width = ANALYSED_WIDTH,
@@ -224,21 +227,6 @@ fn analyse_frames(mut analyser: impl FrameAnalyser, rx: Receiver<Message>, alive
     }
     analyser.finish();
     tracing::info!("motion: the detector stopped");
-}
-
-fn count_queue_overruns(bin: &gst::Bin, counters: &Arc<BranchCounters>) {
-    let queue = bin
-        .iterate_elements()
-        .into_iter()
-        .flatten()
-        .find(|e| e.factory().is_some_and(|f| f.name() == "queue"));
-    if let Some(queue) = queue {
-        let counters = counters.clone();
-        queue.connect("overrun", false, move |_| {
-            counters.dropped.fetch_add(1, Ordering::Relaxed);
-            None
-        });
-    }
 }
 
 fn appsink(

@@ -117,6 +117,23 @@ impl Branch for QueuedBranch {
 /// first frame: a sink prerolling in a running pipeline takes the pipeline's state with it
 /// (PAUSED until that frame), and the live viewers stalled meanwhile (19 fps over the second a
 /// recorder joined, in the test).
+/// Calls `overrun` each time the branch's leaky queue drops a frame (it is full each time it
+/// overruns, and lets its oldest frame go): the sink never waits, so only a starved CPU makes
+/// it happen.
+pub(crate) fn on_overrun(bin: &gst::Bin, overrun: impl Fn() + Send + Sync + 'static) {
+    let queue = bin
+        .iterate_elements()
+        .into_iter()
+        .flatten()
+        .find(|e| e.factory().is_some_and(|f| f.name() == "queue"));
+    if let Some(queue) = queue {
+        queue.connect("overrun", false, move |_| {
+            overrun();
+            None
+        });
+    }
+}
+
 fn no_preroll(bin: &gst::Bin) {
     let mut elements = bin.iterate_recurse();
     while let Ok(Some(element)) = elements.next() {

@@ -17,7 +17,7 @@
 
 use super::capture::Capture;
 use super::consumer::{ConsumerId, ConsumerKind};
-use super::{MediaError, keyframes, make};
+use super::{MediaError, keyframes, make, queued};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use std::sync::Arc;
@@ -147,7 +147,10 @@ impl Recorder {
             thread: Some(thread),
         };
         let branch = capture.attach_queued(consumer_id(), vec![sink.clone()], MAX_QUEUED)?;
-        count_queue_overruns(branch.bin(), &recorder.counters);
+        let counters = recorder.counters.clone();
+        queued::on_overrun(branch.bin(), move || {
+            counters.dropped.fetch_add(1, Ordering::Relaxed);
+        });
         // A segment starts at a keyframe: ask for one now rather than wait up to the keyframe
         // interval (the branch runs once attached, so the request reaches the encoder).
         if let Some(pad) = sink.static_pad("sink") {
@@ -200,23 +203,6 @@ impl Recorder {
 impl Drop for Recorder {
     fn drop(&mut self) {
         self.stop_now();
-    }
-}
-
-/// Counts the frames the branch's leaky queue drops (it is full each time it overruns, and
-/// lets its oldest frame go): the appsink never waits, so only a starved CPU makes it happen.
-fn count_queue_overruns(bin: &gst::Bin, counters: &Arc<Counters>) {
-    let queue = bin
-        .iterate_elements()
-        .into_iter()
-        .flatten()
-        .find(|e| e.factory().is_some_and(|f| f.name() == "queue"));
-    if let Some(queue) = queue {
-        let counters = counters.clone();
-        queue.connect("overrun", false, move |_| {
-            counters.dropped.fetch_add(1, Ordering::Relaxed);
-            None
-        });
     }
 }
 

@@ -97,9 +97,12 @@ impl DevicePeer {
             Err(e) => return Err(e),
         };
         let device_id = hello.device_id;
-        let (conn, _) = s
-            .hub
-            .attach_device(&device_id, self.outbox.clone(), s.clock.now_ms());
+        let (conn, _) = s.hub.attach_device(
+            &device_id,
+            self.outbox.clone(),
+            row.owner_id.is_some(),
+            s.clock.now_ms(),
+        );
         let key = format!("{}/{conn}", s.server_id);
         // Without Redis the camera still serves viewers on this server, and its heartbeats
         // claim its presence again once Redis answers.

@@ -80,6 +80,10 @@ struct State {
     next_conn: ConnId,
     devices: HashMap<ConnId, Conn<ServerToDevice>>,
     device_index: HashMap<DeviceId, ConnId>,
+    /// Device sockets whose `hello_ack` said "not paired": only they are told `paired`. A
+    /// pairing notice can arrive after a socket that read the paired row attached, and the
+    /// protocol promises an already-paired device no `paired` message.
+    awaiting_pairing: HashSet<ConnId>,
     viewers: HashMap<ConnId, Conn<ServerToViewer>>,
     viewers_by_user: HashMap<UserId, HashSet<ConnId>>,
     sessions: HashMap<SessionId, Session>,

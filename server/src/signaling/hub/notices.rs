@@ -115,8 +115,10 @@ impl Hub {
         let outbox = state.devices[&conn].outbox.clone();
         match news {
             DeviceNews::Paired(paired) => {
-                let paired = ServerToDevice::Paired(paired.clone());
-                outbox.push(Out::send(Envelope::new(paired, now)));
+                if state.awaiting_pairing.remove(&conn) {
+                    let paired = ServerToDevice::Paired(paired.clone());
+                    outbox.push(Out::send(Envelope::new(paired, now)));
+                }
                 outbox.push(Out::Refresh);
                 Vec::new()
             }
@@ -193,6 +195,24 @@ mod tests {
         );
         assert!(matches!(sent(&mut cam), ServerToDevice::Paired(_)));
         assert!(matches!(next(&mut cam), Out::Refresh));
+    }
+
+    #[test]
+    fn a_device_already_paired_at_hello_is_not_told_again() {
+        let hub = hub();
+        let (tx, mut cam) = outbox(16);
+        hub.attach_device(&"d1".into(), tx, true, NOW);
+        let paired = Paired {
+            owner: "alice".into(),
+            name: "Porch".into(),
+        };
+        let notice = Notice::Device {
+            device_id: "d1".into(),
+            news: DeviceNews::Paired(paired),
+        };
+        hub.deliver(&notice, NOW);
+        assert!(matches!(next(&mut cam.rx), Out::Refresh), "only a refresh");
+        assert!(cam.rx.try_recv().is_err());
     }
 
     #[test]

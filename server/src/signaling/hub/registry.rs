@@ -51,12 +51,13 @@ impl State {
 }
 
 impl Hub {
-    /// Attaches a device's socket. A socket already attached for the same device is closed
-    /// with `replaced` and its sessions end.
+    /// Attaches a device's socket, `paired` as its `hello_ack` says. A socket already attached
+    /// for the same device is closed with `replaced` and its sessions end.
     pub fn attach_device(
         &self,
         device_id: &DeviceId,
         outbox: Outbox<ServerToDevice>,
+        paired: bool,
         now: UnixMillis,
     ) -> (ConnId, Vec<Ended>) {
         let mut state = self.lock();
@@ -73,6 +74,9 @@ impl Hub {
         }
         let id = state.add(device_id.clone(), outbox);
         state.device_index.insert(device_id.clone(), id);
+        if !paired {
+            state.awaiting_pairing.insert(id);
+        }
         (id, ended)
     }
 
@@ -116,6 +120,7 @@ impl Hub {
 
     fn detach_locked(&self, state: &mut State, conn: ConnId, now: UnixMillis) -> Vec<Ended> {
         let (sessions, side) = if let Some(device) = state.devices.remove(&conn) {
+            state.awaiting_pairing.remove(&conn);
             if state.device_index.get(&device.who) == Some(&conn) {
                 state.device_index.remove(&device.who);
             }
@@ -182,7 +187,7 @@ mod tests {
         open(&hub, v, "d1", "s1", 4).unwrap();
         let _ = (next(&mut old), next(&mut view));
         let (tx, _new) = outbox(16);
-        let (_, ended) = hub.attach_device(&"d1".into(), tx, NOW);
+        let (_, ended) = hub.attach_device(&"d1".into(), tx, false, NOW);
         assert_eq!(ended.len(), 1);
         assert!(matches!(next(&mut old), Out::Close(b) if b.code == ErrorCode::Replaced));
         assert!(matches!(sent(&mut view), ServerToViewer::WatchEnded(_)));

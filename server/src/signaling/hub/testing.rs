@@ -54,7 +54,7 @@ pub fn request(viewer: ConnId, device: &str, session: &str, max: usize) -> OpenR
 
 pub fn device(hub: &Hub, id: &str) -> (ConnId, mpsc::Receiver<Out<ServerToDevice>>) {
     let (tx, inbox) = outbox(16);
-    let (conn, ended) = hub.attach_device(&DeviceId::from(id), tx, NOW);
+    let (conn, ended) = hub.attach_device(&DeviceId::from(id), tx, false, NOW);
     assert!(ended.is_empty());
     (conn, inbox.rx)
 }

@@ -287,15 +287,25 @@ stage() {
 }
 
 # `background NAME COMMAND...` starts COMMAND at idle priority (it gets only the CPU that the
-# stages in front leave), its output kept; `await NAME` waits for it, shows its output if it
-# failed, and fails too. Whatever is still running when the script exits is stopped.
+# stages in front leave), its output kept; `alongside NAME COMMAND...` starts it at the same
+# priority as the stages (for work that waits on the network and the disk more than it
+# computes). `await NAME` waits for either, shows its output if it failed, and fails too.
+# Whatever is still running when the script exits is stopped.
 background() {
-  local name="$1"
-  shift
+  start_beside idle "$@"
+}
+alongside() {
+  start_beside normal "$@"
+}
+start_beside() {
+  local priority="$1" name="$2"
+  shift 2
   background_log[$name]=$(mktemp)
   (
-    chrt --idle -p 0 "$BASHPID" > /dev/null
-    renice -n 19 -p "$BASHPID" > /dev/null
+    if [ "$priority" = idle ]; then
+      chrt --idle -p 0 "$BASHPID" > /dev/null
+      renice -n 19 -p "$BASHPID" > /dev/null
+    fi
     "$@"
   ) > "${background_log[$name]}" 2>&1 &
   background_pid[$name]=$!

@@ -355,8 +355,9 @@ stack_tests! {
                 assert!(error_message(&json).contains("MUMU_WEBHOOK_ALLOWED_HOSTS"), "{json}");
             }
         }
-        let (status, json) = put(&server, "/api/webhook", token, &json!({"url": "https://example.com/x", "secret": "short"})).await;
+        let (status, json) = put(&server, "/api/webhook", token, &json!({"url": "https://93.184.215.14/x", "secret": "short"})).await;
         assert_eq!((status, error_code(&json)), (400, "validation"), "{json}");
+        assert!(error_message(&json).contains("secret must be 16 to 128 characters"), "{json}");
         // A 10 MB body is cut off at the limit.
         let huge = json!({"url": format!("https://example.com/{}", "a".repeat(10 * 1024 * 1024))});
         let (status, json) = put(&server, "/api/webhook", token, &huge).await;
@@ -505,5 +506,35 @@ stack_tests! {
         assert_eq!(swept.events, 1, "{swept:?}");
         let events = events_when(&server, &path, &owner.access_token, |e| e.len() == 1).await;
         assert!(events[0].start > old);
+    }
+
+    async fn an_event_told_again_through_another_server_notifies_once(stack) {
+        // Several servers share one database only on the scaled stack.
+        if stack != common::Stack::Scaled {
+            return;
+        }
+        let (server, owner, device, _guest, mut camera) = household(stack).await;
+        let other = TestServer::start_beside(&server).await;
+        let mut hooks = Receiver::start().await;
+        set_webhook(&server, &owner.access_token, &hooks.url("/alice"), None).await;
+        // No cooldown: only the event's identity keeps it from notifying twice.
+        let notifications = format!("/api/devices/{}/notifications", device.device_id);
+        let (status, _) = server.patch(&notifications, &owner.access_token, &json!({"cooldown_secs": 0})).await;
+        assert_eq!(status, 200);
+        let start = server.now();
+        camera.send(started(start, &["door"])).await;
+        hooks.next().await;
+        // The camera reconnects through the other server and sends what it had queued.
+        let mut moved = other.device_online(&device).await;
+        moved.send(started(start, &["door"])).await;
+        moved.send(ended(start, start + 2_000, &["door"])).await;
+        hooks.silent_for(800).await;
+        let path = format!("/api/devices/{}/events", device.device_id);
+        let events = events_when(&other, &path, &owner.access_token, |e| e.first().is_some_and(|e| e.end.is_some())).await;
+        assert_eq!(events.len(), 1);
+        // A new event through the new server notifies, once.
+        moved.send(started(start + 10_000, &[])).await;
+        hooks.next().await;
+        hooks.silent_for(300).await;
     }
 }

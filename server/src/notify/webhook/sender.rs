@@ -34,6 +34,28 @@ pub struct WebhookStats {
     pub dropped: AtomicU64,
 }
 
+impl WebhookStats {
+    /// The figures in Prometheus's text format.
+    pub fn render(&self) -> String {
+        let mut out = String::from(
+            "# HELP mumu_webhook_deliveries_total Webhook deliveries, by what became of them.\n\
+             # TYPE mumu_webhook_deliveries_total counter\n",
+        );
+        for (result, count) in [
+            ("delivered", &self.delivered),
+            ("failed", &self.failed),
+            ("refused", &self.refused),
+            ("dropped", &self.dropped),
+        ] {
+            out.push_str(&format!(
+                "mumu_webhook_deliveries_total{{result=\"{result}\"}} {}\n",
+                count.load(Ordering::Relaxed)
+            ));
+        }
+        out
+    }
+}
+
 struct Job {
     notification: Arc<EventNotification>,
     users: Vec<UserId>,

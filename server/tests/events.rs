@@ -487,7 +487,10 @@ stack_tests! {
 
     async fn events_past_their_retention_are_forgotten_by_the_sweep(stack) {
         use mumu_server::janitor::{Retention, sweep};
-        let server = TestServer::start_with(stack, |c| c.events.event_retention_days = 7).await;
+        let server = TestServer::start_with(stack, |c| {
+            c.events.event_retention_days = 7;
+            c.auth.session_ttl_secs = 30 * 86_400;
+        }).await;
         let (owner, device) = server.user_with_device("alice").await;
         let mut camera = server.device_online(&device).await;
         let old = server.now();

@@ -13,7 +13,7 @@ use mumu_shared::api::{Arming, QuietHours, Webhook, WebhookRequest};
 /// The household's arming mode: `away` (every camera notifies), `home` (only cameras marked
 /// `always`), `off` (none).
 #[utoipa::path(get, path = "/api/arming", tag = "events", responses((status = 200, body = Arming)))]
-pub async fn arming(State(state): State<SharedState>, User(_): User) -> ApiResult<Json<Arming>> {
+pub async fn arming(State(state): State<SharedState>, User(_user): User) -> ApiResult<Json<Arming>> {
     Ok(Json(Arming {
         mode: settings::arming(&state.db).await?,
     }))

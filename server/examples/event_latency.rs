@@ -41,7 +41,11 @@ async fn main() {
     assert!(status.is_success(), "webhook set: {status}");
     let cooldown = format!("/api/devices/{}/notifications", device.device_id);
     let (status, _) = server
-        .patch(&cooldown, &owner.access_token, &serde_json::json!({"cooldown_secs": 0}))
+        .patch(
+            &cooldown,
+            &owner.access_token,
+            &serde_json::json!({"cooldown_secs": 0}),
+        )
         .await;
     assert_eq!(status, 200);
     let mut camera = server.device_online(&device).await;

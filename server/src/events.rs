@@ -243,7 +243,10 @@ mod tests {
         assert_eq!(page_size(None).unwrap(), DEFAULT_PAGE);
         assert_eq!(page_size(Some(200)).unwrap(), 200);
         let error = page_size(Some(201)).unwrap_err();
-        assert_eq!(error.to_string(), "validation: limit must be 1 to 200 (got 201)");
+        assert_eq!(
+            error.to_string(),
+            "validation: limit must be 1 to 200 (got 201)"
+        );
         assert!(page_size(Some(0)).is_err());
     }
 }

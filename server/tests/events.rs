@@ -77,14 +77,26 @@ async fn events_when(
 /// for), with an owner, a guest the camera is shared with, and the camera online.
 async fn household(
     stack: common::Stack,
-) -> (TestServer, AuthResponse, EnrollResponse, AuthResponse, Device) {
+) -> (
+    TestServer,
+    AuthResponse,
+    EnrollResponse,
+    AuthResponse,
+    Device,
+) {
     household_with(stack, |_| {}).await
 }
 
 async fn household_with(
     stack: common::Stack,
     tweak: impl FnOnce(&mut mumu_server::config::Config),
-) -> (TestServer, AuthResponse, EnrollResponse, AuthResponse, Device) {
+) -> (
+    TestServer,
+    AuthResponse,
+    EnrollResponse,
+    AuthResponse,
+    Device,
+) {
     let server = TestServer::start_with(stack, |config| {
         config.events.webhook_allowed_hosts = vec!["127.0.0.1".into()];
         tweak(config);
@@ -114,14 +126,25 @@ async fn set_webhook(server: &TestServer, token: &str, url: &str, secret: Option
     assert_eq!(status, 200, "set webhook: {json}");
     match secret {
         Some(s) => {
-            assert!(json.get("secret").is_none(), "a chosen secret is not echoed: {json}");
+            assert!(
+                json.get("secret").is_none(),
+                "a chosen secret is not echoed: {json}"
+            );
             s.to_owned()
         }
-        None => json["secret"].as_str().expect("a made secret, shown once").to_owned(),
+        None => json["secret"]
+            .as_str()
+            .expect("a made secret, shown once")
+            .to_owned(),
     }
 }
 
-async fn put(server: &TestServer, path: &str, token: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+async fn put(
+    server: &TestServer,
+    path: &str,
+    token: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
     let response = server
         .http
         .put(server.url(path))
@@ -132,7 +155,10 @@ async fn put(server: &TestServer, path: &str, token: &str, body: &serde_json::Va
         .unwrap();
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
 }
 
 stack_tests! {
@@ -219,7 +245,7 @@ stack_tests! {
 
         let start = server.now();
         camera.send(started(start, &["door"])).await;
-        let mut got = vec![hooks.next().await, hooks.next().await];
+        let mut got = [hooks.next().await, hooks.next().await];
         got.sort_by(|a, b| a.path.cmp(&b.path));
         assert_eq!(got[0].path, "/alice");
         assert_eq!(got[1].path, "/bob");

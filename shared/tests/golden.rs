@@ -5,11 +5,11 @@
 //! exact examples of the wire format.
 
 use mumu_shared::api::{
-    AccessRole, Arming, ArmingMode, AuthResponse, CameraNotifications, Event, QuietHours,
-    UpdateCameraNotifications, Webhook, WebhookEvent, WebhookRequest, Device, DeviceStatus, EnrollRequest, EnrollResponse, Health,
-    HealthCheck, HouseholdRole, Invitation, InvitationRequest, LoginRequest, NewInvitation,
-    PairRequest, PairingCode, RegisterRequest, Share, ShareRequest, ShareRole, UpdateDeviceRequest,
-    UpdateShareRequest, User,
+    AccessRole, Arming, ArmingMode, AuthResponse, CameraNotifications, Device, DeviceStatus,
+    EnrollRequest, EnrollResponse, Event, Health, HealthCheck, HouseholdRole, Invitation,
+    InvitationRequest, LoginRequest, NewInvitation, PairRequest, PairingCode, QuietHours,
+    RegisterRequest, Share, ShareRequest, ShareRole, UpdateCameraNotifications,
+    UpdateDeviceRequest, UpdateShareRequest, User, Webhook, WebhookEvent, WebhookRequest,
 };
 use mumu_shared::events::{EventRecord, MotionSettings, MotionZone, Point, PrivacyMask, rectangle};
 use mumu_shared::history::{
@@ -18,9 +18,10 @@ use mumu_shared::history::{
 };
 use mumu_shared::signaling::{
     DeviceEndWatch, DeviceHello, DeviceHelloAck, DevicePresence, DeviceRemoved, DeviceToServer,
-    DeviceWatchRequest, EndReason, MotionEvent, Grants, Heartbeat, IceCandidate, IceServer, IceTransportPolicy,
-    Paired, ServerToDevice, ServerToViewer, SessionGrants, SessionIce, SessionSdp, ViewerEndWatch,
-    ViewerHello, ViewerHelloAck, ViewerToServer, ViewerWatchRequest, WatchEnded, WatchReady,
+    DeviceWatchRequest, EndReason, Grants, Heartbeat, IceCandidate, IceServer, IceTransportPolicy,
+    MotionEvent, Paired, ServerToDevice, ServerToViewer, SessionGrants, SessionIce, SessionSdp,
+    ViewerEndWatch, ViewerHello, ViewerHelloAck, ViewerToServer, ViewerWatchRequest, WatchEnded,
+    WatchReady,
 };
 use mumu_shared::{
     DeviceId, Envelope, ErrorBody, ErrorCode, ErrorResponse, Message, PROTOCOL_VERSION, SessionId,

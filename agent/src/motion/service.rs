@@ -140,8 +140,8 @@ impl MotionService {
         if detect {
             let store = EventStore::open(dir, retention, crate::now_ms())?;
             let store = Arc::new(Mutex::new(store));
-            let watcher = Watcher::new(shared, store.clone(), counters)
-                .with_notices(service.notices.clone());
+            let watcher =
+                Watcher::new(shared, store.clone(), counters).with_notices(service.notices.clone());
             let branch = MotionBranch::attach(capture, watcher)?;
             service.branch_counters = branch.counters();
             service.branch = Some(branch);

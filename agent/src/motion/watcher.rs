@@ -324,8 +324,14 @@ mod tests {
             at += 200;
         }
         let started = notices.front().expect("a notice as the event started");
-        assert_eq!((started.end, started.zones.clone()), (None, vec!["path".to_owned()]));
-        assert!(at - started.start <= 1_000, "told within the pictures that started it");
+        assert_eq!(
+            (started.end, started.zones.clone()),
+            (None, vec!["path".to_owned()])
+        );
+        assert!(
+            at - started.start <= 1_000,
+            "told within the pictures that started it"
+        );
         notices.sent(&started);
         while at < 1_015_000 {
             watcher.picture(&picture_at(at, 1_005_000), at, || None);
@@ -333,7 +339,10 @@ mod tests {
         }
         let ended = notices.front().expect("a notice as it ended");
         assert_eq!(ended.start, started.start);
-        assert!(ended.end.is_some_and(|end| end > started.start), "{ended:?}");
+        assert!(
+            ended.end.is_some_and(|end| end > started.start),
+            "{ended:?}"
+        );
         assert!(ended.peak_score >= started.peak_score);
         assert_eq!(notices.len(), 1);
     }

@@ -21,13 +21,17 @@ async fn receiver() -> (u16, mpsc::UnboundedReceiver<(serde_json::Value, i64)>) 
                 let mut request = Vec::new();
                 let mut chunk = [0u8; 4096];
                 loop {
-                    let Ok(n) = tcp.read(&mut chunk).await else { return };
+                    let Ok(n) = tcp.read(&mut chunk).await else {
+                        return;
+                    };
                     if n == 0 {
                         return;
                     }
                     request.extend_from_slice(&chunk[..n]);
                     let text = String::from_utf8_lossy(&request).to_string();
-                    let Some(head_end) = text.find("\r\n\r\n") else { continue };
+                    let Some(head_end) = text.find("\r\n\r\n") else {
+                        continue;
+                    };
                     let length: usize = text[..head_end]
                         .lines()
                         .find_map(|l| {
@@ -45,7 +49,9 @@ async fn receiver() -> (u16, mpsc::UnboundedReceiver<(serde_json::Value, i64)>) 
                         let _ = tx.send((json, at));
                     }
                     let _ = tcp
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        )
                         .await;
                     return;
                 }

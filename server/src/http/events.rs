@@ -25,7 +25,9 @@ pub struct EventQuery {
     pub limit: Option<u32>,
 }
 
-fn query(query: Result<Query<EventQuery>, QueryRejection>) -> Result<(Option<UnixMillis>, u32), ApiError> {
+fn query(
+    query: Result<Query<EventQuery>, QueryRejection>,
+) -> Result<(Option<UnixMillis>, u32), ApiError> {
     let Query(query) = query.map_err(|e| Error::validation(e.body_text()))?;
     Ok((query.before, page_size(query.limit)?))
 }
@@ -59,7 +61,9 @@ pub async fn of_device(
     let device_id = DeviceId(id);
     state.devices.role(user.id(), &device_id).await?;
     let (before, limit) = query(params)?;
-    Ok(Json(state.events.of_device(&device_id, before, limit).await?))
+    Ok(Json(
+        state.events.of_device(&device_id, before, limit).await?,
+    ))
 }
 
 /// How a camera notifies: its cooldown and whether it notifies while the household is armed

@@ -13,7 +13,10 @@ use mumu_shared::api::{Arming, QuietHours, Webhook, WebhookRequest};
 /// The household's arming mode: `away` (every camera notifies), `home` (only cameras marked
 /// `always`), `off` (none).
 #[utoipa::path(get, path = "/api/arming", tag = "events", responses((status = 200, body = Arming)))]
-pub async fn arming(State(state): State<SharedState>, User(_user): User) -> ApiResult<Json<Arming>> {
+pub async fn arming(
+    State(state): State<SharedState>,
+    User(_user): User,
+) -> ApiResult<Json<Arming>> {
     Ok(Json(Arming {
         mode: settings::arming(&state.db).await?,
     }))
@@ -47,7 +50,8 @@ pub async fn quiet_hours(
 }
 
 fn no_quiet_hours() -> super::error::ApiError {
-    crate::error::Error::not_found("you have no quiet hours; set them with PUT /api/quiet-hours").into()
+    crate::error::Error::not_found("you have no quiet hours; set them with PUT /api/quiet-hours")
+        .into()
 }
 
 /// Sets the caller's quiet hours: a daily span, in their local time, in which they are not

@@ -275,7 +275,13 @@ mod tests {
         sleeper.quiet = Some(quiet);
         let awake = person("awake", false, true);
         assert_eq!(
-            decide(now, now, ArmingMode::Away, camera(false, None), &[sleeper.clone(), awake]),
+            decide(
+                now,
+                now,
+                ArmingMode::Away,
+                camera(false, None),
+                &[sleeper.clone(), awake]
+            ),
             users(&["awake"])
         );
         assert_eq!(
@@ -291,7 +297,13 @@ mod tests {
         clock.advance_ms(STALE_MS + 1);
         let people = [person("owner", true, false)];
         assert_eq!(
-            decide(clock.now_ms(), start, ArmingMode::Away, camera(false, None), &people),
+            decide(
+                clock.now_ms(),
+                start,
+                ArmingMode::Away,
+                camera(false, None),
+                &people
+            ),
             Decision::Silent(Silence::Stale)
         );
     }

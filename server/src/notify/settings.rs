@@ -255,7 +255,10 @@ mod tests {
         };
         assert!(check_quiet_hours(&quiet("22:00", "07:00", 60)).is_ok());
         let error = check_quiet_hours(&quiet("25:00", "07:00", 0)).unwrap_err();
-        assert!(error.to_string().contains("start: a time of day"), "{error}");
+        assert!(
+            error.to_string().contains("start: a time of day"),
+            "{error}"
+        );
         assert!(check_quiet_hours(&quiet("07:00", "07:00", 0)).is_err());
         let error = check_quiet_hours(&quiet("22:00", "07:00", 900)).unwrap_err();
         assert!(error.to_string().contains("utc_offset_minutes"), "{error}");

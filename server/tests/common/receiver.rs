@@ -123,7 +123,11 @@ impl Receiver {
     /// Asserts that no request arrives for `ms`.
     pub async fn silent_for(&mut self, ms: u64) {
         if let Some(d) = self.within(ms).await {
-            panic!("expected no webhook, got {} {}", d.path, String::from_utf8_lossy(&d.body));
+            panic!(
+                "expected no webhook, got {} {}",
+                d.path,
+                String::from_utf8_lossy(&d.body)
+            );
         }
     }
 }

@@ -242,7 +242,12 @@ mod tests {
         ] {
             assert_eq!(kind(ip), Some(expected), "{ip}");
         }
-        for public in ["93.184.215.14", "1.1.1.1", "2606:4700:4700::1111", "172.32.0.1"] {
+        for public in [
+            "93.184.215.14",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "172.32.0.1",
+        ] {
             assert_eq!(kind(public), None, "{public}");
         }
     }
@@ -264,7 +269,10 @@ mod tests {
             Err(AddressError::Unparsable(_))
         ));
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_CHARS));
-        assert!(matches!(check_url(&long, &none), Err(AddressError::TooLong(_))));
+        assert!(matches!(
+            check_url(&long, &none),
+            Err(AddressError::TooLong(_))
+        ));
         let refused = check_url("http://127.0.0.1:8123/hook", &none).unwrap_err();
         assert_eq!(
             refused.to_string(),
@@ -282,7 +290,13 @@ mod tests {
     async fn a_name_resolving_to_loopback_is_refused_unless_allowed() {
         let refused = resolve_checked("localhost", &AllowedHosts::default()).await;
         assert!(
-            matches!(refused, Err(AddressError::NotPublic { kind: "a loopback", .. })),
+            matches!(
+                refused,
+                Err(AddressError::NotPublic {
+                    kind: "a loopback",
+                    ..
+                })
+            ),
             "{refused:?}"
         );
         let allowed = AllowedHosts::new(&["LOCALHOST".into()]);

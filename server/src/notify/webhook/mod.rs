@@ -40,7 +40,8 @@ impl Webhooks {
     /// address is refused with a message now rather than failing every delivery later (each
     /// delivery checks again). Without a secret in the request, one is made and shown once.
     pub async fn set(&self, user: &UserId, req: &WebhookRequest) -> Result<Webhook> {
-        let url = check_url(&req.url, &self.allowed).map_err(|e| Error::validation(e.to_string()))?;
+        let url =
+            check_url(&req.url, &self.allowed).map_err(|e| Error::validation(e.to_string()))?;
         if let Some(url::Host::Domain(name)) = url.host() {
             resolve_checked(name, &self.allowed)
                 .await

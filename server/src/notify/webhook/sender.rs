@@ -7,10 +7,10 @@
 
 use super::address::{AddressError, AllowedHosts, GuardedResolver, check_url};
 use super::sign::{SIGNATURE_HEADER, TIMESTAMP_HEADER, signature};
-use crate::notify::{Deliver, EventNotification};
 use crate::clock::SharedClock;
 use crate::config::EventSettings;
 use crate::db::Db;
+use crate::notify::{Deliver, EventNotification};
 use mumu_shared::UserId;
 use mumu_shared::api::WebhookEvent;
 use std::sync::Arc;

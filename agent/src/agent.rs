@@ -125,6 +125,7 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
         shutdown: shutdown.clone(),
         paired: None,
         health_file: config.health_file.clone(),
+        motion_notices: motion.as_ref().map(MotionService::notices),
     };
     // Returns from this block, not from `run`: the recorder stops below either way.
     let result: anyhow::Result<()> = async {

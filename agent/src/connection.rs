@@ -1,5 +1,5 @@
-//! One signaling connection, from `hello` to its end: heartbeats, status reports, and the
-//! session messages handed to [`Sessions`].
+//! One signaling connection, from `hello` to its end: heartbeats, status reports, motion
+//! notices, and the session messages handed to [`Sessions`].
 //!
 //! How a connection ends decides what the agent does next, so the ending is typed: a lost
 //! connection is retried (with backoff, by the caller); a refusal that retrying cannot fix
@@ -7,6 +7,7 @@
 
 use crate::identity::Identity;
 use crate::media::MediaEvent;
+use crate::motion::notices::MotionNotices;
 use crate::sessions::Sessions;
 use crate::socket::{DeviceSocket, SocketError};
 use crate::status;
@@ -14,6 +15,7 @@ use mumu_shared::signaling::{
     DeviceHello, DeviceHelloAck, DeviceToServer, EndReason, Heartbeat, ServerToDevice,
 };
 use mumu_shared::{ErrorBody, ErrorCode, PROTOCOL_VERSION};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
@@ -66,6 +68,8 @@ pub struct Context {
     pub paired: Option<watch::Sender<bool>>,
     /// Touched whenever the server answers (`--health-file`).
     pub health_file: Option<std::path::PathBuf>,
+    /// Motion events to tell the server of, when the detector runs.
+    pub motion_notices: Option<Arc<MotionNotices>>,
 }
 
 /// Opens the socket and says hello; returns the socket and the server's `hello_ack`.
@@ -105,9 +109,19 @@ pub async fn serve(
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut status_timer = tokio::time::interval(context.status_interval);
     let mut last_heard = Instant::now();
+    let notices = context.motion_notices.clone();
+    // What the detector saw while the server was away goes first.
+    if let Err(e) = send_notices(&mut socket, notices.as_deref()).await {
+        return e.into();
+    }
 
     let ended = loop {
         tokio::select! {
+            _ = notice_queued(notices.as_deref()) => {
+                if let Err(e) = send_notices(&mut socket, notices.as_deref()).await {
+                    break e.into();
+                }
+            }
             incoming = socket.recv() => {
                 let envelope = match incoming {
                     Ok(envelope) => envelope,
@@ -194,6 +208,32 @@ pub async fn serve(
     };
     socket.close().await;
     ended
+}
+
+/// Returns when a motion notice is queued; never without a detector.
+async fn notice_queued(notices: Option<&MotionNotices>) {
+    match notices {
+        Some(notices) => notices.queued().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends the motion notices waiting, oldest first; one that fails to go stays for the next
+/// connection.
+async fn send_notices(
+    socket: &mut DeviceSocket,
+    notices: Option<&MotionNotices>,
+) -> Result<(), SocketError> {
+    let Some(notices) = notices else {
+        return Ok(());
+    };
+    while let Some(notice) = notices.front() {
+        socket
+            .send(DeviceToServer::MotionEvent(notice.clone()))
+            .await?;
+        notices.sent(&notice);
+    }
+    Ok(())
 }
 
 /// Sleeps until the pipeline is due to stop for want of consumers; forever when it is not.

@@ -86,6 +86,10 @@ pub struct Config {
     /// ICE servers and TURN credentials.
     #[command(flatten)]
     pub turn: TurnSettings,
+
+    /// Motion events and their notifications.
+    #[command(flatten)]
+    pub events: EventSettings,
 }
 
 /// Connections and the HTTP surface.
@@ -247,6 +251,48 @@ pub struct TurnSettings {
         default_value = "all"
     )]
     pub ice_transport_policy: PolicyArg,
+}
+
+/// Motion events the cameras report, and the notifications they send.
+#[derive(Clone, Debug, Args)]
+pub struct EventSettings {
+    /// Days an event is kept (1 to 3650); older ones are forgotten by the hourly sweep.
+    #[arg(long, env = "MUMU_EVENT_RETENTION_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub event_retention_days: u32,
+
+    /// `motion_event` messages one camera may send a minute (in bursts of as many): a camera
+    /// sends two per event, and a backlog after a reconnect.
+    #[arg(long, env = "MUMU_MOTION_EVENTS_PER_MIN", default_value_t = 120,
+          value_parser = clap::value_parser!(u32).range(1..=6000))]
+    pub motion_events_per_min: u32,
+
+    /// Hosts webhooks may reach although they are (or resolve to) private, loopback or
+    /// link-local addresses, comma separated (`homeassistant.lan,192.168.1.20`).
+    #[arg(long, env = "MUMU_WEBHOOK_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub webhook_allowed_hosts: Vec<String>,
+
+    /// Milliseconds one webhook delivery attempt may take, connection included.
+    #[arg(long, env = "MUMU_WEBHOOK_TIMEOUT_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub webhook_timeout_ms: u64,
+
+    /// Attempts per webhook delivery (a timeout, a refused connection, a 5xx or 429 is
+    /// retried; another answer is final).
+    #[arg(long, env = "MUMU_WEBHOOK_ATTEMPTS", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub webhook_attempts: u32,
+
+    /// Milliseconds before the first retry; each later one waits twice as long.
+    #[arg(long, env = "MUMU_WEBHOOK_RETRY_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub webhook_retry_ms: u64,
+
+    /// Webhook deliveries in flight at once; more wait in a bounded queue (and are dropped,
+    /// with a warning, when it is full).
+    #[arg(long, env = "MUMU_WEBHOOK_CONCURRENCY", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub webhook_concurrency: u32,
 }
 
 /// `MUMU_TRUST_PROXY`: a number of proxies, or `true`/`false` for 1/0.

@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "household",
         include_str!("../migrations/0003_household.sql"),
     ),
+    (4, "events", include_str!("../migrations/0004_events.sql")),
 ];
 
 /// The migrator over [`MIGRATIONS`]: the same versions, descriptions and checksums as

@@ -1,6 +1,7 @@
 //! Forgetting what is no longer needed, so that rows created by time (or by a stranger with a
 //! script) do not pile up without bound: cameras enrolled but never paired and long silent,
-//! logins that ended, and old watch history. Every server sweeps; the deletes are idempotent.
+//! logins that ended, old watch history and old motion events. Every server sweeps; the deletes
+//! are idempotent.
 
 use crate::db::Db;
 use crate::error::Result;
@@ -21,6 +22,8 @@ pub struct Retention {
     pub ended_login_days: u32,
     /// Watch history is kept this many days.
     pub session_history_days: u32,
+    /// Motion events are kept this many days (`MUMU_EVENT_RETENTION_DAYS`).
+    pub event_days: u32,
 }
 
 impl Default for Retention {
@@ -29,6 +32,7 @@ impl Default for Retention {
             unpaired_device_days: 30,
             ended_login_days: 1,
             session_history_days: 90,
+            event_days: 30,
         }
     }
 }
@@ -42,6 +46,8 @@ pub struct Swept {
     pub logins: u64,
     /// Watch sessions.
     pub sessions: u64,
+    /// Motion events.
+    pub events: u64,
 }
 
 /// Deletes what `retention` no longer keeps, as of `now`.
@@ -65,10 +71,12 @@ pub async fn sweep(db: &Db, retention: Retention, now: UnixMillis) -> Result<Swe
             .execute(&db.pool)
             .await?
             .rows_affected();
+    let events = crate::events::sweep(db, before(retention.event_days)).await?;
     Ok(Swept {
         devices,
         logins,
         sessions,
+        events,
     })
 }
 
@@ -79,7 +87,11 @@ pub fn spawn(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
         let mut every = tokio::time::interval(Duration::from_secs(3600));
         loop {
             every.tick().await;
-            match sweep(&state.db, Retention::default(), state.clock.now_ms()).await {
+            let retention = Retention {
+                event_days: state.config.events.event_retention_days,
+                ..Retention::default()
+            };
+            match sweep(&state.db, retention, state.clock.now_ms()).await {
                 Ok(swept) if swept != Swept::default() => {
                     tracing::info!(?swept, "forgot rows past their retention")
                 }

@@ -7,7 +7,12 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::devices::Devices;
+use crate::events::Events;
 use crate::metrics::Metrics;
+use crate::notify::Notify;
+use crate::notify::webhook::Webhooks;
+use crate::notify::webhook::address::AllowedHosts;
+use crate::notify::webhook::sender::WebhookSender;
 use crate::presence::Presence;
 use crate::secrets::configured_or_generated;
 use crate::signaling::hub::{Hub, RECORDS_CAPACITY};
@@ -39,6 +44,14 @@ pub struct AppState {
     pub sessions: Sessions,
     /// TURN credentials.
     pub turn: Turn,
+    /// Motion events, as cameras report them.
+    pub events: Events,
+    /// Who is told of an event, and telling them.
+    pub notify: Notify,
+    /// The accounts' webhooks.
+    pub webhooks: Webhooks,
+    /// Posts notifications to webhooks (its figures are read by `/metrics` and tests).
+    pub webhook_sender: Arc<WebhookSender>,
     /// Figures for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// This server's id (distinguishes its sockets from other servers' in Redis).
@@ -150,6 +163,23 @@ impl AppState {
         );
         sessions.record(records);
         let turn = Turn::new(turn_secret, &config.turn);
+        let events = Events::new(
+            db.clone(),
+            clock.clone(),
+            &config.events,
+            &presence.bucket_store(),
+        );
+        let webhook_sender = Arc::new(
+            WebhookSender::spawn(db.clone(), clock.clone(), &config.events)
+                .context("starting the webhook sender")?,
+        );
+        let webhooks = Webhooks::new(
+            db.clone(),
+            clock.clone(),
+            AllowedHosts::new(&config.events.webhook_allowed_hosts),
+        );
+        // Every way of telling people; Web Push joins the list the same way.
+        let notify = Notify::new(db.clone(), clock.clone(), vec![webhook_sender.clone()]);
         // What this server's hub tells other servers; carried by the router (with Redis).
         let (routes_tx, routes) = tokio::sync::mpsc::channel(ROUTES_CAPACITY);
         Ok(Arc::new(Self {
@@ -164,6 +194,10 @@ impl AppState {
             devices,
             presence,
             turn,
+            events,
+            notify,
+            webhooks,
+            webhook_sender,
             metrics,
         }))
     }

@@ -291,6 +291,131 @@ pub struct Device {
     pub status: Option<DeviceStatus>,
 }
 
+/// One motion event as the server keeps it: metadata only (the thumbnail and any clip stay on
+/// the camera). `GET /api/events`, `GET /api/devices/{id}/events`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Event {
+    /// The camera.
+    pub device_id: DeviceId,
+    /// Its name now.
+    pub device_name: String,
+    /// When the motion began (the camera's clock, UTC); with `device_id`, the event's identity.
+    pub start: UnixMillis,
+    /// When the last motion was seen; `null` while the event is under way (or if the camera
+    /// never said).
+    pub end: Option<UnixMillis>,
+    /// The zones the motion was in, by name; empty when the camera has no zones.
+    pub zones: Vec<String>,
+    /// The largest moving area, in ten-thousandths of the picture.
+    pub peak_score: u16,
+}
+
+/// The household's arming mode: which events notify anyone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ArmingMode {
+    /// Nobody is home: every camera's events notify.
+    #[default]
+    Away,
+    /// Somebody is home: only cameras marked `always` notify.
+    Home,
+    /// No camera notifies.
+    Off,
+}
+
+/// `GET`/`PUT /api/arming`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Arming {
+    /// The mode in force.
+    pub mode: ArmingMode,
+}
+
+/// `GET`/`PUT /api/quiet-hours`: a daily time span in which this account is not notified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct QuietHours {
+    /// Local time the quiet begins, `HH:MM` (24-hour).
+    pub start: String,
+    /// Local time it ends, `HH:MM`; earlier than `start` means the next morning.
+    pub end: String,
+    /// The local time's offset from UTC, in minutes (`60` for UTC+1, `-300` for UTC-5; -720 to
+    /// 840). Fixed: a change of daylight saving time needs a new value.
+    pub utc_offset_minutes: i16,
+}
+
+/// How a camera notifies: `GET`/`PATCH /api/devices/{id}/notifications`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CameraNotifications {
+    /// After a notification, the camera's next events within this many seconds notify nobody
+    /// (0 to 86,400; default 60).
+    pub cooldown_secs: u32,
+    /// Notify even while the household is armed `home`.
+    pub always: bool,
+}
+
+/// `PATCH /api/devices/{id}/notifications`: what to change.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UpdateCameraNotifications {
+    /// The new cooldown, in seconds (0 to 86,400).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown_secs: Option<u32>,
+    /// Whether it notifies while armed `home`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub always: Option<bool>,
+}
+
+/// `PUT /api/webhook`: where this account's notifications are posted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct WebhookRequest {
+    /// An `http://` or `https://` URL (at most 2,048 characters) whose host is not a private,
+    /// loopback or link-local address (unless the operator allowed it).
+    pub url: String,
+    /// The key that signs each delivery (16 to 128 characters); absent: the server makes one
+    /// and shows it once, in the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// An account's webhook (`GET`/`PUT /api/webhook`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Webhook {
+    /// Where deliveries go.
+    pub url: String,
+    /// When it was set.
+    pub created_at: UnixMillis,
+    /// The signing key: only in the answer to the `PUT` that made it; never shown again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// What a webhook receives: the body of the `POST`, signed (`X-MuMu-Signature: sha256=<hex>`,
+/// HMAC-SHA256 of `<X-MuMu-Timestamp>.<body>` with the webhook's secret). Never a picture.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct WebhookEvent {
+    /// What happened: `motion`.
+    pub kind: String,
+    /// The camera.
+    pub camera_id: DeviceId,
+    /// Its name.
+    pub camera_name: String,
+    /// When the motion began.
+    pub start: UnixMillis,
+    /// When it ended; `null` for an event under way (the notification goes as it starts).
+    pub end: Option<UnixMillis>,
+    /// The zones, by name.
+    pub zones: Vec<String>,
+    /// The largest moving area so far, in ten-thousandths of the picture.
+    pub peak_score: u16,
+}
+
 /// A device's status report: sent by the agent as `device_presence`, shown on the dashboard.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

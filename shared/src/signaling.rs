@@ -51,6 +51,8 @@ messages! {
         EndWatch(DeviceEndWatch) = "end_watch",
         /// The device's periodic status (uptime, viewers, encoder, temperature).
         DevicePresence(DeviceStatus) = "device_presence",
+        /// A motion event began (`end` null) or ended: metadata only, never a picture.
+        MotionEvent(MotionEvent) = "motion_event",
     }
 }
 
@@ -150,6 +152,24 @@ pub struct DeviceHelloAck {
     pub paired: bool,
     /// How often the device should send `heartbeat`, in milliseconds.
     pub heartbeat_interval_ms: u64,
+}
+
+/// Payload of a device's `motion_event`: what the server learns of an event, and all it learns
+/// (the thumbnail stays on the camera). Sent as the event starts, and again as it ends; `start`
+/// is the event's identity on its camera, so the second one completes the first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MotionEvent {
+    /// When the motion began (UTC, the camera's clock).
+    pub start: UnixMillis,
+    /// When the last motion was seen; `null` while the event is under way.
+    #[serde(default)]
+    pub end: Option<UnixMillis>,
+    /// The zones the motion was in, by name; empty when the camera has no zones. At most
+    /// [`crate::events::MAX_ZONES`], each 1 to [`crate::events::MAX_NAME_CHARS`] characters.
+    #[serde(default)]
+    pub zones: Vec<String>,
+    /// The largest moving area seen so far, in ten-thousandths of the picture (0 to 10,000).
+    pub peak_score: u16,
 }
 
 /// Payload of `paired`.

@@ -150,6 +150,65 @@ pub fn device_status(status: &crate::api::DeviceStatus) -> Result<(), String> {
     Ok(())
 }
 
+/// The furthest into the future a camera's event may start, for clocks a little ahead.
+pub const MAX_EVENT_CLOCK_SKEW_MS: i64 = 10 * 60_000;
+
+/// The longest event a camera may report (it cuts its own at five minutes).
+pub const MAX_EVENT_MS: i64 = 3_600_000;
+
+/// A camera's `motion_event`, as of `now`: times that make sense (not before
+/// `oldest`, not more than [`MAX_EVENT_CLOCK_SKEW_MS`] ahead, an end after the start and at most
+/// [`MAX_EVENT_MS`] later), a score within the picture, and zone names as the camera's
+/// settings allow them. Every field reaches people's notifications.
+pub fn motion_event(
+    event: &crate::signaling::MotionEvent,
+    now: crate::UnixMillis,
+    oldest: crate::UnixMillis,
+) -> Result<(), String> {
+    use crate::events::{COORD_MAX, MAX_NAME_CHARS, MAX_ZONES};
+    if event.start > now + MAX_EVENT_CLOCK_SKEW_MS {
+        return Err(format!(
+            "motion_event start {} is {} s in the future: check the camera's clock",
+            event.start,
+            (event.start - now) / 1000
+        ));
+    }
+    if event.start < oldest {
+        return Err(format!(
+            "motion_event start {} is older than events are kept (from {oldest})",
+            event.start
+        ));
+    }
+    if let Some(end) = event.end
+        && !(event.start..=event.start + MAX_EVENT_MS).contains(&end)
+    {
+        return Err(format!(
+            "motion_event end {end} must be after its start {} and at most {} s later",
+            event.start,
+            MAX_EVENT_MS / 1000
+        ));
+    }
+    if event.peak_score > COORD_MAX {
+        return Err(format!(
+            "motion_event peak_score must be 0 to {COORD_MAX} ten-thousandths of the picture (got {})",
+            event.peak_score
+        ));
+    }
+    if event.zones.len() > MAX_ZONES {
+        return Err(format!(
+            "motion_event names at most {MAX_ZONES} zones (got {})",
+            event.zones.len()
+        ));
+    }
+    for zone in &event.zones {
+        if zone.trim().is_empty() {
+            return Err("motion_event zone names must not be empty".into());
+        }
+        display_text("motion_event zone name", zone, MAX_NAME_CHARS)?;
+    }
+    Ok(())
+}
+
 /// The alphabet of pairing codes: no 0/O, 1/I/L or U, so a code read aloud or off a small
 /// screen is not mistyped.
 pub const PAIRING_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTVWXYZ23456789";
@@ -283,5 +342,41 @@ mod tests {
         assert!(pairing_code("ABC").unwrap_err().contains("8 letters"));
         assert!(pairing_code("ABCD-EFG0").unwrap_err().contains("'0'"));
         assert_eq!(display_pairing_code("ABCDEFGH"), "ABCD-EFGH");
+    }
+
+    #[test]
+    fn motion_events_are_bounded_in_time_size_and_text() {
+        use crate::signaling::MotionEvent;
+        let now = 1_767_225_600_000;
+        let oldest = now - 30 * 86_400_000;
+        let event = |start, end, zones: Vec<&str>, peak_score| MotionEvent {
+            start,
+            end,
+            zones: zones.into_iter().map(str::to_owned).collect(),
+            peak_score,
+        };
+        assert!(motion_event(&event(now, None, vec!["door"], 120), now, oldest).is_ok());
+        assert!(motion_event(&event(now - 5_000, Some(now), vec![], 0), now, oldest).is_ok());
+        let future = motion_event(&event(now + 3_600_000, None, vec![], 1), now, oldest);
+        assert!(future.unwrap_err().contains("future"));
+        let old = motion_event(&event(oldest - 1, None, vec![], 1), now, oldest);
+        assert!(old.unwrap_err().contains("older"));
+        let backwards = motion_event(&event(now, Some(now - 1), vec![], 1), now, oldest);
+        assert!(backwards.unwrap_err().contains("after its start"));
+        let score = motion_event(&event(now, None, vec![], 10_001), now, oldest);
+        assert!(score.unwrap_err().contains("peak_score"));
+        let many: Vec<String> = (0..1000).map(|i| format!("z{i}")).collect();
+        let crowded = MotionEvent {
+            zones: many,
+            ..event(now, None, vec![], 1)
+        };
+        assert_eq!(
+            motion_event(&crowded, now, oldest).unwrap_err(),
+            "motion_event names at most 8 zones (got 1000)"
+        );
+        let long = "x".repeat(33);
+        assert!(motion_event(&event(now, None, vec![long.as_str()], 1), now, oldest).is_err());
+        assert!(motion_event(&event(now, None, vec!["a\u{202E}b"], 1), now, oldest).is_err());
+        assert!(motion_event(&event(now, None, vec![" "], 1), now, oldest).is_err());
     }
 }

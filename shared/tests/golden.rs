@@ -5,10 +5,11 @@
 //! exact examples of the wire format.
 
 use mumu_shared::api::{
-    AccessRole, AuthResponse, Device, DeviceStatus, EnrollRequest, EnrollResponse, Health,
-    HealthCheck, HouseholdRole, Invitation, InvitationRequest, LoginRequest, NewInvitation,
-    PairRequest, PairingCode, RegisterRequest, Share, ShareRequest, ShareRole, UpdateDeviceRequest,
-    UpdateShareRequest, User,
+    AccessRole, Arming, ArmingMode, AuthResponse, CameraNotifications, Device, DeviceStatus,
+    EnrollRequest, EnrollResponse, Event, Health, HealthCheck, HouseholdRole, Invitation,
+    InvitationRequest, LoginRequest, NewInvitation, PairRequest, PairingCode, QuietHours,
+    RegisterRequest, Share, ShareRequest, ShareRole, UpdateCameraNotifications,
+    UpdateDeviceRequest, UpdateShareRequest, User, Webhook, WebhookEvent, WebhookRequest,
 };
 use mumu_shared::events::{EventRecord, MotionSettings, MotionZone, Point, PrivacyMask, rectangle};
 use mumu_shared::history::{
@@ -18,8 +19,9 @@ use mumu_shared::history::{
 use mumu_shared::signaling::{
     DeviceEndWatch, DeviceHello, DeviceHelloAck, DevicePresence, DeviceRemoved, DeviceToServer,
     DeviceWatchRequest, EndReason, Grants, Heartbeat, IceCandidate, IceServer, IceTransportPolicy,
-    Paired, ServerToDevice, ServerToViewer, SessionGrants, SessionIce, SessionSdp, ViewerEndWatch,
-    ViewerHello, ViewerHelloAck, ViewerToServer, ViewerWatchRequest, WatchEnded, WatchReady,
+    MotionEvent, Paired, ServerToDevice, ServerToViewer, SessionGrants, SessionIce, SessionSdp,
+    ViewerEndWatch, ViewerHello, ViewerHelloAck, ViewerToServer, ViewerWatchRequest, WatchEnded,
+    WatchReady,
 };
 use mumu_shared::{
     DeviceId, Envelope, ErrorBody, ErrorCode, ErrorResponse, Message, PROTOCOL_VERSION, SessionId,
@@ -385,6 +387,24 @@ golden! {
         DeviceToServer::DevicePresence(pi_status()),
         TS + 30_000,
     ));
+    device_motion_event: message("device_to_server.motion_event", envelope(
+        DeviceToServer::MotionEvent(MotionEvent {
+            start: TS,
+            end: None,
+            zones: vec!["Front door".into()],
+            peak_score: 260,
+        }),
+        TS + 610,
+    ));
+    device_motion_event_ended: message("device_to_server.motion_event.ended", envelope(
+        DeviceToServer::MotionEvent(MotionEvent {
+            start: TS,
+            end: Some(TS + 4_200),
+            zones: vec!["Front door".into(), "Path".into()],
+            peak_score: 420,
+        }),
+        TS + 6_210,
+    ));
 
     // server → device
     device_hello_ack: message("server_to_device.hello_ack", envelope(
@@ -745,6 +765,54 @@ golden! {
     rest_update_share_request: rest("rest.update_share_request", UpdateShareRequest {
         recordings: Some(true),
         ..UpdateShareRequest::default()
+    });
+    rest_event: rest("rest.event", Event {
+        device_id: device(),
+        device_name: "Porch".into(),
+        start: TS,
+        end: Some(TS + 4_200),
+        zones: vec!["Front door".into()],
+        peak_score: 420,
+    });
+    rest_event_under_way: rest("rest.event.under_way", Event {
+        device_id: device(),
+        device_name: "Porch".into(),
+        start: TS + 60_000,
+        end: None,
+        zones: vec![],
+        peak_score: 180,
+    });
+    rest_arming: rest("rest.arming", Arming { mode: ArmingMode::Home });
+    rest_quiet_hours: rest("rest.quiet_hours", QuietHours {
+        start: "22:30".into(),
+        end: "07:00".into(),
+        utc_offset_minutes: 60,
+    });
+    rest_camera_notifications: rest("rest.camera_notifications", CameraNotifications {
+        cooldown_secs: 60,
+        always: true,
+    });
+    rest_update_camera_notifications: rest("rest.update_camera_notifications", UpdateCameraNotifications {
+        cooldown_secs: Some(300),
+        always: None,
+    });
+    rest_webhook_request: rest("rest.webhook_request", WebhookRequest {
+        url: "https://ha.example.com/api/webhook/mumu-porch".into(),
+        secret: Some("a long random secret, 16+ chars".into()),
+    });
+    rest_webhook: rest("rest.webhook", Webhook {
+        url: "https://ha.example.com/api/webhook/mumu-porch".into(),
+        created_at: TS,
+        secret: None,
+    });
+    rest_webhook_event: rest("rest.webhook_event", WebhookEvent {
+        kind: "motion".into(),
+        camera_id: device(),
+        camera_name: "Porch".into(),
+        start: TS,
+        end: None,
+        zones: vec!["Front door".into()],
+        peak_score: 260,
     });
     rest_share: rest("rest.share", Share {
         username: "bob".into(),

@@ -3,6 +3,7 @@
 //! off the raw frames when detection is on, and [`MotionService::apply`], which the viewer
 //! protocol calls when the owner draws new zones or masks.
 
+use super::notices::MotionNotices;
 use super::picture::GreyPicture;
 use super::settings_file::{self, SettingsFileError};
 use super::store::{EventStore, Retention, StoreError};
@@ -97,6 +98,7 @@ pub struct MotionService {
     counters: Arc<MotionCounters>,
     branch: Option<MotionBranch>,
     branch_counters: Arc<BranchCounters>,
+    notices: Arc<MotionNotices>,
 }
 
 impl MotionService {
@@ -133,11 +135,13 @@ impl MotionService {
             counters: counters.clone(),
             branch: None,
             branch_counters: Arc::default(),
+            notices: Arc::default(),
         };
         if detect {
             let store = EventStore::open(dir, retention, crate::now_ms())?;
             let store = Arc::new(Mutex::new(store));
-            let watcher = Watcher::new(shared, store.clone(), counters);
+            let watcher =
+                Watcher::new(shared, store.clone(), counters).with_notices(service.notices.clone());
             let branch = MotionBranch::attach(capture, watcher)?;
             service.branch_counters = branch.counters();
             service.branch = Some(branch);
@@ -171,6 +175,11 @@ impl MotionService {
     /// The settings in force.
     pub fn settings(&self) -> MotionSettings {
         MotionSettings::clone(&self.settings.get())
+    }
+
+    /// What the server is to be told of events, for the signaling connection to send.
+    pub fn notices(&self) -> Arc<MotionNotices> {
+        self.notices.clone()
     }
 
     /// Whether the detector runs.

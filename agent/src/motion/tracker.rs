@@ -136,6 +136,11 @@ impl Tracker {
         }
     }
 
+    /// The event under way so far (its `end`: the last sustained motion), if there is one.
+    pub fn ongoing(&self) -> Option<Ended> {
+        self.current.as_ref().map(Ongoing::ended)
+    }
+
     /// Ends the event under way, if there is one (the detector stops).
     pub fn finish(&mut self) -> Option<Ended> {
         self.run.clear();

@@ -1,13 +1,16 @@
 //! Picture by picture: the detector's score, the event tracker's changes, and what becomes of
-//! them: a thumbnail as an event starts, a record and a log line as it ends. Plain Rust: the
-//! pictures come from the media side's branch, the thumbnail from a function it hands over.
+//! them: a notice for the server and a thumbnail as an event starts, a record, a log line and
+//! a second notice as it ends. Plain Rust: the pictures come from the media side's branch, the
+//! thumbnail from a function it hands over, and the notices go to a queue the connection reads.
 
 use super::detector::Detector;
+use super::notices::MotionNotices;
 use super::picture::GreyPicture;
 use super::store::EventStore;
 use super::tracker::{Change, Ended, Tracker};
 use mumu_shared::UnixMillis;
 use mumu_shared::events::{EventRecord, MotionSettings};
+use mumu_shared::signaling::MotionEvent;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -75,6 +78,8 @@ pub struct Watcher {
     counters: Arc<MotionCounters>,
     /// Whether the event under way has a thumbnail.
     thumbnail: bool,
+    /// What the server is told.
+    notices: Arc<MotionNotices>,
 }
 
 impl Watcher {
@@ -95,7 +100,21 @@ impl Watcher {
             store,
             counters,
             thumbnail: false,
+            notices: Arc::default(),
         }
+    }
+
+    /// Tells the server of events through `notices`.
+    pub fn with_notices(mut self, notices: Arc<MotionNotices>) -> Self {
+        self.notices = notices;
+        self
+    }
+
+    fn zone_names(&self, zones: &[usize]) -> Vec<String> {
+        zones
+            .iter()
+            .filter_map(|&z| self.zone_names.get(z).cloned())
+            .collect()
     }
 
     /// Looks at the picture captured `at`; `thumbnail` makes a JPEG of it, if an event starts.
@@ -134,6 +153,15 @@ impl Watcher {
         self.counters.events_started.fetch_add(1, Ordering::Relaxed);
         self.counters.in_event.store(1, Ordering::Relaxed);
         tracing::info!(start, "motion: an event started");
+        // First of all: a notification's delay starts here.
+        if let Some(so_far) = self.tracker.ongoing() {
+            self.notices.push(MotionEvent {
+                start,
+                end: None,
+                zones: self.zone_names(&so_far.zones),
+                peak_score: so_far.peak,
+            });
+        }
         self.thumbnail = false;
         let Some(jpeg) = thumbnail() else {
             self.counters.errors.fetch_add(1, Ordering::Relaxed);
@@ -157,14 +185,16 @@ impl Watcher {
         let record = EventRecord {
             start: ended.start,
             end: ended.end,
-            zones: ended
-                .zones
-                .iter()
-                .filter_map(|&z| self.zone_names.get(z).cloned())
-                .collect(),
+            zones: self.zone_names(&ended.zones),
             peak_score: ended.peak,
             thumbnail: std::mem::take(&mut self.thumbnail),
         };
+        self.notices.push(MotionEvent {
+            start: record.start,
+            end: Some(record.end),
+            zones: record.zones.clone(),
+            peak_score: record.peak_score,
+        });
         tracing::info!(
             start = record.start,
             end = record.end,
@@ -268,5 +298,52 @@ mod tests {
         };
         let (events, _dir) = watch(settings, 15);
         assert_eq!(events, []);
+    }
+
+    #[test]
+    fn the_server_is_told_as_an_event_starts_and_again_as_it_ends() {
+        let settings = MotionSettings {
+            zones: vec![MotionZone {
+                name: "path".into(),
+                points: rectangle(0, 3000, COORD_MAX, 7500),
+            }],
+            ..MotionSettings::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = EventStore::open(dir.path(), Retention::default(), 0).unwrap();
+        let notices = Arc::new(MotionNotices::new());
+        let mut watcher = Watcher::new(
+            Arc::new(SharedSettings::new(settings)),
+            Arc::new(Mutex::new(store)),
+            Arc::default(),
+        )
+        .with_notices(notices.clone());
+        let mut at = 1_000_000;
+        while notices.is_empty() && at < 1_010_000 {
+            watcher.picture(&picture_at(at, 1_005_000), at, || None);
+            at += 200;
+        }
+        let started = notices.front().expect("a notice as the event started");
+        assert_eq!(
+            (started.end, started.zones.clone()),
+            (None, vec!["path".to_owned()])
+        );
+        assert!(
+            at - started.start <= 1_000,
+            "told within the pictures that started it"
+        );
+        notices.sent(&started);
+        while at < 1_015_000 {
+            watcher.picture(&picture_at(at, 1_005_000), at, || None);
+            at += 200;
+        }
+        let ended = notices.front().expect("a notice as it ended");
+        assert_eq!(ended.start, started.start);
+        assert!(
+            ended.end.is_some_and(|end| end > started.start),
+            "{ended:?}"
+        );
+        assert!(ended.peak_score >= started.peak_score);
+        assert_eq!(notices.len(), 1);
     }
 }

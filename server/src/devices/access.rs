@@ -34,12 +34,13 @@ impl Devices {
         }
     }
 
-    /// The owner, or someone the device was shared with as its admin.
-    async fn require_manager(&self, user: &UserId, device_id: &DeviceId) -> Result<()> {
+    /// The owner, or someone the device was shared with as its admin (`not_found` for anyone
+    /// else who cannot see it, `forbidden` for a viewer).
+    pub async fn require_manager(&self, user: &UserId, device_id: &DeviceId) -> Result<()> {
         match self.role(user, device_id).await? {
             AccessRole::Owner | AccessRole::Admin => Ok(()),
             AccessRole::Viewer => Err(Error::forbidden(
-                "only the device's owner and its admins may manage who can watch it",
+                "only the device's owner and its admins may manage who can watch it and how it notifies",
             )),
         }
     }

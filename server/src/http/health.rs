@@ -87,8 +87,7 @@ pub async fn metrics(
         }
         None => {}
     }
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    ))
+    let mut text = state.metrics.render();
+    text.push_str(&state.webhook_sender.stats().render());
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }

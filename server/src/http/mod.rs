@@ -5,9 +5,11 @@ pub mod auth;
 pub mod credential;
 pub mod devices;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod health;
 pub mod invitations;
+pub mod notify;
 pub mod origin;
 pub mod serve;
 pub mod site;
@@ -32,15 +34,18 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// The OpenAPI description of the REST surface.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "MuMu API", description = "Accounts, devices and pairing. Signaling runs over WebSocket: see docs/protocol.md."),
+    info(title = "MuMu API", description = "Accounts, devices and pairing, motion events and their notifications. Signaling runs over WebSocket: see docs/protocol.md."),
     paths(
         auth::register, auth::login, auth::logout, auth::logout_all, auth::change_password, auth::me,
         invitations::create, invitations::list, invitations::revoke,
         devices::enroll, devices::new_code, devices::pair, devices::list, devices::status, devices::rename, devices::remove,
         devices::shares, devices::share, devices::update_share, devices::unshare,
+        events::list, events::of_device, events::camera, events::update_camera,
+        notify::arming, notify::set_arming, notify::quiet_hours, notify::set_quiet_hours, notify::clear_quiet_hours,
+        notify::webhook, notify::set_webhook, notify::remove_webhook,
         health::healthz, health::readyz, health::metrics,
     ),
-    tags((name = "auth"), (name = "devices"), (name = "operations")),
+    tags((name = "auth"), (name = "devices"), (name = "events"), (name = "operations")),
     modifiers(&CommonResponses)
 )]
 pub struct ApiDoc;
@@ -138,6 +143,25 @@ pub fn router(state: SharedState, site: LeptosOptions) -> Router {
         .route(
             "/api/devices/{id}/shares/{username}",
             patch(devices::update_share).delete(devices::unshare),
+        )
+        .route("/api/events", get(events::list))
+        .route("/api/devices/{id}/events", get(events::of_device))
+        .route(
+            "/api/devices/{id}/notifications",
+            get(events::camera).patch(events::update_camera),
+        )
+        .route("/api/arming", get(notify::arming).put(notify::set_arming))
+        .route(
+            "/api/quiet-hours",
+            get(notify::quiet_hours)
+                .put(notify::set_quiet_hours)
+                .delete(notify::clear_quiet_hours),
+        )
+        .route(
+            "/api/webhook",
+            get(notify::webhook)
+                .put(notify::set_webhook)
+                .delete(notify::remove_webhook),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -1,9 +1,11 @@
 //! The device side of signaling: a camera proves itself with its secret, stays present through
-//! heartbeats, reports its status, and offers video to the sessions the hub gives it.
+//! heartbeats, reports its status and its motion events (stored, and notified once, here: this
+//! server holds its socket), and offers video to the sessions the hub gives it.
 
 use super::hub::{ConnId, Outbox};
 use super::socket::{Link, Peer, Step, already_hello, hello_required, unsupported_protocol};
 use crate::error::{Error, Result};
+use crate::notify::EventNotification;
 use crate::state::{AppState, SharedState};
 use mumu_shared::api::DeviceStatus;
 use mumu_shared::signaling::{
@@ -214,6 +216,29 @@ impl Peer for DevicePeer {
                 s.devices
                     .announce(me.users.clone(), me.presence(now))
                     .await?;
+            }
+            DeviceToServer::MotionEvent(event) => {
+                let recorded = s.events.record(&me.device_id, &event).await?;
+                // Only the message that made the event's row notifies: its end, a repeat, or
+                // the same event through another server after a reconnect does not.
+                if recorded.new {
+                    let notification = EventNotification {
+                        device_id: me.device_id.clone(),
+                        device_name: recorded.device_name,
+                        start: event.start,
+                        end: event.end,
+                        zones: event.zones,
+                        peak_score: event.peak_score,
+                    };
+                    let state = self.state.clone();
+                    // Off the socket's loop: the camera's next messages need not wait for it.
+                    tokio::spawn(async move {
+                        let device_id = notification.device_id.clone();
+                        if let Err(e) = state.notify.new_event(notification).await {
+                            tracing::warn!(%device_id, error = %e, "could not notify of an event");
+                        }
+                    });
+                }
             }
         }
         Ok(Step::Continue)

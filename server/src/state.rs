@@ -9,6 +9,7 @@ use crate::db::Db;
 use crate::devices::Devices;
 use crate::metrics::Metrics;
 use crate::presence::Presence;
+use crate::push::Push;
 use crate::secrets::configured_or_generated;
 use crate::signaling::hub::{Hub, RECORDS_CAPACITY};
 use crate::signaling::route::{Post, ROUTES_CAPACITY};
@@ -39,6 +40,8 @@ pub struct AppState {
     pub sessions: Sessions,
     /// TURN credentials.
     pub turn: Turn,
+    /// Web Push notifications.
+    pub push: Push,
     /// Figures for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// This server's id (distinguishes its sockets from other servers' in Redis).
@@ -150,6 +153,7 @@ impl AppState {
         );
         sessions.record(records);
         let turn = Turn::new(turn_secret, &config.turn);
+        let push = Push::new(db.clone(), clock.clone(), &config.push, metrics.clone())?;
         // What this server's hub tells other servers; carried by the router (with Redis).
         let (routes_tx, routes) = tokio::sync::mpsc::channel(ROUTES_CAPACITY);
         Ok(Arc::new(Self {
@@ -164,6 +168,7 @@ impl AppState {
             devices,
             presence,
             turn,
+            push,
             metrics,
         }))
     }

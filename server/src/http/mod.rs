@@ -9,6 +9,7 @@ pub mod extract;
 pub mod health;
 pub mod invitations;
 pub mod origin;
+pub mod push;
 pub mod serve;
 pub mod site;
 pub mod ws;
@@ -17,7 +18,7 @@ use crate::state::SharedState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::routing::{any, delete, get, patch, post};
+use axum::routing::{any, delete, get, patch, post, put};
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
 use tower_http::services::ServeDir;
@@ -38,9 +39,10 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
         invitations::create, invitations::list, invitations::revoke,
         devices::enroll, devices::new_code, devices::pair, devices::list, devices::status, devices::rename, devices::remove,
         devices::shares, devices::share, devices::update_share, devices::unshare,
+        push::key, push::subscribe, push::list, push::unsubscribe, push::notify_on, push::notify_off,
         health::healthz, health::readyz, health::metrics,
     ),
-    tags((name = "auth"), (name = "devices"), (name = "operations")),
+    tags((name = "auth"), (name = "devices"), (name = "push"), (name = "operations")),
     modifiers(&CommonResponses)
 )]
 pub struct ApiDoc;
@@ -138,6 +140,16 @@ pub fn router(state: SharedState, site: LeptosOptions) -> Router {
         .route(
             "/api/devices/{id}/shares/{username}",
             patch(devices::update_share).delete(devices::unshare),
+        )
+        .route("/api/push/key", get(push::key))
+        .route(
+            "/api/push/subscriptions",
+            get(push::list).post(push::subscribe),
+        )
+        .route("/api/push/subscriptions/{id}", delete(push::unsubscribe))
+        .route(
+            "/api/devices/{id}/notify",
+            put(push::notify_on).delete(push::notify_off),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

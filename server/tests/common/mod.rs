@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod postgres;
+pub mod push_service;
 
 use futures_util::{SinkExt, StreamExt};
 use mumu_server::Server;

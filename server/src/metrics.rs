@@ -113,7 +113,11 @@ impl Metrics {
             ("failed", &self.push_failed),
             ("dropped", &self.push_dropped),
         ] {
-            let _ = writeln!(out, "mumu_pushes_total{{result=\"{result}\"}} {}", n.load(Relaxed));
+            let _ = writeln!(
+                out,
+                "mumu_pushes_total{{result=\"{result}\"}} {}",
+                n.load(Relaxed)
+            );
         }
         let _ = writeln!(
             out,

@@ -6,11 +6,11 @@
 //! [`Guard::check_url`] refuses an address written in the URL. An operator lists the hosts
 //! exempt from this (a push service of their own, a test's).
 
-use url::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+use url::Url;
 
 /// Which hosts may be plain http or private addresses.
 #[derive(Clone, Debug, Default)]
@@ -43,7 +43,7 @@ impl Guard {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_ascii_lowercase();
-        self.allowed.iter().any(|h| *h == host)
+        self.allowed.contains(&host)
     }
 
     /// `text` as a URL the server may send to: https, or http for a listed host; no user or
@@ -60,7 +60,11 @@ impl Guard {
         match url.scheme() {
             "https" => {}
             "http" if listed => {}
-            "http" => return Err(format!("it must be https (http only for the hosts the server lists; {host} is not one)")),
+            "http" => {
+                return Err(format!(
+                    "it must be https (http only for the hosts the server lists; {host} is not one)"
+                ));
+            }
             other => return Err(format!("it must be https, not {other}:")),
         }
         if !url.username().is_empty() || url.password().is_some() {
@@ -197,7 +201,11 @@ mod tests {
     #[test]
     fn a_url_must_be_https_and_public_unless_its_host_is_listed() {
         let guard = Guard::new(&["127.0.0.1".into(), " Push.Test ".into()]);
-        assert!(guard.check_url("https://fcm.googleapis.com/fcm/send/x").is_ok());
+        assert!(
+            guard
+                .check_url("https://fcm.googleapis.com/fcm/send/x")
+                .is_ok()
+        );
         let http = guard.check_url("http://fcm.googleapis.com/x").unwrap_err();
         assert!(http.contains("must be https"), "{http}");
         assert!(guard.check_url("ftp://fcm.googleapis.com/x").is_err());

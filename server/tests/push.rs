@@ -187,6 +187,17 @@ stack_tests! {
         assert_eq!(service.received_by(&phone.endpoint).len(), 1);
         assert_eq!(service.received_by(&laptop.endpoint).len(), 2);
 
+        // A password change ends the other logins, and their subscriptions with them.
+        let tablet_login = login(&server, "alice").await;
+        let tablet = service.subscription(Some(vec![device.device_id.clone()]));
+        assert_eq!(subscribe(&server, &tablet_login, &tablet).await.0, 201);
+        let change = json!({"current_password": "correct horse battery", "new_password": "battery staple horse"});
+        let (status, body) = server.post("/api/auth/password", Some(&laptop_login), &change).await;
+        assert_eq!(status, 204, "{body}");
+        assert_eq!(subscription_rows(&server).await, 1, "the tablet's row is gone, the laptop's stays");
+        assert_eq!(event(&server, &device.device_id, 3).await, delivered(1));
+        assert_eq!(service.received_by(&laptop.endpoint).len(), 3);
+
         let (status, _) = server.post("/api/auth/logout-all", Some(&laptop_login), &json!({})).await;
         assert_eq!(status, 204);
         assert_eq!(subscription_rows(&server).await, 0);
@@ -397,7 +408,10 @@ async fn without_vapid_keys_push_is_off_and_the_api_says_so() {
     );
     let service = PushService::start(&VapidKeys::generate().1).await;
     let (status, body) = subscribe(&server, token, &service.subscription(None)).await;
-    assert_eq!((status, &body["error"]["code"]), (503, &json!("push_disabled")));
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (503, &json!("push_disabled"))
+    );
     let (status, _) = put(
         &server,
         &format!("/api/devices/{}/notify", device.device_id),
@@ -424,7 +438,10 @@ async fn a_notification_too_large_for_a_push_message_is_refused_before_sending()
         .state
         .push
         .notify(&device, Recipients::Everyone, &huge);
-    assert!(matches!(queued, Err(SendError::TooLarge(n)) if n > 4000), "{queued:?}");
+    assert!(
+        matches!(queued, Err(SendError::TooLarge(n)) if n > 4000),
+        "{queued:?}"
+    );
 }
 
 /// Event to push received by the local push service, on loopback: 100 events one after the
@@ -441,7 +458,10 @@ async fn push_latency_on_loopback() {
         let token = if i % 4 == 0 || browsers.is_empty() {
             login(&server, "alice").await
         } else {
-            browsers.last().map(|(t, _): &(String, _)| t.clone()).unwrap()
+            browsers
+                .last()
+                .map(|(t, _): &(String, _)| t.clone())
+                .unwrap()
         };
         let browser = service.subscription(Some(vec![device.device_id.clone()]));
         let (status, body) = subscribe(&server, &token, &browser).await;
@@ -450,7 +470,13 @@ async fn push_latency_on_loopback() {
     }
     let (status, body) = subscribe(&server, &alice.access_token, &service.subscription(None)).await;
     assert_eq!(status, 409, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("20 push subscriptions"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("20 push subscriptions"),
+        "{body}"
+    );
     let mut latencies = Vec::new();
     for i in 0..100 {
         let sent = Instant::now();
@@ -515,7 +541,9 @@ async fn the_local_push_service_refuses_forged_expired_and_misaddressed_tokens()
         .authorization(&endpoint, now)
         .unwrap()
         .replace(forger.public_key(), &public);
-    let expired = keys.authorization(&endpoint, now - 13 * 3600 * 1000).unwrap();
+    let expired = keys
+        .authorization(&endpoint, now - 13 * 3600 * 1000)
+        .unwrap();
     let elsewhere = keys
         .authorization(&url::Url::parse("https://push.example.com/x").unwrap(), now)
         .unwrap();
@@ -540,4 +568,80 @@ async fn the_local_push_service_refuses_forged_expired_and_misaddressed_tokens()
     assert!(refused.contains("ExpiredSignature"), "{refused}");
     assert!(refused.contains("InvalidAudience"), "{refused}");
     assert_eq!(service.received()[0].payload, json!({"hello": 1}));
+}
+
+#[tokio::test]
+async fn the_vapid_keys_command_prints_a_pair_that_a_server_serves_from_a_file() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mumu-server"))
+        .arg("vapid-keys")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let value = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {text}"))
+            .trim()
+            .to_owned()
+    };
+    let private = value("MUMU_VAPID_PRIVATE_KEY=");
+    let public = value("# public key (served at /api/push/key): ");
+    assert!(value("MUMU_VAPID_SUBJECT=").starts_with("mailto:"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vapid_private_key");
+    std::fs::write(&file, format!("{private}\n")).unwrap();
+    let server = TestServer::start_with(Stack::Embedded, |config| {
+        config.push.vapid_private_key = Some(Secret::new(file.display().to_string()));
+        config.push.vapid_subject = Some("mailto:ops@example.com".into());
+    })
+    .await;
+    let alice = server.register("alice").await;
+    let (status, key) = server.get("/api/push/key", Some(&alice.access_token)).await;
+    assert_eq!(
+        (status, key["public_key"].as_str()),
+        (200, Some(public.as_str()))
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_vapid_key_or_subject_stops_the_server_with_the_reason() {
+    let (private, _) = VapidKeys::generate();
+    let cases = [
+        (
+            "not-a-key",
+            Some("mailto:ops@example.com"),
+            "MUMU_VAPID_PRIVATE_KEY is not a VAPID private key",
+        ),
+        (private.as_str(), None, "MUMU_VAPID_SUBJECT must be"),
+        (
+            private.as_str(),
+            Some("ops@example.com"),
+            "MUMU_VAPID_SUBJECT must be",
+        ),
+        (
+            "/no/such/vapid/key",
+            Some("mailto:ops@example.com"),
+            "names the file /no/such/vapid/key",
+        ),
+    ];
+    for (key, subject, says) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = mumu_server::config::Config::defaults();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.storage.data_dir = dir.path().to_owned();
+        config.storage.database_url = None;
+        config.storage.redis_url = None;
+        config.push.vapid_private_key = Some(Secret::new(key));
+        config.push.vapid_subject = subject.map(str::to_owned);
+        let refused = mumu_server::Server::bind(config, mumu_server::clock::ManualClock::new())
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{key} / {subject:?} was accepted"));
+        assert!(format!("{refused:#}").contains(says), "{refused:#}");
+    }
 }

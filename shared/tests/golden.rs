@@ -10,13 +10,13 @@ use mumu_shared::api::{
     PairRequest, PairingCode, RegisterRequest, Share, ShareRequest, ShareRole, UpdateDeviceRequest,
     UpdateShareRequest, User,
 };
-use mumu_shared::push::{
-    NotifyMe, PushKey, PushKeys, PushNotification, PushSubscription, PushSubscriptionRequest,
-};
 use mumu_shared::events::{EventRecord, MotionSettings, MotionZone, Point, PrivacyMask, rectangle};
 use mumu_shared::history::{
     DeviceToViewer, Export, Exporting, ListRecordings, More, Play, Playing, Recordings, Refusal,
     RefusalCode, Span, StopStream, StreamEndReason, StreamEnded, ViewerToDevice,
+};
+use mumu_shared::push::{
+    NotifyMe, PushKey, PushKeys, PushNotification, PushSubscription, PushSubscriptionRequest,
 };
 use mumu_shared::signaling::{
     DeviceEndWatch, DeviceHello, DeviceHelloAck, DevicePresence, DeviceRemoved, DeviceToServer,
@@ -221,7 +221,8 @@ const TOKEN: &str = concat!(
 );
 /// 2025-12-31T23:40:00Z.
 const TS: UnixMillis = 1_767_224_400_000;
-const PUSH_ENDPOINT: &str = "https://fcm.googleapis.com/fcm/send/dGhpcyBpcyBhbiBleGFtcGxlIHN1YnNjcmlwdGlvbg:APA91bH";
+const PUSH_ENDPOINT: &str =
+    "https://fcm.googleapis.com/fcm/send/dGhpcyBpcyBhbiBleGFtcGxlIHN1YnNjcmlwdGlvbg:APA91bH";
 const PUSH_P256DH: &str =
     "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM";
 const PUSH_PUBLIC_KEY: &str =

@@ -429,8 +429,9 @@ impl Auth {
             )
             .bind(user.as_str())
             .bind(session),
-            Logins::All => sqlx::query("DELETE FROM push_subscriptions WHERE user_id = $1")
-                .bind(user.as_str()),
+            Logins::All => {
+                sqlx::query("DELETE FROM push_subscriptions WHERE user_id = $1").bind(user.as_str())
+            }
         };
         query.execute(&self.db.pool).await?;
         Ok(())

@@ -265,9 +265,7 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
 /// key, a payload too large); the rest is not read.
 async fn first_bytes(mut response: reqwest::Response) -> String {
     match response.chunk().await {
-        Ok(Some(chunk)) => {
-            String::from_utf8_lossy(&chunk[..chunk.len().min(300)]).into_owned()
-        }
+        Ok(Some(chunk)) => String::from_utf8_lossy(&chunk[..chunk.len().min(300)]).into_owned(),
         _ => String::new(),
     }
 }

@@ -40,8 +40,7 @@ pub struct Target {
 /// The keys of a request, checked: a P-256 point the browser made and 16 bytes of secret.
 fn parse_keys(p256dh: &str, auth: &str) -> Result<(p256::PublicKey, [u8; 16])> {
     let decode = |text: &str| URL_SAFE_NO_PAD.decode(text.trim().trim_end_matches('='));
-    let point = decode(p256dh)
-        .map_err(|_| Error::validation("keys.p256dh is not base64url"))?;
+    let point = decode(p256dh).map_err(|_| Error::validation("keys.p256dh is not base64url"))?;
     if point.len() != 65 || point[0] != 4 {
         return Err(Error::validation(format!(
             "keys.p256dh must be an uncompressed P-256 public key (65 bytes starting with 4); got {} bytes",
@@ -52,10 +51,7 @@ fn parse_keys(p256dh: &str, auth: &str) -> Result<(p256::PublicKey, [u8; 16])> {
         .map_err(|_| Error::validation("keys.p256dh is not a point on the P-256 curve"))?;
     let secret = decode(auth).map_err(|_| Error::validation("keys.auth is not base64url"))?;
     let secret: [u8; 16] = secret.try_into().map_err(|bytes: Vec<u8>| {
-        Error::validation(format!(
-            "keys.auth must be 16 bytes; got {}",
-            bytes.len()
-        ))
+        Error::validation(format!("keys.auth must be 16 bytes; got {}", bytes.len()))
     })?;
     Ok((key, secret))
 }
@@ -322,7 +318,9 @@ impl Subscriptions {
                     auth,
                     user_id,
                 }),
-                Err(e) => tracing::warn!(subscription = %id, error = %e, "stored push keys do not parse"),
+                Err(e) => {
+                    tracing::warn!(subscription = %id, error = %e, "stored push keys do not parse")
+                }
             }
         }
         Ok(targets)
@@ -400,7 +398,10 @@ mod tests {
             &secret.public_key(),
             false,
         );
-        (URL_SAFE_NO_PAD.encode(point), URL_SAFE_NO_PAD.encode([1u8; 16]))
+        (
+            URL_SAFE_NO_PAD.encode(point),
+            URL_SAFE_NO_PAD.encode([1u8; 16]),
+        )
     }
 
     #[test]
@@ -413,9 +414,7 @@ mod tests {
         assert!(message(parse_keys("AAAA", &auth)).contains("65 bytes"));
         let mut off_curve = URL_SAFE_NO_PAD.decode(&p256dh).unwrap();
         off_curve[64] ^= 1;
-        assert!(
-            message(parse_keys(&URL_SAFE_NO_PAD.encode(off_curve), &auth)).contains("curve")
-        );
+        assert!(message(parse_keys(&URL_SAFE_NO_PAD.encode(off_curve), &auth)).contains("curve"));
         assert!(message(parse_keys(&p256dh, "AAAA")).contains("16 bytes"));
         assert!(message(parse_keys("!!", &auth)).contains("base64url"));
     }

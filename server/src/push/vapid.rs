@@ -133,7 +133,10 @@ impl VapidKeys {
             // Almost every 32 bytes are a valid scalar; the rare one that is not is redrawn.
             if let Ok(secret) = p256::SecretKey::from_slice(&bytes) {
                 let public = secret.public_key().to_encoded_point(false);
-                return (URL_SAFE_NO_PAD.encode(bytes), URL_SAFE_NO_PAD.encode(public));
+                return (
+                    URL_SAFE_NO_PAD.encode(bytes),
+                    URL_SAFE_NO_PAD.encode(public),
+                );
             }
         }
     }
@@ -195,10 +198,7 @@ mod tests {
         assert!(zero.is_err());
         for subject in ["", "ops@example.com", "http://example.com", "mailto:nobody"] {
             let e = VapidKeys::new(&private, subject).unwrap_err();
-            assert!(
-                matches!(e, VapidError::BadSubject(_)),
-                "{subject}: {e}"
-            );
+            assert!(matches!(e, VapidError::BadSubject(_)), "{subject}: {e}");
         }
         assert!(VapidKeys::new(&private, "https://cams.example.com/contact").is_ok());
     }

@@ -101,7 +101,10 @@ impl PushService {
 
     /// A new browser subscription on this service, as `PushSubscription.toJSON()` gives it:
     /// the keys are made here, and the private half stays here to decrypt with.
-    pub fn subscription(&self, devices: Option<Vec<mumu_shared::DeviceId>>) -> PushSubscriptionRequest {
+    pub fn subscription(
+        &self,
+        devices: Option<Vec<mumu_shared::DeviceId>>,
+    ) -> PushSubscriptionRequest {
         let mut seed = [0u8; 32];
         let mut auth = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut seed);
@@ -198,7 +201,12 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
-    *shared.attempts.lock().unwrap().entry(id.clone()).or_default() += 1;
+    *shared
+        .attempts
+        .lock()
+        .unwrap()
+        .entry(id.clone())
+        .or_default() += 1;
     let endpoint = format!("{}/push/{id}", shared.origin);
     let Some((secret, auth)) = shared
         .browsers
@@ -239,7 +247,10 @@ async fn receive(
             shared.arrived.notify_waiters();
             (
                 StatusCode::CREATED,
-                [("location", format!("{}/message/{}", shared.origin, uuid::Uuid::new_v4()))],
+                [(
+                    "location",
+                    format!("{}/message/{}", shared.origin, uuid::Uuid::new_v4()),
+                )],
             )
                 .into_response()
         }
@@ -276,7 +287,9 @@ fn check(
         }
     }
     let (Some(token), Some(key)) = (token, key) else {
-        return Err(unauthorized(format!("vapid header without t= and k=: {vapid}")));
+        return Err(unauthorized(format!(
+            "vapid header without t= and k=: {vapid}"
+        )));
     };
     let key = URL_SAFE_NO_PAD
         .decode(key)
@@ -295,7 +308,10 @@ fn check(
     let claims = jsonwebtoken::decode::<serde_json::Value>(token, &decoding, &validation)
         .map_err(|e| unauthorized(format!("VAPID token refused: {e}")))?
         .claims;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let exp = claims["exp"].as_i64().unwrap_or_default();
     if exp > now + 24 * 3600 {
         return Err(unauthorized(format!(
@@ -305,7 +321,9 @@ fn check(
     }
     let sub = claims["sub"].as_str().unwrap_or_default();
     if !(sub.starts_with("mailto:") || sub.starts_with("https://")) {
-        return Err(unauthorized(format!("sub {sub:?} is not mailto: or https:")));
+        return Err(unauthorized(format!(
+            "sub {sub:?} is not mailto: or https:"
+        )));
     }
     let bad = |why: String| (StatusCode::BAD_REQUEST, why);
     let ttl: u64 = header("ttl")
@@ -323,7 +341,7 @@ fn check(
     let auth = web_push_native::Auth::from(*auth);
     let plain = web_push_native::decrypt(body.to_vec(), secret, &auth)
         .map_err(|e| bad(format!("the payload does not decrypt: {e}")))?;
-    let payload = serde_json::from_slice(&plain)
-        .map_err(|e| bad(format!("the payload is not JSON: {e}")))?;
+    let payload =
+        serde_json::from_slice(&plain).map_err(|e| bad(format!("the payload is not JSON: {e}")))?;
     Ok((payload, ttl, header("urgency").map(str::to_owned)))
 }

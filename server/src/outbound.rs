@@ -219,4 +219,34 @@ mod tests {
         assert!(guard.check_url("http://127.0.0.1:9000/push/1").is_ok());
         assert!(guard.check_url("http://push.test/x").is_ok());
     }
+
+    #[tokio::test]
+    async fn a_name_that_resolves_to_a_private_address_is_not_connected_to() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let url = format!("http://localhost:{port}/");
+        let refused = Guard::default()
+            .client(Duration::from_secs(2))
+            .unwrap()
+            .post(&url)
+            .send()
+            .await
+            .unwrap_err();
+        let mut chain = String::new();
+        let mut cause: Option<&dyn std::error::Error> = Some(&refused);
+        while let Some(e) = cause {
+            chain.push_str(&format!("{e}; "));
+            cause = e.source();
+        }
+        assert!(chain.contains("resolves to no public address"), "{chain}");
+        // Listed, it is reached (the listener accepts; nobody answers, so the request times out).
+        let listed = Guard::new(&["localhost".into()])
+            .client(Duration::from_millis(300))
+            .unwrap()
+            .post(&url)
+            .send()
+            .await
+            .unwrap_err();
+        assert!(listed.is_timeout(), "{listed:?}");
+    }
 }

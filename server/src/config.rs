@@ -30,6 +30,9 @@ pub enum Command {
     /// Ask the server running with these settings whether it is ready (`/readyz` on its listen
     /// port): exit status 0 if so, 1 with the reason if not. For container health checks.
     CheckReady,
+    /// Print a new VAPID key pair for Web Push, as lines for an environment file. Run it once
+    /// per deployment: every server of it uses the same pair (`docs/events.md`).
+    VapidKeys,
 }
 
 /// Log output format.
@@ -90,6 +93,9 @@ pub struct Config {
     /// Motion events and their notifications.
     #[command(flatten)]
     pub events: EventSettings,
+    /// Web Push notifications.
+    #[command(flatten)]
+    pub push: PushSettings,
 }
 
 /// Connections and the HTTP surface.
@@ -293,6 +299,36 @@ pub struct EventSettings {
     #[arg(long, env = "MUMU_WEBHOOK_CONCURRENCY", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub webhook_concurrency: u32,
+/// Web Push (RFC 8030, with VAPID and encrypted payloads): off unless a VAPID key is set.
+#[derive(Clone, Debug, Args)]
+pub struct PushSettings {
+    /// The deployment's VAPID private key (the P-256 scalar, base64url, as `mumu-server
+    /// vapid-keys` prints it), or the path of a file holding it (a value with a `/`). The same
+    /// on every server of the deployment; absent: push notifications are off.
+    #[arg(long, env = "MUMU_VAPID_PRIVATE_KEY", hide_env_values = true)]
+    pub vapid_private_key: Option<Secret>,
+
+    /// Who push services may contact about this deployment's pushes: `mailto:` an address, or
+    /// an `https:` URL. Required with a VAPID key.
+    #[arg(long, env = "MUMU_VAPID_SUBJECT")]
+    pub vapid_subject: Option<String>,
+
+    /// Hosts (names or addresses, comma separated) whose push endpoints may be plain http or
+    /// resolve to private, loopback or link-local addresses: a push service of your own, or a
+    /// test's. Others must be https on public addresses.
+    #[arg(long, env = "MUMU_PUSH_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub push_allowed_hosts: Vec<String>,
+
+    /// Seconds a push service keeps a notification for a browser that is offline (the `TTL`
+    /// header; 0: deliver now or never).
+    #[arg(long, env = "MUMU_PUSH_TTL_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub push_ttl_secs: u64,
+
+    /// Seconds one request to a push service may take.
+    #[arg(long, env = "MUMU_PUSH_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub push_timeout_secs: u64,
 }
 
 /// `MUMU_TRUST_PROXY`: a number of proxies, or `true`/`false` for 1/0.

@@ -25,6 +25,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0003_household.sql"),
     ),
     (4, "events", include_str!("../migrations/0004_events.sql")),
+    (
+        5,
+        "push subscriptions",
+        include_str!("../migrations/0005_push_subscriptions.sql"),
+    ),
 ];
 
 /// The migrator over [`MIGRATIONS`]: the same versions, descriptions and checksums as

@@ -1,4 +1,4 @@
-//! `mumu-server`: run the server, or apply migrations.
+//! `mumu-server`: run the server, apply migrations, check readiness, or make VAPID keys.
 
 use clap::Parser;
 use mumu_server::clock::SystemClock;
@@ -29,6 +29,18 @@ async fn main() -> anyhow::Result<()> {
                 "migrations applied to {}",
                 db::redact_url(&config.storage.database_url())
             );
+            Ok(())
+        }
+        Command::VapidKeys => {
+            let (private, public) = mumu_server::push::vapid::VapidKeys::generate();
+            println!("# Web Push (VAPID) keys for this deployment: the same on every server.");
+            println!(
+                "# Keep the private key secret. Browsers subscribe with the public half: a new pair \
+                 later ends every subscription."
+            );
+            println!("MUMU_VAPID_PRIVATE_KEY={private}");
+            println!("MUMU_VAPID_SUBJECT=mailto:you@example.com");
+            println!("# public key (served at /api/push/key): {public}");
             Ok(())
         }
         Command::CheckReady => {

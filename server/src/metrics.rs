@@ -24,6 +24,14 @@ pub struct Metrics {
     pub messages_out: AtomicU64,
     /// Signaling messages passed from one peer to the other (offer, answer, ICE).
     pub messages_relayed: AtomicU64,
+    /// Pushes a push service accepted.
+    pub push_delivered: AtomicU64,
+    /// Push subscriptions deleted because their push service said they are gone.
+    pub push_removed: AtomicU64,
+    /// Pushes given up.
+    pub push_failed: AtomicU64,
+    /// Notifications dropped because the push queue was full.
+    pub push_dropped: AtomicU64,
     /// Errors sent, by code (REST and signaling).
     errors: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -95,6 +103,22 @@ impl Metrics {
             "Offers, answers and ICE candidates passed between peers.",
             self.messages_relayed.load(Relaxed),
         );
+        let _ = writeln!(
+            out,
+            "# HELP mumu_pushes_total Web Push requests, by what became of them.\n# TYPE mumu_pushes_total counter"
+        );
+        for (result, n) in [
+            ("delivered", &self.push_delivered),
+            ("removed", &self.push_removed),
+            ("failed", &self.push_failed),
+            ("dropped", &self.push_dropped),
+        ] {
+            let _ = writeln!(
+                out,
+                "mumu_pushes_total{{result=\"{result}\"}} {}",
+                n.load(Relaxed)
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP mumu_errors_total Errors sent to clients, by code.\n# TYPE mumu_errors_total counter"

@@ -14,6 +14,7 @@ use crate::notify::webhook::Webhooks;
 use crate::notify::webhook::address::AllowedHosts;
 use crate::notify::webhook::sender::WebhookSender;
 use crate::presence::Presence;
+use crate::push::Push;
 use crate::secrets::configured_or_generated;
 use crate::signaling::hub::{Hub, RECORDS_CAPACITY};
 use crate::signaling::route::{Post, ROUTES_CAPACITY};
@@ -52,6 +53,8 @@ pub struct AppState {
     pub webhooks: Webhooks,
     /// Posts notifications to webhooks (its figures are read by `/metrics` and tests).
     pub webhook_sender: Arc<WebhookSender>,
+    /// Web Push notifications.
+    pub push: Arc<Push>,
     /// Figures for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// This server's id (distinguishes its sockets from other servers' in Redis).
@@ -178,8 +181,18 @@ impl AppState {
             clock.clone(),
             AllowedHosts::new(&config.events.webhook_allowed_hosts),
         );
-        // Every way of telling people; Web Push joins the list the same way.
-        let notify = Notify::new(db.clone(), clock.clone(), vec![webhook_sender.clone()]);
+        let push = Arc::new(Push::new(
+            db.clone(),
+            clock.clone(),
+            &config.push,
+            metrics.clone(),
+        )?);
+        // Every way of telling people.
+        let notify = Notify::new(
+            db.clone(),
+            clock.clone(),
+            vec![webhook_sender.clone(), push.clone()],
+        );
         // What this server's hub tells other servers; carried by the router (with Redis).
         let (routes_tx, routes) = tokio::sync::mpsc::channel(ROUTES_CAPACITY);
         Ok(Arc::new(Self {
@@ -198,6 +211,7 @@ impl AppState {
             notify,
             webhooks,
             webhook_sender,
+            push,
             metrics,
         }))
     }

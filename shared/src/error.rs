@@ -60,6 +60,8 @@ pub enum ErrorCode {
     SlowConsumer,
     /// A dependency (database, Redis) is unavailable.
     Unavailable,
+    /// Push notifications are off on this server: its operator has not configured VAPID keys.
+    PushDisabled,
     /// Something failed inside the server; it is logged there.
     Internal,
     /// A code this build does not know (sent by a newer peer).
@@ -96,6 +98,7 @@ impl ErrorCode {
             Self::HeartbeatTimeout => "heartbeat_timeout",
             Self::SlowConsumer => "slow_consumer",
             Self::Unavailable => "unavailable",
+            Self::PushDisabled => "push_disabled",
             Self::Internal => "internal",
             Self::Other => "other",
         }

@@ -3,7 +3,7 @@
 //! Everything a part says to another part is a type in this crate: the signaling messages
 //! ([`signaling`]), the messages of a session's history data channel ([`history`]), motion
 //! events and their settings ([`events`]), their envelope and decoding ([`envelope`]), the REST
-//! request and response bodies ([`api`]) and the stable error codes ([`error`]). It depends on
+//! request and response bodies ([`api`], Web Push's in [`push`]) and the stable error codes ([`error`]). It depends on
 //! serde alone so that it builds for the browser (wasm32) and for the Raspberry Pi alike.
 
 pub mod api;
@@ -14,6 +14,7 @@ pub mod events;
 pub mod history;
 pub mod ice;
 pub mod ids;
+pub mod push;
 pub mod signaling;
 pub mod validate;
 

@@ -314,6 +314,7 @@ fn wire_names_of_codes_and_reasons_match_their_serde_names() {
         ErrorCode::HeartbeatTimeout,
         ErrorCode::SlowConsumer,
         ErrorCode::Unavailable,
+        ErrorCode::PushDisabled,
         ErrorCode::Internal,
         ErrorCode::Other,
     ] {

@@ -16,6 +16,9 @@ use mumu_shared::history::{
     DeviceToViewer, Export, Exporting, ListRecordings, More, Play, Playing, Recordings, Refusal,
     RefusalCode, Span, StopStream, StreamEndReason, StreamEnded, ViewerToDevice,
 };
+use mumu_shared::push::{
+    NotifyMe, PushKey, PushKeys, PushNotification, PushSubscription, PushSubscriptionRequest,
+};
 use mumu_shared::signaling::{
     DeviceEndWatch, DeviceHello, DeviceHelloAck, DevicePresence, DeviceRemoved, DeviceToServer,
     DeviceWatchRequest, EndReason, Grants, Heartbeat, IceCandidate, IceServer, IceTransportPolicy,
@@ -169,6 +172,27 @@ fn camera<T: Serialize + DeserializeOwned + Debug + PartialEq>(name: &str, expec
     );
 }
 
+/// Checks a golden file of a Web Push payload (what a service worker decrypts) both ways.
+fn push<T: Serialize + DeserializeOwned + Debug + PartialEq>(name: &str, expected: T) {
+    assert!(
+        name.starts_with("push."),
+        "{name}: push payload golden files start with \"push.\""
+    );
+    let text = read_golden(name);
+    let file = parse(name, &text);
+    let decoded: T =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: cannot decode: {e}"));
+    assert_eq!(
+        decoded, expected,
+        "{name}: decoded value differs from the expected one"
+    );
+    let encoded = parse(name, &serde_json::to_string(&expected).unwrap());
+    assert_eq!(
+        encoded, file,
+        "{name}: the expected value encodes to different JSON"
+    );
+}
+
 /// One test per golden file, and the list of every file they check.
 macro_rules! golden {
     ($( $test:ident: $check:ident($name:literal, $expected:expr); )*) => {
@@ -199,6 +223,12 @@ const TOKEN: &str = concat!(
 );
 /// 2025-12-31T23:40:00Z.
 const TS: UnixMillis = 1_767_224_400_000;
+const PUSH_ENDPOINT: &str =
+    "https://fcm.googleapis.com/fcm/send/dGhpcyBpcyBhbiBleGFtcGxlIHN1YnNjcmlwdGlvbg:APA91bH";
+const PUSH_P256DH: &str =
+    "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM";
+const PUSH_PUBLIC_KEY: &str =
+    "BEl62iUYgUivxIkv69yViEuiBIa-Ib9-SkvMeAtA3LFgDzkrxZJjSgSnfckjBJuBkr3qBUYIHBQFLXYp5Nksh8U";
 const DAY: UnixMillis = 24 * 60 * 60 * 1000;
 
 const OFFER: &str = concat!(
@@ -866,6 +896,28 @@ golden! {
             HealthCheck { name: "presence".into(), status: "redis: connection refused".into() },
         ],
     });
+    // Web Push
+    rest_push_key: rest("rest.push_key", PushKey {
+        public_key: PUSH_PUBLIC_KEY.into(),
+    });
+    rest_push_subscription_request: rest("rest.push_subscription_request", PushSubscriptionRequest {
+        endpoint: PUSH_ENDPOINT.into(),
+        keys: PushKeys { p256dh: PUSH_P256DH.into(), auth: "tBHItJI5svbpez7KI4CCXg".into() },
+        devices: Some(vec![device()]),
+    });
+    rest_push_subscription: rest("rest.push_subscription", PushSubscription {
+        id: "0e5b7a3c-6d21-4f8e-b9a4-3c2d1e0f9a8b".into(),
+        endpoint: PUSH_ENDPOINT.into(),
+        devices: vec![device(), DeviceId::from(DEVICE2)],
+        created_at: TS,
+    });
+    rest_notify_me: rest("rest.notify_me", NotifyMe {
+        device_id: device(),
+        notify: true,
+        subscriptions: 1,
+    });
+    push_notification: push("push.notification", PushNotification::event(device(), "Front porch", TS + 125_000));
+
     rest_error_response: rest("rest.error_response", ErrorResponse {
         error: ErrorBody::new(
             ErrorCode::InvalidPairingCode,

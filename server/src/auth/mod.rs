@@ -338,6 +338,8 @@ impl Auth {
         .bind(&user.session_id)
         .execute(&self.db.pool)
         .await?;
+        self.end_push_subscriptions(user.id(), &Logins::One(user.session_id.clone()))
+            .await?;
         self.announce_logout(user.id(), Logins::One(user.session_id.clone()))
             .await
     }
@@ -351,6 +353,7 @@ impl Auth {
         .bind(user.as_str())
         .execute(&self.db.pool)
         .await?;
+        self.end_push_subscriptions(user, &Logins::All).await?;
         tracing::info!(user_id = %user, "logged out everywhere");
         self.announce_logout(user, Logins::All).await
     }
@@ -403,9 +406,35 @@ impl Auth {
         .bind(&user.session_id)
         .execute(&self.db.pool)
         .await?;
+        self.end_push_subscriptions(user.id(), &Logins::AllBut(user.session_id.clone()))
+            .await?;
         tracing::info!(user_id = %user.id(), "password changed; other logins ended");
         self.announce_logout(user.id(), Logins::AllBut(user.session_id.clone()))
             .await
+    }
+
+    /// A browser's push subscription belongs to its login: the login's end deletes it, so a
+    /// logged-out browser hears of no camera (the subscriptions table is Web Push's, in
+    /// `push::subscriptions`; its rows of a login ended any other way go when the sweep
+    /// forgets the login, and are never sent to meanwhile).
+    async fn end_push_subscriptions(&self, user: &UserId, logins: &Logins) -> Result<()> {
+        let query = match logins {
+            Logins::One(session) => {
+                sqlx::query("DELETE FROM push_subscriptions WHERE user_id = $1 AND session_id = $2")
+                    .bind(user.as_str())
+                    .bind(session)
+            }
+            Logins::AllBut(session) => sqlx::query(
+                "DELETE FROM push_subscriptions WHERE user_id = $1 AND session_id <> $2",
+            )
+            .bind(user.as_str())
+            .bind(session),
+            Logins::All => {
+                sqlx::query("DELETE FROM push_subscriptions WHERE user_id = $1").bind(user.as_str())
+            }
+        };
+        query.execute(&self.db.pool).await?;
+        Ok(())
     }
 
     async fn announce_logout(&self, user: &UserId, logins: Logins) -> Result<()> {

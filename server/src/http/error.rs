@@ -27,7 +27,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Conflict | ErrorCode::AlreadyHello | ErrorCode::Replaced => StatusCode::CONFLICT,
         ErrorCode::MessageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::RateLimited | ErrorCode::MaxSessions => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::DeviceOffline | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        // Push without VAPID keys: the service is not set up here (a lasting answer, not a fault).
+        ErrorCode::DeviceOffline | ErrorCode::Unavailable | ErrorCode::PushDisabled => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         ErrorCode::UnsupportedProtocol
         | ErrorCode::HelloRequired
         | ErrorCode::HeartbeatTimeout

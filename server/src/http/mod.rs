@@ -11,6 +11,7 @@ pub mod health;
 pub mod invitations;
 pub mod notify;
 pub mod origin;
+pub mod push;
 pub mod serve;
 pub mod site;
 pub mod ws;
@@ -19,7 +20,7 @@ use crate::state::SharedState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::routing::{any, delete, get, patch, post};
+use axum::routing::{any, delete, get, patch, post, put};
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
 use tower_http::services::ServeDir;
@@ -43,9 +44,10 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
         events::list, events::of_device, events::camera, events::update_camera,
         notify::arming, notify::set_arming, notify::quiet_hours, notify::set_quiet_hours, notify::clear_quiet_hours,
         notify::webhook, notify::set_webhook, notify::remove_webhook,
+        push::key, push::subscribe, push::list, push::unsubscribe, push::notify_on, push::notify_off,
         health::healthz, health::readyz, health::metrics,
     ),
-    tags((name = "auth"), (name = "devices"), (name = "events"), (name = "operations")),
+    tags((name = "auth"), (name = "devices"), (name = "events"), (name = "push"), (name = "operations")),
     modifiers(&CommonResponses)
 )]
 pub struct ApiDoc;
@@ -162,6 +164,16 @@ pub fn router(state: SharedState, site: LeptosOptions) -> Router {
             get(notify::webhook)
                 .put(notify::set_webhook)
                 .delete(notify::remove_webhook),
+        )
+        .route("/api/push/key", get(push::key))
+        .route(
+            "/api/push/subscriptions",
+            get(push::list).post(push::subscribe),
+        )
+        .route("/api/push/subscriptions/{id}", delete(push::unsubscribe))
+        .route(
+            "/api/devices/{id}/notify",
+            put(push::notify_on).delete(push::notify_off),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

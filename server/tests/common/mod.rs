@@ -9,6 +9,7 @@
 
 pub mod postgres;
 pub mod receiver;
+pub mod push_service;
 
 use futures_util::{SinkExt, StreamExt};
 use mumu_server::Server;

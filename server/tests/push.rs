@@ -431,17 +431,35 @@ async fn without_vapid_keys_push_is_off_and_the_api_says_so() {
 
 #[tokio::test]
 async fn a_notification_too_large_for_a_push_message_is_refused_before_sending() {
-    let (server, _service) = push_server(Stack::Embedded).await;
-    let device = DeviceId::from("d");
-    let huge = PushNotification::event(device.clone(), "x".repeat(5000), 1);
+    let (server, service) = push_server(Stack::Embedded).await;
+    let (alice, device) = server.user_with_device("alice").await;
+    let browser = service.subscription(Some(vec![device.device_id.clone()]));
+    assert_eq!(
+        subscribe(&server, &alice.access_token, &browser).await.0,
+        201
+    );
+    let named = |name: String| PushNotification::event(device.device_id.clone(), name, 1);
+    let base = serde_json::to_vec(&named(String::new())).unwrap().len();
+    // The largest payload that fits is accepted whole by a push service's 4,096 bytes...
+    let largest = named("x".repeat(mumu_shared::push::MAX_PAYLOAD_BYTES - base));
+    let delivery = server
+        .state
+        .push
+        .deliver(&device.device_id, Recipients::Everyone, &largest)
+        .await
+        .unwrap();
+    assert_eq!(delivery, delivered(1), "{:?}", service.refused());
+    // ...and a byte more is refused here, before anything is sent.
+    let over = named("x".repeat(mumu_shared::push::MAX_PAYLOAD_BYTES - base + 1));
     let queued = server
         .state
         .push
-        .notify(&device, Recipients::Everyone, &huge);
+        .notify(&device.device_id, Recipients::Everyone, &over);
     assert!(
-        matches!(queued, Err(SendError::TooLarge(n)) if n > 4000),
+        matches!(queued, Err(SendError::TooLarge(n)) if n == mumu_shared::push::MAX_PAYLOAD_BYTES + 1),
         "{queued:?}"
     );
+    assert_eq!(service.attempts(&browser.endpoint), 1);
 }
 
 /// Event to push received by the local push service, on loopback: 100 events one after the

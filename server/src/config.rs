@@ -299,6 +299,8 @@ pub struct EventSettings {
     #[arg(long, env = "MUMU_WEBHOOK_CONCURRENCY", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub webhook_concurrency: u32,
+}
+
 /// Web Push (RFC 8030, with VAPID and encrypted payloads): off unless a VAPID key is set.
 #[derive(Clone, Debug, Args)]
 pub struct PushSettings {

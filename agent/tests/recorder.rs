@@ -777,7 +777,7 @@ async fn the_history_service_refuses_clearly_on_the_real_channel() {
     // The owner allows it.
     sessions.on_server_message(ServerToDevice::SessionGrants(SessionGrants {
         session_id: "a".into(),
-        grants: Grants { recordings: true },
+        grants: Grants { recordings: true, ..Grants::default() },
     }));
     viewer.send_text(&request(serde_json::json!({"type": "list", "payload": {"from": now - 60_000, "to": now + 1_000}, "request_id": "l"})));
     match next_reply(&mut viewer, &mut events, &mut sessions).await {
@@ -848,7 +848,7 @@ async fn the_history_service_refuses_clearly_on_the_real_channel() {
     // Revoked: the running playbacks end, and say why.
     sessions.on_server_message(ServerToDevice::SessionGrants(SessionGrants {
         session_id: "a".into(),
-        grants: Grants { recordings: false },
+        grants: Grants { recordings: false, ..Grants::default() },
     }));
     let mut revoked = 0;
     while revoked < 2 {
@@ -908,7 +908,7 @@ async fn a_playback_waits_for_more_and_an_export_arrives_whole_on_the_real_chann
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(
         sessions
-            .on_server_message(watch("a", Grants { recordings: true }))
+            .on_server_message(watch("a", Grants { recordings: true, ..Grants::default() }))
             .is_empty()
     );
     let mut viewer = Viewer::new();

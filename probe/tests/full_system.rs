@@ -2,6 +2,8 @@
 //! pairing over REST, and the probe watching through the server (see `common`).
 
 mod common;
+#[path = "full_system/events.rs"]
+mod events;
 #[path = "full_system/recording.rs"]
 mod recording;
 

@@ -3,9 +3,11 @@
 //! events ([`tracker`]), events and their thumbnails kept on the camera ([`store`]), and the
 //! owner's settings (zones, privacy masks, sensitivity) kept beside them ([`settings_file`]).
 //! [`service`] joins them to the capture: the detector's branch off the raw frames, and the
-//! masks painted before the encoder. `docs/events.md` has the design for people.
+//! masks painted before the encoder; [`handle`] is what a viewer's history channel reaches of it
+//! (settings, events, thumbnails). `docs/events.md` has the design for people.
 
 pub mod detector;
+pub mod handle;
 pub mod picture;
 pub mod service;
 pub mod settings_file;
@@ -13,4 +15,5 @@ pub mod store;
 pub mod tracker;
 pub mod watcher;
 
+pub use handle::MotionHandle;
 pub use service::{MotionError, MotionService};

@@ -13,7 +13,7 @@ use mumu_shared::UnixMillis;
 use mumu_shared::events::{EventRecord, MotionSettings};
 use mumu_shared::history::MAX_THUMBNAIL_BYTES;
 use std::io::Read as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
@@ -88,14 +88,7 @@ impl MotionHandle {
             return (vec![], false);
         };
         let store = store.lock().unwrap_or_else(|e| e.into_inner());
-        let mut matching = store
-            .events()
-            .rev()
-            .filter(|e| from.is_none_or(|from| e.start >= from))
-            .filter(|e| before.is_none_or(|before| e.start < before));
-        let listed: Vec<EventRecord> = matching.by_ref().take(limit).cloned().collect();
-        let truncated = matching.next().is_some();
-        (listed, truncated)
+        newest_first(store.events(), from, before, limit)
     }
 
     /// The JPEG thumbnail of the event that started at `start`, read whole (at most
@@ -115,16 +108,94 @@ impl MotionHandle {
             }
         };
         // Read outside the store's lock: the detector appends under it.
-        let file = std::fs::File::open(&path)?;
-        let size = file.metadata()?.len();
-        if size > MAX_THUMBNAIL_BYTES {
-            return Err(ThumbnailError::TooLarge(size));
+        read_bounded(&path, MAX_THUMBNAIL_BYTES)
+    }
+}
+
+/// The events of `oldest_first` that started in `[from, before)`, newest first, at most
+/// `limit`; and whether more matched.
+fn newest_first<'a>(
+    oldest_first: impl DoubleEndedIterator<Item = &'a EventRecord>,
+    from: Option<UnixMillis>,
+    before: Option<UnixMillis>,
+    limit: usize,
+) -> (Vec<EventRecord>, bool) {
+    let mut matching = oldest_first
+        .rev()
+        .filter(|e| from.is_none_or(|from| e.start >= from))
+        .filter(|e| before.is_none_or(|before| e.start < before));
+    let listed: Vec<EventRecord> = matching.by_ref().take(limit).cloned().collect();
+    let truncated = matching.next().is_some();
+    (listed, truncated)
+}
+
+/// The file at `path`, if it has at most `max` bytes (checked as it is read, too: it may grow).
+fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, ThumbnailError> {
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    if size > max {
+        return Err(ThumbnailError::TooLarge(size));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(ThumbnailError::TooLarge(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(start: UnixMillis) -> EventRecord {
+        EventRecord {
+            start,
+            end: start + 1_000,
+            zones: vec![],
+            peak_score: 100,
+            thumbnail: true,
         }
-        let mut jpeg = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        file.take(MAX_THUMBNAIL_BYTES + 1).read_to_end(&mut jpeg)?;
-        if jpeg.len() as u64 > MAX_THUMBNAIL_BYTES {
-            return Err(ThumbnailError::TooLarge(jpeg.len() as u64));
-        }
-        Ok(jpeg)
+    }
+
+    #[test]
+    fn events_are_listed_newest_first_a_page_at_a_time() {
+        let events: Vec<EventRecord> = (1..=5).map(|i| event(i * 10_000)).collect();
+        let starts = |(listed, truncated): (Vec<EventRecord>, bool)| {
+            (listed.iter().map(|e| e.start).collect::<Vec<_>>(), truncated)
+        };
+        assert_eq!(
+            starts(newest_first(events.iter(), None, None, 2)),
+            (vec![50_000, 40_000], true)
+        );
+        assert_eq!(
+            starts(newest_first(events.iter(), None, Some(40_000), 2)),
+            (vec![30_000, 20_000], true),
+            "`before` the oldest listed: the next page"
+        );
+        assert_eq!(
+            starts(newest_first(events.iter(), Some(20_000), Some(40_000), 5)),
+            (vec![30_000, 20_000], false)
+        );
+        assert_eq!(
+            starts(newest_first(events.iter(), Some(60_000), None, 5)),
+            (vec![], false)
+        );
+    }
+
+    #[test]
+    fn a_thumbnail_larger_than_the_bound_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.jpg");
+        std::fs::write(&path, vec![0xFF; 1_001]).unwrap();
+        assert!(matches!(
+            read_bounded(&path, 1_000),
+            Err(ThumbnailError::TooLarge(1_001))
+        ));
+        assert_eq!(read_bounded(&path, 1_001).unwrap().len(), 1_001);
+        assert!(matches!(
+            read_bounded(&dir.path().join("2.jpg"), 1_000),
+            Err(ThumbnailError::Io(_))
+        ));
     }
 }

@@ -5,8 +5,8 @@
 //! A session ends exactly once: on `watch_ended` from the server, or by the device sending
 //! `end_watch` (max viewers, a failure); either way its branch is detached.
 //!
-//! While the camera records or keeps motion settings, every viewer's peer connection also
-//! carries the `history` data channel, served by a [`HistorySession`] with the grants the server
+//! Every viewer's peer connection also carries the `history` data channel (when the agent was
+//! given a [`History`]: the agent always is), served by a [`HistorySession`] with the grants the server
 //! gave the session (and changes with `session_grants`); it ends with the session.
 
 use crate::history::{History, HistorySession};

@@ -1,9 +1,10 @@
 //! The `history` data channel's service: a viewer lists, plays and exports the camera's
 //! recordings, lists its motion events and fetches their thumbnails, and (granted `configure`)
 //! reads and changes its motion settings, over its own peer connection, never through the
-//! server (see [`mumu_shared::history`] for the protocol). A camera has the channel while it
-//! records or keeps motion settings; one that does not record refuses `list`, `play` and
-//! `export` with `not_recording`.
+//! server (see [`mumu_shared::history`] for the protocol). Every session of the agent has the
+//! channel; a camera that does not record refuses `list`, `play` and `export` with
+//! `not_recording`, one whose motion settings could not be loaded refuses the rest with
+//! `no_motion`.
 //!
 //! - One [`HistorySession`] per watch session, made with the grants the server gave it at watch
 //!   time and told when they change: without `recordings`, `list`, `play` and `export` are

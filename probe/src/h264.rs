@@ -66,15 +66,25 @@ pub fn nal_types(payload: &[u8]) -> Result<Vec<u8>, PayloadError> {
 
 /// The H.264 byte stream (Annex B: each NAL unit after a start code) that one RTP payload
 /// carries, appended to `out`; an FU-A's continuations add their bytes to the NAL unit its
-/// first fragment began (packets must come in order, as on a loopback).
-pub fn annex_b(payload: &[u8], out: &mut Vec<u8>) -> Result<(), PayloadError> {
+/// first fragment began (packets must come in order, as on a loopback). `sliced` says whether
+/// the access unit (the frame) has had a slice already; SPS and PPS units after one are left
+/// out: a sender that repeats them before every slice of a keyframe (`rtph264pay
+/// config-interval=-1` with x264's sliced threads) would otherwise cut the frame in two for a
+/// decoder of the byte stream, which has no RTP timestamps to tell. The caller sets `sliced`
+/// to false at each new RTP timestamp.
+pub fn annex_b(payload: &[u8], sliced: &mut bool, out: &mut Vec<u8>) -> Result<(), PayloadError> {
     const START: [u8; 4] = [0, 0, 0, 1];
+    let mut put = |nal: &[u8], out: &mut Vec<u8>| match nal[0] & 0x1f {
+        NAL_SPS | NAL_PPS if *sliced => {}
+        kind => {
+            *sliced |= matches!(kind, NAL_SLICE | NAL_IDR);
+            out.extend_from_slice(&START);
+            out.extend_from_slice(nal);
+        }
+    };
     let first = *payload.first().ok_or(PayloadError::Empty)?;
     match first & 0x1f {
-        1..=23 => {
-            out.extend_from_slice(&START);
-            out.extend_from_slice(payload);
-        }
+        1..=23 => put(payload, out),
         NAL_STAP_A => {
             let mut rest = &payload[1..];
             while !rest.is_empty() {
@@ -84,15 +94,16 @@ pub fn annex_b(payload: &[u8], out: &mut Vec<u8>) -> Result<(), PayloadError> {
                 ]));
                 let nal = rest
                     .get(2..2 + size)
+                    .filter(|n| !n.is_empty())
                     .ok_or(PayloadError::Truncated("STAP-A"))?;
-                out.extend_from_slice(&START);
-                out.extend_from_slice(nal);
+                put(nal, out);
                 rest = &rest[2 + size..];
             }
         }
         NAL_FU_A => {
             let header = *payload.get(1).ok_or(PayloadError::Truncated("FU-A"))?;
             if header & 0x80 != 0 {
+                *sliced |= matches!(header & 0x1f, NAL_SLICE | NAL_IDR);
                 out.extend_from_slice(&START);
                 out.push((first & 0xe0) | (header & 0x1f));
             }
@@ -217,10 +228,16 @@ mod tests {
     fn payloads_become_an_annex_b_stream() {
         let mut out = Vec::new();
         // A STAP-A of SPS and PPS, then an IDR in two FU-A fragments.
-        annex_b(&[0x78, 0, 2, 0x67, 0x42, 0, 1, 0x68], &mut out).unwrap();
-        annex_b(&[0x7c, 0x85, 0xaa], &mut out).unwrap();
-        annex_b(&[0x7c, 0x45, 0xbb], &mut out).unwrap();
-        annex_b(&[0x41, 9], &mut out).unwrap();
+        let mut sliced = false;
+        annex_b(&[0x78, 0, 2, 0x67, 0x42, 0, 1, 0x68], &mut sliced, &mut out).unwrap();
+        assert!(!sliced);
+        annex_b(&[0x7c, 0x85, 0xaa], &mut sliced, &mut out).unwrap();
+        annex_b(&[0x7c, 0x45, 0xbb], &mut sliced, &mut out).unwrap();
+        assert!(sliced);
+        // Parameter sets repeated after a slice of the frame are left out.
+        annex_b(&[0x78, 0, 2, 0x67, 0x42, 0, 1, 0x68], &mut sliced, &mut out).unwrap();
+        let mut next_frame = false;
+        annex_b(&[0x41, 9], &mut next_frame, &mut out).unwrap();
         assert_eq!(
             out,
             [
@@ -229,7 +246,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            annex_b(&[0x78, 0, 5, 0x67], &mut out),
+            annex_b(&[0x78, 0, 5, 0x67], &mut false, &mut out),
             Err(PayloadError::Truncated("STAP-A"))
         );
     }

@@ -410,7 +410,7 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
                         let had_frame = check.first_frame.is_some();
                         check.packet(at, seq, timestamp, marker, &payload);
                         if let Some(video) = &options.video {
-                            video_tap.push(&payload, video);
+                            video_tap.push(timestamp, &payload, video);
                         }
                         if !had_frame && options.per_second && let Some(first) = check.first_frame {
                             println!("first frame after {:.1} ms (SPS+PPS+IDR verified)", ms(requested, Some(first)).unwrap_or_default());
@@ -537,22 +537,26 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
 #[derive(Debug, Default)]
 struct VideoTap {
     started: bool,
-    bytes: Vec<u8>,
+    /// The access unit's RTP timestamp, and whether a slice of it was passed on.
+    unit: Option<(u32, bool)>,
 }
 
 impl VideoTap {
-    fn push(&mut self, payload: &[u8], to: &mpsc::UnboundedSender<Vec<u8>>) {
-        if !self.started {
-            let types = crate::h264::nal_types(payload).unwrap_or_default();
-            self.started = types.contains(&crate::h264::NAL_SPS);
-        }
+    fn push(&mut self, timestamp: u32, payload: &[u8], to: &mpsc::UnboundedSender<Vec<u8>>) {
+        use crate::h264::{NAL_SPS, annex_b, nal_types};
+        self.started |= nal_types(payload).is_ok_and(|types| types.contains(&NAL_SPS));
         if !self.started {
             return;
         }
-        self.bytes.clear();
-        if crate::h264::annex_b(payload, &mut self.bytes).is_ok() {
-            let _ = to.send(std::mem::take(&mut self.bytes));
+        let mut sliced = match self.unit {
+            Some((unit, sliced)) if unit == timestamp => sliced,
+            _ => false,
+        };
+        let mut bytes = Vec::with_capacity(payload.len() + 8);
+        if annex_b(payload, &mut sliced, &mut bytes).is_ok() {
+            let _ = to.send(bytes);
         }
+        self.unit = Some((timestamp, sliced));
     }
 }
 

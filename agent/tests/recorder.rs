@@ -780,7 +780,10 @@ async fn the_history_service_refuses_clearly_on_the_real_channel() {
     // The owner allows it.
     sessions.on_server_message(ServerToDevice::SessionGrants(SessionGrants {
         session_id: "a".into(),
-        grants: Grants { recordings: true, ..Grants::default() },
+        grants: Grants {
+            recordings: true,
+            ..Grants::default()
+        },
     }));
     viewer.send_text(&request(serde_json::json!({"type": "list", "payload": {"from": now - 60_000, "to": now + 1_000}, "request_id": "l"})));
     match next_reply(&mut viewer, &mut events, &mut sessions).await {
@@ -851,7 +854,10 @@ async fn the_history_service_refuses_clearly_on_the_real_channel() {
     // Revoked: the running playbacks end, and say why.
     sessions.on_server_message(ServerToDevice::SessionGrants(SessionGrants {
         session_id: "a".into(),
-        grants: Grants { recordings: false, ..Grants::default() },
+        grants: Grants {
+            recordings: false,
+            ..Grants::default()
+        },
     }));
     let mut revoked = 0;
     while revoked < 2 {
@@ -911,7 +917,13 @@ async fn a_playback_waits_for_more_and_an_export_arrives_whole_on_the_real_chann
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(
         sessions
-            .on_server_message(watch("a", Grants { recordings: true, ..Grants::default() }))
+            .on_server_message(watch(
+                "a",
+                Grants {
+                    recordings: true,
+                    ..Grants::default()
+                }
+            ))
             .is_empty()
     );
     let mut viewer = Viewer::new();
@@ -1128,7 +1140,11 @@ async fn a_camera_without_recordings_serves_its_motion_settings_to_configure_gra
     viewer.send_text(r#"{"type":"get_thumbnail","payload":{"stream":1,"start":5}}"#);
     let (code, message) = refusal(&next_reply(&mut viewer, &mut events, &mut sessions).await);
     assert_eq!(code, RefusalCode::NoEvent, "{message}");
-    assert_eq!(motion.settings().masks.len(), 1, "nothing refused changed them");
+    assert_eq!(
+        motion.settings().masks.len(),
+        1,
+        "nothing refused changed them"
+    );
     drop(sessions);
     motion.stop();
 }

@@ -370,7 +370,10 @@ pub fn jpeg_size(bytes: &[u8]) -> Option<(u16, u16)> {
             return None;
         }
         let marker = *bytes.get(at + 1)?;
-        let length = usize::from(u16::from_be_bytes([*bytes.get(at + 2)?, *bytes.get(at + 3)?]));
+        let length = usize::from(u16::from_be_bytes([
+            *bytes.get(at + 2)?,
+            *bytes.get(at + 3)?,
+        ]));
         let is_frame = (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
         if is_frame {
             let height = u16::from_be_bytes([*bytes.get(at + 5)?, *bytes.get(at + 6)?]);
@@ -487,8 +490,8 @@ mod tests {
     fn jpeg_size_reads_the_frame_header_after_other_segments() {
         // SOI, an APP0 of 4 bytes, a DQT of 3, then SOF0: 8 bits, 240 high, 320 wide.
         let jpeg = [
-            0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 1, 2, 0xFF, 0xDB, 0, 3, 9, 0xFF, 0xC0, 0, 11, 8, 0,
-            240, 1, 64, 1, 1, 0x11, 0,
+            0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 1, 2, 0xFF, 0xDB, 0, 3, 9, 0xFF, 0xC0, 0, 11, 8, 0, 240,
+            1, 64, 1, 1, 0x11, 0,
         ];
         assert_eq!(jpeg_size(&jpeg), Some((320, 240)));
         assert_eq!(jpeg_size(b"GIF89a"), None);

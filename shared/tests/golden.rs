@@ -206,8 +206,13 @@ fn door_and_mask() -> MotionSettings {
     MotionSettings {
         sensitivity: 60,
         min_area: 150,
-        zones: vec![MotionZone { name: "Front door".into(), points: rectangle(0, 3000, 4000, 10_000) }],
-        masks: vec![PrivacyMask { points: rectangle(7000, 0, 10_000, 2500) }],
+        zones: vec![MotionZone {
+            name: "Front door".into(),
+            points: rectangle(0, 3000, 4000, 10_000),
+        }],
+        masks: vec![PrivacyMask {
+            points: rectangle(7000, 0, 10_000, 2500),
+        }],
     }
 }
 

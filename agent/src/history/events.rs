@@ -8,9 +8,9 @@ use crate::motion::handle::ThumbnailError;
 use crate::motion::{MotionError, MotionHandle};
 use mumu_shared::events::MotionSettings;
 use mumu_shared::history::{
-    CurrentMotionSettings, DEFAULT_EVENTS_LISTED, DeviceToViewer, Events, GetThumbnail,
-    ListEvents, MAX_CHUNK_BYTES, MAX_EVENTS_LISTED, RefusalCode, StreamEndReason, StreamEnded,
-    StreamId, THUMBNAIL_MIME, Thumbnail, chunk,
+    CurrentMotionSettings, DEFAULT_EVENTS_LISTED, DeviceToViewer, Events, GetThumbnail, ListEvents,
+    MAX_CHUNK_BYTES, MAX_EVENTS_LISTED, RefusalCode, StreamEndReason, StreamEnded, StreamId,
+    THUMBNAIL_MIME, Thumbnail, chunk,
 };
 use std::time::{Duration, Instant};
 

@@ -162,7 +162,10 @@ mod tests {
     fn events_are_listed_newest_first_a_page_at_a_time() {
         let events: Vec<EventRecord> = (1..=5).map(|i| event(i * 10_000)).collect();
         let starts = |(listed, truncated): (Vec<EventRecord>, bool)| {
-            (listed.iter().map(|e| e.start).collect::<Vec<_>>(), truncated)
+            (
+                listed.iter().map(|e| e.start).collect::<Vec<_>>(),
+                truncated,
+            )
         };
         assert_eq!(
             starts(newest_first(events.iter(), None, None, 2)),

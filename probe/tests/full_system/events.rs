@@ -30,7 +30,14 @@ fn decoded_jpeg_pixels(jpeg: &[u8], dir: &Path) -> Result<usize, String> {
     let out = Command::new("gst-launch-1.0")
         .args(["-q", "filesrc"])
         .arg(format!("location={}", input.display()))
-        .args(["!", "jpegdec", "!", "videoconvert", "!", "video/x-raw,format=GRAY8"])
+        .args([
+            "!",
+            "jpegdec",
+            "!",
+            "videoconvert",
+            "!",
+            "video/x-raw,format=GRAY8",
+        ])
         .args(["!", "filesink"])
         .arg(format!("location={}", output.display()))
         .output()
@@ -137,9 +144,7 @@ async fn a_viewer_lists_events_and_fetches_thumbnails_peer_to_peer_and_the_serve
     // A `viewer` share sees events, never the settings.
     refused_for_permission(history.motion_settings().await, "get_motion_settings");
     refused_for_permission(
-        history
-            .set_motion_settings(MotionSettings::default())
-            .await,
+        history.set_motion_settings(MotionSettings::default()).await,
         "set_motion_settings",
     );
     assert!(
@@ -231,7 +236,10 @@ async fn the_owner_sets_a_zone_and_a_mask_over_the_channel_and_the_mask_is_black
     let (watching, mut history) = watch_with_history(&system, "owner", 90).await;
     let before = history.motion_settings().await.unwrap();
     assert_eq!(before.settings, MotionSettings::default(), "{before:?}");
-    assert!(before.detecting, "the simulator's motion turns detection on");
+    assert!(
+        before.detecting,
+        "the simulator's motion turns detection on"
+    );
 
     // The band the object crosses is the zone; the bars' top left is masked.
     let settings = MotionSettings {
@@ -262,7 +270,9 @@ async fn the_owner_sets_a_zone_and_a_mask_over_the_channel_and_the_mask_is_black
     )
     .await;
     let mut seventeen = settings.clone();
-    seventeen.masks[0].points = (0..17).map(|i| Point::new(i * 500, (i % 2) * 900)).collect();
+    seventeen.masks[0].points = (0..17)
+        .map(|i| Point::new(i * 500, (i % 2) * 900))
+        .collect();
     refused_settings(
         &mut history,
         seventeen,
@@ -284,7 +294,10 @@ async fn the_owner_sets_a_zone_and_a_mask_over_the_channel_and_the_mask_is_black
         .send_text(r#"{"type":"set_motion_settings","payload":{"settings":{"zones":"all"}}}"#)
         .await
         .unwrap();
-    let refused = format!("{:?}", history.next_text(Duration::from_secs(5)).await.unwrap());
+    let refused = format!(
+        "{:?}",
+        history.next_text(Duration::from_secs(5)).await.unwrap()
+    );
     assert!(
         refused.contains("BadMessage") && refused.contains("`settings`"),
         "a malformed body names the field: {refused}"
@@ -319,8 +332,14 @@ async fn the_owner_sets_a_zone_and_a_mask_over_the_channel_and_the_mask_is_black
     for (i, frame) in frames.iter().enumerate() {
         let masked = mean_level(frame, (2, 2, 38, 48));
         let beside = mean_level(frame, (45, 5, 55, 45));
-        assert!(masked <= 20.0, "frame {i}: the masked bars are {masked:.0}, not black");
-        assert!(beside >= 80.0, "frame {i}: the bars beside the mask are {beside:.0}");
+        assert!(
+            masked <= 20.0,
+            "frame {i}: the masked bars are {masked:.0}, not black"
+        );
+        assert!(
+            beside >= 80.0,
+            "frame {i}: the bars beside the mask are {beside:.0}"
+        );
     }
 
     // Events from now on name the zone.

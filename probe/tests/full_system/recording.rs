@@ -332,7 +332,10 @@ async fn allow_guest_recordings(system: &System, device: &str, recordings: bool)
     );
 }
 
-pub(crate) fn refused_for_permission<T: std::fmt::Debug>(result: Result<T, HistoryError>, what: &str) {
+pub(crate) fn refused_for_permission<T: std::fmt::Debug>(
+    result: Result<T, HistoryError>,
+    what: &str,
+) {
     match result {
         Err(HistoryError::Refused(r)) => {
             assert_eq!(r.code, RefusalCode::NotPermitted, "{what}: {r:?}");

@@ -104,6 +104,12 @@ pub async fn run(config: AgentConfig) -> anyhow::Result<()> {
         None => (None, None),
     };
     let motion = start_motion(&capture, &config).await;
+    // Every session has the history channel: the recordings (or `not_recording`), the events
+    // and thumbnails, and the owner's zones and masks (or `no_motion`) all travel on it.
+    let history = history
+        .unwrap_or_else(|| History::without_recordings(&camera))
+        .with_motion(motion.as_ref().map(MotionService::handle));
+    let history = Some(history);
     let mut sessions =
         Sessions::new(capture.clone(), events_tx, config.max_viewers).with_history(history);
 

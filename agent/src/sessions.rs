@@ -5,9 +5,9 @@
 //! A session ends exactly once: on `watch_ended` from the server, or by the device sending
 //! `end_watch` (max viewers, a failure); either way its branch is detached.
 //!
-//! While the camera records, every viewer's peer connection also carries the `history` data
-//! channel, served by a [`HistorySession`] with the grants the server gave the session (and
-//! changes with `session_grants`); it ends with the session.
+//! Every viewer's peer connection also carries the `history` data channel (when the agent was
+//! given a [`History`]: the agent always is), served by a [`HistorySession`] with the grants the server
+//! gave the session (and changes with `session_grants`); it ends with the session.
 
 use crate::history::{History, HistorySession};
 use crate::media::branch::{PeerOptions, ViewerBranch};
@@ -30,7 +30,7 @@ pub struct Sessions {
     branches: HashMap<SessionId, ViewerBranch>,
     events: MediaEvents,
     max_viewers: usize,
-    /// The recordings, while the camera records: each session then gets a history channel.
+    /// The recordings and motion events: each session then gets a history channel.
     history: Option<History>,
     histories: HashMap<SessionId, Arc<HistorySession>>,
 }
@@ -55,7 +55,7 @@ impl Sessions {
         self
     }
 
-    /// The history side of `session`, while the camera records.
+    /// The history side of `session`, while there is one.
     pub fn history_of(&self, session: &SessionId) -> Option<&Arc<HistorySession>> {
         self.histories.get(session)
     }
@@ -106,7 +106,7 @@ impl Sessions {
                 vec![]
             }
             ServerToDevice::SessionGrants(SessionGrants { session_id, grants }) => {
-                tracing::info!(session = %session_id, recordings = grants.recordings, "grants changed");
+                tracing::info!(session = %session_id, recordings = grants.recordings, configure = grants.configure, "grants changed");
                 if let Some(history) = self.histories.get(&session_id) {
                     history.set_grants(grants);
                 }

@@ -1,7 +1,8 @@
 //! Recording against a real (test-picture) pipeline and a real peer: the recorder records with
 //! nobody watching, a viewer keeps its frame rate while it does, a disk that fills up costs the
 //! recording and never the live picture; the `history` data channel is in the offer only while
-//! recording, reaches a real webrtcbin peer, and the history service's refusals travel on it.
+//! recording, reaches a real webrtcbin peer, and the history service's refusals travel on it;
+//! the same channel serves the motion settings to a session granted `configure`, and only to it.
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -13,6 +14,8 @@ use mumu_agent::media::channel::{ChannelHandler, ChannelHook, DataChannel};
 use mumu_agent::media::consumer::{ConsumerId, ConsumerKind};
 use mumu_agent::media::recorder::{EncodedFrame, FrameWriter, Recorder};
 use mumu_agent::media::{MediaEvent, VideoSettings};
+use mumu_agent::motion::MotionService;
+use mumu_agent::motion::store::Retention;
 use mumu_agent::recording::{Limits, Store};
 use mumu_agent::sessions::Sessions;
 use mumu_shared::SessionId;
@@ -777,7 +780,10 @@ async fn the_history_service_refuses_clearly_on_the_real_channel() {
     // The owner allows it.
     sessions.on_server_message(ServerToDevice::SessionGrants(SessionGrants {
         session_id: "a".into(),
-        grants: Grants { recordings: true },
+        grants: Grants {
+            recordings: true,
+            ..Grants::default()
+        },
     }));
     viewer.send_text(&request(serde_json::json!({"type": "list", "payload": {"from": now - 60_000, "to": now + 1_000}, "request_id": "l"})));
     match next_reply(&mut viewer, &mut events, &mut sessions).await {
@@ -848,7 +854,10 @@ async fn the_history_service_refuses_clearly_on_the_real_channel() {
     // Revoked: the running playbacks end, and say why.
     sessions.on_server_message(ServerToDevice::SessionGrants(SessionGrants {
         session_id: "a".into(),
-        grants: Grants { recordings: false },
+        grants: Grants {
+            recordings: false,
+            ..Grants::default()
+        },
     }));
     let mut revoked = 0;
     while revoked < 2 {
@@ -908,7 +917,13 @@ async fn a_playback_waits_for_more_and_an_export_arrives_whole_on_the_real_chann
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(
         sessions
-            .on_server_message(watch("a", Grants { recordings: true }))
+            .on_server_message(watch(
+                "a",
+                Grants {
+                    recordings: true,
+                    ..Grants::default()
+                }
+            ))
             .is_empty()
     );
     let mut viewer = Viewer::new();
@@ -1046,4 +1061,90 @@ fn duration_of(report: &str) -> Option<f64> {
     let mut parts = text.split(':');
     let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
     Some(h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Motion settings and events on the same channel, on a camera that does not record.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_without_recordings_serves_its_motion_settings_to_configure_grants_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (capture, mut events, sender) = start_capture(None);
+    // Detection off: the settings (and their masks) still apply.
+    let motion = MotionService::start(&capture, dir.path(), false, Retention::default()).unwrap();
+    let history = History::without_recordings("Porch").with_motion(Some(motion.handle()));
+    let mut sessions = Sessions::new(capture.clone(), sender, 4).with_history(Some(history));
+    let viewer_only = Grants {
+        recordings: true,
+        ..Grants::default()
+    };
+    assert!(
+        sessions
+            .on_server_message(watch("a", viewer_only))
+            .is_empty()
+    );
+    let mut viewer = Viewer::new();
+    converse(
+        &mut viewer,
+        &mut events,
+        Duration::from_secs(15),
+        |m| {
+            sessions.on_server_message(m);
+        },
+        |h| matches!(h, Heard::ChannelOpen).then_some(()),
+    )
+    .await;
+
+    viewer.send_text(r#"{"type":"list","payload":{"from":0,"to":1}}"#);
+    let (code, message) = refusal(&next_reply(&mut viewer, &mut events, &mut sessions).await);
+    assert_eq!(code, RefusalCode::NotRecording, "{message}");
+    viewer.send_text(r#"{"type":"list_events","payload":{}}"#);
+    match next_reply(&mut viewer, &mut events, &mut sessions).await {
+        DeviceToViewer::Events(listed) => {
+            assert!(listed.events.is_empty() && !listed.detecting, "{listed:?}")
+        }
+        other => panic!("expected events, got {other:?}"),
+    }
+    let mask = r#"{"points":[{"x":0,"y":0},{"x":5000,"y":0},{"x":5000,"y":5000}]}"#;
+    let set = format!(
+        r#"{{"type":"set_motion_settings","payload":{{"settings":{{"masks":[{mask}]}}}}}}"#
+    );
+    viewer.send_text(&set);
+    let (code, message) = refusal(&next_reply(&mut viewer, &mut events, &mut sessions).await);
+    assert_eq!(code, RefusalCode::NotPermitted, "{message}");
+    assert!(message.contains("motion settings"), "{message}");
+
+    // Made an admin: the settings are read and changed, kept on disk, in force.
+    sessions.on_server_message(ServerToDevice::SessionGrants(SessionGrants {
+        session_id: "a".into(),
+        grants: Grants {
+            recordings: true,
+            configure: true,
+        },
+    }));
+    viewer.send_text(&set);
+    match next_reply(&mut viewer, &mut events, &mut sessions).await {
+        DeviceToViewer::MotionSettings(current) => {
+            assert_eq!(current.settings.masks.len(), 1, "{current:?}");
+            assert!(!current.detecting);
+        }
+        other => panic!("expected motion_settings, got {other:?}"),
+    }
+    assert_eq!(motion.settings().masks.len(), 1, "in force");
+    assert!(dir.path().join("motion.json").exists(), "kept");
+    viewer.send_text(r#"{"type":"set_motion_settings","payload":{"settings":{"sensitivity":0}}}"#);
+    let (code, message) = refusal(&next_reply(&mut viewer, &mut events, &mut sessions).await);
+    assert_eq!(code, RefusalCode::InvalidSettings, "{message}");
+    assert!(message.contains("sensitivity"), "{message}");
+    viewer.send_text(r#"{"type":"get_thumbnail","payload":{"stream":1,"start":5}}"#);
+    let (code, message) = refusal(&next_reply(&mut viewer, &mut events, &mut sessions).await);
+    assert_eq!(code, RefusalCode::NoEvent, "{message}");
+    assert_eq!(
+        motion.settings().masks.len(),
+        1,
+        "nothing refused changed them"
+    );
+    drop(sessions);
+    motion.stop();
 }

@@ -2,7 +2,9 @@
 //! carries, and where one access unit (one frame) ends and the next begins.
 //!
 //! The probe does not decode pictures; it checks that a decoder *could*: a parameter set (SPS,
-//! PPS) and an IDR slice before the first frame it counts, and no large holes after.
+//! PPS) and an IDR slice before the first frame it counts, and no large holes after. For a test
+//! that looks at the pictures, [`annex_b`] turns the payloads back into a byte stream any
+//! decoder reads (the tests decode it with GStreamer's).
 
 use thiserror::Error;
 
@@ -60,6 +62,56 @@ pub fn nal_types(payload: &[u8]) -> Result<Vec<u8>, PayloadError> {
         }
         other => Err(PayloadError::Unsupported(other)),
     }
+}
+
+/// The H.264 byte stream (Annex B: each NAL unit after a start code) that one RTP payload
+/// carries, appended to `out`; an FU-A's continuations add their bytes to the NAL unit its
+/// first fragment began (packets must come in order, as on a loopback). `sliced` says whether
+/// the access unit (the frame) has had a slice already; SPS and PPS units after one are left
+/// out: a sender that repeats them before every slice of a keyframe (`rtph264pay
+/// config-interval=-1` with x264's sliced threads) would otherwise cut the frame in two for a
+/// decoder of the byte stream, which has no RTP timestamps to tell. The caller sets `sliced`
+/// to false at each new RTP timestamp.
+pub fn annex_b(payload: &[u8], sliced: &mut bool, out: &mut Vec<u8>) -> Result<(), PayloadError> {
+    const START: [u8; 4] = [0, 0, 0, 1];
+    let mut put = |nal: &[u8], out: &mut Vec<u8>| match nal[0] & 0x1f {
+        NAL_SPS | NAL_PPS if *sliced => {}
+        kind => {
+            *sliced |= matches!(kind, NAL_SLICE | NAL_IDR);
+            out.extend_from_slice(&START);
+            out.extend_from_slice(nal);
+        }
+    };
+    let first = *payload.first().ok_or(PayloadError::Empty)?;
+    match first & 0x1f {
+        1..=23 => put(payload, out),
+        NAL_STAP_A => {
+            let mut rest = &payload[1..];
+            while !rest.is_empty() {
+                let size = usize::from(u16::from_be_bytes([
+                    rest[0],
+                    *rest.get(1).ok_or(PayloadError::Truncated("STAP-A"))?,
+                ]));
+                let nal = rest
+                    .get(2..2 + size)
+                    .filter(|n| !n.is_empty())
+                    .ok_or(PayloadError::Truncated("STAP-A"))?;
+                put(nal, out);
+                rest = &rest[2 + size..];
+            }
+        }
+        NAL_FU_A => {
+            let header = *payload.get(1).ok_or(PayloadError::Truncated("FU-A"))?;
+            if header & 0x80 != 0 {
+                *sliced |= matches!(header & 0x1f, NAL_SLICE | NAL_IDR);
+                out.extend_from_slice(&START);
+                out.push((first & 0xe0) | (header & 0x1f));
+            }
+            out.extend_from_slice(&payload[2..]);
+        }
+        other => return Err(PayloadError::Unsupported(other)),
+    }
+    Ok(())
 }
 
 /// One complete access unit: everything with one RTP timestamp.
@@ -170,6 +222,33 @@ mod tests {
     fn interleaved_mode_units_are_refused() {
         assert_eq!(nal_types(&[0x79, 0]), Err(PayloadError::Unsupported(25)));
         assert_eq!(nal_types(&[]), Err(PayloadError::Empty));
+    }
+
+    #[test]
+    fn payloads_become_an_annex_b_stream() {
+        let mut out = Vec::new();
+        // A STAP-A of SPS and PPS, then an IDR in two FU-A fragments.
+        let mut sliced = false;
+        annex_b(&[0x78, 0, 2, 0x67, 0x42, 0, 1, 0x68], &mut sliced, &mut out).unwrap();
+        assert!(!sliced);
+        annex_b(&[0x7c, 0x85, 0xaa], &mut sliced, &mut out).unwrap();
+        annex_b(&[0x7c, 0x45, 0xbb], &mut sliced, &mut out).unwrap();
+        assert!(sliced);
+        // Parameter sets repeated after a slice of the frame are left out.
+        annex_b(&[0x78, 0, 2, 0x67, 0x42, 0, 1, 0x68], &mut sliced, &mut out).unwrap();
+        let mut next_frame = false;
+        annex_b(&[0x41, 9], &mut next_frame, &mut out).unwrap();
+        assert_eq!(
+            out,
+            [
+                0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0, 0, 0, 1, 0x65, 0xaa, 0xbb, 0, 0, 0, 1,
+                0x41, 9
+            ]
+        );
+        assert_eq!(
+            annex_b(&[0x78, 0, 5, 0x67], &mut false, &mut out),
+            Err(PayloadError::Truncated("STAP-A"))
+        );
     }
 
     #[test]

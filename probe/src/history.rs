@@ -1,11 +1,15 @@
-//! The viewer's end of a recording camera's `history` data channel: list what is recorded,
-//! play from a time, export a stretch, as the web app does, over the peer connection (see
+//! The viewer's end of a camera's `history` data channel: list what is recorded, play from a
+//! time, export a stretch, list the motion events and fetch their thumbnails, read and change
+//! the motion settings, as the web app does, over the peer connection (see
 //! `mumu_shared::history`). The tests use it to check what arrives, byte for byte.
 
 use bytes::BytesMut;
+use mumu_shared::events::MotionSettings;
 use mumu_shared::history::{
-    DeviceToViewer, Export, Exporting, ListRecordings, More, Play, Playing, Recordings, Refusal,
-    StopStream, StreamEndReason, StreamEnded, StreamId, ViewerToDevice, split_chunk,
+    CurrentMotionSettings, DeviceToViewer, Events, Export, Exporting, GetMotionSettings,
+    GetThumbnail, ListEvents, ListRecordings, More, Play, Playing, Recordings, Refusal,
+    SetMotionSettings, StopStream, StreamEndReason, StreamEnded, StreamId, Thumbnail,
+    ViewerToDevice, split_chunk,
 };
 use mumu_shared::{Envelope, UnixMillis, decode, encode};
 use std::sync::Arc;
@@ -281,6 +285,108 @@ impl HistoryChannel {
     }
 }
 
+impl HistoryChannel {
+    /// The motion events that started in `[from, before)`, newest first, at most `limit`.
+    pub async fn list_events(&mut self, list: ListEvents) -> Result<Events, HistoryError> {
+        let id = self.send(ViewerToDevice::ListEvents(list)).await?;
+        match self.answer(&id).await? {
+            DeviceToViewer::Events(events) => Ok(events),
+            other => Err(HistoryError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// The thumbnail of the event that started at `start`: its description and its bytes, all
+    /// of them (fewer or more than announced is an error).
+    pub async fn thumbnail(
+        &mut self,
+        stream: StreamId,
+        start: UnixMillis,
+    ) -> Result<(Thumbnail, Vec<u8>), HistoryError> {
+        let id = self
+            .send(ViewerToDevice::GetThumbnail(GetThumbnail { stream, start }))
+            .await?;
+        let thumbnail = match self.answer(&id).await? {
+            DeviceToViewer::Thumbnail(thumbnail) => thumbnail,
+            other => return Err(HistoryError::Unexpected(format!("{other:?}"))),
+        };
+        let (bytes, ended) = self
+            .collect(stream, Duration::from_secs(10), |_| false)
+            .await?;
+        match ended {
+            Some(StreamEnded {
+                reason: StreamEndReason::Complete,
+                ..
+            }) if bytes.len() as u64 == thumbnail.bytes => Ok((thumbnail, bytes)),
+            other => Err(HistoryError::Unexpected(format!(
+                "the thumbnail ended with {other:?} after {} of {} bytes",
+                bytes.len(),
+                thumbnail.bytes
+            ))),
+        }
+    }
+
+    /// The motion settings in force.
+    pub async fn motion_settings(&mut self) -> Result<CurrentMotionSettings, HistoryError> {
+        let id = self
+            .send(ViewerToDevice::GetMotionSettings(GetMotionSettings {}))
+            .await?;
+        self.settings_answer(&id).await
+    }
+
+    /// Replaces the motion settings; the camera answers with those in force.
+    pub async fn set_motion_settings(
+        &mut self,
+        settings: MotionSettings,
+    ) -> Result<CurrentMotionSettings, HistoryError> {
+        let id = self
+            .send(ViewerToDevice::SetMotionSettings(SetMotionSettings {
+                settings,
+            }))
+            .await?;
+        self.settings_answer(&id).await
+    }
+
+    async fn settings_answer(&mut self, id: &str) -> Result<CurrentMotionSettings, HistoryError> {
+        match self.answer(id).await? {
+            DeviceToViewer::MotionSettings(current) => Ok(current),
+            other => Err(HistoryError::Unexpected(format!("{other:?}"))),
+        }
+    }
+}
+
+/// The width and height a JPEG file declares in its frame header (SOF0 to SOF15 but DHT, JPG
+/// and DAC); `None` if `bytes` is not a JPEG file or has no frame header.
+pub fn jpeg_size(bytes: &[u8]) -> Option<(u16, u16)> {
+    if bytes.get(..2)? != [0xFF, 0xD8] {
+        return None;
+    }
+    let mut at = 2;
+    loop {
+        // Markers may be padded with 0xFF.
+        while *bytes.get(at)? == 0xFF && *bytes.get(at + 1)? == 0xFF {
+            at += 1;
+        }
+        if *bytes.get(at)? != 0xFF {
+            return None;
+        }
+        let marker = *bytes.get(at + 1)?;
+        let length = usize::from(u16::from_be_bytes([
+            *bytes.get(at + 2)?,
+            *bytes.get(at + 3)?,
+        ]));
+        let is_frame = (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+        if is_frame {
+            let height = u16::from_be_bytes([*bytes.get(at + 5)?, *bytes.get(at + 6)?]);
+            let width = u16::from_be_bytes([*bytes.get(at + 7)?, *bytes.get(at + 8)?]);
+            return Some((width, height));
+        }
+        if marker == 0xDA || length < 2 {
+            return None;
+        }
+        at += 2 + length;
+    }
+}
+
 fn millis(duration: Duration) -> UnixMillis {
     UnixMillis::try_from(duration.as_millis()).unwrap_or(UnixMillis::MAX)
 }
@@ -378,6 +484,18 @@ mod tests {
         out.extend_from_slice(kind);
         out.extend_from_slice(body);
         out
+    }
+
+    #[test]
+    fn jpeg_size_reads_the_frame_header_after_other_segments() {
+        // SOI, an APP0 of 4 bytes, a DQT of 3, then SOF0: 8 bits, 240 high, 320 wide.
+        let jpeg = [
+            0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 1, 2, 0xFF, 0xDB, 0, 3, 9, 0xFF, 0xC0, 0, 11, 8, 0, 240,
+            1, 64, 1, 1, 0x11, 0,
+        ];
+        assert_eq!(jpeg_size(&jpeg), Some((320, 240)));
+        assert_eq!(jpeg_size(b"GIF89a"), None);
+        assert_eq!(jpeg_size(&jpeg[..16]), None, "cut short");
     }
 
     #[test]

@@ -74,6 +74,7 @@ async fn main() -> ExitCode {
         connect_timeout: Duration::from_secs(cli.connect_timeout_secs.max(1)),
         renew: !cli.no_renew,
         history: None,
+        video: None,
     };
     match watch(&options).await {
         Ok(summary) => {

@@ -53,6 +53,9 @@ pub struct WatchOptions {
     /// Where to hand the device's `history` data channel when it opens one (see
     /// [`crate::history`]); `None`: it is ignored.
     pub history: Option<mpsc::UnboundedSender<crate::history::HistoryChannel>>,
+    /// Where to hand the shown session's H.264 as a byte stream (Annex B), from its first
+    /// parameter set on, for a test that decodes the pictures; `None`: it is not kept.
+    pub video: Option<mpsc::UnboundedSender<Vec<u8>>>,
 }
 
 impl WatchOptions {
@@ -72,6 +75,7 @@ impl WatchOptions {
             connect_timeout: Duration::from_secs(10),
             renew: true,
             history: None,
+            video: None,
         }
     }
 }
@@ -259,6 +263,7 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
     let mut renewing: Option<String> = None;
     let mut renewals = 0u32;
     let mut check = StreamCheck::new();
+    let mut video_tap = VideoTap::default();
     let mut summary_times = Times::default();
     let mut ended_early = None;
 
@@ -404,6 +409,9 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
                         }
                         let had_frame = check.first_frame.is_some();
                         check.packet(at, seq, timestamp, marker, &payload);
+                        if let Some(video) = &options.video {
+                            video_tap.push(timestamp, &payload, video);
+                        }
                         if !had_frame && options.per_second && let Some(first) = check.first_frame {
                             println!("first frame after {:.1} ms (SPS+PPS+IDR verified)", ms(requested, Some(first)).unwrap_or_default());
                         }
@@ -522,6 +530,34 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
         max_frame_gap_ms: check.max_frame_gap.as_secs_f64() * 1000.0,
         ended_early,
     })
+}
+
+/// The shown session's H.264 as a byte stream, from the first parameter set on (what comes
+/// before it could not be decoded).
+#[derive(Debug, Default)]
+struct VideoTap {
+    started: bool,
+    /// The access unit's RTP timestamp, and whether a slice of it was passed on.
+    unit: Option<(u32, bool)>,
+}
+
+impl VideoTap {
+    fn push(&mut self, timestamp: u32, payload: &[u8], to: &mpsc::UnboundedSender<Vec<u8>>) {
+        use crate::h264::{NAL_SPS, annex_b, nal_types};
+        self.started |= nal_types(payload).is_ok_and(|types| types.contains(&NAL_SPS));
+        if !self.started {
+            return;
+        }
+        let mut sliced = match self.unit {
+            Some((unit, sliced)) if unit == timestamp => sliced,
+            _ => false,
+        };
+        let mut bytes = Vec::with_capacity(payload.len() + 8);
+        if annex_b(payload, &mut sliced, &mut bytes).is_ok() {
+            let _ = to.send(bytes);
+        }
+        self.unit = Some((timestamp, sliced));
+    }
 }
 
 #[derive(Debug, Default)]

@@ -4,6 +4,8 @@
 mod common;
 #[path = "full_system/events.rs"]
 mod events;
+#[path = "full_system/notifications.rs"]
+mod notifications;
 #[path = "full_system/recording.rs"]
 mod recording;
 

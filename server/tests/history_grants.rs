@@ -2,6 +2,9 @@
 //! person it is shared with when the owner allowed it on the share. The server marks each watch
 //! from the share row (`watch_request.grants`) and tells the camera at once when the owner
 //! changes the permission (`session_grants`), on whichever server holds it; the camera enforces.
+//! The same grants carry `configure` (issue 35): the owner and a share with role `admin` may
+//! read and change the camera's motion settings, a `viewer` share never; a role changed while a
+//! session runs reaches the camera at once.
 
 mod common;
 
@@ -37,10 +40,10 @@ stack_tests! {
 
         let (mut bob, _) = server.viewer_online(&guest.access_token).await;
         let (_, request) = watch(&mut bob, &mut cam, &device.device_id).await;
-        assert_eq!(request.grants, Grants { recordings: false }, "a share sees live video only, by default");
+        assert_eq!(request.grants, Grants { recordings: false, configure: false }, "a share sees live video only, by default");
         let (mut alice, _) = server.viewer_online(&owner.access_token).await;
         let (_, request) = watch(&mut alice, &mut cam, &device.device_id).await;
-        assert_eq!(request.grants, Grants { recordings: true }, "the owner sees recordings always");
+        assert_eq!(request.grants, Grants { recordings: true, configure: true }, "the owner sees recordings and configures, always");
 
         let (status, json) = server.patch(&share_path(&device.device_id, "BOB"), &owner.access_token, &json!({"recordings": true})).await;
         assert_eq!(status, 200, "{json}");
@@ -49,7 +52,7 @@ stack_tests! {
         let (_, list) = server.get(&shares, Some(&owner.access_token)).await;
         assert_eq!(list[0]["recordings"], true);
         let (_, request) = watch(&mut bob, &mut cam, &device.device_id).await;
-        assert_eq!(request.grants, Grants { recordings: true }, "a watch after the change carries it");
+        assert_eq!(request.grants, Grants { recordings: true, configure: false }, "a watch after the change carries it");
     }
 
     async fn a_share_may_allow_recordings_from_the_start(stack) {
@@ -92,15 +95,48 @@ stack_tests! {
         let (status, json) = server.patch(&bob, &owner.access_token, &json!({"recordings": false})).await;
         assert_eq!(status, 200, "{json}");
         let told = grants_heard(&mut cam).await;
-        assert_eq!(told, SessionGrants { session_id: sessions[0].clone(), grants: Grants { recordings: false } });
+        assert_eq!(told, SessionGrants { session_id: sessions[0].clone(), grants: Grants { recordings: false, configure: false } });
         cam.silent_for(500).await; // carol's and alice's sessions keep theirs
 
         let (status, _) = server.patch(&bob, &owner.access_token, &json!({"recordings": true})).await;
         assert_eq!(status, 200);
         let told = grants_heard(&mut cam).await;
-        assert_eq!(told, SessionGrants { session_id: sessions[0].clone(), grants: Grants { recordings: true } });
+        assert_eq!(told, SessionGrants { session_id: sessions[0].clone(), grants: Grants { recordings: true, configure: false } });
         // The session itself goes on: the viewer was not told it ended.
         viewers[0].silent_for(200).await;
+    }
+
+    async fn an_admin_share_configures_motion_and_a_role_change_reaches_a_running_session(stack) {
+        let server = TestServer::start(stack).await;
+        let (owner, device) = server.user_with_device("alice").await;
+        let shares = format!("/api/devices/{}/shares", device.device_id);
+        let dave = server.register("dave").await;
+        let (status, json) = server.post(&shares, Some(&owner.access_token), &json!({"username": "dave", "role": "admin"})).await;
+        assert_eq!(status, 201, "{json}");
+        let guest = server.register("bob").await;
+        let (status, json) = server.post(&shares, Some(&owner.access_token), &json!({"username": "bob"})).await;
+        assert_eq!(status, 201, "{json}");
+        let bob = "bob";
+        let mut cam = server.device_online(&device).await;
+
+        let (mut admin, _) = server.viewer_online(&dave.access_token).await;
+        let (_, request) = watch(&mut admin, &mut cam, &device.device_id).await;
+        assert_eq!(request.grants, Grants { recordings: false, configure: true }, "an admin configures motion");
+        let (mut viewer, _) = server.viewer_online(&guest.access_token).await;
+        let (ready, request) = watch(&mut viewer, &mut cam, &device.device_id).await;
+        assert_eq!(request.grants, Grants { recordings: false, configure: false }, "a viewer share does not");
+
+        // Made an admin while watching: the camera hears it for that session.
+        let (status, json) = server.patch(&share_path(&device.device_id, bob), &owner.access_token, &json!({"role": "admin"})).await;
+        assert_eq!(status, 200, "{json}");
+        let told = grants_heard(&mut cam).await;
+        assert_eq!(told, SessionGrants { session_id: ready.session_id.clone(), grants: Grants { recordings: false, configure: true } });
+        // And back: the camera stops taking settings from it at once.
+        let (status, json) = server.patch(&share_path(&device.device_id, bob), &owner.access_token, &json!({"role": "viewer"})).await;
+        assert_eq!(status, 200, "{json}");
+        let told = grants_heard(&mut cam).await;
+        assert_eq!(told, SessionGrants { session_id: ready.session_id, grants: Grants { recordings: false, configure: false } });
+        viewer.silent_for(200).await;
     }
 
     async fn only_the_owner_edits_a_share_and_a_bad_body_names_the_field(stack) {
@@ -164,7 +200,10 @@ async fn a_change_reaches_the_camera_on_another_server() {
             told,
             SessionGrants {
                 session_id: ready.session_id.clone(),
-                grants: Grants { recordings }
+                grants: Grants {
+                    recordings,
+                    configure: false
+                }
             }
         );
     }

@@ -12,8 +12,15 @@
 //!
 //! Times are wall-clock UTC ([`UnixMillis`]): the camera stamps every recorded frame with the
 //! time it was captured.
+//!
+//! The same channel carries the camera's motion events: their list (`list_events`), an event's
+//! thumbnail (`get_thumbnail`, sent as a stream of binary messages like an export's), and the
+//! motion settings (`get_motion_settings`, `set_motion_settings`: zones, privacy masks,
+//! sensitivity). Anyone who may watch may list events and see thumbnails; only a viewer granted
+//! `configure` reads or changes the settings ([`crate::signaling::Grants`]).
 
 use crate::UnixMillis;
+use crate::events::{EventRecord, MotionSettings};
 use crate::signaling::messages;
 use serde::{Deserialize, Serialize};
 
@@ -39,7 +46,19 @@ pub const MAX_STREAMS: usize = 2;
 /// The largest text message either side accepts on the channel, in bytes.
 pub const MAX_TEXT_BYTES: usize = 256 * 1024;
 
-/// Names a playback or an export within a session; chosen by the viewer.
+/// The most events one [`Events`] lists; a `list_events` asking for more is refused.
+pub const MAX_EVENTS_LISTED: u16 = 200;
+
+/// How many events `list_events` lists when it does not say.
+pub const DEFAULT_EVENTS_LISTED: u16 = 50;
+
+/// The largest thumbnail the camera sends, in bytes (one at 320 px wide is 10–30 KB).
+pub const MAX_THUMBNAIL_BYTES: u64 = 256 * 1024;
+
+/// The MIME type of a thumbnail's bytes.
+pub const THUMBNAIL_MIME: &str = "image/jpeg";
+
+/// Names a playback, an export or a thumbnail within a session; chosen by the viewer.
 pub type StreamId = u32;
 
 messages! {
@@ -55,6 +74,15 @@ messages! {
         Stop(StopStream) = "stop",
         /// An MP4 file of a stretch of the recording; answered by `exporting`, then its bytes.
         Export(Export) = "export",
+        /// The motion events the camera keeps, newest first; answered by `events`.
+        ListEvents(ListEvents) = "list_events",
+        /// An event's thumbnail; answered by `thumbnail`, its bytes, then `stream_ended`.
+        GetThumbnail(GetThumbnail) = "get_thumbnail",
+        /// The motion settings in force; answered by `motion_settings` (needs `configure`).
+        GetMotionSettings(GetMotionSettings) = "get_motion_settings",
+        /// New motion settings, whole; answered by `motion_settings` once they are in force
+        /// (needs `configure`).
+        SetMotionSettings(SetMotionSettings) = "set_motion_settings",
     }
 }
 
@@ -69,6 +97,12 @@ messages! {
         Exporting(Exporting) = "exporting",
         /// A stream is over, and why.
         StreamEnded(StreamEnded) = "stream_ended",
+        /// The motion events asked for.
+        Events(Events) = "events",
+        /// A thumbnail starts: the JPEG file that follows.
+        Thumbnail(Thumbnail) = "thumbnail",
+        /// The motion settings in force (after a `set_motion_settings`, the new ones).
+        MotionSettings(CurrentMotionSettings) = "motion_settings",
         /// A request was refused, and why.
         Refused(Refusal) = "refused",
     }
@@ -182,6 +216,77 @@ pub struct Exporting {
     pub file_name: String,
 }
 
+/// Payload of `list_events`: the events that started in `[from, before)`, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListEvents {
+    /// Only events that started at or after this time (none: from the oldest kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<UnixMillis>,
+    /// Only events that started before this time (none: up to the newest). To page back, send
+    /// the `start` of the oldest event listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<UnixMillis>,
+    /// At most this many, `1..=`[`MAX_EVENTS_LISTED`] (none: [`DEFAULT_EVENTS_LISTED`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u16>,
+}
+
+/// Payload of `events`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Events {
+    /// The events asked for, newest first.
+    pub events: Vec<EventRecord>,
+    /// More events matched than the limit: the newest are listed.
+    #[serde(default)]
+    pub truncated: bool,
+    /// Whether the camera looks for motion now.
+    pub detecting: bool,
+}
+
+/// Payload of `get_thumbnail`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetThumbnail {
+    /// The viewer's name for the stream of the thumbnail's bytes.
+    pub stream: StreamId,
+    /// The event's `start`.
+    pub start: UnixMillis,
+}
+
+/// Payload of `thumbnail`: `bytes` bytes of JPEG follow as `stream`'s binary messages, then
+/// `stream_ended` (`complete`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Thumbnail {
+    /// The stream.
+    pub stream: StreamId,
+    /// The event's `start`.
+    pub start: UnixMillis,
+    /// The file's size in bytes, at most [`MAX_THUMBNAIL_BYTES`].
+    pub bytes: u64,
+    /// [`THUMBNAIL_MIME`].
+    pub mime: String,
+}
+
+/// Payload of `get_motion_settings`: nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetMotionSettings {}
+
+/// Payload of `set_motion_settings`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetMotionSettings {
+    /// The settings, whole: they replace the camera's (checked by
+    /// [`MotionSettings::validate`]; a refusal names the zone or mask and the point).
+    pub settings: MotionSettings,
+}
+
+/// Payload of `motion_settings`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentMotionSettings {
+    /// The settings in force: the privacy masks are painted into every frame from now on.
+    pub settings: MotionSettings,
+    /// Whether the camera looks for motion now (masks apply either way).
+    pub detecting: bool,
+}
+
 /// Payload of `stream_ended`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamEnded {
@@ -244,8 +349,15 @@ pub enum RefusalCode {
     BadRange,
     /// The session already runs [`MAX_STREAMS`] streams, or reuses a stream id in use.
     Busy,
-    /// The camera could not read its recording.
+    /// The camera could not read its recording (or its events, or keep its settings).
     Failed,
+    /// Motion settings out of bounds (the message names the zone or mask and the point).
+    InvalidSettings,
+    /// No event kept starts at the time asked for, or it has no thumbnail.
+    NoEvent,
+    /// The camera's motion settings could not be loaded at start (see its log): no events,
+    /// no settings until it restarts with a readable file.
+    NoMotion,
     /// A code this build does not know (sent by a newer peer).
     #[serde(other)]
     Other,

@@ -231,6 +231,10 @@ pub struct Grants {
     /// camera is shared with when the owner allowed it).
     #[serde(default)]
     pub recordings: bool,
+    /// May read and change the camera's motion settings (zones, privacy masks, sensitivity)
+    /// over the history channel: the owner, and a person it is shared with as `admin`.
+    #[serde(default)]
+    pub configure: bool,
 }
 
 /// Payload of `session_grants`.

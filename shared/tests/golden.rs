@@ -13,8 +13,10 @@ use mumu_shared::api::{
 };
 use mumu_shared::events::{EventRecord, MotionSettings, MotionZone, Point, PrivacyMask, rectangle};
 use mumu_shared::history::{
-    DeviceToViewer, Export, Exporting, ListRecordings, More, Play, Playing, Recordings, Refusal,
-    RefusalCode, Span, StopStream, StreamEndReason, StreamEnded, ViewerToDevice,
+    CurrentMotionSettings, DeviceToViewer, Events, Export, Exporting, GetMotionSettings,
+    GetThumbnail, ListEvents, ListRecordings, More, Play, Playing, Recordings, Refusal,
+    RefusalCode, SetMotionSettings, Span, StopStream, StreamEndReason, StreamEnded, Thumbnail,
+    ViewerToDevice,
 };
 use mumu_shared::push::{
     NotifyMe, PushKey, PushKeys, PushNotification, PushSubscription, PushSubscriptionRequest,
@@ -230,6 +232,21 @@ const PUSH_P256DH: &str =
 const PUSH_PUBLIC_KEY: &str =
     "BEl62iUYgUivxIkv69yViEuiBIa-Ib9-SkvMeAtA3LFgDzkrxZJjSgSnfckjBJuBkr3qBUYIHBQFLXYp5Nksh8U";
 const DAY: UnixMillis = 24 * 60 * 60 * 1000;
+
+/// The motion settings the viewer protocol's examples carry: a zone and a privacy mask.
+fn door_and_mask() -> MotionSettings {
+    MotionSettings {
+        sensitivity: 60,
+        min_area: 150,
+        zones: vec![MotionZone {
+            name: "Front door".into(),
+            points: rectangle(0, 3000, 4000, 10_000),
+        }],
+        masks: vec![PrivacyMask {
+            points: rectangle(7000, 0, 10_000, 2500),
+        }],
+    }
+}
 
 const OFFER: &str = concat!(
     "v=0\r\n",
@@ -460,14 +477,14 @@ golden! {
             viewer: "alice".into(),
             ice_servers: ice_servers(),
             ice_transport_policy: IceTransportPolicy::All,
-            grants: Grants { recordings: true },
+            grants: Grants { recordings: true, configure: true },
         }),
         TS + 60_004,
     ));
     device_session_grants: message("server_to_device.session_grants", envelope(
         ServerToDevice::SessionGrants(SessionGrants {
             session_id: session(),
-            grants: Grants { recordings: false },
+            grants: Grants { recordings: false, configure: false },
         }),
         TS + 300_000,
     ));
@@ -516,6 +533,23 @@ golden! {
         ViewerToDevice::Export(Export { stream: 2, from: TS - 600_000, to: TS - 580_000, offset: 0 }),
         TS + 95_000,
     ).reply_to(Some("h-3".into())));
+
+    history_list_events: message("viewer_to_device.list_events", envelope(
+        ViewerToDevice::ListEvents(ListEvents { from: None, before: Some(TS), limit: Some(20) }),
+        TS + 100_000,
+    ).reply_to(Some("h-4".into())));
+    history_get_thumbnail: message("viewer_to_device.get_thumbnail", envelope(
+        ViewerToDevice::GetThumbnail(GetThumbnail { stream: 7, start: TS - 600_000 }),
+        TS + 101_000,
+    ).reply_to(Some("h-5".into())));
+    history_get_motion_settings: message("viewer_to_device.get_motion_settings", envelope(
+        ViewerToDevice::GetMotionSettings(GetMotionSettings {}),
+        TS + 102_000,
+    ).reply_to(Some("h-6".into())));
+    history_set_motion_settings: message("viewer_to_device.set_motion_settings", envelope(
+        ViewerToDevice::SetMotionSettings(SetMotionSettings { settings: door_and_mask() }),
+        TS + 103_000,
+    ).reply_to(Some("h-7".into())));
 
     // device → viewer, on the session's `history` data channel
     history_recordings: message("device_to_viewer.recordings", envelope(
@@ -577,6 +611,61 @@ golden! {
         }),
         TS + 61_003,
     ).reply_to(Some("h-1".into())));
+
+    history_events: message("device_to_viewer.events", envelope(
+        DeviceToViewer::Events(Events {
+            events: vec![
+                EventRecord {
+                    start: TS - 600_000,
+                    end: TS - 595_800,
+                    zones: vec!["Front door".into()],
+                    peak_score: 420,
+                    thumbnail: true,
+                },
+                EventRecord {
+                    start: TS - 1_800_000,
+                    end: TS - 1_798_600,
+                    zones: vec![],
+                    peak_score: 180,
+                    thumbnail: false,
+                },
+            ],
+            truncated: true,
+            detecting: true,
+        }),
+        TS + 100_008,
+    ).reply_to(Some("h-4".into())));
+    history_thumbnail: message("device_to_viewer.thumbnail", envelope(
+        DeviceToViewer::Thumbnail(Thumbnail {
+            stream: 7,
+            start: TS - 600_000,
+            bytes: 14_212,
+            mime: "image/jpeg".into(),
+        }),
+        TS + 101_004,
+    ).reply_to(Some("h-5".into())));
+    history_motion_settings: message("device_to_viewer.motion_settings", envelope(
+        DeviceToViewer::MotionSettings(CurrentMotionSettings { settings: door_and_mask(), detecting: true }),
+        TS + 103_090,
+    ).reply_to(Some("h-7".into())));
+    history_refused_invalid_settings: message("device_to_viewer.refused.invalid_settings", envelope(
+        DeviceToViewer::Refused(Refusal {
+            stream: None,
+            code: RefusalCode::InvalidSettings,
+            message: "zone \"Front door\": point 2 (12000, 10000) is outside the picture (0 to 10000 each way)".into(),
+            nearest: None,
+        }),
+        TS + 103_004,
+    ).reply_to(Some("h-7".into())));
+    history_refused_no_event: message("device_to_viewer.refused.no_event", envelope(
+        DeviceToViewer::Refused(Refusal {
+            stream: Some(7),
+            code: RefusalCode::NoEvent,
+            message: "no event kept starts at 2025-12-31T23:30:00Z".into(),
+            nearest: None,
+        }),
+        TS + 101_002,
+    ).reply_to(Some("h-5".into())));
 
     // viewer → server
     viewer_hello: message("viewer_to_server.hello", envelope(

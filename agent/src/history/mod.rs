@@ -1,6 +1,10 @@
 //! The `history` data channel's service: a viewer lists, plays and exports the camera's
-//! recordings over its own peer connection, never through the server (see
-//! [`mumu_shared::history`] for the protocol).
+//! recordings, lists its motion events and fetches their thumbnails, and (granted `configure`)
+//! reads and changes its motion settings, over its own peer connection, never through the
+//! server (see [`mumu_shared::history`] for the protocol). Every session of the agent has the
+//! channel; a camera that does not record refuses `list`, `play` and `export` with
+//! `not_recording`, one whose motion settings could not be loaded refuses the rest with
+//! `no_motion`.
 //!
 //! - One [`HistorySession`] per watch session, made with the grants the server gave it at watch
 //!   time and told when they change: without `recordings`, `list`, `play` and `export` are
@@ -12,7 +16,11 @@
 //!   them: it waits while more than [`HIGH_WATER`] bytes are queued in the channel, so a slow
 //!   or relayed link sets the pace and memory stays bounded.
 //! - The session's end (the viewer left, or vanished) stops its streams.
+//! - Events, thumbnails and settings are answered by the session's thread ([`events`]); a
+//!   thumbnail (at most [`mumu_shared::history::MAX_THUMBNAIL_BYTES`]) is sent whole once the
+//!   channel has room, so it counts against no stream limit.
 
+mod events;
 mod session;
 mod stream;
 pub mod time;
@@ -20,6 +28,7 @@ pub mod time;
 pub use session::HistorySession;
 
 use crate::media::channel::DataChannel;
+use crate::motion::MotionHandle;
 use crate::recording::Store;
 use std::fmt;
 use std::sync::Arc;
@@ -53,19 +62,22 @@ impl Link for DataChannel {
     }
 }
 
-/// The camera's recordings as the history channel serves them. Cloning shares it.
+/// The camera's recordings and motion events as the history channel serves them. Cloning
+/// shares it.
 #[derive(Clone)]
 pub struct History {
-    store: Store,
+    store: Option<Store>,
     camera: Arc<str>,
     recording: Arc<dyn Fn() -> bool + Send + Sync>,
+    motion: Option<MotionHandle>,
 }
 
 impl fmt::Debug for History {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("History")
-            .field("dir", &self.store.dir())
+            .field("dir", &self.store.as_ref().map(Store::dir))
             .field("camera", &self.camera)
+            .field("motion", &self.motion.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -79,15 +91,38 @@ impl History {
         recording: impl Fn() -> bool + Send + Sync + 'static,
     ) -> Self {
         Self {
-            store,
+            store: Some(store),
             camera: camera.into(),
             recording: Arc::new(recording),
+            motion: None,
         }
     }
 
-    /// The store.
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// A camera that does not record: the channel serves its motion events and settings.
+    pub fn without_recordings(camera: &str) -> Self {
+        Self {
+            store: None,
+            camera: camera.into(),
+            recording: Arc::new(|| false),
+            motion: None,
+        }
+    }
+
+    /// Serves `motion`'s events, thumbnails and settings too (`None`: they are refused,
+    /// `no_motion`).
+    pub fn with_motion(mut self, motion: Option<MotionHandle>) -> Self {
+        self.motion = motion;
+        self
+    }
+
+    /// The recordings, when the camera records.
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
+    }
+
+    /// Motion detection's settings, events and thumbnails, when its settings could be loaded.
+    pub fn motion(&self) -> Option<&MotionHandle> {
+        self.motion.as_ref()
     }
 
     fn recording(&self) -> bool {

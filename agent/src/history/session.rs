@@ -3,7 +3,7 @@
 use super::stream::{self, Source};
 use super::{HIGH_WATER, History, LOW_WATER, Link, time};
 use crate::media::channel::{ChannelHandler, DataChannel};
-use crate::recording::RecordingError;
+use crate::recording::{RecordingError, Store};
 use mumu_shared::history::{
     DeviceToViewer, Export, Exporting, ListRecordings, MAX_EXPORT_MS, MAX_STREAMS, MAX_TEXT_BYTES,
     More, Play, Playing, Recordings, Refusal, RefusalCode, Span, StopStream, StreamEndReason,
@@ -38,11 +38,11 @@ impl std::fmt::Debug for HistorySession {
 
 pub(super) struct Shared {
     pub(super) session: SessionId,
-    history: History,
+    pub(super) history: History,
     link: Mutex<Option<Arc<dyn Link>>>,
     state: Mutex<State>,
     /// Woken when a stream may go on: room in the channel, `more`, `stop`, revocation, close.
-    wake: Condvar,
+    pub(super) wake: Condvar,
 }
 
 impl std::fmt::Debug for Shared {
@@ -54,15 +54,15 @@ impl std::fmt::Debug for Shared {
 }
 
 #[derive(Debug, Default)]
-struct State {
-    grants: Grants,
-    closed: bool,
-    streams: HashMap<StreamId, Control>,
+pub(super) struct State {
+    pub(super) grants: Grants,
+    pub(super) closed: bool,
+    pub(super) streams: HashMap<StreamId, Control>,
 }
 
 /// What the session tells one of its streams.
 #[derive(Debug)]
-struct Control {
+pub(super) struct Control {
     /// Send up to this time (a playback).
     until: UnixMillis,
     /// End, and why (told to the viewer).
@@ -218,11 +218,11 @@ impl ChannelHandler for Ears {
 }
 
 impl Shared {
-    fn state(&self) -> MutexGuard<'_, State> {
+    pub(super) fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
     }
 
-    fn link(&self) -> Option<Arc<dyn Link>> {
+    pub(super) fn link(&self) -> Option<Arc<dyn Link>> {
         lock(&self.link).clone()
     }
 
@@ -248,7 +248,7 @@ impl Shared {
             .is_some_and(|link| link.send_binary(bytes).is_ok())
     }
 
-    fn refuse(
+    pub(super) fn refuse(
         &self,
         stream: Option<StreamId>,
         request_id: Option<String>,
@@ -291,13 +291,26 @@ impl Shared {
             }
         };
         let request_id = envelope.request_id;
-        let message = envelope.message;
+        match envelope.message {
+            ViewerToDevice::ListEvents(list) => self.list_events(list, request_id),
+            ViewerToDevice::GetThumbnail(get) => self.thumbnail(get, request_id),
+            ViewerToDevice::GetMotionSettings(_) => self.motion_settings(None, request_id),
+            ViewerToDevice::SetMotionSettings(set) => {
+                self.motion_settings(Some(set.settings), request_id);
+            }
+            recordings => self.recordings_request(recordings, request_id),
+        }
+    }
+
+    /// `list`, `play`, `more`, `stop` and `export`: the `recordings` grant, and a camera that
+    /// records.
+    fn recordings_request(self: &Arc<Self>, message: ViewerToDevice, request_id: Option<String>) {
         let stream = match &message {
-            ViewerToDevice::List(_) => None,
             ViewerToDevice::Play(Play { stream, .. })
             | ViewerToDevice::More(More { stream, .. })
             | ViewerToDevice::Stop(StopStream { stream })
             | ViewerToDevice::Export(Export { stream, .. }) => Some(*stream),
+            _ => None,
         };
         if !self.state().grants.recordings {
             self.refuse(
@@ -309,10 +322,20 @@ impl Shared {
             );
             return;
         }
+        let Some(store) = self.history.store() else {
+            self.refuse(
+                stream,
+                request_id,
+                RefusalCode::NotRecording,
+                "this camera does not record".into(),
+                None,
+            );
+            return;
+        };
         match message {
-            ViewerToDevice::List(list) => self.list(list, request_id),
-            ViewerToDevice::Play(play) => self.play(play, request_id),
-            ViewerToDevice::Export(export) => self.export(export, request_id),
+            ViewerToDevice::List(list) => self.list(store, list, request_id),
+            ViewerToDevice::Play(play) => self.play(store, play, request_id),
+            ViewerToDevice::Export(export) => self.export(store, export, request_id),
             ViewerToDevice::More(More { stream, until }) => {
                 if let Some(control) = self.state().streams.get_mut(&stream) {
                     control.until = control.until.max(until);
@@ -325,10 +348,20 @@ impl Shared {
                 }
                 self.wake.notify_all();
             }
+            // Served by `handle_text` before this.
+            ViewerToDevice::ListEvents(_)
+            | ViewerToDevice::GetThumbnail(_)
+            | ViewerToDevice::GetMotionSettings(_)
+            | ViewerToDevice::SetMotionSettings(_) => {}
         }
     }
 
-    fn list(&self, ListRecordings { from, to }: ListRecordings, request_id: Option<String>) {
+    fn list(
+        &self,
+        store: &Store,
+        ListRecordings { from, to }: ListRecordings,
+        request_id: Option<String>,
+    ) {
         if to < from {
             self.refuse(
                 None,
@@ -343,7 +376,6 @@ impl Shared {
             );
             return;
         }
-        let store = self.history.store();
         let (spans, truncated) = store.spans(from, to);
         let recordings = Recordings {
             from,
@@ -357,7 +389,7 @@ impl Shared {
     }
 
     /// Refuses a new stream the session has no room for; true if refused.
-    fn refuse_if_busy(&self, stream: StreamId, request_id: &Option<String>) -> bool {
+    pub(super) fn refuse_if_busy(&self, stream: StreamId, request_id: &Option<String>) -> bool {
         let message = {
             let state = self.state();
             if state.streams.contains_key(&stream) {
@@ -409,7 +441,12 @@ impl Shared {
         self.refuse(Some(stream), request_id, code, message, nearest);
     }
 
-    fn play(self: &Arc<Self>, Play { stream, at, until }: Play, request_id: Option<String>) {
+    fn play(
+        self: &Arc<Self>,
+        store: &Store,
+        Play { stream, at, until }: Play,
+        request_id: Option<String>,
+    ) {
         if self.refuse_if_busy(stream, &request_id) {
             return;
         }
@@ -427,7 +464,7 @@ impl Shared {
             );
             return;
         }
-        let playback = match self.history.store().playback(at) {
+        let playback = match store.playback(at) {
             Ok(playback) => playback,
             Err(e) => return self.refuse_store_error(stream, request_id, e),
         };
@@ -446,7 +483,7 @@ impl Shared {
         );
     }
 
-    fn export(self: &Arc<Self>, export: Export, request_id: Option<String>) {
+    fn export(self: &Arc<Self>, store: &Store, export: Export, request_id: Option<String>) {
         let Export {
             stream,
             from,
@@ -481,7 +518,7 @@ impl Shared {
             );
             return;
         }
-        let file = match self.history.store().export(from, to) {
+        let file = match store.export(from, to) {
             Ok(file) => file,
             Err(e) => return self.refuse_store_error(stream, request_id, e),
         };

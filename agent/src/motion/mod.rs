@@ -4,10 +4,12 @@
 //! owner's settings (zones, privacy masks, sensitivity) kept beside them ([`settings_file`]),
 //! and what the server is told of each event ([`notices`]: metadata, never a picture).
 //! [`service`] joins them to the capture: the detector's branch off the raw frames, and the
-//! masks painted before the encoder. `docs/events.md` has the design for people.
+//! masks painted before the encoder; [`handle`] is what a viewer's history channel reaches of it
+//! (settings, events, thumbnails). `docs/events.md` has the design for people.
 
 pub mod detector;
 pub mod notices;
+pub mod handle;
 pub mod picture;
 pub mod service;
 pub mod settings_file;
@@ -15,4 +17,5 @@ pub mod store;
 pub mod tracker;
 pub mod watcher;
 
+pub use handle::MotionHandle;
 pub use service::{MotionError, MotionService};

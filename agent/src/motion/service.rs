@@ -4,6 +4,7 @@
 //! protocol calls when the owner draws new zones or masks.
 
 use super::notices::MotionNotices;
+use super::handle::MotionHandle;
 use super::picture::GreyPicture;
 use super::settings_file::{self, SettingsFileError};
 use super::store::{EventStore, Retention, StoreError};
@@ -158,18 +159,17 @@ impl MotionService {
     /// New settings from the owner: checked, kept on disk, and in force from the next frame
     /// (masks painted, zones and sensitivity used by the detector; an event under way ends).
     pub fn apply(&self, settings: MotionSettings) -> Result<(), MotionError> {
-        settings.validate()?;
-        settings_file::save(&self.dir, &settings)?;
-        self.capture.set_privacy_masks(&settings.masks);
-        tracing::info!(
-            zones = settings.zones.len(),
-            masks = settings.masks.len(),
-            sensitivity = settings.sensitivity,
-            min_area = settings.min_area,
-            "motion: new settings applied"
-        );
-        self.settings.set(settings);
-        Ok(())
+        self.handle().apply(settings)
+    }
+
+    /// The settings, events and thumbnails for the viewers' history channels.
+    pub fn handle(&self) -> MotionHandle {
+        MotionHandle {
+            dir: self.dir.clone(),
+            capture: self.capture.clone(),
+            settings: self.settings.clone(),
+            store: self.store.clone(),
+        }
     }
 
     /// The settings in force.

@@ -92,7 +92,7 @@ impl EventStore {
     }
 
     /// The events kept, oldest first.
-    pub fn events(&self) -> impl Iterator<Item = &EventRecord> {
+    pub fn events(&self) -> impl DoubleEndedIterator<Item = &EventRecord> {
         self.events.iter()
     }
 

@@ -8,6 +8,7 @@ use crate::components::timeline::{Panel, nearest_time};
 use crate::format;
 use leptos::prelude::{IntervalHandle, set_interval_with_handle, set_timeout};
 use mumu_shared::UnixMillis;
+use mumu_shared::events::{MotionSettings, Point};
 use mumu_shared::history::{
     DeviceToViewer, Exporting, ListRecordings, MAX_EXPORT_MS, More, Play, Playing, Recordings,
     Refusal, RefusalCode, Span, StopStream, StreamEndReason, StreamEnded, StreamId, ViewerToDevice,
@@ -168,8 +169,52 @@ pub fn write(message: &ViewerToDevice, ts: UnixMillis) -> String {
                 e.stream, e.from, e.to, e.offset
             ),
         ),
+        ViewerToDevice::ListEvents(l) => {
+            let fields = [("from", l.from), ("before", l.before)]
+                .into_iter()
+                .chain([("limit", l.limit.map(i64::from))])
+                .filter_map(|(key, value)| Some(format!(r#""{key}":{}"#, value?)))
+                .collect::<Vec<_>>();
+            ("list_events", fields.join(","))
+        }
+        ViewerToDevice::GetThumbnail(t) => (
+            "get_thumbnail",
+            format!(r#""stream":{},"start":{}"#, t.stream, t.start),
+        ),
+        ViewerToDevice::GetMotionSettings(_) => ("get_motion_settings", String::new()),
+        ViewerToDevice::SetMotionSettings(set) => (
+            "set_motion_settings",
+            format!(r#""settings":{}"#, settings_json(&set.settings)),
+        ),
     };
     format!(r#"{{"type":"{kind}","payload":{{{payload}}},"ts":{ts}}}"#)
+}
+
+/// Motion settings as JSON, written by hand like [`write`]'s messages.
+fn settings_json(settings: &MotionSettings) -> String {
+    let shape = |points: &[Point]| {
+        let points: Vec<String> = points
+            .iter()
+            .map(|p| format!(r#"{{"x":{},"y":{}}}"#, p.x, p.y))
+            .collect();
+        format!(r#""points":[{}]"#, points.join(","))
+    };
+    let zones: Vec<String> = (settings.zones.iter())
+        .map(|z| {
+            let name = serde_json::Value::String(z.name.clone());
+            format!(r#"{{"name":{name},{}}}"#, shape(&z.points))
+        })
+        .collect();
+    let masks: Vec<String> = (settings.masks.iter())
+        .map(|m| format!("{{{}}}", shape(&m.points)))
+        .collect();
+    format!(
+        r#"{{"sensitivity":{},"min_area":{},"zones":[{}],"masks":[{}]}}"#,
+        settings.sensitivity,
+        settings.min_area,
+        zones.join(","),
+        masks.join(",")
+    )
 }
 
 fn span(value: &serde_json::Value) -> Option<Span> {
@@ -230,6 +275,9 @@ pub fn read(value: &serde_json::Value) -> Option<DeviceToViewer> {
                 "bad_range" => RefusalCode::BadRange,
                 "busy" => RefusalCode::Busy,
                 "failed" => RefusalCode::Failed,
+                "invalid_settings" => RefusalCode::InvalidSettings,
+                "no_event" => RefusalCode::NoEvent,
+                "no_motion" => RefusalCode::NoMotion,
                 _ => RefusalCode::Other,
             },
             message: text("message").unwrap_or_default(),
@@ -610,6 +658,10 @@ impl History {
                 }
             }
             DeviceToViewer::Refused(refusal) => self.refused(refusal),
+            // Motion events and settings: not asked for by the recordings' panel.
+            DeviceToViewer::Events(_)
+            | DeviceToViewer::Thumbnail(_)
+            | DeviceToViewer::MotionSettings(_) => {}
         }
     }
 
@@ -1057,7 +1109,17 @@ mod tests {
 
     #[test]
     fn the_wire_format_is_the_protocols() {
-        for name in ["list", "play", "more", "stop", "export"] {
+        for name in [
+            "list",
+            "play",
+            "more",
+            "stop",
+            "export",
+            "list_events",
+            "get_thumbnail",
+            "get_motion_settings",
+            "set_motion_settings",
+        ] {
             let text = golden(&format!("viewer_to_device.{name}"));
             let sent = mumu_shared::decode::<ViewerToDevice>(&text).unwrap();
             let ours = write(&sent.message, sent.ts);
@@ -1075,6 +1137,8 @@ mod tests {
             "stream_ended",
             "refused",
             "refused.not_permitted",
+            "refused.invalid_settings",
+            "refused.no_event",
         ] {
             let text = golden(&format!("device_to_viewer.{name}"));
             let theirs = mumu_shared::decode::<DeviceToViewer>(&text)

@@ -36,7 +36,7 @@ async fn recording_system(extra: &[&str]) -> (System, PathBuf) {
 
 /// A watch as `user` that runs in the background for `seconds`, and the camera's history
 /// channel in it.
-async fn watch_with_history(
+pub(crate) async fn watch_with_history(
     system: &System,
     user: &str,
     seconds: u64,
@@ -50,13 +50,13 @@ async fn watch_with_history(
     let watching = tokio::spawn(async move { watch(&options).await });
     let channel = tokio::time::timeout(Duration::from_secs(15), rx.recv())
         .await
-        .expect("the recording camera opened its history channel within 15 s")
+        .expect("the camera opened its history channel within 15 s")
         .expect("the watch is running");
     (watching, channel)
 }
 
 /// The bytes the process `pid` has read and written through system calls (sockets, files).
-fn io_bytes(pid: u32) -> u64 {
+pub(crate) fn io_bytes(pid: u32) -> u64 {
     let text = std::fs::read_to_string(format!("/proc/{pid}/io")).expect("/proc/<pid>/io");
     text.lines()
         .filter_map(|line| {
@@ -278,7 +278,7 @@ async fn a_killed_agent_loses_at_most_two_seconds_and_every_segment_still_opens(
 
 /// The owner shares the camera with `guest` (registered here); `recordings` says whether the
 /// share may see the recordings. Returns the device id.
-async fn share_with_guest(system: &System, recordings: bool) -> String {
+pub(crate) async fn share_with_guest(system: &System, recordings: bool) -> String {
     let base = &system.base;
     let owner = mumu_probe::rest::login(base, "owner", PASSWORD)
         .await
@@ -332,7 +332,10 @@ async fn allow_guest_recordings(system: &System, device: &str, recordings: bool)
     );
 }
 
-fn refused_for_permission<T: std::fmt::Debug>(result: Result<T, HistoryError>, what: &str) {
+pub(crate) fn refused_for_permission<T: std::fmt::Debug>(
+    result: Result<T, HistoryError>,
+    what: &str,
+) {
     match result {
         Err(HistoryError::Refused(r)) => {
             assert_eq!(r.code, RefusalCode::NotPermitted, "{what}: {r:?}");

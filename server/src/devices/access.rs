@@ -171,7 +171,7 @@ impl Devices {
         // What the sessions hear is read back, not taken from the request: of two edits
         // racing, the one that reads last tells last what the row holds.
         let (_, grants) = self.access(&user_id, device_id).await?;
-        tracing::info!(%device_id, by = %manager, user_id = %user_id, recordings = grants.recordings, "share changed");
+        tracing::info!(%device_id, by = %manager, user_id = %user_id, recordings = grants.recordings, configure = grants.configure, "share changed");
         self.presence
             .publish(Notice::Viewers {
                 users: vec![user_id.clone()],

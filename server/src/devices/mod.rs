@@ -96,10 +96,12 @@ fn sha256_hex(text: &str) -> String {
 }
 
 /// What a session may do beyond live video: the owner sees recordings always, a person the
-/// device is shared with when the owner allowed it on their share.
+/// device is shared with when the owner allowed it on their share; the owner and the device's
+/// admins configure its motion detection (zones, privacy masks), a viewer share never.
 fn grants_of(role: AccessRole, share_allows_recordings: bool) -> Grants {
     Grants {
         recordings: role == AccessRole::Owner || share_allows_recordings,
+        configure: matches!(role, AccessRole::Owner | AccessRole::Admin),
     }
 }
 
@@ -344,6 +346,13 @@ mod tests {
         assert!(grants_of(AccessRole::Owner, false).recordings);
         assert!(!grants_of(AccessRole::Viewer, false).recordings);
         assert!(grants_of(AccessRole::Viewer, true).recordings);
+    }
+
+    #[test]
+    fn owners_and_admins_configure_motion_and_viewers_never() {
+        assert!(grants_of(AccessRole::Owner, false).configure);
+        assert!(grants_of(AccessRole::Admin, false).configure);
+        assert!(!grants_of(AccessRole::Viewer, true).configure);
     }
 
     #[test]

@@ -92,7 +92,10 @@ mod tests {
             users: users.iter().map(|u| (*u).into()).collect(),
             news: ViewerNews::Grants {
                 device_id: device.into(),
-                grants: Grants { recordings },
+                grants: Grants {
+                    recordings,
+                    configure: false,
+                },
             },
         }
     }
@@ -159,7 +162,10 @@ mod tests {
         pair.a.grants_changed(
             &"alice".into(),
             &"d1".into(),
-            Grants { recordings: false },
+            Grants {
+                recordings: false,
+                configure: false,
+            },
             NOW,
         );
         pair.carry();

@@ -48,6 +48,13 @@ struct Cli {
     /// Minimum frames per second for success.
     #[arg(long, default_value_t = 1.0)]
     min_fps: f64,
+    /// Decode the picture too and measure A/V sync: each beep of the simulator's sound against
+    /// the frame where its clock shows the next second (costs an H.264 decoder's CPU).
+    #[arg(long)]
+    sync: bool,
+    /// Refuse the camera's sound in the answer (its audio section with port 0).
+    #[arg(long)]
+    refuse_audio: bool,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -74,6 +81,8 @@ async fn main() -> ExitCode {
         connect_timeout: Duration::from_secs(cli.connect_timeout_secs.max(1)),
         renew: !cli.no_renew,
         history: None,
+        sync: cli.sync,
+        refuse_audio: cli.refuse_audio,
     };
     match watch(&options).await {
         Ok(summary) => {

@@ -2,6 +2,8 @@
 //! pairing over REST, and the probe watching through the server (see `common`).
 
 mod common;
+#[path = "full_system/audio.rs"]
+mod audio;
 #[path = "full_system/recording.rs"]
 mod recording;
 

@@ -42,9 +42,47 @@ pub fn mids_of(sdp: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether a viewer's answer takes the sound: it has an `m=audio` section with a port (0 is a
+/// refusal) that is not `inactive` or `sendonly` (the viewer would not receive).
+pub fn takes_audio(answer: &str) -> bool {
+    let mut taken = false;
+    let mut in_audio = false;
+    for line in answer.lines().map(str::trim_end) {
+        if let Some(media) = line.strip_prefix("m=") {
+            let mut fields = media.split_whitespace();
+            in_audio = fields.next() == Some("audio");
+            if in_audio {
+                taken = fields.next().is_some_and(|port| port != "0");
+            }
+        } else if in_audio && matches!(line, "a=inactive" | "a=sendonly") {
+            taken = false;
+        }
+    }
+    taken
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_takes_the_sound_unless_it_refuses_or_silences_it() {
+        let answer = |audio: &str| {
+            format!(
+                "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=recvonly\r\n{audio}m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+            )
+        };
+        assert!(takes_audio(&answer(
+            "m=audio 9 UDP/TLS/RTP/SAVPF 97\r\na=recvonly\r\n"
+        )));
+        assert!(!takes_audio(&answer(
+            "m=audio 0 UDP/TLS/RTP/SAVPF 97\r\na=recvonly\r\n"
+        )));
+        assert!(!takes_audio(&answer(
+            "m=audio 9 UDP/TLS/RTP/SAVPF 97\r\na=inactive\r\n"
+        )));
+        assert!(!takes_audio(&answer("")), "no audio section at all");
+    }
 
     #[test]
     fn only_well_formed_candidate_lines_are_taken() {

@@ -116,7 +116,8 @@ impl RtpDecoder {
             let rtp_time = buffer
                 .pts()
                 .map_or(0, |pts| {
-                    (u128::from(pts.nseconds()) * u128::from(clock_rate) / 1_000_000_000) as u64
+                    ((u128::from(pts.nseconds()) * u128::from(clock_rate) + 500_000_000)
+                        / 1_000_000_000) as u64
                 });
             if let Ok(map) = buffer.map_readable() {
                 on_output(Decoded {
@@ -159,7 +160,8 @@ impl RtpDecoder {
         let mut buffer = gst::Buffer::from_mut_slice(packet);
         if let Some(buffer) = buffer.get_mut() {
             buffer.set_pts(gst::ClockTime::from_nseconds(
-                (u128::from(rtp_time) * 1_000_000_000 / u128::from(self.clock_rate)) as u64,
+                ((u128::from(rtp_time) * 1_000_000_000 + u128::from(self.clock_rate) / 2)
+                    / u128::from(self.clock_rate)) as u64,
             ));
         }
         let _ = self

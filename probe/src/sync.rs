@@ -3,17 +3,21 @@
 //!
 //! The picture's second is read off the decoded frames: `clockoverlay` draws the time in the
 //! top-left corner of a still picture (the simulator's colour bars), so the frame where the
-//! second changes is the one whose top-left corner differs from the frame before by far more
-//! than coding noise. Its arrival is when its last packet came. Each beep (see
+//! second changes is the one where many of that corner's pixels move far from the frame
+//! before (a digit's strokes), where coding noise moves a few of them a little. Its arrival is when its last packet came. Each beep (see
 //! [`crate::audio_check`]) is paired with the nearest second change; the offset is the beep's
 //! arrival minus the frame's, positive when the sound comes late.
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
-/// Mean absolute luma difference, over the clock's corner, that marks a new second: a changed
-/// digit moves it by several units; coding noise on a still picture stays well under one.
-pub const CHANGE: f64 = 1.0;
+/// A pixel of the clock's corner whose luma moved by more than this changed: a digit's stroke
+/// (white, outlined in black, on the bars) moves by a hundred or more, coding noise on a still
+/// picture by a few.
+const MOVED: u8 = 48;
+/// Per mille of the corner's pixels that moved, which marks a new second: the seconds digit
+/// alone changes several per cent of it.
+pub const CHANGE: f64 = 2.0;
 /// Frames whose arrival is remembered.
 const ARRIVALS_KEPT: usize = 256;
 /// Second changes kept.
@@ -30,7 +34,7 @@ pub struct SecondChange {
     pub rtp_time: u64,
     /// When that frame arrived, if it is still remembered.
     pub arrival: Option<Instant>,
-    /// How much the corner changed.
+    /// How much of the corner moved, per mille.
     pub difference: f64,
 }
 
@@ -77,12 +81,12 @@ impl PictureClock {
         if previous.len() != current.len() {
             return;
         }
-        let difference = previous
+        let moved = previous
             .iter()
             .zip(current)
-            .map(|(a, b)| f64::from(a.abs_diff(*b)))
-            .sum::<f64>()
-            / current.len() as f64;
+            .filter(|(a, b)| a.abs_diff(**b) > MOVED)
+            .count();
+        let difference = moved as f64 * 1000.0 / current.len() as f64;
         let apart = self
             .changes
             .last()

@@ -213,6 +213,8 @@ pub struct SyncSummary {
     pub offsets_ms: Vec<f64>,
     /// The largest corner difference that was not a second change (coding noise).
     pub largest_noise: f64,
+    /// The smallest corner difference that was a second change.
+    pub smallest_change: f64,
 }
 
 /// The sound of the current session, decoded as it comes.
@@ -334,6 +336,11 @@ fn audio_summary(
             offset_max_ms: offsets.iter().copied().max_by(|a, b| a.abs().total_cmp(&b.abs())),
             offsets_ms: offsets,
             largest_noise: clock.largest_noise,
+            smallest_change: clock
+                .changes
+                .iter()
+                .map(|c| c.difference)
+                .fold(f64::INFINITY, f64::min),
         }
     });
     AudioSummary {

@@ -74,16 +74,31 @@ async fn every_viewer_gets_the_one_opus_encode_in_the_same_offer_as_the_picture(
         assert!(sessions.on_server_message(watch(session)).is_empty());
     }
     for (session, sdp) in offers(&mut events, 3).await {
-        let video = sdp.find("m=video").unwrap_or_else(|| panic!("{session}: {sdp}"));
-        let audio = sdp.find("m=audio").unwrap_or_else(|| panic!("{session}: {sdp}"));
+        let video = sdp
+            .find("m=video")
+            .unwrap_or_else(|| panic!("{session}: {sdp}"));
+        let audio = sdp
+            .find("m=audio")
+            .unwrap_or_else(|| panic!("{session}: {sdp}"));
         assert!(video < audio, "the picture's m-line first:\n{sdp}");
         assert!(sdp.contains("a=rtpmap:97 OPUS/48000/2"), "{sdp}");
         let sound = &sdp[audio..];
         assert!(sound.contains("a=sendonly"), "{sdp}");
         assert!(sdp.contains("a=group:BUNDLE video0 audio1"), "{sdp}");
+        // One stream of two tracks, in the form every browser reads.
+        let streams: Vec<&str> = sdp
+            .lines()
+            .filter_map(|l| l.strip_prefix("a=msid:")?.split_whitespace().next())
+            .collect();
+        assert_eq!(streams.len(), 2, "{sdp}");
+        assert_eq!(streams[0], streams[1], "{sdp}");
     }
     assert_eq!(capture.count(ConsumerKind::Audio), 3);
-    assert_eq!(capture.audio_encoder_count(), 1, "one Opus encoder for three viewers");
+    assert_eq!(
+        capture.audio_encoder_count(),
+        1,
+        "one Opus encoder for three viewers"
+    );
     assert_eq!(capture.encoder_count(), 1, "and one H.264 encoder");
 }
 
@@ -103,7 +118,11 @@ async fn the_sound_leaves_with_its_viewer_and_gives_back_every_element() {
     let before = capture.element_count();
     sessions.on_server_message(watch("a"));
     offers(&mut events, 1).await;
-    assert!(capture.bin_of(&ConsumerId::audio(&SessionId::from("a"))).is_some());
+    assert!(
+        capture
+            .bin_of(&ConsumerId::audio(&SessionId::from("a")))
+            .is_some()
+    );
     sessions.on_server_message(ServerToDevice::WatchEnded(WatchEnded {
         session_id: "a".into(),
         reason: EndReason::ViewerLeft,
@@ -158,7 +177,10 @@ async fn the_simulators_beep_sounds_in_the_first_100_ms_of_every_second_of_its_c
         let sample = sink.emit_by_name::<Option<gst::Sample>>("pull-sample", &[])?;
         let buffer = sample.buffer()?;
         let (clock, base) = (sink.clock()?, sink.base_time()?);
-        let realtime = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_nanos() as i128;
+        let realtime = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .ok()?
+            .as_nanos() as i128;
         let to_wall = realtime - i128::from(clock.time().nseconds()) + i128::from(base.nseconds());
         let start = i128::from(buffer.pts()?.nseconds()) + to_wall;
         let map = buffer.map_readable().ok()?;
@@ -187,7 +209,11 @@ async fn the_simulators_beep_sounds_in_the_first_100_ms_of_every_second_of_its_c
     // Where in its second each loud block falls (ms), allowing Opus's own delay (6.5 ms
     // look-ahead, 20 ms frames) and the picture's drawing lag around the edges.
     let phase = |at: i128| (at.rem_euclid(1_000_000_000) / 1_000_000) as i64;
-    let loud: Vec<i64> = blocks.iter().filter(|(_, l)| *l).map(|(at, _)| phase(*at)).collect();
+    let loud: Vec<i64> = blocks
+        .iter()
+        .filter(|(_, l)| *l)
+        .map(|(at, _)| phase(*at))
+        .collect();
     let early = loud.iter().filter(|p| **p > 500).map(|p| p - 1000).min();
     let late = loud.iter().filter(|p| **p < 500).max();
     eprintln!(
@@ -262,12 +288,18 @@ async fn a_viewers_sound_that_fails_is_removed_while_its_picture_keeps_30_fps() 
     assert_eq!(failed, sound, "{reason}");
     assert!(reason.contains("broken on purpose"), "{reason}");
     while capture.bin_of(&sound).is_some() {
-        assert!(started.elapsed() < Duration::from_secs(2), "the sound's bin stays");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the sound's bin stays"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_secs(2).saturating_sub(started.elapsed())).await;
     let fps = (frames.load(Ordering::Relaxed) - counted) as f64 / started.elapsed().as_secs_f64();
-    assert!(fps >= MIN_FPS, "the picture while its sound failed: {fps:.1} fps");
+    assert!(
+        fps >= MIN_FPS,
+        "the picture while its sound failed: {fps:.1} fps"
+    );
     assert_eq!(sessions.viewers(), 1, "the viewer's session goes on");
     assert_eq!(capture.consumers(), [viewer], "only the picture is left");
     assert!(capture.is_running());

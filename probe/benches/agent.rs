@@ -33,10 +33,10 @@
 //! builds instead (those `cargo test --workspace` built), checking that the benchmark still
 //! works; its figures mean nothing.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
 #[path = "agent/audio.rs"]
 mod audio;
+#[path = "../tests/common/mod.rs"]
+mod common;
 #[path = "agent/recording.rs"]
 mod recording;
 

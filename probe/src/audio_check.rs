@@ -265,16 +265,17 @@ mod tests {
         let sound: Vec<i16> = second.repeat(3);
         for (i, packet) in sound.chunks(960).enumerate() {
             let rtp_time = i as u64 * 960;
-            check.packet(start + Duration::from_millis(i as u64 * 20), i as u16, rtp_time);
+            check.packet(
+                start + Duration::from_millis(i as u64 * 20),
+                i as u16,
+                rtp_time,
+            );
             check.decoded(rtp_time, &bytes(packet));
         }
         assert_eq!(check.beeps.len(), 3, "{:?}", check.beeps);
         assert_eq!(check.beep_interval_ms(), Some(1000.0));
         assert_eq!(check.beep_length_ms(), Some(100.0));
-        assert_eq!(
-            check.beeps[1].arrival,
-            Some(start + Duration::from_secs(1))
-        );
+        assert_eq!(check.beeps[1].arrival, Some(start + Duration::from_secs(1)));
         assert_eq!(check.total.windows, 30);
         assert_eq!(check.total.tone_windows, 3);
         assert_eq!(check.total.samples, 144_000);

@@ -113,12 +113,10 @@ impl RtpDecoder {
                     )
                 })
                 .unwrap_or((0, 0));
-            let rtp_time = buffer
-                .pts()
-                .map_or(0, |pts| {
-                    ((u128::from(pts.nseconds()) * u128::from(clock_rate) + 500_000_000)
-                        / 1_000_000_000) as u64
-                });
+            let rtp_time = buffer.pts().map_or(0, |pts| {
+                ((u128::from(pts.nseconds()) * u128::from(clock_rate) + 500_000_000)
+                    / 1_000_000_000) as u64
+            });
             if let Ok(map) = buffer.map_readable() {
                 on_output(Decoded {
                     rtp_time,
@@ -192,12 +190,8 @@ impl Unwrap {
         let since_first = timestamp.wrapping_sub(first);
         // The candidate nearest the latest value, in the same 2^32 turn or an adjacent one.
         let turn = self.last & !0xffff_ffff;
-        let candidates = [
-            turn.wrapping_sub(1 << 32),
-            turn,
-            turn + (1 << 32),
-        ]
-        .map(|t| t.wrapping_add(u64::from(since_first)));
+        let candidates = [turn.wrapping_sub(1 << 32), turn, turn + (1 << 32)]
+            .map(|t| t.wrapping_add(u64::from(since_first)));
         let best = candidates
             .into_iter()
             .filter(|c| *c < (1 << 63))

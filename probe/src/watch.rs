@@ -287,10 +287,11 @@ impl Looking {
         if self.decoder.is_none() {
             let clock = self.clock.clone();
             match RtpDecoder::h264(packet.payload_type, move |out| {
-                clock
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .frame(out.rtp_time, out.size, &out.data)
+                clock.lock().unwrap_or_else(|e| e.into_inner()).frame(
+                    out.rtp_time,
+                    out.size,
+                    &out.data,
+                )
             }) {
                 Ok(decoder) => self.decoder = Some(decoder),
                 Err(e) => {
@@ -333,7 +334,10 @@ fn audio_summary(
             second_changes: clock.changes.len(),
             pairs: offsets.len(),
             offset_p50_ms: median(offsets.clone()),
-            offset_max_ms: offsets.iter().copied().max_by(|a, b| a.abs().total_cmp(&b.abs())),
+            offset_max_ms: offsets
+                .iter()
+                .copied()
+                .max_by(|a, b| a.abs().total_cmp(&b.abs())),
             offsets_ms: offsets,
             largest_noise: clock.largest_noise,
             smallest_change: clock

@@ -81,10 +81,9 @@ fn realtime_ns() -> i128 {
 /// drawn.
 pub fn track_drawing_lag(overlay_sink: &gst::Pad, lag: Arc<DrawingLag>) {
     overlay_sink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-        if let (Some(pts), Some(element)) = (
-            info.buffer().and_then(|b| b.pts()),
-            pad.parent_element(),
-        ) && let Some(now) = running_now(&element)
+        if let (Some(pts), Some(element)) =
+            (info.buffer().and_then(|b| b.pts()), pad.parent_element())
+            && let Some(now) = running_now(&element)
         {
             let behind = now - i128::from(pts.nseconds());
             lag.0

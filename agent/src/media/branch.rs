@@ -44,7 +44,7 @@ use super::channel::{ChannelHook, DataChannel};
 use super::consumer::{Branch, ConsumerId};
 use super::gate::{Connected, Gate, Verdict};
 use super::ice_servers::{self, WebrtcbinIceServers};
-use super::sdp::{candidate_line, mids_of};
+use super::sdp::{candidate_line, mids_of, with_msid_lines};
 use super::{MediaError, MediaEvent, MediaEvents, caps, dtls, fuse, keyframes, make, tee_link};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -384,6 +384,12 @@ impl ViewerBranch {
             .sdp()
             .as_text()
             .map_err(|e| MediaError::Gst(format!("offer SDP: {e}")))?;
+        // With the sound, the page must see one stream of two tracks (see `with_msid_lines`).
+        let sdp = if self.0.audio.is_some() {
+            with_msid_lines(&sdp)
+        } else {
+            sdp
+        };
         self.state().mids = mids_of(&sdp);
         self.0
             .webrtcbin

@@ -18,11 +18,11 @@
 //! clock even when a microphone offers its own (ALSA and PulseAudio sources do): the picture's
 //! timing stays what it was without sound, and the microphone is slaved to it.
 
+use super::audio::{self, AudioSource};
+use super::beep::{self, DrawingLag};
 pub use super::encoder::Encoder;
 use super::paint::{CrossingObject, Painter};
 pub use super::source::Source;
-use super::audio::{self, AudioSource};
-use super::beep::{self, DrawingLag};
 use super::{
     MediaError, VideoSettings, consumer, count_elements, encoder, keyframes, make, source,
 };

@@ -158,7 +158,9 @@ pub fn print(all: &[AudioFigures]) {
             heard
                 .beep_interval_ms
                 .map_or("?".into(), |v| format!("{v:.0}")),
-            heard.beep_length_ms.map_or("?".into(), |v| format!("{v:.0}")),
+            heard
+                .beep_length_ms
+                .map_or("?".into(), |v| format!("{v:.0}")),
             heard.packets,
             heard.lost
         );
@@ -167,8 +169,10 @@ pub fn print(all: &[AudioFigures]) {
                 "{}: A/V sync at the viewer (beep arrival - arrival of the frame showing the new second), {} pairs: p50 {} ms, worst {} ms (aim |offset| < 80 ms); coding noise in the clock's corner at most {:.2}",
                 f.label,
                 sync.pairs,
-                sync.offset_p50_ms.map_or("?".into(), |v| format!("{v:+.0}")),
-                sync.offset_max_ms.map_or("?".into(), |v| format!("{v:+.0}")),
+                sync.offset_p50_ms
+                    .map_or("?".into(), |v| format!("{v:+.0}")),
+                sync.offset_max_ms
+                    .map_or("?".into(), |v| format!("{v:+.0}")),
                 sync.largest_noise
             ),
             None => println!("{}: no sync figure (the picture was not decoded)", f.label),

@@ -10,7 +10,11 @@ use std::time::Duration;
 /// figure itself is printed by `mumu-probe --sync` and the agent benchmark's sound part).
 const SYNC_BOUND_MS: f64 = 150.0;
 
-async fn watch_with(system: &System, seconds: f64, adjust: impl FnOnce(&mut WatchOptions)) -> Summary {
+async fn watch_with(
+    system: &System,
+    seconds: f64,
+    adjust: impl FnOnce(&mut WatchOptions),
+) -> Summary {
     let mut options = WatchOptions::new(
         &system.base,
         "owner",
@@ -39,16 +43,23 @@ async fn with_sound_the_probe_decodes_a_1_khz_beep_each_second_in_step_with_the_
     assert!(audio.samples >= 5 * 48_000, "decoded: {audio:?}");
     assert!(audio.beeps >= 5, "a beep each second: {audio:?}");
     let interval = audio.beep_interval_ms.expect("beeps");
-    assert!((interval - 1000.0).abs() <= 25.0, "once a second: {audio:?}");
+    assert!(
+        (interval - 1000.0).abs() <= 25.0,
+        "once a second: {audio:?}"
+    );
     let length = audio.beep_length_ms.expect("beeps that ended");
     assert!((80.0..=130.0).contains(&length), "100 ms each: {audio:?}");
     // Each beep covers one or two of the 100 ms windows, the rest of the second is quiet.
     assert!(
-        audio.tone_windows >= audio.beeps as u64 && audio.tone_windows <= 2 * audio.beeps as u64 + 2,
+        audio.tone_windows >= audio.beeps as u64
+            && audio.tone_windows <= 2 * audio.beeps as u64 + 2,
         "{audio:?}"
     );
     let sync = audio.sync.expect("the picture was decoded");
-    assert!(sync.second_changes >= 5, "the clock's seconds seen: {sync:?}");
+    assert!(
+        sync.second_changes >= 5,
+        "the clock's seconds seen: {sync:?}"
+    );
     assert!(sync.pairs >= 4, "beeps paired with seconds: {sync:?}");
     let worst = sync.offset_max_ms.expect("pairs");
     assert!(
@@ -87,5 +98,8 @@ async fn a_viewer_whose_answer_refuses_the_sound_still_gets_the_picture() {
     );
     // The camera goes on serving sound to the next viewer who takes it.
     let next = watch_with(&system, 2.0, |_| {}).await;
-    assert!(next.audio.as_ref().is_some_and(|a| a.beeps >= 1), "{next:?}");
+    assert!(
+        next.audio.as_ref().is_some_and(|a| a.beeps >= 1),
+        "{next:?}"
+    );
 }

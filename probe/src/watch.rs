@@ -607,7 +607,7 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
                     PeerEvent::Rtp(packet) => {
                         let RtpPacket { at, seq, timestamp, marker, ref payload, .. } = packet;
                         if let Some(trial) = leg.trial.as_mut() {
-                            trial.packet(at, seq, timestamp, marker, &payload);
+                            trial.packet(at, seq, timestamp, marker, payload);
                             if trial.first_frame.is_some() {
                                 // The new session plays: show it, end the old one.
                                 let mut fresh = next.take().expect("the trial leg is the next one");

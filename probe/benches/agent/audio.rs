@@ -166,7 +166,7 @@ pub fn print(all: &[AudioFigures]) {
         );
         match &heard.sync {
             Some(sync) => println!(
-                "{}: A/V sync at the viewer (beep arrival - arrival of the frame showing the new second), {} pairs: p50 {} ms, worst {} ms (aim |offset| < 80 ms); coding noise in the clock's corner at most {:.2}",
+                "{}: A/V sync at the viewer (beep arrival - arrival of the frame showing the new second), {} pairs: p50 {} ms, worst {} ms (aim |offset| < 80 ms); coding noise moved at most {:.2} per mille of the clock's corner (a second change: 2 or more)",
                 f.label,
                 sync.pairs,
                 sync.offset_p50_ms

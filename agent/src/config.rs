@@ -5,6 +5,7 @@
 use crate::agent::{AgentConfig, RecordingSettings};
 use crate::identity::StateDir;
 use crate::media::VideoSettings;
+use crate::media::audio::AudioSource;
 use crate::media::capture::{Encoder, Source};
 pub use crate::media::source::SourceKind;
 use crate::recording::Limits;
@@ -165,6 +166,25 @@ pub struct Flags {
         value_name = "SECS"
     )]
     pub simulate_motion_every: Option<u64>,
+
+    /// Send sound with the picture: the microphone (the test picture: a 1 kHz beep at the start
+    /// of every second of its clock), encoded once to Opus for every viewer; `--audio` alone
+    /// means true [default: false].
+    #[arg(
+        long,
+        env = "MUMU_AUDIO",
+        global = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub audio: Option<bool>,
+
+    /// The microphone: an ALSA device (hw:1,0, plughw:CARD=Device,DEV=0; `arecord -L`) or a
+    /// PipeWire/PulseAudio source name (`pactl list short sources`) [default: the system's
+    /// default input, through autoaudiosrc; the test picture: its beep].
+    #[arg(long, env = "MUMU_AUDIO_DEVICE", global = true)]
+    pub audio_device: Option<String>,
 }
 
 /// An H.264 encoder to force.
@@ -229,6 +249,10 @@ pub struct FileConfig {
     pub motion: Option<bool>,
     /// The simulator's crossing object, every this many seconds.
     pub simulate_motion_every: Option<u64>,
+    /// Sound on or off.
+    pub audio: Option<bool>,
+    /// The microphone's ALSA or PipeWire/PulseAudio name.
+    pub audio_device: Option<String>,
 }
 
 impl FileConfig {
@@ -278,6 +302,13 @@ pub fn resolve(cli: Flags, file: FileConfig, re_enroll: bool) -> Result<AgentCon
         .or(file.test_pattern)
         .unwrap_or_else(|| crate::media::source::DEFAULT_PATTERN.into());
     let source = Source::choose(kind, device, pattern)?;
+    let audio_device = cli.audio_device.or(file.audio_device);
+    let audio = if cli.audio.or(file.audio).unwrap_or(false) {
+        let test_picture = matches!(source, Source::Test { .. });
+        Some(AudioSource::choose(audio_device.as_deref(), test_picture)?)
+    } else {
+        None
+    };
     let width = cli.width.or(file.width).unwrap_or(1280);
     let height = cli.height.or(file.height).unwrap_or(720);
     let fps = cli.fps.or(file.fps).unwrap_or(30);
@@ -358,6 +389,7 @@ pub fn resolve(cli: Flags, file: FileConfig, re_enroll: bool) -> Result<AgentCon
                     .unwrap_or(250),
             ),
             simulated_motion,
+            audio,
         },
         max_viewers: cli.max_viewers.or(file.max_viewers).unwrap_or(8),
         idle_stop: (idle_stop_secs > 0).then(|| Duration::from_secs(idle_stop_secs)),
@@ -469,6 +501,37 @@ mod tests {
     }
 
     #[test]
+    fn sound_is_off_by_default_and_the_simulator_beeps_when_it_is_on() {
+        assert_eq!(config(&["--simulate"], "").video.audio, None);
+        assert_eq!(
+            config(&["--simulate", "--audio"], "").video.audio,
+            Some(AudioSource::Beep),
+            "--audio alone means true"
+        );
+        assert_eq!(
+            config(&["--simulate", "--audio", "false"], "audio = true")
+                .video
+                .audio,
+            None,
+            "the flag wins over the file"
+        );
+        let file = "audio = true\naudio_device = \"hw:1,0\"";
+        assert_eq!(
+            config(&["--simulate"], file).video.audio,
+            Some(AudioSource::Alsa("hw:1,0".into()))
+        );
+        gstreamer::init().expect("GStreamer initialises");
+        let error = resolve(
+            parse(&["--simulate", "--audio", "--audio-device", "my mic"]),
+            FileConfig::default(),
+            false,
+        )
+        .expect_err("a name with a space")
+        .to_string();
+        assert!(error.contains("audio_device"), "{error}");
+    }
+
+    #[test]
     fn a_forced_encoder_that_is_not_installed_is_refused_before_anything_starts() {
         gstreamer::init().expect("GStreamer initialises");
         if Encoder::V4l2H264.is_installed() {
@@ -523,7 +586,9 @@ mod tests {
                 && config.record_max_gb.is_some()
                 && config.record_keep_days.is_some()
                 && config.motion.is_some()
-                && config.simulate_motion_every.is_some(),
+                && config.simulate_motion_every.is_some()
+                && config.audio.is_some()
+                && config.audio_device.is_some(),
             "every key is documented: {config:?}"
         );
         assert_eq!(FileConfig::parse(example).unwrap(), FileConfig::default());

@@ -13,8 +13,8 @@ use crate::history::{History, HistorySession};
 use crate::media::branch::{PeerOptions, ViewerBranch};
 use crate::media::capture::Capture;
 use crate::media::channel::ChannelHook;
-use crate::media::consumer::ConsumerId;
-use crate::media::{MediaEvent, MediaEvents, ice_servers};
+use crate::media::consumer::{ConsumerId, ConsumerKind};
+use crate::media::{MediaEvent, MediaEvents, ice_servers, sdp};
 use mumu_shared::SessionId;
 use mumu_shared::signaling::{
     DeviceEndWatch, DeviceToServer, DeviceWatchRequest, EndReason, IceTransportPolicy,
@@ -82,6 +82,10 @@ impl Sessions {
                 match branch.apply_answer(&sdp) {
                     Ok(()) => {
                         tracing::debug!(session = %session_id, "answer applied");
+                        if branch.audio_port().is_some() && !sdp::takes_audio(&sdp) {
+                            tracing::info!(session = %session_id, "the viewer declined the sound: picture only");
+                            self.capture.detach(&ConsumerId::audio(&session_id));
+                        }
                         vec![]
                     }
                     Err(e) => self.end(&session_id, EndReason::Failed, e.to_string()),
@@ -230,6 +234,8 @@ impl Sessions {
                     viewers = self.branches.len(),
                     elements = self.capture.element_count(),
                     encoders = self.capture.encoder_count(),
+                    audio_encoders = self.capture.audio_encoder_count(),
+                    sound = self.capture.count(ConsumerKind::Audio),
                     "viewer branch attached"
                 );
                 vec![]

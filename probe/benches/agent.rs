@@ -17,19 +17,24 @@
 //! 3. recording: the agent's CPU with recording on and off (two agents side by side in one
 //!    window, 0 and 4 viewers each), the bytes on disk per hour, the write amplification
 //!    (bytes written / H.264 bytes, from the health file) and an export's throughput over the
-//!    peer connection.
+//!    peer connection;
+//! 4. sound: the agent's CPU with `--audio` and without (two agents side by side in one window,
+//!    1 and 8 viewers each, and the added cost per viewer), and A/V sync as the probe measures
+//!    it (the beep's arrival against the frame where the picture's clock shows the next second).
 //!
 //! `cargo build --release -p mumu-server -p mumu-agent && cargo bench -p mumu-probe --bench agent`
 //! (the bench builds the two release binaries itself, so the first part is only needed
 //! elsewhere). `MUMU_BENCH_WINDOW_SECS` (default 15) sets the CPU window,
 //! `MUMU_BENCH_TRIES` (default 20) the tries per time-to-first-frame figure,
-//! `MUMU_BENCH_ONLY=ttff`, `=load` or `=recording` runs one part, and `MUMU_BENCH_SIZE=640x480`
+//! `MUMU_BENCH_ONLY=ttff`, `=load`, `=recording` or `=audio` runs one part, and `MUMU_BENCH_SIZE=640x480`
 //! (or `1280x720`) one picture size. `MUMU_AGENT_BIN` measures another build of
 //! the agent (an earlier commit's, for a before/after). Under
 //! `cargo test --all-targets` (no `--bench` argument) it makes a small smoke run with debug
 //! builds instead (those `cargo test --workspace` built), checking that the benchmark still
 //! works; its figures mean nothing.
 
+#[path = "agent/audio.rs"]
+mod audio;
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "agent/recording.rs"]
@@ -347,13 +352,16 @@ async fn main() {
         }
     );
 
-    // MUMU_BENCH_ONLY=ttff, =load or =recording runs one part.
+    // MUMU_BENCH_ONLY=ttff, =load, =recording or =audio runs one part.
     let only = std::env::var("MUMU_BENCH_ONLY").unwrap_or_default();
     let runs = |part: &str| only.is_empty() || only == part;
     let mut ttff = Vec::new();
     let mut loads = Vec::new();
     let mut recordings = Vec::new();
+    let mut sounds = Vec::new();
     let recording_counts: &[usize] = if smoke { &[0] } else { &[0, 4] };
+    let audio_counts: &[usize] = if smoke { &[1] } else { &[1, 8] };
+    let sync_secs = if smoke { 3.0 } else { 20.0 };
     for (label, size) in sizes {
         if runs("ttff") {
             ttff.extend(time_to_first_frame(size, label, tries).await);
@@ -365,8 +373,12 @@ async fn main() {
             recordings
                 .push(recording::recording(label, size, recording_counts, settle, window).await);
         }
+        if runs("audio") {
+            sounds.push(audio::audio(label, size, audio_counts, settle, window, sync_secs).await);
+        }
     }
     recording::print(&recordings);
+    audio::print(&sounds);
 
     println!(
         "\nTime to first frame, ms (watch_request sent -> first decodable frame in the probe, through the server)"

@@ -48,6 +48,13 @@ struct Cli {
     /// Minimum frames per second for success.
     #[arg(long, default_value_t = 1.0)]
     min_fps: f64,
+    /// Decode the picture too and measure A/V sync: each beep of the simulator's sound against
+    /// the frame where its clock shows the next second (costs an H.264 decoder's CPU).
+    #[arg(long)]
+    sync: bool,
+    /// Refuse the camera's sound in the answer (its audio section with port 0).
+    #[arg(long)]
+    refuse_audio: bool,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -75,6 +82,8 @@ async fn main() -> ExitCode {
         renew: !cli.no_renew,
         history: None,
         video: None,
+        sync: cli.sync,
+        refuse_audio: cli.refuse_audio,
     };
     match watch(&options).await {
         Ok(summary) => {

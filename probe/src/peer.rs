@@ -1,6 +1,6 @@
 //! The probe's WebRTC peer on webrtc-rs 0.21 (the sans-I/O `rtc` core under an async driver):
-//! it answers the device's offer, receives one H.264 track and hands what happens to the watch
-//! loop as [`PeerEvent`]s.
+//! it answers the device's offer, receives its H.264 track (and its Opus track, when the camera
+//! sends sound) and hands what happens to the watch loop as [`PeerEvent`]s.
 //!
 //! 0.21's API is a builder plus one [`PeerConnectionEventHandler`] per connection (no
 //! per-event callback registration as in 0.1x). The handler must not block: `on_track` spawns
@@ -43,22 +43,32 @@ pub enum PeerEvent {
     /// The connection state changed.
     State(RTCPeerConnectionState),
     /// An RTP packet of the video track.
-    Rtp {
-        /// When it was read.
-        at: Instant,
-        /// Its header fields that matter here.
-        seq: u16,
-        /// RTP timestamp.
-        timestamp: u32,
-        /// End of an access unit.
-        marker: bool,
-        /// The H.264 payload.
-        payload: bytes::Bytes,
-    },
-    /// A track other than H.264 video arrived (it is ignored).
+    Rtp(RtpPacket),
+    /// An RTP packet of the sound track (Opus).
+    AudioRtp(RtpPacket),
+    /// A track other than video or sound arrived (it is ignored).
     UnexpectedTrack(String),
     /// The device opened a data channel (its `history` channel, when it records).
     DataChannel(crate::history::HistoryChannel),
+}
+
+/// One RTP packet as the probe reads it.
+#[derive(Debug)]
+pub struct RtpPacket {
+    /// When it was read.
+    pub at: Instant,
+    /// Sequence number.
+    pub seq: u16,
+    /// RTP timestamp.
+    pub timestamp: u32,
+    /// End of an access unit (video).
+    pub marker: bool,
+    /// Payload type.
+    pub payload_type: u8,
+    /// The sender's SSRC.
+    pub ssrc: u32,
+    /// The payload.
+    pub payload: bytes::Bytes,
 }
 
 /// A peer's events, each with the tag of the peer it came from (a renewed watch runs two).
@@ -108,23 +118,29 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let kind = track.kind().await;
-        if kind != RtpCodecKind::Video {
-            self.send(PeerEvent::UnexpectedTrack(format!("{kind:?}")));
-            return;
-        }
+        let wrap: fn(RtpPacket) -> PeerEvent = match kind {
+            RtpCodecKind::Video => PeerEvent::Rtp,
+            RtpCodecKind::Audio => PeerEvent::AudioRtp,
+            _ => {
+                self.send(PeerEvent::UnexpectedTrack(format!("{kind:?}")));
+                return;
+            }
+        };
         let (tag, events) = (self.tag, self.events.clone());
         // The handler must return: the read loop runs on its own task.
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
                 match event {
                     TrackRemoteEvent::OnRtpPacket(packet) => {
-                        let rtp = PeerEvent::Rtp {
+                        let rtp = wrap(RtpPacket {
                             at: Instant::now(),
                             seq: packet.header.sequence_number,
                             timestamp: packet.header.timestamp,
                             marker: packet.header.marker,
+                            payload_type: packet.header.payload_type,
+                            ssrc: packet.header.ssrc,
                             payload: packet.payload,
-                        };
+                        });
                         let sent = events.send((tag, rtp));
                         if sent.is_err() {
                             break;
@@ -136,6 +152,37 @@ impl PeerConnectionEventHandler for Handler {
             }
         });
     }
+}
+
+/// `answer` with its sound refused: the audio section's port set to 0 and its mid taken out of
+/// the bundle, as an answerer that will not receive it says so (RFC 8843).
+pub fn refusing_audio(answer: &str) -> String {
+    let mut audio_mid = None;
+    let mut in_audio = false;
+    for line in answer.lines() {
+        if let Some(media) = line.strip_prefix("m=") {
+            in_audio = media.starts_with("audio ");
+        } else if in_audio && let Some(mid) = line.trim_end().strip_prefix("a=mid:") {
+            audio_mid = Some(mid.to_owned());
+        }
+    }
+    answer
+        .split_inclusive('\n')
+        .map(|line| {
+            if let Some(media) = line.strip_prefix("m=audio ") {
+                let rest = media.split_once(' ').map_or("", |(_, rest)| rest);
+                format!("m=audio 0 {rest}")
+            } else if let (Some(group), Some(mid)) =
+                (line.strip_prefix("a=group:BUNDLE "), audio_mid.as_deref())
+            {
+                let kept: Vec<&str> = group.split_whitespace().filter(|m| *m != mid).collect();
+                let end = if line.ends_with("\r\n") { "\r\n" } else { "\n" };
+                format!("a=group:BUNDLE {}{end}", kept.join(" "))
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect()
 }
 
 /// One receive-only peer connection.
@@ -291,5 +338,22 @@ impl Peer {
             Ok(Err(e)) => tracing::debug!(error = %e, "closing the peer connection"),
             Err(_) => tracing::warn!("the peer connection did not close within 3 s; left behind"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_sound_has_port_0_and_leaves_the_bundle() {
+        let answer = "v=0\r\na=group:BUNDLE 0 1\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:1\r\na=recvonly\r\n";
+        let refused = refusing_audio(answer);
+        assert!(refused.contains("a=group:BUNDLE 0\r\n"), "{refused}");
+        assert!(
+            refused.contains("m=audio 0 UDP/TLS/RTP/SAVPF 111\r\n"),
+            "{refused}"
+        );
+        assert!(refused.contains("m=video 9 UDP"), "{refused}");
     }
 }

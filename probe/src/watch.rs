@@ -9,8 +9,11 @@
 //! old one, switches to it at its first decodable frame, and ends the old one. The video never
 //! waits on a credential past its expiry.
 
-use crate::peer::{Peer, PeerEvent, PeerEvents};
+use crate::audio_check::{AudioCheck, median};
+use crate::decode::{RtpDecoder, Unwrap};
+use crate::peer::{Peer, PeerEvent, PeerEvents, RtpPacket};
 use crate::stream_check::StreamCheck;
+use crate::sync::PictureClock;
 use crate::viewer_socket::ViewerSocket;
 use crate::{rest, stream_check};
 use mumu_shared::ice::{self, Relay};
@@ -20,6 +23,7 @@ use mumu_shared::signaling::{
 };
 use mumu_shared::{DeviceId, PROTOCOL_VERSION, SessionId};
 use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::mpsc;
@@ -56,6 +60,12 @@ pub struct WatchOptions {
     /// Where to hand the shown session's H.264 as a byte stream (Annex B), from its first
     /// parameter set on, for a test that decodes the pictures; `None`: it is not kept.
     pub video: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    /// Decode the picture too, to measure A/V sync against the simulator's clock and beep
+    /// (costs a decoder's CPU).
+    pub sync: bool,
+    /// Answer the camera's sound with a refusal (the answer's audio section with port 0):
+    /// the camera must go on with the picture alone.
+    pub refuse_audio: bool,
 }
 
 impl WatchOptions {
@@ -76,6 +86,8 @@ impl WatchOptions {
             renew: true,
             history: None,
             video: None,
+            sync: false,
+            refuse_audio: false,
         }
     }
 }
@@ -155,6 +167,203 @@ pub struct Summary {
     pub max_frame_gap_ms: f64,
     /// Why the session ended early, if it did.
     pub ended_early: Option<String>,
+    /// The sound, when the camera sent it.
+    #[serde(default)]
+    pub audio: Option<AudioSummary>,
+}
+
+/// What the probe heard.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AudioSummary {
+    /// Watch request to the first sound packet.
+    pub first_packet_ms: Option<f64>,
+    /// Opus packets received.
+    pub packets: u64,
+    /// Packets missing from the sequence.
+    pub lost: u64,
+    /// Samples decoded (48 kHz).
+    pub samples: u64,
+    /// 100 ms windows decoded.
+    pub windows: u64,
+    /// Of those, windows with 1 kHz energy.
+    pub tone_windows: u64,
+    /// Beeps heard (1 kHz after 200 ms of quiet).
+    pub beeps: usize,
+    /// Median time from one beep to the next, ms of the stream.
+    pub beep_interval_ms: Option<f64>,
+    /// Median beep length, ms.
+    pub beep_length_ms: Option<f64>,
+    /// The decoder could not be made: why.
+    pub decoder_error: Option<String>,
+    /// A/V sync, when the picture was decoded too.
+    pub sync: Option<SyncSummary>,
+}
+
+/// A/V sync at the viewer: each beep's arrival against the arrival of the frame where the
+/// picture's clock shows the next second.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SyncSummary {
+    /// Frames decoded.
+    pub frames: u64,
+    /// Second changes seen in the picture.
+    pub second_changes: usize,
+    /// Beeps paired with a second change.
+    pub pairs: usize,
+    /// Median offset (beep minus picture), ms: positive when the sound comes late.
+    pub offset_p50_ms: Option<f64>,
+    /// The largest offset by magnitude, ms (signed).
+    pub offset_max_ms: Option<f64>,
+    /// Every offset, ms, in order.
+    pub offsets_ms: Vec<f64>,
+    /// The largest corner difference that was not a second change (coding noise).
+    pub largest_noise: f64,
+    /// The smallest corner difference that was a second change.
+    pub smallest_change: f64,
+}
+
+/// The sound of the current session, decoded as it comes.
+struct Listening {
+    check: Arc<Mutex<AudioCheck>>,
+    decoder: Option<RtpDecoder>,
+    unwrap: Unwrap,
+}
+
+impl Listening {
+    fn new() -> Self {
+        Self {
+            check: Arc::new(Mutex::new(AudioCheck::new())),
+            decoder: None,
+            unwrap: Unwrap::default(),
+        }
+    }
+
+    fn check(&self) -> MutexGuard<'_, AudioCheck> {
+        self.check.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn packet(&mut self, packet: &RtpPacket) {
+        if self.decoder.is_none() && self.check().decoder_error.is_none() {
+            let check = self.check.clone();
+            match RtpDecoder::opus(packet.payload_type, move |out| {
+                check
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .decoded(out.rtp_time, &out.data)
+            }) {
+                Ok(decoder) => self.decoder = Some(decoder),
+                Err(e) => self.check().decoder_error = Some(e.to_string()),
+            }
+        }
+        let rtp_time = match self.decoder.as_mut() {
+            Some(decoder) => decoder.push(
+                packet.payload_type,
+                packet.seq,
+                packet.timestamp,
+                packet.marker,
+                packet.ssrc,
+                &packet.payload,
+            ),
+            None => self.unwrap.next(packet.timestamp),
+        };
+        self.check().packet(packet.at, packet.seq, rtp_time);
+    }
+}
+
+/// The picture of the current session, decoded to read its clock (with `sync`).
+struct Looking {
+    clock: Arc<Mutex<PictureClock>>,
+    decoder: Option<RtpDecoder>,
+}
+
+impl Looking {
+    fn new() -> Self {
+        Self {
+            clock: Arc::new(Mutex::new(PictureClock::default())),
+            decoder: None,
+        }
+    }
+
+    fn clock(&self) -> MutexGuard<'_, PictureClock> {
+        self.clock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn packet(&mut self, packet: &RtpPacket) {
+        if self.decoder.is_none() {
+            let clock = self.clock.clone();
+            match RtpDecoder::h264(packet.payload_type, move |out| {
+                clock.lock().unwrap_or_else(|e| e.into_inner()).frame(
+                    out.rtp_time,
+                    out.size,
+                    &out.data,
+                )
+            }) {
+                Ok(decoder) => self.decoder = Some(decoder),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the picture cannot be decoded: no A/V sync figure");
+                    return;
+                }
+            }
+        }
+        let Some(decoder) = self.decoder.as_mut() else {
+            return;
+        };
+        let rtp_time = decoder.push(
+            packet.payload_type,
+            packet.seq,
+            packet.timestamp,
+            packet.marker,
+            packet.ssrc,
+            &packet.payload,
+        );
+        if packet.marker {
+            self.clock().arrived(rtp_time, packet.at);
+        }
+    }
+}
+
+/// The sound's figures, with the sync figure when the picture was decoded.
+fn audio_summary(
+    requested: Instant,
+    listening: &Listening,
+    looking: Option<&Looking>,
+) -> AudioSummary {
+    let check = listening.check();
+    let sync = looking.map(|looking| {
+        let clock = looking.clock();
+        let beeps: Vec<Option<Instant>> = check.beeps.iter().map(|b| b.arrival).collect();
+        let changes: Vec<Option<Instant>> = clock.changes.iter().map(|c| c.arrival).collect();
+        let offsets = crate::sync::offsets_ms(&beeps, &changes);
+        SyncSummary {
+            frames: clock.frames,
+            second_changes: clock.changes.len(),
+            pairs: offsets.len(),
+            offset_p50_ms: median(offsets.clone()),
+            offset_max_ms: offsets
+                .iter()
+                .copied()
+                .max_by(|a, b| a.abs().total_cmp(&b.abs())),
+            offsets_ms: offsets,
+            largest_noise: clock.largest_noise,
+            smallest_change: clock
+                .changes
+                .iter()
+                .map(|c| c.difference)
+                .fold(f64::INFINITY, f64::min),
+        }
+    });
+    AudioSummary {
+        first_packet_ms: ms(requested, check.first_packet),
+        packets: check.total.packets,
+        lost: check.lost,
+        samples: check.total.samples,
+        windows: check.total.windows,
+        tone_windows: check.total.tone_windows,
+        beeps: check.beeps.len(),
+        beep_interval_ms: check.beep_interval_ms(),
+        beep_length_ms: check.beep_length_ms(),
+        decoder_error: check.decoder_error.clone(),
+        sync,
+    }
 }
 
 fn ms(from: Instant, to: Option<Instant>) -> Option<f64> {
@@ -264,6 +473,9 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
     let mut renewals = 0u32;
     let mut check = StreamCheck::new();
     let mut video_tap = VideoTap::default();
+    // The current session's sound and, with `sync`, its decoded picture.
+    let mut listening: Option<Listening> = None;
+    let mut looking: Option<Looking> = None;
     let mut summary_times = Times::default();
     let mut ended_early = None;
 
@@ -312,7 +524,10 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
                             summary_times.offer.get_or_insert_with(Instant::now);
                         }
                         tracing::debug!(%sdp, "offer");
-                        let answer = leg.peer.answer(sdp).await?;
+                        let mut answer = leg.peer.answer(sdp).await?;
+                        if options.refuse_audio {
+                            answer = crate::peer::refusing_audio(&answer);
+                        }
                         socket.send(ViewerToServer::SignalAnswer(SessionSdp { session_id, sdp: answer }), None).await?;
                     }
                     ServerToViewer::SignalIce(SessionIce { session_id, candidate }) => {
@@ -389,15 +604,24 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
                             break None;
                         }
                     }
-                    PeerEvent::Rtp { at, seq, timestamp, marker, payload } => {
+                    PeerEvent::AudioRtp(packet) => {
+                        if leg.trial.is_none() {
+                            listening.get_or_insert_with(Listening::new).packet(&packet);
+                        }
+                    }
+                    PeerEvent::Rtp(packet) => {
+                        let RtpPacket { at, seq, timestamp, marker, ref payload, .. } = packet;
                         if let Some(trial) = leg.trial.as_mut() {
-                            trial.packet(at, seq, timestamp, marker, &payload);
+                            trial.packet(at, seq, timestamp, marker, payload);
                             if trial.first_frame.is_some() {
                                 // The new session plays: show it, end the old one.
                                 let mut fresh = next.take().expect("the trial leg is the next one");
                                 if let Some(trial) = fresh.trial.take() {
                                     check.switch_to(trial);
                                 }
+                                // A new stream: its sound and picture are decoded afresh.
+                                listening = None;
+                                looking = None;
                                 if let Some(old) = current.replace(fresh) {
                                     old.peer.close().await;
                                     socket.send(ViewerToServer::EndWatch(ViewerEndWatch { session_id: old.session.clone() }), None).await?;
@@ -408,9 +632,12 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
                             continue;
                         }
                         let had_frame = check.first_frame.is_some();
-                        check.packet(at, seq, timestamp, marker, &payload);
+                        check.packet(at, seq, timestamp, marker, payload);
                         if let Some(video) = &options.video {
-                            video_tap.push(timestamp, &payload, video);
+                            video_tap.push(timestamp, payload, video);
+                        }
+                        if options.sync {
+                            looking.get_or_insert_with(Looking::new).packet(&packet);
                         }
                         if !had_frame && options.per_second && let Some(first) = check.first_frame {
                             println!("first frame after {:.1} ms (SPS+PPS+IDR verified)", ms(requested, Some(first)).unwrap_or_default());
@@ -453,10 +680,12 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
                     leg.renew_at = None;
                 }
                 let counts = check.take_interval();
+                let heard = listening.as_ref().map(|l| l.check().take_interval());
                 if options.per_second {
                     let pair = current.as_ref().and_then(|l| l.candidate_pair.as_deref()).unwrap_or("-");
+                    let sound = heard.map(|h| format!(" audio: packets={:>3} samples={:>5} 1kHz={}/{} windows", h.packets, h.samples, h.tone_windows, h.windows)).unwrap_or_default();
                     println!(
-                        "t={second:>3}s packets={:>4} bytes={:>7} frames={:>3} keyframes={} pair={pair} lost={} renewals={renewals}",
+                        "t={second:>3}s packets={:>4} bytes={:>7} frames={:>3} keyframes={} pair={pair} lost={} renewals={renewals}{sound}",
                         counts.packets, counts.bytes, counts.frames, counts.keyframes, check.lost,
                     );
                 }
@@ -529,6 +758,9 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
         frames_before_keyframe: check.frames_before_keyframe,
         max_frame_gap_ms: check.max_frame_gap.as_secs_f64() * 1000.0,
         ended_early,
+        audio: listening
+            .as_ref()
+            .map(|l| audio_summary(requested, l, looking.as_ref())),
     })
 }
 

@@ -1,6 +1,8 @@
 //! The whole system as a person runs it: the real server, the real agent on the test picture,
 //! pairing over REST, and the probe watching through the server (see `common`).
 
+#[path = "full_system/audio.rs"]
+mod audio;
 mod common;
 #[path = "full_system/events.rs"]
 mod events;

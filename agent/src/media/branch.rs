@@ -1,5 +1,8 @@
 //! One viewer: a bin `rtph264pay ! webrtcbin` hanging off the capture pipeline's tee, keyed by
-//! the watch session it serves.
+//! the watch session it serves. When the camera has sound, webrtcbin has a second send-only
+//! transceiver, offered in the same SDP, whose sink the bin exposes as `audio_sink`: the
+//! viewer's [`super::audio_branch::AudioBranch`], a consumer of its own, feeds it from the
+//! sound's tee.
 //!
 //! The bin has no queue, and so no thread, of its own: the tee's thread payloads and encrypts
 //! for each viewer in turn, which costs less than waking a thread per viewer for every frame.
@@ -41,13 +44,14 @@ use super::channel::{ChannelHook, DataChannel};
 use super::consumer::{Branch, ConsumerId};
 use super::gate::{Connected, Gate, Verdict};
 use super::ice_servers::{self, WebrtcbinIceServers};
-use super::sdp::{candidate_line, mids_of};
+use super::sdp::{candidate_line, mids_of, with_msid_lines};
 use super::{MediaError, MediaEvent, MediaEvents, caps, dtls, fuse, keyframes, make, tee_link};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_webrtc as gst_webrtc;
 use mumu_shared::SessionId;
 use mumu_shared::signaling::IceCandidate;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
@@ -65,6 +69,18 @@ pub struct PeerOptions {
     /// A data channel to make before the offer (the `history` channel while recording), and
     /// who takes it; `None`: the offer has the video alone.
     pub data_channel: Option<ChannelHook>,
+}
+
+/// Where a viewer's sound goes in: the bin's `audio_sink` pad, the SSRC the offer names, and
+/// whether the peer connection is up (no sound is sent before, as no frame is).
+#[derive(Clone, Debug)]
+pub struct AudioPort {
+    /// The viewer bin's ghost pad onto webrtcbin's audio sink.
+    pub pad: gst::GhostPad,
+    /// The SSRC the offer names for the sound.
+    pub ssrc: u32,
+    /// Set once the peer connection (ICE and DTLS) is up.
+    pub connected: Arc<AtomicBool>,
 }
 
 /// One viewer's branch. Cloning shares it.
@@ -92,6 +108,8 @@ struct Inner {
     data_channel: Option<ChannelHook>,
     /// The payloader's sink pad, where the gate sits.
     pay_sink: gst::Pad,
+    /// The sound's way in, when the offer has sound.
+    audio: Option<AudioPort>,
     /// What of the stream reaches the payloader: nothing until the peer connection is up, then
     /// frames from a keyframe on (see [`Gate`]).
     gate: Arc<Gate<gst::Buffer>>,
@@ -114,12 +132,14 @@ struct BranchState {
 
 impl ViewerBranch {
     /// Builds the branch for `session`, links it to the tee and starts it. The offer follows as
-    /// a [`MediaEvent::Offer`] once caps reach webrtcbin.
+    /// a [`MediaEvent::Offer`] once caps reach webrtcbin. With `audio`, the offer has a sound
+    /// transceiver too, fed through [`ViewerBranch::audio_port`].
     pub fn attach(
         pipeline: &gst::Pipeline,
         tee: &gst::Element,
         session: SessionId,
         options: &PeerOptions,
+        audio: bool,
         events: MediaEvents,
     ) -> Result<Self, MediaError> {
         // Named after its consumer, so that a bus error names its session.
@@ -195,6 +215,12 @@ impl ViewerBranch {
         let ghost = fuse::sink_pad(&pay_sink)?;
         bin.add_pad(&ghost)
             .map_err(|e| MediaError::link("the viewer bin's sink", e))?;
+        // Requested before the offer is made, so that it has the sound's m-line.
+        let audio = if audio {
+            Some(audio_transceiver(&bin, &webrtcbin)?)
+        } else {
+            None
+        };
 
         let branch = Self(Arc::new(Inner {
             session,
@@ -204,6 +230,7 @@ impl ViewerBranch {
             events,
             data_channel: options.data_channel.clone(),
             pay_sink,
+            audio,
             gate,
             state: Mutex::new(BranchState::default()),
             attached: Instant::now(),
@@ -216,6 +243,16 @@ impl ViewerBranch {
     /// The session this branch serves.
     pub fn session(&self) -> &SessionId {
         &self.0.session
+    }
+
+    /// Where the viewer's sound goes in, when its offer has sound.
+    pub fn audio_port(&self) -> Option<&AudioPort> {
+        self.0.audio.as_ref()
+    }
+
+    /// The bin, in the pipeline while the branch is attached.
+    pub fn bin(&self) -> &gst::Bin {
+        &self.0.bin
     }
 
     fn downgrade(&self) -> WeakBranch {
@@ -347,6 +384,12 @@ impl ViewerBranch {
             .sdp()
             .as_text()
             .map_err(|e| MediaError::Gst(format!("offer SDP: {e}")))?;
+        // With the sound, the page must see one stream of two tracks (see `with_msid_lines`).
+        let sdp = if self.0.audio.is_some() {
+            with_msid_lines(&sdp)
+        } else {
+            sdp
+        };
         self.state().mids = mids_of(&sdp);
         self.0
             .webrtcbin
@@ -385,6 +428,9 @@ impl ViewerBranch {
         tracing::info!(session = %self.0.session, ?state, ms = self.ms(), "peer connection");
         match state {
             gst_webrtc::WebRTCPeerConnectionState::Connected => {
+                if let Some(audio) = &self.0.audio {
+                    audio.connected.store(true, Ordering::Release);
+                }
                 if !ice_servers::quiet_after_connected(&self.0.webrtcbin) {
                     tracing::debug!(session = %self.0.session, "libnice has no idle-timeout: left as it is");
                 }
@@ -600,6 +646,32 @@ impl Drop for Inner {
             });
         }
     }
+}
+
+/// Asks `webrtcbin` for a second, send-only transceiver for the sound, offering Opus with an
+/// SSRC chosen here, and exposes its sink on `bin` as `audio_sink`.
+fn audio_transceiver(bin: &gst::Bin, webrtcbin: &gst::Element) -> Result<AudioPort, MediaError> {
+    let sink = webrtcbin
+        .request_pad_simple("sink_%u")
+        .ok_or_else(|| MediaError::Gst("webrtcbin gave no sink pad for the sound".into()))?;
+    let ssrc = rand::random::<u32>();
+    let transceiver = sink.property::<gst_webrtc::WebRTCRTPTransceiver>("transceiver");
+    transceiver.set_property(
+        "direction",
+        gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly,
+    );
+    transceiver.set_property("codec-preferences", caps::offered_audio(ssrc));
+    let pad = gst::GhostPad::builder_with_target(&sink)
+        .map_err(|e| MediaError::Gst(e.to_string()))?
+        .name("audio_sink")
+        .build();
+    bin.add_pad(&pad)
+        .map_err(|e| MediaError::link("the viewer bin's audio sink", e))?;
+    Ok(AudioPort {
+        pad,
+        ssrc,
+        connected: Arc::new(AtomicBool::new(false)),
+    })
 }
 
 /// The longest a departed branch waits for its candidate gathering before it stops anyway

@@ -1,4 +1,5 @@
-//! The H.264 RTP caps webrtcbin advertises in its offer.
+//! The RTP caps webrtcbin advertises in its offer: H.264 video, and Opus sound when the camera
+//! has it.
 //!
 //! x264enc's constrained-baseline stream carries constraint flags that make rtph264pay write
 //! `profile-level-id=42c0xx`, which Firefox refuses. Constrained baseline 3.1,
@@ -27,6 +28,23 @@ pub fn offered(ssrc: u32) -> gst::Caps {
         .field("packetization-mode", "1")
         .field("profile-level-id", PROFILE_LEVEL_ID)
         .field("level-asymmetry-allowed", "1")
+        .field("ssrc", ssrc)
+        .build()
+}
+
+/// The RTP payload type of the sound.
+pub const AUDIO_PAYLOAD_TYPE: u32 = 97;
+
+/// The Opus caps webrtcbin offers for the sound, known in advance like the video's (the
+/// payloader's own agree: `rtpopuspay` always says `OPUS/48000/2`, mono or not, as RFC 7587
+/// requires).
+pub fn offered_audio(ssrc: u32) -> gst::Caps {
+    gst::Caps::builder("application/x-rtp")
+        .field("media", "audio")
+        .field("encoding-name", "OPUS")
+        .field("clock-rate", 48_000i32)
+        .field("payload", AUDIO_PAYLOAD_TYPE as i32)
+        .field("encoding-params", "2")
         .field("ssrc", ssrc)
         .build()
 }
@@ -87,6 +105,19 @@ mod tests {
             .unwrap();
         assert!(advertised(&from_payloader).can_intersect(&offered(1234)));
         assert!(!advertised(&from_payloader).can_intersect(&offered(4321)));
+    }
+
+    #[test]
+    fn the_offered_opus_caps_agree_with_rtpopuspays_own() {
+        crate::media::init_for_tests();
+        let from_payloader: gst::Caps = "application/x-rtp, media=(string)audio, \
+             clock-rate=(int)48000, encoding-name=(string)OPUS, sprop-stereo=(string)0, \
+             encoding-params=(string)2, sprop-maxcapturerate=(string)48000, payload=(int)97, \
+             ssrc=(uint)99, timestamp-offset=(uint)1, seqnum-offset=(uint)2"
+            .parse()
+            .unwrap();
+        assert!(from_payloader.can_intersect(&offered_audio(99)));
+        assert!(!from_payloader.can_intersect(&offered(99)));
     }
 
     #[test]

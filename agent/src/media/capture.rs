@@ -11,6 +11,9 @@
 //!   reported as [`MediaEvent::BranchFailed`]; the camera and the other branches go on. An error
 //!   from the capture's own part (source, encoder) is [`MediaEvent::CaptureFailed`], as before.
 //! - **Shutdown**: every branch is detached and stopped before the pipeline stops.
+//! - **Sound**: a viewer's sound is a consumer of its own ([`ConsumerKind::Audio`], attached
+//!   with the viewer when the camera has sound), so a failure in it is handled like any
+//!   branch's: removed and reported, the viewer keeps the picture. It leaves with its viewer.
 //!
 //! A new kind of consumer brings its own [`Branch`] and attaches it with [`Capture::attach`]; a
 //! plain one (a sink behind a leaky queue, as a recorder's) is [`Capture::attach_queued`].
@@ -18,6 +21,8 @@
 //! `Capture` is a handle: clones share the one pipeline, so each consumer's keeper (the session
 //! table, a recorder) can hold one. The pipeline stops when the last handle goes.
 
+use super::audio::AudioSource;
+use super::audio_branch::AudioBranch;
 use super::branch::{PeerOptions, ViewerBranch};
 use super::consumer::{self, Branch, ConsumerId, ConsumerKind};
 pub use super::pipeline::{CapturePipeline, Encoder, Source};
@@ -89,6 +94,12 @@ impl Capture {
         self.0.pipeline.source()
     }
 
+    /// Where the sound comes from, when the camera has sound (a microphone that did not open
+    /// leaves the camera without).
+    pub fn audio(&self) -> Option<&AudioSource> {
+        self.0.pipeline.audio()
+    }
+
     /// Whether the pipeline is playing (not stopped for want of consumers).
     pub fn is_running(&self) -> bool {
         self.0.pipeline.is_running()
@@ -97,6 +108,11 @@ impl Capture {
     /// How many video encoders the pipeline holds (one, whoever is attached).
     pub fn encoder_count(&self) -> usize {
         self.0.pipeline.encoder_count()
+    }
+
+    /// How many audio encoders the pipeline holds (one with sound, whatever the viewers).
+    pub fn audio_encoder_count(&self) -> usize {
+        self.0.pipeline.audio_encoder_count()
     }
 
     /// How many elements the pipeline holds, counting inside consumer bins.
@@ -157,16 +173,35 @@ impl Capture {
     }
 
     /// Hangs a new viewer branch for `session` off the tee and starts it; its offer follows as
-    /// a [`MediaEvent::Offer`].
+    /// a [`MediaEvent::Offer`]. When the camera has sound, the offer has it too, and the
+    /// viewer's sound branch hangs off the sound's tee; if that fails, the viewer gets the
+    /// picture alone.
     pub fn attach_viewer(
         &self,
         session: SessionId,
         options: &PeerOptions,
         events: MediaEvents,
     ) -> Result<ViewerBranch, MediaError> {
-        self.attach(ConsumerId::viewer(&session), |pipeline, tee| {
-            ViewerBranch::attach(pipeline, tee, session, options, events)
-        })
+        let audio_tee = self.0.pipeline.audio_tee().cloned();
+        let viewer = self.attach(ConsumerId::viewer(&session), |pipeline, tee| {
+            ViewerBranch::attach(
+                pipeline,
+                tee,
+                session.clone(),
+                options,
+                audio_tee.is_some(),
+                events,
+            )
+        })?;
+        if let (Some(audio_tee), Some(port)) = (audio_tee, viewer.audio_port().cloned()) {
+            let attached = self.attach(ConsumerId::audio(&session), |pipeline, _| {
+                AudioBranch::attach(pipeline, &audio_tee, session.clone(), &port)
+            });
+            if let Err(e) = attached {
+                tracing::warn!(%session, error = %e, "the viewer gets the picture without sound");
+            }
+        }
+        Ok(viewer)
     }
 
     /// Hangs `elements` (linked in order, the first with a sink pad) off the tee for `id`,
@@ -199,6 +234,32 @@ impl Capture {
                 id,
                 elements,
                 QueueLimit::Frames(max_frames),
+            )
+        })
+    }
+
+    /// Hangs `elements` off the encoded sound (Opus), for `id`, behind a leaky queue that holds
+    /// at most `max_queued` of it (see [`Capture::attach_queued`]). An error if the camera has
+    /// no sound.
+    pub fn attach_queued_audio(
+        &self,
+        id: ConsumerId,
+        elements: Vec<gst::Element>,
+        max_queued: Duration,
+    ) -> Result<QueuedBranch, MediaError> {
+        let audio_tee = self
+            .0
+            .pipeline
+            .audio_tee()
+            .cloned()
+            .ok_or_else(|| MediaError::Gst(format!("{id}: the camera has no sound")))?;
+        self.attach(id.clone(), move |pipeline, _| {
+            QueuedBranch::attach(
+                pipeline,
+                &audio_tee,
+                id,
+                elements,
+                QueueLimit::Time(max_queued),
             )
         })
     }
@@ -259,6 +320,10 @@ impl Shared {
     }
 
     fn detach(&self, id: &ConsumerId) -> bool {
+        // A viewer's sound leaves with it, first (it feeds the viewer's webrtcbin).
+        if id.kind() == ConsumerKind::Viewer {
+            self.detach(&ConsumerId::new(ConsumerKind::Audio, id.name()));
+        }
         let branch = {
             let mut users = self.users();
             let branch = users.branches.remove(id);

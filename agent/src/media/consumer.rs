@@ -1,8 +1,8 @@
 //! Who uses the encoded stream, and what the capture's owner ([`super::capture::Capture`]) needs
 //! from each of their branches.
 //!
-//! Every consumer's bin hangs off the tee named `<kind>-<name>` (`viewer-<session>`,
-//! `recorder-disk`): an error message names its branch through its source element's ancestry,
+//! Every consumer's bin hangs off a tee named `<kind>-<name>` (`viewer-<session>`,
+//! `audio-<session>`, `recorder-disk`): an error message names its branch through its source element's ancestry,
 //! without the owner looking anything up while GStreamer holds its locks.
 
 use gstreamer as gst;
@@ -19,10 +19,13 @@ pub enum ConsumerKind {
     Recorder,
     /// Looks at the stream for motion.
     Detector,
+    /// A viewer's sound: the encoded Opus payloaded into that viewer's peer connection. Its own
+    /// consumer, so that its failure costs the viewer the sound and never the picture.
+    Audio,
 }
 
 impl ConsumerKind {
-    const ALL: [Self; 3] = [Self::Viewer, Self::Recorder, Self::Detector];
+    const ALL: [Self; 4] = [Self::Viewer, Self::Recorder, Self::Detector, Self::Audio];
 
     /// The kind as its bins' names start.
     pub fn as_str(self) -> &'static str {
@@ -30,6 +33,7 @@ impl ConsumerKind {
             Self::Viewer => "viewer",
             Self::Recorder => "recorder",
             Self::Detector => "detector",
+            Self::Audio => "audio",
         }
     }
 }
@@ -53,6 +57,11 @@ impl ConsumerId {
     /// The viewer of a watch session.
     pub fn viewer(session: &SessionId) -> Self {
         Self::new(ConsumerKind::Viewer, session.as_str())
+    }
+
+    /// The sound of a watch session's viewer.
+    pub fn audio(session: &SessionId) -> Self {
+        Self::new(ConsumerKind::Audio, session.as_str())
     }
 
     /// What it is.
@@ -139,10 +148,23 @@ mod tests {
         assert_eq!(viewer.bin_name(), "viewer-3f6c-2a9e");
         assert_eq!(ConsumerId::from_bin_name("viewer-3f6c-2a9e"), Some(viewer));
         assert_eq!(
+            ConsumerId::from_bin_name("audio-3f6c-2a9e"),
+            Some(ConsumerId::audio(&SessionId::from("3f6c-2a9e")))
+        );
+        assert_eq!(
             ConsumerId::from_bin_name("recorder-disk"),
             Some(ConsumerId::new(ConsumerKind::Recorder, "disk"))
         );
-        for capture_part in ["x264enc0", "fanout", "viewer-", "viewers-a", "webrtc"] {
+        for capture_part in [
+            "x264enc0",
+            "fanout",
+            "viewer-",
+            "viewers-a",
+            "webrtc",
+            "audiotestsrc0",
+            "audioconvert0",
+            "sound",
+        ] {
             assert_eq!(
                 ConsumerId::from_bin_name(capture_part),
                 None,

@@ -5,12 +5,17 @@
 //! encoder, a raw `tee` feeds the motion detector's branch ([`motion::MotionBranch`]), and
 //! [`paint`] blacks out the privacy masks in every frame. [`capture::Capture`] owns the
 //! pipeline: it knows every consumer, keeps the pipeline running while any needs it, and removes a branch
-//! that fails without stopping the camera.
+//! that fails without stopping the camera. With sound on ([`audio`]), the same pipeline
+//! encodes it once to Opus beside the picture, and an audio `tee` feeds each viewer's
+//! [`audio_branch::AudioBranch`], a second transceiver in the same peer connection.
 //!
 //! Encoding once is the point of the design: a viewer costs packetization and SRTP, not another
 //! encoder. GStreamer calls back on its own threads; what those callbacks learn reaches the
 //! async side as [`MediaEvent`]s on a channel, so the signaling code never runs inside GStreamer.
 
+pub mod audio;
+pub mod audio_branch;
+pub mod beep;
 pub mod branch;
 pub mod caps;
 pub mod capture;
@@ -146,6 +151,7 @@ pub fn warm_up() {
     let branch_elements = [
         "queue",
         "rtph264pay",
+        "rtpopuspay",
         "webrtcbin",
         "dtlssrtpdec",
         "dtlssrtpenc",

@@ -10,7 +10,16 @@
 //! (`allow-not-linked`), so the pipeline runs on when the last one leaves. Its sink pad carries the keyframe throttle (see
 //! [`super::keyframes`]). What hangs off the tee, and for how long the pipeline runs, is its
 //! owner's business: [`super::capture::Capture`].
+//!
+//! With sound on, a second chain runs beside the picture in the same pipeline: `audio source !
+//! audioconvert ! audioresample ! capsfilter ! opusenc ! tee` (see [`super::audio`]). One
+//! pipeline means one clock and one running time for both, which is what lets a viewer line
+//! them up, and the sound starts and stops with the picture. The pipeline keeps the system
+//! clock even when a microphone offers its own (ALSA and PulseAudio sources do): the picture's
+//! timing stays what it was without sound, and the microphone is slaved to it.
 
+use super::audio::{self, AudioSource};
+use super::beep::{self, DrawingLag};
 pub use super::encoder::Encoder;
 use super::paint::{CrossingObject, Painter};
 pub use super::source::Source;
@@ -27,6 +36,9 @@ pub struct CapturePipeline {
     pipeline: gst::Pipeline,
     tee: gst::Element,
     raw_tee: gst::Element,
+    /// The encoded sound's tee, when the camera has sound.
+    audio_tee: Option<gst::Element>,
+    audio: Option<AudioSource>,
     painter: Arc<Painter>,
     size: (u32, u32),
     encoder: Encoder,
@@ -43,6 +55,10 @@ impl CapturePipeline {
         let pipeline = gst::Pipeline::with_name("mumu-capture");
 
         let mut chain = source::elements(&settings.source, settings)?;
+        let overlay = chain
+            .iter()
+            .find(|e| e.factory().is_some_and(|f| f.name() == "clockoverlay"))
+            .cloned();
         chain.push(make("videoconvert")?);
         // Layouts with a whole luma plane, which the painter and the detector read.
         let raw = make("capsfilter")?;
@@ -107,6 +123,21 @@ impl CapturePipeline {
             .static_pad("src")
             .ok_or_else(|| MediaError::Gst("capsfilter has no src pad".into()))?;
         super::paint::install(&raw_src, painter.clone());
+        let audio = settings
+            .audio
+            .clone()
+            .filter(|source| match audio::check_opens(source) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no sound: the camera goes on with the picture alone");
+                    false
+                }
+            });
+        let audio_tee = match &audio {
+            Some(source) => Some(add_audio(&pipeline, source, overlay.as_ref())?),
+            None => None,
+        };
+        pipeline.use_clock(Some(&gst::SystemClock::obtain()));
 
         pipeline
             .set_state(gst::State::Playing)
@@ -121,12 +152,15 @@ impl CapturePipeline {
             fps = settings.framerate,
             bitrate_kbps = settings.bitrate_kbps,
             key_int = settings.key_int,
+            audio = %audio.as_ref().map_or_else(|| "none".into(), AudioSource::describe),
             "capture pipeline started (one encoder shared by all viewers)"
         );
         Ok(Self {
             pipeline,
             tee,
             raw_tee,
+            audio_tee,
+            audio,
             painter,
             size: (settings.width, settings.height),
             encoder,
@@ -147,6 +181,16 @@ impl CapturePipeline {
     /// The tee of the raw frames, before the encoder (the motion detector hangs off it).
     pub fn raw_tee(&self) -> &gst::Element {
         &self.raw_tee
+    }
+
+    /// The tee of the encoded sound, when the camera has sound.
+    pub fn audio_tee(&self) -> Option<&gst::Element> {
+        self.audio_tee.as_ref()
+    }
+
+    /// Where the sound comes from, when the camera has sound.
+    pub fn audio(&self) -> Option<&AudioSource> {
+        self.audio.as_ref()
     }
 
     /// What paints the raw frames (privacy masks).
@@ -215,11 +259,56 @@ impl CapturePipeline {
         })
     }
 
+    /// How many audio encoders the pipeline holds: one with sound, whoever listens.
+    pub fn audio_encoder_count(&self) -> usize {
+        count_elements(self.pipeline.upcast_ref(), |element| {
+            let klass = element
+                .factory()
+                .and_then(|f| f.metadata("klass").map(str::to_owned))
+                .unwrap_or_default();
+            klass.contains("Encoder") && klass.contains("Audio")
+        })
+    }
+
     /// How many elements the pipeline holds, counting inside consumer bins: a leaving consumer
     /// must give all of its back.
     pub fn element_count(&self) -> usize {
         count_elements(self.pipeline.upcast_ref(), |_| true)
     }
+}
+
+/// Adds the sound's chain to `pipeline`: `source ! encoder ! tee`; the beep is kept in step
+/// with the clock `overlay` draws. Returns the tee.
+fn add_audio(
+    pipeline: &gst::Pipeline,
+    source: &AudioSource,
+    overlay: Option<&gst::Element>,
+) -> Result<gst::Element, MediaError> {
+    let mut chain = audio::source_elements(source)?;
+    let raw_end = chain
+        .last()
+        .and_then(|e| e.static_pad("src"))
+        .ok_or_else(|| MediaError::Gst("the audio source has no src pad".into()))?;
+    if *source == AudioSource::Beep {
+        let lag = Arc::new(DrawingLag::default());
+        match overlay.and_then(|o| o.static_pad("video_sink")) {
+            Some(pad) => beep::track_drawing_lag(&pad, lag.clone()),
+            None => tracing::warn!("the beep has no clock in the picture to keep in step with"),
+        }
+        beep::install(&raw_end, lag);
+    }
+    chain.extend(audio::encoder_elements()?);
+    let tee = gst::ElementFactory::make("tee")
+        .name("sound")
+        .property("allow-not-linked", true)
+        .build()
+        .map_err(|_| MediaError::MissingElement("tee".into()))?;
+    chain.push(tee.clone());
+    pipeline
+        .add_many(&chain)
+        .map_err(|e| MediaError::link("the audio elements", e))?;
+    gst::Element::link_many(&chain).map_err(|e| MediaError::link("the audio chain", e))?;
+    Ok(tee)
 }
 
 impl Drop for CapturePipeline {

@@ -42,9 +42,100 @@ pub fn mids_of(sdp: &str) -> Vec<String> {
         .collect()
 }
 
+/// `offer` with an `a=msid:` line in every media section that names its stream only in an
+/// `a=ssrc:… msid:` line (as webrtcbin 1.22 writes it). Browsers group tracks into streams by
+/// `a=msid:`, and some read no other form: without it, the picture and the sound would reach a
+/// page as two streams of one track each. webrtcbin's own description is left as it is (the
+/// viewer's answer does not repeat it).
+pub fn with_msid_lines(offer: &str) -> String {
+    let mut out = String::with_capacity(offer.len() + 160);
+    let sections: Vec<&str> = offer.split_inclusive('\n').collect();
+    let mut start = 0;
+    while start < sections.len() {
+        let end = sections[start + 1..]
+            .iter()
+            .position(|l| l.starts_with("m="))
+            .map_or(sections.len(), |i| start + 1 + i);
+        let section = &sections[start..end];
+        let media = section[0].starts_with("m=");
+        let has_msid = section.iter().any(|l| l.starts_with("a=msid:"));
+        let from_ssrc = section.iter().find_map(|l| {
+            let rest = l.trim_end().strip_prefix("a=ssrc:")?;
+            let (_, msid) = rest.split_once(" msid:")?;
+            Some(msid.to_owned())
+        });
+        for line in section {
+            out.push_str(line);
+            if media
+                && !has_msid
+                && line.starts_with("a=mid:")
+                && let Some(msid) = &from_ssrc
+            {
+                out.push_str(&format!("a=msid:{msid}\r\n"));
+            }
+        }
+        start = end;
+    }
+    out
+}
+
+/// Whether a viewer's answer takes the sound: it has an `m=audio` section with a port (0 is a
+/// refusal) that is not `inactive` or `sendonly` (the viewer would not receive).
+pub fn takes_audio(answer: &str) -> bool {
+    let mut taken = false;
+    let mut in_audio = false;
+    for line in answer.lines().map(str::trim_end) {
+        if let Some(media) = line.strip_prefix("m=") {
+            let mut fields = media.split_whitespace();
+            in_audio = fields.next() == Some("audio");
+            if in_audio {
+                taken = fields.next().is_some_and(|port| port != "0");
+            }
+        } else if in_audio && matches!(line, "a=inactive" | "a=sendonly") {
+            taken = false;
+        }
+    }
+    taken
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_media_section_names_its_stream_in_an_msid_line() {
+        let offer = "v=0\r\na=group:BUNDLE video0 audio1\r\nm=video 9 x 96\r\na=ssrc:1 msid:user1@host-2 webrtctransceiver4\r\na=mid:video0\r\nm=audio 0 x 97\r\na=ssrc:2 msid:user1@host-2 webrtctransceiver5\r\na=mid:audio1\r\n";
+        let with = with_msid_lines(offer);
+        assert!(
+            with.contains("a=mid:video0\r\na=msid:user1@host-2 webrtctransceiver4\r\nm=audio"),
+            "{with}"
+        );
+        assert!(
+            with.ends_with("a=mid:audio1\r\na=msid:user1@host-2 webrtctransceiver5\r\n"),
+            "{with}"
+        );
+        assert_eq!(with_msid_lines(&with), with, "once only");
+        assert!(with.starts_with("v=0\r\na=group:BUNDLE video0 audio1\r\n"));
+    }
+
+    #[test]
+    fn an_answer_takes_the_sound_unless_it_refuses_or_silences_it() {
+        let answer = |audio: &str| {
+            format!(
+                "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=recvonly\r\n{audio}m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+            )
+        };
+        assert!(takes_audio(&answer(
+            "m=audio 9 UDP/TLS/RTP/SAVPF 97\r\na=recvonly\r\n"
+        )));
+        assert!(!takes_audio(&answer(
+            "m=audio 0 UDP/TLS/RTP/SAVPF 97\r\na=recvonly\r\n"
+        )));
+        assert!(!takes_audio(&answer(
+            "m=audio 9 UDP/TLS/RTP/SAVPF 97\r\na=inactive\r\n"
+        )));
+        assert!(!takes_audio(&answer("")), "no audio section at all");
+    }
 
     #[test]
     fn only_well_formed_candidate_lines_are_taken() {

@@ -1,6 +1,7 @@
-//! What the agent captures and how it encodes it: shared by the capture pipeline, the source and
+//! What the agent captures (picture, and sound when asked for) and how it encodes it: shared by the capture pipeline, the source and
 //! the encoder, which read it, and by the configuration, which fills it in.
 
+use super::audio::AudioSource;
 use super::encoder::Encoder;
 use super::source::Source;
 use std::time::Duration;
@@ -26,6 +27,8 @@ pub struct VideoSettings {
     pub keyframe_min_interval: Duration,
     /// The test picture only: an object crosses it this often (`None`: it stays still).
     pub simulated_motion: Option<Duration>,
+    /// The sound, encoded once beside the picture (`None`: picture only).
+    pub audio: Option<AudioSource>,
 }
 
 impl VideoSettings {
@@ -41,6 +44,7 @@ impl VideoSettings {
             key_int: 30,
             keyframe_min_interval: Duration::from_millis(250),
             simulated_motion: None,
+            audio: None,
         }
     }
 }

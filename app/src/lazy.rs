@@ -35,11 +35,11 @@ macro_rules! split_page {
     ($chunk:ident, $load:ident, $view:ident, $page:expr) => {
         #[cfg(feature = "split")]
         #[leptos::wasm_split::wasm_split(
-            $chunk,
-            wasm_split_path = ::leptos::wasm_split,
-            preload($load),
-            fallible
-        )]
+                    $chunk,
+                    wasm_split_path = ::leptos::wasm_split,
+                    preload($load),
+                    fallible
+                )]
         pub fn $view() -> Result<AnyView, LoadError> {
             Ok($page.into_any())
         }
@@ -65,7 +65,12 @@ mod points {
     use crate::pages::{account::Account, pair::Pair, register::Register, watch::WatchPage};
     use leptos::prelude::*;
 
-    split_page!(register, load_register, register_view, view! { <Register/> });
+    split_page!(
+        register,
+        load_register,
+        register_view,
+        view! { <Register/> }
+    );
     split_page!(pair, load_pair, pair_view, view! { <Pair/> });
     split_page!(watch, load_watch, watch_view, view! { <WatchPage/> });
     split_page!(account, load_account, account_view, view! { <Account/> });

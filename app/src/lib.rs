@@ -33,7 +33,10 @@ mod size_budget;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    let path = leptos::prelude::window().location().pathname().unwrap_or_default();
+    let path = leptos::prelude::window()
+        .location()
+        .pathname()
+        .unwrap_or_default();
     let page = router::Page::at(&path);
     if lazy::is_loaded(page) {
         leptos::mount::hydrate_body(App);

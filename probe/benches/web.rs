@@ -233,7 +233,9 @@ async fn main() {
         "all", total.0, total.1, total.2
     );
     let hashes = std::fs::read_to_string(site.join("hash.txt")).unwrap_or_default();
-    let chunks: Vec<String> = lazy_files(&hashes).filter(|f| f.ends_with(".wasm")).collect();
+    let chunks: Vec<String> = lazy_files(&hashes)
+        .filter(|f| f.ends_with(".wasm"))
+        .collect();
     if !chunks.is_empty() {
         println!("fetched when their page opens:");
     }

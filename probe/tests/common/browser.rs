@@ -858,7 +858,12 @@ impl Browser {
                 .collect();
             // Chromium writes `.org.chromium.*` and `*.crdownload` first, Firefox `*.part` (and
             // an empty file under the final name), then they rename: done when none is left.
-            let name = |path: &PathBuf| path.file_name().unwrap_or_default().to_string_lossy();
+            let name = |path: &PathBuf| {
+                path.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            };
             let writing = |path: &PathBuf| {
                 let name = name(path);
                 name.starts_with('.') || name.ends_with(".crdownload") || name.ends_with(".part")
@@ -868,7 +873,7 @@ impl Browser {
             }
             let path = paths.first()?;
             let bytes = std::fs::read(path).ok().filter(|b| !b.is_empty())?;
-            Some((name(path).into_owned(), bytes))
+            Some((name(path), bytes))
         })
         .await
     }

@@ -82,6 +82,17 @@ ensure_wasm_bindgen() {
   fi
 }
 
+# wasm-split-cli, which splits the release WASM into the main module and the lazily loaded
+# pages' chunks (app/src/lazy.rs): the version cargo-leptos 0.3.10 embeds, which reads what
+# the wasm_split macros in Cargo.lock write.
+ensure_wasm_split() {
+  local want=0.2.3
+  # The tool prints no version of its own; cargo's list of what it installed has it.
+  command -v wasm-split-cli >/dev/null &&
+    cargo install --list | grep -q "^wasm_split_cli_support v$want:" && return 0
+  cargo install wasm_split_cli_support --version "$want" --locked --features build-binary
+}
+
 # The development tools: cargo-leptos (`cargo leptos watch`, live reload) and, with `trunk`,
 # trunk (the client-rendered build). No script of MuMu's builds with them; a developer who wants
 # them runs this once (prebuilt from ../shared/tools when there, else about 12 minutes, 6 more

@@ -3,13 +3,11 @@
 use crate::auth::{self, Auth};
 use crate::components::camera::WatchClick;
 use crate::components::nav::Nav;
-use crate::pages::{
-    account::Account, dashboard::Dashboard, login::Login, not_found::NotFound, pair::Pair,
-    register::Register, watch::WatchPage,
-};
+use crate::lazy::{self, SplitPage};
+use crate::pages::{dashboard::Dashboard, login::Login, not_found::NotFound};
 use crate::router::{Location, Page};
 use crate::signaling::Signaling;
-use leptos::either::EitherOf7;
+use leptos::either::EitherOf4;
 use leptos::prelude::*;
 use leptos_meta::{Meta, MetaTags, Title, provide_meta_context};
 
@@ -104,16 +102,14 @@ pub fn App() -> impl IntoView {
         }
     });
 
-    // A new page only when the path names another one: a page reads its query itself.
+    // A new page only when the path names another one: a page reads its query itself. The
+    // first load's pages are here; the others come in chunks of their own (`lazy`).
     let page = Memo::new(move |_| location.page());
     let page_view = move || match page.get().provide() {
-        Page::Dashboard => EitherOf7::A(view! { <Dashboard/> }),
-        Page::Login => EitherOf7::B(view! { <Login/> }),
-        Page::Register => EitherOf7::C(view! { <Register/> }),
-        Page::Pair => EitherOf7::D(view! { <Pair/> }),
-        Page::Watch => EitherOf7::E(view! { <WatchPage/> }),
-        Page::Account => EitherOf7::F(view! { <Account/> }),
-        Page::NotFound => EitherOf7::G(view! { <NotFound/> }),
+        page if lazy::is_split(page) => EitherOf4::A(view! { <SplitPage page=page/> }),
+        Page::Dashboard => EitherOf4::B(view! { <Dashboard/> }),
+        Page::Login => EitherOf4::C(view! { <Login/> }),
+        _ => EitherOf4::D(view! { <NotFound/> }),
     };
 
     view! {

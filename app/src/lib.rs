@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod components;
 pub mod format;
+pub mod lazy;
 pub mod pages;
 pub mod return_to;
 pub mod router;
@@ -25,10 +26,28 @@ mod browser_support;
 #[cfg(test)]
 mod size_budget;
 
-/// The browser's entry point after the server's HTML has arrived: take it over.
+/// The browser's entry point after the server's HTML has arrived: take it over. A page whose
+/// code is in a chunk of its own (`lazy`) is taken over once the chunk is here: the view that
+/// hydrates it must be the page itself, as the server rendered it.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    let path = leptos::prelude::window()
+        .location()
+        .pathname()
+        .unwrap_or_default();
+    let page = router::Page::at(&path);
+    if lazy::is_loaded(page) {
+        leptos::mount::hydrate_body(App);
+        return;
+    }
+    wasm_bindgen_futures::spawn_local(async move {
+        if lazy::load(page).await {
+            leptos::mount::hydrate_body(App);
+        } else {
+            // The server's page stays, readable but inert; the chunk's loader logged why.
+            leptos::logging::error!("the code of this page did not arrive: reload the page");
+        }
+    });
 }

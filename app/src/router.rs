@@ -2,7 +2,8 @@
 //! the page again, back and forward, and the address's query.
 //!
 //! The app has seven pages and no nested routes, so a router of its own is one enum and a match:
-//! the pages render through `EitherOf7`, statically typed, where leptos_router erased every route
+//! the pages render through `EitherOf4` (the first load's three, and the others, which `lazy`
+//! loads in chunks of their own), statically typed, where leptos_router erased every route
 //! to `AnyView` and brought its matching machinery along (together about a fifth of the app's
 //! WASM; see docs/browsers.md, "The app's size").
 

@@ -33,7 +33,12 @@ fn no_view_is_type_erased() {
             files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
             continue;
         }
-        if path.ends_with("size_budget.rs") || path.extension().is_none_or(|e| e != "rs") {
+        // lazy.rs erases each split page at its chunk's boundary, which is what keeps the
+        // page's code out of the first load.
+        if path.ends_with("size_budget.rs")
+            || path.ends_with("lazy.rs")
+            || path.extension().is_none_or(|e| e != "rs")
+        {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();

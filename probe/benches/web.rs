@@ -49,10 +49,11 @@ fn sizes(file: &Path) -> (u64, u64, u64) {
 }
 
 /// The app's three files in `site`, by the names a release build gave them (`hash.txt`), or
-/// plain in a development build.
+/// plain in a development build, then the split-off pages' loader (`lazy: <name>.js`, which
+/// the JS imports): what the first load fetches.
 fn app_files(site: &Path) -> Vec<String> {
     let hashes = std::fs::read_to_string(site.join("hash.txt")).unwrap_or_default();
-    ["wasm", "js", "css"]
+    let mut files: Vec<String> = ["wasm", "js", "css"]
         .iter()
         .map(|ext| {
             match hashes
@@ -63,7 +64,17 @@ fn app_files(site: &Path) -> Vec<String> {
                 None => format!("mumu.{ext}"),
             }
         })
-        .collect()
+        .collect();
+    files.extend(lazy_files(&hashes).filter(|f| f.ends_with(".js")));
+    files
+}
+
+/// The split-off pages' files a release build lists in its `hash.txt`.
+fn lazy_files(hashes: &str) -> impl Iterator<Item = String> + '_ {
+    hashes
+        .lines()
+        .filter_map(|l| l.strip_prefix("lazy: "))
+        .map(str::to_owned)
 }
 
 /// What the browsers say they are.
@@ -210,17 +221,28 @@ async fn main() {
     println!(
         "\nDownload size, bytes (what the server sends: Brotli, or gzip to a browser without it)"
     );
-    println!("{:<28} {:>10} {:>10} {:>10}", "", "raw", "brotli", "gzip");
+    println!("{:<34} {:>10} {:>10} {:>10}", "", "raw", "brotli", "gzip");
     let mut total = (0, 0, 0);
     for file in app_files(&site) {
         let (raw, brotli, gzip) = sizes(&site.join("pkg").join(&file));
         total = (total.0 + raw, total.1 + brotli, total.2 + gzip);
-        println!("{file:<28} {raw:>10} {brotli:>10} {gzip:>10}");
+        println!("{file:<34} {raw:>10} {brotli:>10} {gzip:>10}");
     }
     println!(
-        "{:<28} {:>10} {:>10} {:>10}",
+        "{:<34} {:>10} {:>10} {:>10}",
         "all", total.0, total.1, total.2
     );
+    let hashes = std::fs::read_to_string(site.join("hash.txt")).unwrap_or_default();
+    let chunks: Vec<String> = lazy_files(&hashes)
+        .filter(|f| f.ends_with(".wasm"))
+        .collect();
+    if !chunks.is_empty() {
+        println!("fetched when their page opens:");
+    }
+    for file in chunks {
+        let (raw, brotli, gzip) = sizes(&site.join("pkg").join(&file));
+        println!("{file:<34} {raw:>10} {brotli:>10} {gzip:>10}");
+    }
 
     let only = std::env::var("MUMU_BENCH_ONLY").unwrap_or_default();
     if only != "recording" {

@@ -128,6 +128,65 @@ async fn tile_says_it_cannot_play(browser: &Browser, words: &[&str]) {
     browser.screenshot("cannot-play").await;
 }
 
+/// Whether the site under test splits the rarely used pages off (a release build: its
+/// hash.txt lists their chunks).
+fn split_site() -> bool {
+    std::fs::read_to_string(site_root().join("hash.txt")).is_ok_and(|t| t.contains("lazy:"))
+}
+
+/// The split-off pages whose chunk this document has fetched (`watch` for
+/// `/pkg/split_watch.<hash>.wasm`), in the order fetched.
+async fn chunks_fetched(browser: &Browser) -> Vec<String> {
+    let names = browser
+        .js(
+            "return performance.getEntriesByType('resource') \
+               .map(e => new URL(e.name).pathname) \
+               .filter(p => p.startsWith('/pkg/split_')) \
+               .map(p => p.slice('/pkg/split_'.length).split('.')[0])",
+            vec![],
+        )
+        .await;
+    serde_json::from_value(names).unwrap()
+}
+
+/// Opens the watch page by its address, as a bookmark or a shared link does: the server renders
+/// it, and the app hydrates it once the page's chunk is here (only that page's). The video plays
+/// and the page answers clicks. Then the dashboard by its address fetches no chunk at all.
+async fn a_split_page_opens_by_its_address(browser: &Browser, base: &str) {
+    let href = browser
+        .js(
+            "return document.querySelector('li.device[data-online=true] a.button.primary').getAttribute('href')",
+            vec![],
+        )
+        .await;
+    browser
+        .goto(&format!("{base}{}", href.as_str().unwrap()))
+        .await;
+    browser
+        .wait_js(
+            "the video playing on the watch page opened by its address",
+            Duration::from_secs(20),
+            "const v = document.querySelector('.tile video'); \
+             return v && v.videoWidth > 0 && v.currentTime > 0",
+        )
+        .await;
+    // Hydrated: the stats button opens the panel, which only the app can do.
+    browser.click(".tile button[aria-expanded]").await;
+    browser.find(".tile .stats").await;
+    if split_site() {
+        assert_eq!(chunks_fetched(browser).await, ["watch"]);
+    }
+    browser.goto(&format!("{base}/")).await;
+    browser.find("li.device[data-online=true]").await;
+    if split_site() {
+        assert_eq!(
+            chunks_fetched(browser).await,
+            Vec::<String>::new(),
+            "the dashboard's first load fetches no chunk"
+        );
+    }
+}
+
 /// No Content-Security-Policy violation and no panic in the console; with `strict`, no error of
 /// any kind either.
 async fn assert_console_clean(browser: &Browser, strict: bool) {
@@ -206,6 +265,10 @@ async fn webkit_registers_pairs_and_says_it_cannot_play_live_video() {
     // The server's page renders and the app takes it over; register, log out, then the
     // camera's QR link.
     register_newcomer(&browser, &base).await;
+    if split_site() {
+        // Opened by its address, the register page hydrated with its own chunk alone.
+        assert_eq!(chunks_fetched(&browser).await, ["register"]);
+    }
     log_out(&browser).await;
     follow_the_pairing_link(&browser, &base, &code).await;
     let ok = submit_pairing(&browser, &code, "Porch")
@@ -310,7 +373,11 @@ async fn a_newcomer_pairs_watches_and_manages_cameras(kind: Kind) {
         )
         .await;
 
-    // Watch: the video plays at the camera's size and keeps decoding.
+    // A page whose code is split off, opened by its address.
+    a_split_page_opens_by_its_address(&browser, &base).await;
+
+    // Watch: the video plays at the camera's size and keeps decoding; its code arrives when the
+    // page opens in the app.
     browser.record_peers().await;
     browser.click("li.device a.button.primary").await;
     browser
@@ -328,6 +395,9 @@ async fn a_newcomer_pairs_watches_and_manages_cameras(kind: Kind) {
         )
         .await;
     assert!(width.as_u64().unwrap() >= 640, "videoWidth {width}");
+    if split_site() {
+        assert_eq!(chunks_fetched(&browser).await, ["watch"]);
+    }
     browser.assert_frames_rise(1).await;
     browser.assert_safari_rules().await;
     let tile = browser.find(".tile").await;

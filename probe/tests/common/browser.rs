@@ -851,22 +851,29 @@ impl Browser {
     /// The first file the browser finished downloading, waiting up to 10 s for one.
     pub async fn downloaded(&self) -> (String, Vec<u8>) {
         wait_until("a download", Duration::from_secs(10), || {
-            std::fs::read_dir(self.downloads.path())
+            let paths: Vec<_> = std::fs::read_dir(self.downloads.path())
                 .ok()?
                 .flatten()
                 .map(|entry| entry.path())
-                // Chromium writes `.org.chromium.*` and `*.crdownload` first, Firefox `*.part`,
-                // then they rename.
-                .find(|path| {
-                    let name = path.file_name().unwrap_or_default().to_string_lossy();
-                    !name.starts_with('.')
-                        && !name.ends_with(".crdownload")
-                        && !name.ends_with(".part")
-                })
-                .and_then(|path| {
-                    let name = path.file_name()?.to_string_lossy().into_owned();
-                    Some((name, std::fs::read(&path).ok()?))
-                })
+                .collect();
+            // Chromium writes `.org.chromium.*` and `*.crdownload` first, Firefox `*.part` (and
+            // an empty file under the final name), then they rename: done when none is left.
+            let name = |path: &PathBuf| {
+                path.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            };
+            let writing = |path: &PathBuf| {
+                let name = name(path);
+                name.starts_with('.') || name.ends_with(".crdownload") || name.ends_with(".part")
+            };
+            if paths.iter().any(writing) {
+                return None;
+            }
+            let path = paths.first()?;
+            let bytes = std::fs::read(path).ok().filter(|b| !b.is_empty())?;
+            Some((name(path), bytes))
         })
         .await
     }

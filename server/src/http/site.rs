@@ -4,7 +4,9 @@
 //! A release build (`scripts/build-site --release`) names the app's files by their content
 //! (`pkg/mumu.<hash>.wasm`, listed in the site root's `hash.txt`) and writes Brotli and gzip
 //! copies beside them: those files never change, so browsers keep them for a year, and a new
-//! release is a new name that the next page (never cached) points to.
+//! release is a new name that the next page (never cached) points to. The same holds for the
+//! split-off pages' chunks and their loader (`lazy:` lines of `hash.txt`), which the app fetches
+//! itself when such a page opens.
 
 use super::credential::Resolved;
 use crate::state::SharedState;
@@ -29,7 +31,7 @@ pub struct SiteConfigError {
 }
 
 /// The file in the site root that names the content-hashed files (`js: <hash>` lines, the
-/// format leptos's `HydrationScripts` reads).
+/// format leptos's `HydrationScripts` reads, and `lazy: <file name>` lines for the chunks).
 const HASH_FILE: &str = "hash.txt";
 
 /// How long a browser keeps a content-hashed file: a year, never asking again.
@@ -63,6 +65,8 @@ struct Hashes {
     js: String,
     wasm: String,
     css: String,
+    /// The chunks of the split-off pages and their loader, by file name in the package folder.
+    lazy: Vec<String>,
 }
 
 impl Hashes {
@@ -77,10 +81,24 @@ impl Hashes {
                 .map(|(_, hash)| hash.trim().to_owned())
                 .filter(|hash| !hash.is_empty())
         };
+        let lazy = text
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .filter(|(key, _)| key.trim() == "lazy")
+            .map(|(_, name)| name.trim().to_owned())
+            .collect::<Vec<_>>();
+        // A name is one file of the package folder, never a path out of it.
+        if lazy
+            .iter()
+            .any(|name| name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.'))
+        {
+            return None;
+        }
         let hashes = Self {
             js: hash_of("js")?,
             wasm: hash_of("wasm")?,
             css: hash_of("css")?,
+            lazy,
             file,
         };
         let pkg = root.join(&*options.site_pkg_dir);
@@ -93,7 +111,7 @@ impl Hashes {
         .all(|(ext, hash)| {
             pkg.join(format!("{}.{hash}.{ext}", options.output_name))
                 .is_file()
-        });
+        }) && hashes.lazy.iter().all(|name| pkg.join(name).is_file());
         all_there.then_some(hashes)
     }
 }
@@ -133,9 +151,15 @@ pub struct Site {
 impl Site {
     pub fn new(options: LeptosOptions) -> Self {
         let immutable = match Hashes::read(&options) {
-            Some(_) => ["js", "wasm", "css"]
+            Some(hashes) => ["js", "wasm", "css"]
                 .iter()
                 .map(|ext| file_path(&options, ext))
+                .chain(
+                    hashes
+                        .lazy
+                        .iter()
+                        .map(|name| format!("/{}/{name}", options.site_pkg_dir)),
+                )
                 .collect(),
             None => Vec::new(),
         };
@@ -246,10 +270,16 @@ mod tests {
     #[test]
     fn a_release_site_is_served_under_its_hashed_names() {
         let (_dir, options) = site_with(&[
-            ("hash.txt", "js: aa11\nwasm: bb22\ncss: cc33\n"),
+            (
+                "hash.txt",
+                "lazy: split_watch.dd44.wasm\njs: aa11\nwasm: bb22\ncss: cc33\n\
+                 lazy: __wasm_split.aa11.js\n",
+            ),
             ("pkg/mumu.aa11.js", ""),
             ("pkg/mumu.bb22.wasm", ""),
             ("pkg/mumu.cc33.css", ""),
+            ("pkg/split_watch.dd44.wasm", ""),
+            ("pkg/__wasm_split.aa11.js", ""),
         ]);
         let hashes = Hashes::read(&options).unwrap();
         assert_eq!((&*hashes.js, &*hashes.wasm), ("aa11", "bb22"));
@@ -257,6 +287,8 @@ mod tests {
         let site = Site::new(options);
         assert_eq!(site.stylesheet, "/pkg/mumu.cc33.css");
         assert!(site.is_immutable("/pkg/mumu.bb22.wasm"));
+        assert!(site.is_immutable("/pkg/split_watch.dd44.wasm"));
+        assert!(site.is_immutable("/pkg/__wasm_split.aa11.js"));
         assert!(!site.is_immutable("/pkg/mumu.wasm"));
         assert!(!site.is_immutable("/favicon.svg"));
     }
@@ -274,6 +306,23 @@ mod tests {
         let site = Site::new(options);
         assert_eq!(site.stylesheet, "/pkg/mumu.css");
         assert!(!site.is_immutable("/pkg/mumu.wasm"));
+    }
+
+    #[test]
+    fn a_hash_file_naming_a_missing_chunk_or_a_path_is_ignored() {
+        let release = [
+            ("pkg/mumu.aa11.js", ""),
+            ("pkg/mumu.bb22.wasm", ""),
+            ("pkg/mumu.cc33.css", ""),
+            ("pkg/split_watch.dd44.wasm", ""),
+        ];
+        for lazy in ["split_pair.ee55.wasm", "../hash.txt", "/etc/passwd", ""] {
+            let mut files = release.to_vec();
+            let text = format!("js: aa11\nwasm: bb22\ncss: cc33\nlazy: {lazy}\n");
+            files.push(("hash.txt", &text));
+            let (_dir, options) = site_with(&files);
+            assert_eq!(Hashes::read(&options), None, "lazy: {lazy}");
+        }
     }
 
     #[test]

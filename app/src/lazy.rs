@@ -34,12 +34,7 @@ type LoadError = std::convert::Infallible;
 macro_rules! split_page {
     ($chunk:ident, $load:ident, $view:ident, $page:expr) => {
         #[cfg(feature = "split")]
-        #[leptos::wasm_split::wasm_split(
-                            $chunk,
-                            wasm_split_path = ::leptos::wasm_split,
-                            preload($load),
-                            fallible
-                        )]
+        #[leptos::wasm_split::wasm_split($chunk, wasm_split_path = ::leptos::wasm_split, preload($load), fallible)]
         pub fn $view() -> Result<AnyView, LoadError> {
             Ok($page.into_any())
         }

@@ -8,8 +8,8 @@
 //! (settings, events, thumbnails). `docs/events.md` has the design for people.
 
 pub mod detector;
-pub mod notices;
 pub mod handle;
+pub mod notices;
 pub mod picture;
 pub mod service;
 pub mod settings_file;

@@ -3,8 +3,8 @@
 //! off the raw frames when detection is on, and [`MotionService::apply`], which the viewer
 //! protocol calls when the owner draws new zones or masks.
 
-use super::notices::MotionNotices;
 use super::handle::MotionHandle;
+use super::notices::MotionNotices;
 use super::picture::GreyPicture;
 use super::settings_file::{self, SettingsFileError};
 use super::store::{EventStore, Retention, StoreError};

@@ -195,8 +195,11 @@ impl Deliver for Push {
         if !self.enabled() || users.is_empty() {
             return;
         }
-        let notification =
-            PushNotification::event(event.device_id.clone(), event.device_name.clone(), event.start);
+        let notification = PushNotification::event(
+            event.device_id.clone(),
+            event.device_name.clone(),
+            event.start,
+        );
         if let Err(e) = self.notify(
             &event.device_id,
             Recipients::Only(users.to_vec()),

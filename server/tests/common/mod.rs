@@ -8,8 +8,8 @@
 #![allow(dead_code)]
 
 pub mod postgres;
-pub mod receiver;
 pub mod push_service;
+pub mod receiver;
 
 use futures_util::{SinkExt, StreamExt};
 use mumu_server::Server;

@@ -342,9 +342,17 @@ stage_done() {
   stage_name=
 }
 
+# Stops a process and everything it started (a background job's cargo and rustc outlive its
+# subshell otherwise, holding cargo's lock and any lock the script was run under).
+kill_tree() {
+  local child
+  for child in $(pgrep -P "$1"); do kill_tree "$child"; done
+  kill "$1" 2>/dev/null || true
+}
+
 stage_exit() {
   local status=$? pid
-  for pid in "${background_pid[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${background_pid[@]}"; do kill_tree "$pid"; done
   if [ -n "${stage_name:-}" ]; then stage_done "failed ($status)"; fi
   if [ -n "${stage_owner:-}" ]; then
     echo

@@ -384,8 +384,10 @@ stack_tests! {
         let (status, json) = put(&server, "/api/webhook", token, &json!({"url": "https://93.184.215.14/x", "secret": "short"})).await;
         assert_eq!((status, error_code(&json)), (400, "validation"), "{json}");
         assert!(error_message(&json).contains("secret must be 16 to 128 characters"), "{json}");
-        // A 10 MB body is cut off at the limit.
-        let huge = json!({"url": format!("https://example.com/{}", "a".repeat(10 * 1024 * 1024))});
+        // A body far over the limit is cut off at it. (100 KB, not 10 MB: the server answers 413
+        // and closes as soon as the limit is passed, and a client still writing 10 MB then gets
+        // a broken pipe instead of the answer; the limit itself is what is tested.)
+        let huge = json!({"url": format!("https://example.com/{}", "a".repeat(100 * 1024))});
         let (status, json) = put(&server, "/api/webhook", token, &huge).await;
         assert_eq!((status, error_code(&json)), (413, "message_too_large"), "{json}");
         let (status, json) = server.get("/api/webhook", Some(token)).await;

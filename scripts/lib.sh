@@ -214,7 +214,7 @@ cross_dev_overlay() {
     # The version of the library installed, so the link names match its files.
     pkgs+=("$pkg:$arch=$(dpkg-query -W -f='${Version}' "${pkg%-dev}-0:$arch")")
   done
-  stamp="$dir/.unpacked ${pkgs[*]}"
+  stamp="$dir/.unpacked-relocatable ${pkgs[*]}"
   [ -f "$stamp" ] && return 0
   echo "unpacking ${pkgs[*]} into $dir"
   rm -rf "$dir" && mkdir -p "$dir"
@@ -222,7 +222,8 @@ cross_dev_overlay() {
   (cd "$tmp" && apt-get download -qq "${pkgs[@]}" 2>/dev/null)
   for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$dir"; done
   rm -rf "$tmp"
-  sed -i "s|^prefix=/usr\$|prefix=$dir/usr|" "$dir/usr/lib/$prefix/pkgconfig/"*.pc
+  # Relative to the .pc file itself, so the overlay still works after the target dir moves.
+  sed -i 's|^prefix=/usr$|prefix=${pcfiledir}/../../..|' "$dir/usr/lib/$prefix/pkgconfig/"*.pc
   local link
   for link in "$dir/usr/lib/$prefix/"*.so; do
     ln -sf "/usr/lib/$prefix/$(readlink "$link")" "$link"

@@ -151,6 +151,30 @@ struct Load {
 /// Watches running as tasks.
 type Watches = Vec<tokio::task::JoinHandle<Result<Summary, WatchError>>>;
 
+/// One picture size's rows of a side-by-side CPU comparison (viewers, CPU-s/s with the feature
+/// `on`, without it `off`), under `title` and the columns' heading when `heading`.
+pub(crate) fn print_on_off(
+    title: &str,
+    (on, off): (&str, &str),
+    label: &str,
+    rows: &[(usize, f64, f64)],
+    heading: bool,
+) {
+    if heading {
+        println!("\n{title}");
+        println!(
+            "{:<12} {:>7} {:>9} {:>9} {:>14}",
+            "size", "viewers", on, off, "added (% core)"
+        );
+    }
+    for (viewers, with, without) in rows {
+        println!(
+            "{label:<12} {viewers:>7} {with:>9.3} {without:>9.3} {:>14.1}",
+            (with - without) * 100.0
+        );
+    }
+}
+
 /// The CPU-s/s of each process over the same `window`.
 pub(crate) async fn cpu_over<const N: usize>(procs: [&Proc; N], window: Duration) -> [f64; N] {
     let (cpu0, t0) = (procs.map(Proc::cpu_seconds), Instant::now());

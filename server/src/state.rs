@@ -11,7 +11,6 @@ use crate::events::Events;
 use crate::metrics::Metrics;
 use crate::notify::Notify;
 use crate::notify::webhook::Webhooks;
-use crate::notify::webhook::address::AllowedHosts;
 use crate::notify::webhook::sender::WebhookSender;
 use crate::presence::Presence;
 use crate::push::Push;
@@ -179,7 +178,7 @@ impl AppState {
         let webhooks = Webhooks::new(
             db.clone(),
             clock.clone(),
-            AllowedHosts::new(&config.events.webhook_allowed_hosts),
+            crate::outbound::Guard::new(&config.events.webhook_allowed_hosts),
         );
         let push = Arc::new(Push::new(
             db.clone(),

@@ -114,24 +114,14 @@ pub fn print(all: &[AudioFigures]) {
     if all.is_empty() {
         return;
     }
-    println!(
-        "\nSound: agent CPU-s/s with --audio and without, the two agents side by side in one window, same viewers each"
-    );
-    println!(
-        "{:<12} {:>7} {:>9} {:>9} {:>14}",
-        "size", "viewers", "audio", "no audio", "added (% core)"
-    );
     for f in all {
-        for (viewers, on, off) in &f.cpu {
-            println!(
-                "{:<12} {:>7} {:>9.3} {:>9.3} {:>14.1}",
-                f.label,
-                viewers,
-                on,
-                off,
-                (on - off) * 100.0
-            );
-        }
+        crate::print_on_off(
+            "Sound: agent CPU-s/s with --audio and without, the two agents side by side in one window, same viewers each",
+            ("audio", "no audio"),
+            &f.label,
+            &f.cpu,
+            f.label == all[0].label,
+        );
         if let (Some((n0, on0, off0)), Some((n1, on1, off1))) = (f.cpu.first(), f.cpu.last())
             && n1 > n0
         {

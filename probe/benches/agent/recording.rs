@@ -153,24 +153,14 @@ pub fn print(all: &[RecordingFigures]) {
     if all.is_empty() {
         return;
     }
-    println!(
-        "\nRecording: agent CPU-s/s with recording on and off, the two agents side by side in one window, same viewers each"
-    );
-    println!(
-        "{:<12} {:>7} {:>9} {:>9} {:>14}",
-        "size", "viewers", "on", "off", "added (% core)"
-    );
     for f in all {
-        for (viewers, on, off) in &f.cpu {
-            println!(
-                "{:<12} {:>7} {:>9.3} {:>9.3} {:>14.1}",
-                f.label,
-                viewers,
-                on,
-                off,
-                (on - off) * 100.0
-            );
-        }
+        crate::print_on_off(
+            "Recording: agent CPU-s/s with recording on and off, the two agents side by side in one window, same viewers each",
+            ("on", "off"),
+            &f.label,
+            &f.cpu,
+            f.label == all[0].label,
+        );
     }
     for f in all {
         println!(

@@ -3,6 +3,7 @@
 
 use super::error::{ApiJson, ApiResult};
 use super::extract::User;
+use crate::auth::AuthedUser;
 use crate::state::SharedState;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -80,13 +81,7 @@ pub async fn notify_on(
     User(user): User,
     Path(id): Path<String>,
 ) -> ApiResult<Json<NotifyMe>> {
-    let device = DeviceId(id);
-    Ok(Json(
-        state
-            .push
-            .set_notify(user.id(), &user.session_id, &device, true)
-            .await?,
-    ))
+    set_notify(&state, &user, id, true).await
 }
 
 /// "Notify me" off: this login's browser no longer hears of the camera.
@@ -98,11 +93,19 @@ pub async fn notify_off(
     User(user): User,
     Path(id): Path<String>,
 ) -> ApiResult<Json<NotifyMe>> {
-    let device = DeviceId(id);
-    Ok(Json(
-        state
-            .push
-            .set_notify(user.id(), &user.session_id, &device, false)
-            .await?,
-    ))
+    set_notify(&state, &user, id, false).await
+}
+
+/// "Notify me" on or off for this login's browser.
+async fn set_notify(
+    state: &SharedState,
+    user: &AuthedUser,
+    id: String,
+    on: bool,
+) -> ApiResult<Json<NotifyMe>> {
+    let notify = state
+        .push
+        .set_notify(user.id(), &user.session_id, &DeviceId(id), on)
+        .await?;
+    Ok(Json(notify))
 }

@@ -10,7 +10,8 @@ pub mod sign;
 use crate::clock::SharedClock;
 use crate::db::Db;
 use crate::error::{Error, Result};
-use address::{AllowedHosts, check_url, resolve_checked};
+use crate::outbound::Guard;
+use address::{check_url, resolve_checked};
 use mumu_shared::UserId;
 use mumu_shared::api::{Webhook, WebhookRequest};
 use mumu_shared::validate::is_deceptive;
@@ -27,12 +28,12 @@ pub const MAX_SECRET_CHARS: usize = 128;
 pub struct Webhooks {
     db: Db,
     clock: SharedClock,
-    allowed: AllowedHosts,
+    allowed: Guard,
 }
 
 impl Webhooks {
     /// The service; `allowed` are the hosts the operator lets webhooks reach in private networks.
-    pub fn new(db: Db, clock: SharedClock, allowed: AllowedHosts) -> Self {
+    pub fn new(db: Db, clock: SharedClock, allowed: Guard) -> Self {
         Self { db, clock, allowed }
     }
 

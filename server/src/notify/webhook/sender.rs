@@ -5,12 +5,13 @@
 //! deadline; a timeout, a refused connection, a 5xx or a 429 is retried with a doubling delay,
 //! up to `MUMU_WEBHOOK_ATTEMPTS`; a private address is refused and never retried.
 
-use super::address::{AddressError, AllowedHosts, GuardedResolver, check_url};
+use super::address::{AddressError, check_url};
 use super::sign::{SIGNATURE_HEADER, TIMESTAMP_HEADER, signature};
 use crate::clock::SharedClock;
 use crate::config::EventSettings;
 use crate::db::Db;
 use crate::notify::{Deliver, EventNotification};
+use crate::outbound::{Guard, refusal_of};
 use mumu_shared::UserId;
 use mumu_shared::api::WebhookEvent;
 use std::sync::Arc;
@@ -73,7 +74,7 @@ struct Target {
 struct Policy {
     attempts: u32,
     first_retry: Duration,
-    allowed: AllowedHosts,
+    guard: Guard,
 }
 
 /// Delivers notifications to the recipients' webhooks.
@@ -86,22 +87,16 @@ pub struct WebhookSender {
 impl WebhookSender {
     /// Starts the dispatcher on the current runtime.
     pub fn spawn(db: Db, clock: SharedClock, settings: &EventSettings) -> anyhow::Result<Self> {
-        let allowed = AllowedHosts::new(&settings.webhook_allowed_hosts);
+        let guard = Guard::new(&settings.webhook_allowed_hosts);
         let timeout = Duration::from_millis(settings.webhook_timeout_ms);
-        let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver {
-                allowed: allowed.clone(),
-            }))
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .connect_timeout(timeout)
-            .timeout(timeout)
+        let client = guard
+            .client_builder(timeout)
             .user_agent(concat!("mumu-server/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let policy = Policy {
             attempts: settings.webhook_attempts.max(1),
             first_retry: Duration::from_millis(settings.webhook_retry_ms),
-            allowed,
+            guard,
         };
         let stats = Arc::new(WebhookStats::default());
         let (jobs, queue) = mpsc::channel(QUEUE);
@@ -232,7 +227,7 @@ async fn post(
     timestamp: i64,
 ) -> Outcome {
     // Checked again: the operator's list may have changed since the URL was set.
-    let url = match check_url(&target.url, &policy.allowed) {
+    let url = match check_url(&target.url, &policy.guard) {
         Ok(url) => url,
         Err(e) => {
             tracing::warn!(user_id = %target.user, error = %e, "webhook refused");
@@ -284,12 +279,5 @@ async fn post(
 /// The address refusal behind a failed request, if that is why it failed (the resolver said
 /// so, deep in the connection's error chain).
 fn address_error(e: &reqwest::Error) -> Option<AddressError> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(error) = source {
-        if let Some(refusal) = error.downcast_ref::<AddressError>() {
-            return Some(refusal.clone());
-        }
-        source = error.source();
-    }
-    None
+    refusal_of(e).map(AddressError::from)
 }

@@ -8,6 +8,10 @@
 //! `... --example motion_cost quiet [SECS]` instead runs the still simulator (1280x720, its
 //! clock included) with the detector for `SECS` (default 600) and prints the events it made:
 //! there should be none.
+//!
+//! `... --example motion_cost crossings [SECS] [EVERY]` runs the simulator with an object
+//! crossing every `EVERY` seconds (default 5) for `SECS` (default 120) and prints the crossings
+//! against the events: one event per crossing.
 
 use mumu_agent::media::VideoSettings;
 use mumu_agent::media::capture::{Capture, Encoder, Source};
@@ -65,6 +69,12 @@ async fn main() {
         args.next();
         let secs = args.next().and_then(|a| a.parse().ok()).unwrap_or(600);
         return quiet(Duration::from_secs(secs)).await;
+    }
+    if args.peek().is_some_and(|a| a == "crossings") {
+        args.next();
+        let secs = args.next().and_then(|a| a.parse().ok()).unwrap_or(120);
+        let every = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
+        return crossings(Duration::from_secs(secs), Duration::from_secs(every)).await;
     }
     let window = Duration::from_secs(args.next().and_then(|a| a.parse().ok()).unwrap_or(10));
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
@@ -131,8 +141,42 @@ fn simulator(width: u32, height: u32) -> VideoSettings {
 
 /// The still simulator watched for `length`: the events it made.
 async fn quiet(length: Duration) {
+    let (pictures, dropped, found) = detect(simulator(1280, 720), length).await;
+    println!(
+        "still simulator, 1280x720, {} s: {pictures} pictures looked at, {dropped} dropped, {} events {found:?}",
+        length.as_secs(),
+        found.len()
+    );
+}
+
+/// The simulator with an object crossing every `every`, watched for `length`: one event per
+/// crossing is right.
+async fn crossings(length: Duration, every: Duration) {
+    let settings = VideoSettings {
+        simulated_motion: Some(every),
+        ..simulator(1280, 720)
+    };
+    let started = Instant::now();
+    let (pictures, dropped, found) = detect(settings, length).await;
+    // A crossing starts at every multiple of `every` of the picture's clock, the first at once.
+    let crossings = started.elapsed().as_millis() / every.as_millis().max(1) + 1;
+    let starts: Vec<i64> = found.iter().map(|e| e.start).collect();
+    println!(
+        "simulator crossing every {} s, 1280x720, {} s: {pictures} pictures looked at, {dropped} dropped, {crossings} crossings, {} events (one per crossing is right), starts {starts:?}",
+        every.as_secs(),
+        length.as_secs(),
+        found.len()
+    );
+}
+
+/// Detection on the simulator `settings` for `length`: pictures looked at, dropped, and the
+/// events made.
+async fn detect(
+    settings: VideoSettings,
+    length: Duration,
+) -> (u64, u64, Vec<mumu_shared::events::EventRecord>) {
     let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let capture = Capture::start(&simulator(1280, 720), events).expect("the pipeline starts");
+    let capture = Capture::start(&settings, events).expect("the pipeline starts");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let service = MotionService::start_with(
         &capture,
@@ -148,12 +192,6 @@ async fn quiet(length: Duration) {
     tokio::task::spawn_blocking(move || service.stop())
         .await
         .expect("stopped");
-    println!(
-        "still simulator, 1280x720, {} s: {} pictures looked at, {} dropped, {} events {found:?}",
-        length.as_secs(),
-        health.pictures,
-        health.pictures_dropped,
-        found.len()
-    );
     capture.shut_down();
+    (health.pictures, health.pictures_dropped, found)
 }

@@ -3,11 +3,11 @@
 //! refusal comes back as the server worded it ([`ApiError`]).
 
 use crate::api::{ApiError, NO_BODY, call};
-use mumu_shared::api::{
-    Arming, Device, Invitation, InvitationRequest, NewInvitation, QuietHours, Share,
-    ShareRequest, UpdateShareRequest, Webhook, WebhookRequest,
-};
 use mumu_shared::ErrorCode;
+use mumu_shared::api::{
+    Arming, Device, Invitation, InvitationRequest, NewInvitation, QuietHours, Share, ShareRequest,
+    UpdateShareRequest, Webhook, WebhookRequest,
+};
 
 /// A path segment as the address needs it: a username or an email (`@`, `+`, `.`) sent as it
 /// is typed, whatever it holds.

@@ -84,12 +84,7 @@ use points::*;
 pub fn is_split(page: Page) -> bool {
     matches!(
         page,
-        Page::Register
-            | Page::Pair
-            | Page::Watch
-            | Page::Account
-            | Page::Sharing
-            | Page::Household
+        Page::Register | Page::Pair | Page::Watch | Page::Account | Page::Sharing | Page::Household
     )
 }
 

@@ -25,7 +25,8 @@ pub fn copy_text(text: &str) -> bool {
     else {
         return false;
     };
-    let Some(write) = get(&clipboard, "writeText").and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+    let Some(write) =
+        get(&clipboard, "writeText").and_then(|f| f.dyn_into::<js_sys::Function>().ok())
     else {
         return false;
     };

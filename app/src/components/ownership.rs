@@ -7,8 +7,8 @@ use crate::household_api;
 use crate::router::Link;
 use crate::signaling::Signaling;
 use leptos::prelude::*;
-use mumu_shared::api::AccessRole;
 use mumu_shared::DeviceId;
+use mumu_shared::api::AccessRole;
 
 /// One camera's role for this person and, when it is shared with them, its owner's username.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,8 +30,10 @@ impl Ownership {
         provide_context(ownership);
         let ids = Memo::new(move |_| {
             signaling.devices.with(|list| {
-                let mut ids: Vec<String> =
-                    list.iter().map(|d| d.device_id.as_str().to_owned()).collect();
+                let mut ids: Vec<String> = list
+                    .iter()
+                    .map(|d| d.device_id.as_str().to_owned())
+                    .collect();
                 ids.sort();
                 ids
             })
@@ -60,7 +62,8 @@ impl Ownership {
     }
 
     fn of(self, id: &DeviceId) -> Option<Whose> {
-        self.0.with(|list| list.iter().find(|w| &w.id == id).cloned())
+        self.0
+            .with(|list| list.iter().find(|w| &w.id == id).cloned())
     }
 }
 
@@ -68,12 +71,17 @@ impl Ownership {
 #[component]
 pub fn SharedByMark(device_id: DeviceId) -> impl IntoView {
     let ownership = use_context::<Ownership>();
-    let owner = move || ownership.and_then(|o| o.of(&device_id)).and_then(|w| w.shared_by);
+    let owner = move || {
+        ownership
+            .and_then(|o| o.of(&device_id))
+            .and_then(|w| w.shared_by)
+    };
     move || {
         owner().map(|owner| {
+            let name = owner.clone();
             view! {
-                <p class="shared-by small" data-test="shared-by" data-owner=owner.clone()>
-                    "Shared by "<strong>{owner}</strong>
+                <p class="shared-by small" data-test="shared-by" data-owner=owner>
+                    "Shared by "<strong>{name}</strong>
                 </p>
             }
         })

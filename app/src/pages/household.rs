@@ -27,7 +27,10 @@ pub fn Household() -> impl IntoView {
 }
 
 /// A sentence for a form's outcome: success in green, the server's refusal in red.
-fn outcome_view(outcome: RwSignal<Option<Result<String, String>>>, test: &'static str) -> impl IntoView {
+fn outcome_view(
+    outcome: RwSignal<Option<Result<String, String>>>,
+    test: &'static str,
+) -> impl IntoView {
     move || {
         outcome.get().map(|result| match result {
             Ok(text) => Either::Left(view! { <p class="success" role="status" data-test=format!("{test}-ok")>{text}</p> }),
@@ -87,7 +90,8 @@ fn Invitations() -> impl IntoView {
             ));
         });
     };
-    reload();
+    // In the browser only (effects do not run on the server).
+    Effect::new(move |_| reload());
     let make = move |_| {
         busy.set(true);
         outcome.set(None);
@@ -115,10 +119,13 @@ fn Invitations() -> impl IntoView {
             Err("This browser gives no clipboard to this page: select the link and copy it.".into())
         }));
     };
+    // Read only once the list is here, in the browser.
     let open = move || {
-        let now = js_sys::Date::now() as i64;
         list.with(|l| match l {
-            Some(Ok(all)) => all.iter().filter(|i| is_open(i, now)).cloned().collect(),
+            Some(Ok(all)) => {
+                let now = js_sys::Date::now() as i64;
+                all.iter().filter(|i| is_open(i, now)).cloned().collect()
+            }
             _ => Vec::new(),
         })
     };
@@ -207,11 +214,13 @@ fn mode_text(mode: ArmingMode) -> &'static str {
 fn ArmingSection(admin: Signal<bool>) -> impl IntoView {
     let mode = RwSignal::new(None::<ArmingMode>);
     let outcome = RwSignal::new(None::<Result<String, String>>);
-    leptos::task::spawn_local(async move {
-        match household_api::arming().await {
-            Ok(arming) => mode.set(Some(arming.mode)),
-            Err(error) => outcome.set(Some(Err(error.to_string()))),
-        }
+    Effect::new(move |_| {
+        leptos::task::spawn_local(async move {
+            match household_api::arming().await {
+                Ok(arming) => mode.set(Some(arming.mode)),
+                Err(error) => outcome.set(Some(Err(error.to_string()))),
+            }
+        });
     });
     let choose = move |chosen: ArmingMode| {
         let before = mode.get_untracked();
@@ -232,7 +241,11 @@ fn ArmingSection(admin: Signal<bool>) -> impl IntoView {
     };
     let choices = [
         (ArmingMode::Away, "Away", "every camera's events notify"),
-        (ArmingMode::Home, "Home", "only cameras set to notify always"),
+        (
+            ArmingMode::Home,
+            "Home",
+            "only cameras set to notify always",
+        ),
         (ArmingMode::Off, "Off", "no camera notifies"),
     ];
     view! {
@@ -242,8 +255,9 @@ fn ArmingSection(admin: Signal<bool>) -> impl IntoView {
                 <legend>"Which events notify the household"</legend>
                 {choices.into_iter().map(|(value, label, what)| {
                     let id = format!("arming-{}", mode_text(value));
+                    let for_id = id.clone();
                     view! {
-                        <label class="check" for=id.clone()>
+                        <label class="check" for=for_id>
                             <input type="radio" name="arming" id=id value=mode_text(value)
                                 prop:checked=move || mode.get() == Some(value)
                                 disabled=move || !admin.get()
@@ -282,16 +296,21 @@ fn QuietHoursSection() -> impl IntoView {
     let start = RwSignal::new(String::from("22:00"));
     let end = RwSignal::new(String::from("07:00"));
     let outcome = RwSignal::new(None::<Result<String, String>>);
-    leptos::task::spawn_local(async move {
-        match household_api::quiet_hours().await {
-            Ok(Some(hours)) => {
-                start.set(hours.start.clone());
-                end.set(hours.end.clone());
-                current.set(Some(hours));
+    // The browser's offset, known in the browser only.
+    let offset = RwSignal::new(None::<i16>);
+    Effect::new(move |_| {
+        offset.set(Some(local_offset_minutes()));
+        leptos::task::spawn_local(async move {
+            match household_api::quiet_hours().await {
+                Ok(Some(hours)) => {
+                    start.set(hours.start.clone());
+                    end.set(hours.end.clone());
+                    current.set(Some(hours));
+                }
+                Ok(None) => {}
+                Err(error) => outcome.set(Some(Err(error.to_string()))),
             }
-            Ok(None) => {}
-            Err(error) => outcome.set(Some(Err(error.to_string()))),
-        }
+        });
     });
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -316,7 +335,9 @@ fn QuietHoursSection() -> impl IntoView {
             match household_api::clear_quiet_hours().await {
                 Ok(()) => {
                     current.set(None);
-                    outcome.set(Some(Ok("No quiet hours: you are notified at any time.".into())));
+                    outcome.set(Some(Ok(
+                        "No quiet hours: you are notified at any time.".into()
+                    )));
                 }
                 Err(error) => outcome.set(Some(Err(error.to_string()))),
             }
@@ -339,7 +360,7 @@ fn QuietHoursSection() -> impl IntoView {
                     <button type="button" on:click=clear>"Clear"</button>
                 </Show>
             </form>
-            <p class="hint">"In this browser's time zone ("{offset_text(local_offset_minutes())}"); after a change of daylight saving time, save again."</p>
+            <p class="hint">"In this browser's time zone"{move || offset.get().map(|m| format!(" ({})", offset_text(m)))}"; after a change of daylight saving time, save again."</p>
             {outcome_view(outcome, "quiet-hours")}
         </section>
     }
@@ -353,11 +374,13 @@ fn WebhookSection() -> impl IntoView {
     let shown_secret = RwSignal::new(None::<String>);
     let outcome = RwSignal::new(None::<Result<String, String>>);
     let busy = RwSignal::new(false);
-    leptos::task::spawn_local(async move {
-        match household_api::webhook().await {
-            Ok(hook) => current.set(hook),
-            Err(error) => outcome.set(Some(Err(error.to_string()))),
-        }
+    Effect::new(move |_| {
+        leptos::task::spawn_local(async move {
+            match household_api::webhook().await {
+                Ok(hook) => current.set(hook),
+                Err(error) => outcome.set(Some(Err(error.to_string()))),
+            }
+        });
     });
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();

@@ -74,16 +74,20 @@ fn CameraSharing(device_id: DeviceId) -> impl IntoView {
     };
     // None while loading; the server's refusal (not the owner or an admin, no such camera).
     let shares = RwSignal::new(None::<Result<Vec<Share>, String>>);
-    {
+    // In the browser only (effects do not run on the server, which renders "Loading").
+    Effect::new({
         let id = id.clone();
-        leptos::task::spawn_local(async move {
-            shares.set(Some(
-                household_api::shares(&id)
-                    .await
-                    .map_err(|error| error.to_string()),
-            ));
-        });
-    }
+        move |_| {
+            let id = id.clone();
+            leptos::task::spawn_local(async move {
+                shares.set(Some(
+                    household_api::shares(&id)
+                        .await
+                        .map_err(|error| error.to_string()),
+                ));
+            });
+        }
+    });
     let list = move || {
         shares.with(|s| match s {
             Some(Ok(list)) => list.clone(),
@@ -143,7 +147,10 @@ const PERMISSIONS: [(&str, &str); 3] = [
 ];
 
 #[component]
-fn Invite(device_id: String, on_shared: impl Fn(Share) + Copy + Send + Sync + 'static) -> impl IntoView {
+fn Invite(
+    device_id: String,
+    on_shared: impl Fn(Share) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
     let who = RwSignal::new(String::new());
     let role = RwSignal::new(ShareRole::Viewer);
     let allowed = [
@@ -210,8 +217,9 @@ fn Invite(device_id: String, on_shared: impl Fn(Share) + Copy + Send + Sync + 's
                 <legend>"What they may do"</legend>
                 {PERMISSIONS.into_iter().zip(allowed).map(|((key, label), value)| {
                     let id = format!("share-{key}");
+                    let for_id = id.clone();
                     view! {
-                        <label class="check" for=id.clone()>
+                        <label class="check" for=for_id>
                             <input type="checkbox" id=id prop:checked=move || value.get()
                                 on:change=move |ev| value.set(event_target_checked(&ev))/>
                             {label}
@@ -367,7 +375,10 @@ mod tests {
         let mut list = vec![share("bob", false), share("dave", false)];
         with_share(&mut list, share("bob", true));
         with_share(&mut list, share("Carol", false));
-        let names: Vec<_> = list.iter().map(|s| (s.username.as_str(), s.recordings)).collect();
+        let names: Vec<_> = list
+            .iter()
+            .map(|s| (s.username.as_str(), s.recordings))
+            .collect();
         assert_eq!(names, [("bob", true), ("Carol", false), ("dave", false)]);
     }
 

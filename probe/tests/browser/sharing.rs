@@ -165,7 +165,9 @@ async fn the_owner_invites_shares_limits_and_revokes_in_chromium() {
     owner
         .find("li.share[data-username=bob][data-role=admin]")
         .await;
-    owner.goto(&owner.client.current_url().await.unwrap().to_string()).await;
+    owner
+        .goto(&owner.client.current_url().await.unwrap().to_string())
+        .await;
     owner
         .find("li.share[data-username=bob][data-role=admin]")
         .await;
@@ -215,7 +217,13 @@ async fn the_owner_invites_shares_limits_and_revokes_in_chromium() {
     let recorded = Duration::from_millis(u64::try_from(now() - started).unwrap_or_default());
     tokio::time::sleep(Duration::from_secs(25).saturating_sub(recorded)).await;
     bob.open_recordings().await;
-    access_becomes(&bob, "records", "bob sees the recordings", Duration::from_secs(10)).await;
+    access_becomes(
+        &bob,
+        "records",
+        "bob sees the recordings",
+        Duration::from_secs(10),
+    )
+    .await;
     let back = started + 5_000;
     bob.click_timeline_at(back).await;
     bob.wait_js(
@@ -236,7 +244,10 @@ async fn the_owner_invites_shares_limits_and_revokes_in_chromium() {
     )
     .await;
     let said = text_of(&bob, ".history-message").await;
-    assert!(said.contains("may not see this camera's recordings"), "{said}");
+    assert!(
+        said.contains("may not see this camera's recordings"),
+        "{said}"
+    );
     bob.screenshot("bob-recordings-withdrawn").await;
     let tile = bob.find(".tile").await;
     assert_eq!(

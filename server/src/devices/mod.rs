@@ -389,10 +389,7 @@ mod tests {
             !grants_of(AccessRole::Admin, NONE).talk,
             "an admin share talks only when marked"
         );
-        let talk = SharePermissions {
-            talk: true,
-            ..NONE
-        };
+        let talk = SharePermissions { talk: true, ..NONE };
         assert!(grants_of(AccessRole::Viewer, talk).talk);
         assert!(!grants_of(AccessRole::Viewer, talk).recordings);
     }

@@ -1121,6 +1121,7 @@ async fn a_camera_without_recordings_serves_its_motion_settings_to_configure_gra
         grants: Grants {
             recordings: true,
             configure: true,
+            ..Grants::default()
         },
     }));
     viewer.send_text(&set);

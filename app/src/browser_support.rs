@@ -207,6 +207,19 @@ const USES: &[Use] = &[
     needs("api.HTMLAnchorElement.target"),
     needs("api.Location.origin"),
     needs("javascript.builtins.String.localeCompare"),
+    // The household's pages (pages/sharing.rs, pages/household.rs, components/confirm.rs)
+    needs("api.Window.confirm"),
+    needs("javascript.builtins.encodeURIComponent"),
+    needs("html.elements.input.type_checkbox"),
+    needs("html.elements.input.type_radio"),
+    needs("html.elements.input.type_time"),
+    needs("html.elements.input.readonly"),
+    needs("html.elements.select"),
+    needs("api.HTMLInputElement.checked"),
+    // In every browser, but in a secure context only: over plain http on a LAN address the
+    // page says so and the link stays on screen to copy by hand.
+    needs("api.Navigator.clipboard"),
+    needs("api.Clipboard.writeText"),
     // The layout (style/main.css)
     needs("css.properties.aspect-ratio"),
     needs("css.properties.inset"),

@@ -58,6 +58,7 @@ macro_rules! split_page {
 mod points {
     use super::LoadError;
     use crate::pages::{account::Account, pair::Pair, register::Register, watch::WatchPage};
+    use crate::pages::{household::Household, sharing::Sharing};
     use leptos::prelude::*;
 
     split_page!(
@@ -69,6 +70,13 @@ mod points {
     split_page!(pair, load_pair, pair_view, view! { <Pair/> });
     split_page!(watch, load_watch, watch_view, view! { <WatchPage/> });
     split_page!(account, load_account, account_view, view! { <Account/> });
+    split_page!(sharing, load_sharing, sharing_view, view! { <Sharing/> });
+    split_page!(
+        household,
+        load_household,
+        household_view,
+        view! { <Household/> }
+    );
 }
 use points::*;
 
@@ -76,16 +84,16 @@ use points::*;
 pub fn is_split(page: Page) -> bool {
     matches!(
         page,
-        Page::Register | Page::Pair | Page::Watch | Page::Account
+        Page::Register | Page::Pair | Page::Watch | Page::Account | Page::Sharing | Page::Household
     )
 }
 
 thread_local! {
     /// The split pages whose chunk has arrived, one bit each.
-    static LOADED: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+    static LOADED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
-fn bit(page: Page) -> u8 {
+fn bit(page: Page) -> u32 {
     1 << page as u8
 }
 
@@ -102,6 +110,8 @@ pub async fn load(page: Page) -> bool {
         Page::Pair => load_pair().await,
         Page::Watch => load_watch().await,
         Page::Account => load_account().await,
+        Page::Sharing => load_sharing().await,
+        Page::Household => load_household().await,
         _ => Ok(()),
     };
     if loaded.is_ok() {
@@ -126,6 +136,8 @@ fn view_of(page: Page) -> Option<AnyView> {
         Page::Pair => now(pair_view()),
         Page::Watch => now(watch_view()),
         Page::Account => now(account_view()),
+        Page::Sharing => now(sharing_view()),
+        Page::Household => now(household_view()),
         _ => None,
     };
     view.and_then(Result::ok)
@@ -179,6 +191,8 @@ mod tests {
             Page::Pair,
             Page::Watch,
             Page::Account,
+            Page::Sharing,
+            Page::Household,
             Page::NotFound,
         ] {
             assert!(is_loaded(page), "{page:?}");

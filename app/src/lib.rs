@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod components;
 pub mod format;
+pub mod household_api;
 pub mod lazy;
 pub mod pages;
 pub mod return_to;

@@ -38,6 +38,8 @@ pub enum Page {
     Watch,
     Account,
     NotFound,
+    Sharing,
+    Household,
 }
 
 impl Page {
@@ -56,6 +58,8 @@ impl Page {
             "/pair" => Self::Pair,
             "/watch" => Self::Watch,
             "/account" => Self::Account,
+            "/sharing" => Self::Sharing,
+            "/household" => Self::Household,
             _ => Self::NotFound,
         }
     }
@@ -284,6 +288,8 @@ mod tests {
         assert_eq!(Page::at("/login/"), Page::Login);
         assert_eq!(Page::at("/watch"), Page::Watch);
         assert_eq!(Page::at("/pair"), Page::Pair);
+        assert_eq!(Page::at("/sharing"), Page::Sharing);
+        assert_eq!(Page::at("/household/"), Page::Household);
         assert_eq!(Page::at("/watch/x"), Page::NotFound);
         assert_eq!(Page::at("/Login"), Page::NotFound);
         assert_eq!(Page::at("//"), Page::NotFound);

@@ -30,6 +30,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "push subscriptions",
         include_str!("../migrations/0005_push_subscriptions.sql"),
     ),
+    (
+        6,
+        "share talk",
+        include_str!("../migrations/0006_share_talk.sql"),
+    ),
 ];
 
 /// The migrator over [`MIGRATIONS`]: the same versions, descriptions and checksums as

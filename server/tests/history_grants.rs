@@ -35,15 +35,15 @@ stack_tests! {
         let (owner, device, guest) = server.user_with_shared_device("alice", "bob").await;
         let shares = format!("/api/devices/{}/shares", device.device_id);
         let (_, list) = server.get(&shares, Some(&owner.access_token)).await;
-        assert_eq!(list, json!([{"username": "bob", "granted_at": list[0]["granted_at"], "role": "viewer", "recordings": false, "notifications": true}]));
+        assert_eq!(list, json!([{"username": "bob", "granted_at": list[0]["granted_at"], "role": "viewer", "recordings": false, "notifications": true, "talk": false}]));
         let mut cam = server.device_online(&device).await;
 
         let (mut bob, _) = server.viewer_online(&guest.access_token).await;
         let (_, request) = watch(&mut bob, &mut cam, &device.device_id).await;
-        assert_eq!(request.grants, Grants { recordings: false, configure: false }, "a share sees live video only, by default");
+        assert_eq!(request.grants, Grants { recordings: false, configure: false, talk: false }, "a share sees live video only, by default");
         let (mut alice, _) = server.viewer_online(&owner.access_token).await;
         let (_, request) = watch(&mut alice, &mut cam, &device.device_id).await;
-        assert_eq!(request.grants, Grants { recordings: true, configure: true }, "the owner sees recordings and configures, always");
+        assert_eq!(request.grants, Grants { recordings: true, configure: true, talk: true }, "the owner sees recordings and configures, always");
 
         let (status, json) = server.patch(&share_path(&device.device_id, "BOB"), &owner.access_token, &json!({"recordings": true})).await;
         assert_eq!(status, 200, "{json}");
@@ -52,7 +52,7 @@ stack_tests! {
         let (_, list) = server.get(&shares, Some(&owner.access_token)).await;
         assert_eq!(list[0]["recordings"], true);
         let (_, request) = watch(&mut bob, &mut cam, &device.device_id).await;
-        assert_eq!(request.grants, Grants { recordings: true, configure: false }, "a watch after the change carries it");
+        assert_eq!(request.grants, Grants { recordings: true, configure: false, talk: false }, "a watch after the change carries it");
     }
 
     async fn a_share_may_allow_recordings_from_the_start(stack) {
@@ -95,13 +95,13 @@ stack_tests! {
         let (status, json) = server.patch(&bob, &owner.access_token, &json!({"recordings": false})).await;
         assert_eq!(status, 200, "{json}");
         let told = grants_heard(&mut cam).await;
-        assert_eq!(told, SessionGrants { session_id: sessions[0].clone(), grants: Grants { recordings: false, configure: false } });
+        assert_eq!(told, SessionGrants { session_id: sessions[0].clone(), grants: Grants { recordings: false, configure: false, talk: false } });
         cam.silent_for(500).await; // carol's and alice's sessions keep theirs
 
         let (status, _) = server.patch(&bob, &owner.access_token, &json!({"recordings": true})).await;
         assert_eq!(status, 200);
         let told = grants_heard(&mut cam).await;
-        assert_eq!(told, SessionGrants { session_id: sessions[0].clone(), grants: Grants { recordings: true, configure: false } });
+        assert_eq!(told, SessionGrants { session_id: sessions[0].clone(), grants: Grants { recordings: true, configure: false, talk: false } });
         // The session itself goes on: the viewer was not told it ended.
         viewers[0].silent_for(200).await;
     }
@@ -121,21 +121,21 @@ stack_tests! {
 
         let (mut admin, _) = server.viewer_online(&dave.access_token).await;
         let (_, request) = watch(&mut admin, &mut cam, &device.device_id).await;
-        assert_eq!(request.grants, Grants { recordings: false, configure: true }, "an admin configures motion");
+        assert_eq!(request.grants, Grants { recordings: false, configure: true, talk: false }, "an admin configures motion");
         let (mut viewer, _) = server.viewer_online(&guest.access_token).await;
         let (ready, request) = watch(&mut viewer, &mut cam, &device.device_id).await;
-        assert_eq!(request.grants, Grants { recordings: false, configure: false }, "a viewer share does not");
+        assert_eq!(request.grants, Grants { recordings: false, configure: false, talk: false }, "a viewer share does not");
 
         // Made an admin while watching: the camera hears it for that session.
         let (status, json) = server.patch(&share_path(&device.device_id, bob), &owner.access_token, &json!({"role": "admin"})).await;
         assert_eq!(status, 200, "{json}");
         let told = grants_heard(&mut cam).await;
-        assert_eq!(told, SessionGrants { session_id: ready.session_id.clone(), grants: Grants { recordings: false, configure: true } });
+        assert_eq!(told, SessionGrants { session_id: ready.session_id.clone(), grants: Grants { recordings: false, configure: true, talk: false } });
         // And back: the camera stops taking settings from it at once.
         let (status, json) = server.patch(&share_path(&device.device_id, bob), &owner.access_token, &json!({"role": "viewer"})).await;
         assert_eq!(status, 200, "{json}");
         let told = grants_heard(&mut cam).await;
-        assert_eq!(told, SessionGrants { session_id: ready.session_id, grants: Grants { recordings: false, configure: false } });
+        assert_eq!(told, SessionGrants { session_id: ready.session_id, grants: Grants { recordings: false, configure: false, talk: false } });
         viewer.silent_for(200).await;
     }
 
@@ -202,7 +202,8 @@ async fn a_change_reaches_the_camera_on_another_server() {
                 session_id: ready.session_id.clone(),
                 grants: Grants {
                     recordings,
-                    configure: false
+                    configure: false,
+                    talk: false
                 }
             }
         );

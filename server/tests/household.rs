@@ -220,8 +220,8 @@ stack_tests! {
         let (status, json) = server.get(&shares, Some(&bob.access_token)).await;
         assert_eq!(status, 200, "{json}");
         assert_eq!(json, json!([
-            {"username": "bob", "granted_at": json[0]["granted_at"], "role": "admin", "recordings": false, "notifications": true},
-            {"username": "carol", "granted_at": json[1]["granted_at"], "role": "viewer", "recordings": false, "notifications": false},
+            {"username": "bob", "granted_at": json[0]["granted_at"], "role": "admin", "recordings": false, "notifications": true, "talk": false},
+            {"username": "carol", "granted_at": json[1]["granted_at"], "role": "viewer", "recordings": false, "notifications": false, "talk": false},
         ]));
         let (_, list) = server.get("/api/devices", Some(&bob.access_token)).await;
         assert_eq!(list[0]["role"], "admin");

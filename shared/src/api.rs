@@ -199,6 +199,9 @@ pub struct ShareRequest {
     /// Whether they may be notified of the camera's events (on when absent).
     #[serde(default = "yes")]
     pub notifications: bool,
+    /// Whether they may talk through the camera's speaker (off when absent).
+    #[serde(default)]
+    pub talk: bool,
 }
 
 fn yes() -> bool {
@@ -229,6 +232,10 @@ pub struct UpdateShareRequest {
     /// Whether they may be notified of the camera's events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notifications: Option<bool>,
+    /// Whether they may talk through the camera's speaker. Sessions they have open hear of
+    /// the change at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub talk: Option<bool>,
     /// Their role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<ShareRole>,
@@ -251,6 +258,9 @@ pub struct Share {
     /// Whether they may be notified of the camera's events.
     #[serde(default = "yes")]
     pub notifications: bool,
+    /// Whether they may talk through the camera's speaker (off unless the owner allowed it).
+    #[serde(default)]
+    pub talk: bool,
 }
 
 /// What the requesting user may do with a device.
@@ -276,6 +286,10 @@ pub struct Device {
     pub name: String,
     /// The requesting user's role.
     pub role: AccessRole,
+    /// The owner's username, when the device is shared with the requesting user (absent for
+    /// their own devices): the dashboard's "shared by" mark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_by: Option<String>,
     /// Whether its agent is connected now.
     pub is_online: bool,
     /// When it was last connected or heard from.
@@ -620,6 +634,8 @@ mod tests {
         let request: ShareRequest = serde_json::from_str(r#"{"username":"bob"}"#).unwrap();
         assert!(!request.recordings);
         assert!(request.notifications);
+        assert!(!request.talk, "nobody talks through a camera unless allowed");
+        assert!(!share.talk);
         assert_eq!(request.role, ShareRole::Viewer);
         let user: User = serde_json::from_str(
             r#"{"id":"u","username":"bob","email":"b@example.com","created_at":1}"#,

@@ -235,6 +235,11 @@ pub struct Grants {
     /// over the history channel: the owner, and a person it is shared with as `admin`.
     #[serde(default)]
     pub configure: bool,
+    /// May send sound to the camera's speaker (talk back): the owner always; a person the
+    /// camera is shared with when the owner marked the share "may talk". A camera refuses talk
+    /// from a session without it.
+    #[serde(default)]
+    pub talk: bool,
 }
 
 /// Payload of `session_grants`.

@@ -477,14 +477,14 @@ golden! {
             viewer: "alice".into(),
             ice_servers: ice_servers(),
             ice_transport_policy: IceTransportPolicy::All,
-            grants: Grants { recordings: true, configure: true },
+            grants: Grants { recordings: true, configure: true, talk: true },
         }),
         TS + 60_004,
     ));
     device_session_grants: message("server_to_device.session_grants", envelope(
         ServerToDevice::SessionGrants(SessionGrants {
             session_id: session(),
-            grants: Grants { recordings: false, configure: false },
+            grants: Grants { recordings: false, configure: false, talk: false },
         }),
         TS + 300_000,
     ));
@@ -874,12 +874,14 @@ golden! {
         role: ShareRole::Viewer,
         recordings: false,
         notifications: true,
+        talk: false,
     });
     rest_share_request_recordings: rest("rest.share_request.recordings", ShareRequest {
         username: "carol@example.com".into(),
         role: ShareRole::Admin,
         recordings: true,
         notifications: false,
+        talk: true,
     });
     rest_update_share_request: rest("rest.update_share_request", UpdateShareRequest {
         recordings: Some(true),
@@ -939,6 +941,7 @@ golden! {
         role: ShareRole::Viewer,
         recordings: false,
         notifications: true,
+        talk: false,
     });
     rest_share_recordings: rest("rest.share.recordings", Share {
         username: "carol".into(),
@@ -946,11 +949,13 @@ golden! {
         role: ShareRole::Admin,
         recordings: true,
         notifications: false,
+        talk: true,
     });
     rest_device: rest("rest.device", Device {
         id: device(),
         name: "Front porch".into(),
         role: AccessRole::Owner,
+        shared_by: None,
         is_online: true,
         last_seen: Some(TS + 40_000),
         created_at: TS - 3_600_000,
@@ -962,6 +967,7 @@ golden! {
         id: DeviceId::from(DEVICE2),
         name: "Garage".into(),
         role: AccessRole::Viewer,
+        shared_by: Some("alice".into()),
         is_online: false,
         last_seen: None,
         created_at: 1_764_633_600_000,

@@ -1,8 +1,10 @@
 //! Pieces of pages.
 
 pub mod camera;
+pub mod confirm;
 pub mod field;
 pub mod nav;
+pub mod ownership;
 pub mod require_user;
 pub mod show;
 pub mod submit;

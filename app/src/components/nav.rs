@@ -44,6 +44,7 @@ pub fn Nav() -> impl IntoView {
                     <ul class="links">
                         <li><Link href="/">"Cameras"</Link></li>
                         <li><Link href="/pair">"Pair a camera"</Link></li>
+                        <li><Link href="/household">"Household"</Link></li>
                     </ul>
                     <div class="me">
                         {move || live().map(|(class, text)| view! {

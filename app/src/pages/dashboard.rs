@@ -3,6 +3,7 @@
 
 use crate::api;
 use crate::components::camera::{WatchClick, now_ms};
+use crate::components::ownership::{Ownership, SharedByMark, SharingLink};
 use crate::components::require_user::RequireUser;
 use crate::components::show::{Show, ShowElse};
 use crate::format;
@@ -28,6 +29,7 @@ pub fn Dashboard() -> impl IntoView {
 #[component]
 fn DeviceList() -> impl IntoView {
     let signaling = Signaling::get();
+    Ownership::follow();
     // "Last seen" moves on by itself.
     let now = RwSignal::new(0.0_f64);
     Effect::new(move |_| {
@@ -184,6 +186,7 @@ fn DeviceCard(device: DevicePresence, now: RwSignal<f64>) -> impl IntoView {
                 </span>
             </div>
             <p class="muted">{seen}</p>
+            <SharedByMark device_id=device.device_id.clone()/>
             {status.map(|s| view! { <p class="muted small">{s}</p> })}
             <Show when=move || renaming.get()>
                 <form class="inline" on:submit=rename.clone()>
@@ -204,6 +207,7 @@ fn DeviceCard(device: DevicePresence, now: RwSignal<f64>) -> impl IntoView {
                 } else {
                     Either::Right(view! { <span class="button disabled" aria-disabled="true">"Watch"</span> })
                 }}
+                <SharingLink device_id=device.device_id.clone()/>
                 <button type="button" on:click=move |_| renaming.set(true) disabled=move || busy.get()>"Rename"</button>
                 <button type="button" class="danger" on:click=remove disabled=move || busy.get()>"Remove"</button>
             </div>

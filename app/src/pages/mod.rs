@@ -2,8 +2,10 @@
 
 pub mod account;
 pub mod dashboard;
+pub mod household;
 pub mod login;
 pub mod not_found;
 pub mod pair;
 pub mod register;
+pub mod sharing;
 pub mod watch;

@@ -527,13 +527,16 @@ impl History {
         }
     }
 
-    /// Every second: the clock and the live edge move; every 30 s the list is refreshed.
+    /// Every second: the clock and the live edge move; every 30 s the list is refreshed, every
+    /// 5 s while recordings are refused, so a permission the owner gives back shows within
+    /// seconds (the camera hears it at once; this viewer only by asking).
     fn second(&self) {
         let refresh = {
             let mut c = self.0.borrow_mut();
             c.panel.marks.now = now();
             c.seconds = c.seconds.wrapping_add(1);
-            c.seconds.is_multiple_of(30)
+            let every = if c.ui.access == Access::NotPermitted { 5 } else { 30 };
+            c.seconds.is_multiple_of(every)
         };
         self.update(|_| {});
         if refresh {

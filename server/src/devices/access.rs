@@ -1,6 +1,6 @@
 //! Who may watch a device, and what its owner does with it: rename, remove, share. A share is
 //! a role (viewer, or admin: may manage the device's shares, never the owner's place) and
-//! permissions (recordings, notifications).
+//! permissions (recordings, notifications, talk).
 
 use super::{Devices, presence_of};
 use crate::error::{Error, Result};
@@ -101,8 +101,8 @@ impl Devices {
         }
         let now = self.clock.now_ms();
         let inserted = sqlx::query(
-            "INSERT INTO device_access (device_id, user_id, role, granted_at, recordings, notifications) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (device_id, user_id) DO NOTHING",
+            "INSERT INTO device_access (device_id, user_id, role, granted_at, recordings, notifications, talk) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (device_id, user_id) DO NOTHING",
         )
         .bind(device_id.as_str())
         .bind(user_id.as_str())
@@ -110,6 +110,7 @@ impl Devices {
         .bind(now)
         .bind(i64::from(req.recordings))
         .bind(i64::from(req.notifications))
+        .bind(i64::from(req.talk))
         .execute(&self.db.pool)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -128,6 +129,7 @@ impl Devices {
             role: req.role,
             recordings: req.recordings,
             notifications: req.notifications,
+            talk: req.talk,
         })
     }
 
@@ -144,7 +146,7 @@ impl Devices {
         self.require_manager(manager, device_id).await?;
         if update == &UpdateShareRequest::default() {
             return Err(Error::validation(
-                "say what to change: recordings, notifications or role",
+                "say what to change: recordings, notifications, talk or role",
             ));
         }
         let (user_id, username) = self.person(username).await?;
@@ -155,7 +157,8 @@ impl Devices {
         }
         let updated = sqlx::query(
             "UPDATE device_access SET recordings = COALESCE($1, recordings), \
-             notifications = COALESCE($2, notifications), role = COALESCE($3, role) \
+             notifications = COALESCE($2, notifications), role = COALESCE($3, role), \
+             talk = COALESCE($6, talk) \
              WHERE device_id = $4 AND user_id = $5 AND role <> 'owner'",
         )
         .bind(update.recordings.map(i64::from))
@@ -163,6 +166,7 @@ impl Devices {
         .bind(update.role.map(share_role_text))
         .bind(device_id.as_str())
         .bind(user_id.as_str())
+        .bind(update.talk.map(i64::from))
         .execute(&self.db.pool)
         .await?;
         if updated.rows_affected() == 0 {
@@ -171,7 +175,7 @@ impl Devices {
         // What the sessions hear is read back, not taken from the request: of two edits
         // racing, the one that reads last tells last what the row holds.
         let (_, grants) = self.access(&user_id, device_id).await?;
-        tracing::info!(%device_id, by = %manager, user_id = %user_id, recordings = grants.recordings, configure = grants.configure, "share changed");
+        tracing::info!(%device_id, by = %manager, user_id = %user_id, recordings = grants.recordings, configure = grants.configure, talk = grants.talk, "share changed");
         self.presence
             .publish(Notice::Viewers {
                 users: vec![user_id.clone()],
@@ -225,7 +229,7 @@ impl Devices {
     pub async fn shares(&self, manager: &UserId, device_id: &DeviceId) -> Result<Vec<Share>> {
         self.require_manager(manager, device_id).await?;
         let rows: Vec<ShareRow> = sqlx::query_as(
-            "SELECT u.username, a.granted_at, a.role, a.recordings, a.notifications \
+            "SELECT u.username, a.granted_at, a.role, a.recordings, a.notifications, a.talk \
              FROM device_access a JOIN users u ON u.id = a.user_id \
              WHERE a.device_id = $1 AND a.role <> 'owner' ORDER BY u.username",
         )
@@ -237,7 +241,7 @@ impl Devices {
 
     async fn share_of(&self, device_id: &DeviceId, user_id: &UserId) -> Result<Option<Share>> {
         let row: Option<ShareRow> = sqlx::query_as(
-            "SELECT u.username, a.granted_at, a.role, a.recordings, a.notifications \
+            "SELECT u.username, a.granted_at, a.role, a.recordings, a.notifications, a.talk \
              FROM device_access a JOIN users u ON u.id = a.user_id \
              WHERE a.device_id = $1 AND a.user_id = $2 AND a.role <> 'owner'",
         )
@@ -289,16 +293,19 @@ impl Devices {
     }
 }
 
-/// username, granted_at, role, recordings, notifications.
-type ShareRow = (String, i64, String, i64, i64);
+/// username, granted_at, role, recordings, notifications, talk.
+type ShareRow = (String, i64, String, i64, i64, i64);
 
-fn share_from_row((username, granted_at, role, recordings, notifications): ShareRow) -> Share {
+fn share_from_row(
+    (username, granted_at, role, recordings, notifications, talk): ShareRow,
+) -> Share {
     Share {
         username,
         granted_at,
         role: share_role_of(&role),
         recordings: recordings != 0,
         notifications: notifications != 0,
+        talk: talk != 0,
     }
 }
 

@@ -28,6 +28,8 @@ pub struct DeviceRow {
     pub name: String,
     /// Owner, once paired.
     pub owner_id: Option<String>,
+    /// The owner's username, once paired (for the "shared by" mark).
+    pub owner_name: Option<String>,
     /// Agent version reported.
     pub agent_version: Option<String>,
     /// Enrolment time.
@@ -45,6 +47,7 @@ impl sqlx::FromRow<'_, AnyRow> for DeviceRow {
             secret_hash: row.try_get("secret_hash")?,
             name: row.try_get("name")?,
             owner_id: row.try_get("owner_id")?,
+            owner_name: row.try_get("owner_name")?,
             agent_version: row.try_get("agent_version")?,
             created_at: row.try_get("created_at")?,
             paired_at: row.try_get("paired_at")?,
@@ -56,7 +59,9 @@ impl sqlx::FromRow<'_, AnyRow> for DeviceRow {
 /// The columns of [`DeviceRow`], from `devices d`; a macro so queries stay static strings.
 macro_rules! device_columns {
     () => {
-        "d.id, d.secret_hash, d.name, d.owner_id, d.agent_version, d.created_at, d.paired_at, d.last_seen"
+        "d.id, d.secret_hash, d.name, d.owner_id, \
+         (SELECT username FROM users WHERE users.id = d.owner_id) AS owner_name, \
+         d.agent_version, d.created_at, d.paired_at, d.last_seen"
     };
 }
 
@@ -95,13 +100,22 @@ fn sha256_hex(text: &str) -> String {
         .collect()
 }
 
-/// What a session may do beyond live video: the owner sees recordings always, a person the
-/// device is shared with when the owner allowed it on their share; the owner and the device's
-/// admins configure its motion detection (zones, privacy masks), a viewer share never.
-fn grants_of(role: AccessRole, share_allows_recordings: bool) -> Grants {
+/// A share's permissions as its row holds them (an owner's row holds none: ownership is all).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct SharePermissions {
+    recordings: bool,
+    talk: bool,
+}
+
+/// What a session may do beyond live video: the owner sees recordings and talks always, a
+/// person the device is shared with when the owner allowed it on their share; the owner and the
+/// device's admins configure its motion detection (zones, privacy masks), a viewer share never.
+fn grants_of(role: AccessRole, share: SharePermissions) -> Grants {
+    let owner = role == AccessRole::Owner;
     Grants {
-        recordings: role == AccessRole::Owner || share_allows_recordings,
+        recordings: owner || share.recordings,
         configure: matches!(role, AccessRole::Owner | AccessRole::Admin),
+        talk: owner || share.talk,
     }
 }
 
@@ -198,17 +212,21 @@ impl Devices {
         user: &UserId,
         device_id: &DeviceId,
     ) -> Result<(AccessRole, Grants)> {
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "SELECT role, recordings FROM device_access WHERE device_id = $1 AND user_id = $2",
+        let row: Option<(String, i64, i64)> = sqlx::query_as(
+            "SELECT role, recordings, talk FROM device_access WHERE device_id = $1 AND user_id = $2",
         )
         .bind(device_id.as_str())
         .bind(user.as_str())
         .fetch_optional(&self.db.pool)
         .await?;
         match row {
-            Some((role, recordings)) => {
+            Some((role, recordings, talk)) => {
                 let role = role_of(&role);
-                Ok((role, grants_of(role, recordings != 0)))
+                let share = SharePermissions {
+                    recordings: recordings != 0,
+                    talk: talk != 0,
+                };
+                Ok((role, grants_of(role, share)))
             }
             None => Err(unknown(device_id)),
         }
@@ -292,6 +310,7 @@ impl Devices {
                     status: status.cloned().flatten(),
                     id,
                     name: row.name,
+                    shared_by: row.owner_name.filter(|_| role != AccessRole::Owner),
                     role,
                     last_seen: row.last_seen,
                     created_at: row.created_at,
@@ -341,18 +360,45 @@ mod tests {
         assert_eq!(role_of("Owner"), AccessRole::Viewer);
     }
 
+    const NONE: SharePermissions = SharePermissions {
+        recordings: false,
+        talk: false,
+    };
+    const ALL: SharePermissions = SharePermissions {
+        recordings: true,
+        talk: true,
+    };
+
     #[test]
     fn owners_see_recordings_always_and_shares_only_when_allowed() {
-        assert!(grants_of(AccessRole::Owner, false).recordings);
-        assert!(!grants_of(AccessRole::Viewer, false).recordings);
-        assert!(grants_of(AccessRole::Viewer, true).recordings);
+        assert!(grants_of(AccessRole::Owner, NONE).recordings);
+        assert!(!grants_of(AccessRole::Viewer, NONE).recordings);
+        let recordings = SharePermissions {
+            recordings: true,
+            ..NONE
+        };
+        assert!(grants_of(AccessRole::Viewer, recordings).recordings);
+        assert!(!grants_of(AccessRole::Viewer, recordings).talk);
+    }
+
+    #[test]
+    fn owners_talk_always_and_shares_only_when_allowed() {
+        assert!(grants_of(AccessRole::Owner, NONE).talk);
+        assert!(!grants_of(AccessRole::Viewer, NONE).talk);
+        assert!(
+            !grants_of(AccessRole::Admin, NONE).talk,
+            "an admin share talks only when marked"
+        );
+        let talk = SharePermissions { talk: true, ..NONE };
+        assert!(grants_of(AccessRole::Viewer, talk).talk);
+        assert!(!grants_of(AccessRole::Viewer, talk).recordings);
     }
 
     #[test]
     fn owners_and_admins_configure_motion_and_viewers_never() {
-        assert!(grants_of(AccessRole::Owner, false).configure);
-        assert!(grants_of(AccessRole::Admin, false).configure);
-        assert!(!grants_of(AccessRole::Viewer, true).configure);
+        assert!(grants_of(AccessRole::Owner, NONE).configure);
+        assert!(grants_of(AccessRole::Admin, NONE).configure);
+        assert!(!grants_of(AccessRole::Viewer, ALL).configure);
     }
 
     #[test]
@@ -361,6 +407,7 @@ mod tests {
             id: DeviceId::from("d1"),
             name: "Porch".into(),
             role: AccessRole::Owner,
+            shared_by: None,
             is_online: true,
             last_seen: Some(5),
             created_at: 1,

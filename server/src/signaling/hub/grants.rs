@@ -94,7 +94,7 @@ mod tests {
                 device_id: device.into(),
                 grants: Grants {
                     recordings,
-                    configure: false,
+                    ..Grants::default()
                 },
             },
         }
@@ -162,10 +162,7 @@ mod tests {
         pair.a.grants_changed(
             &"alice".into(),
             &"d1".into(),
-            Grants {
-                recordings: false,
-                configure: false,
-            },
+            Grants::default(),
             NOW,
         );
         pair.carry();

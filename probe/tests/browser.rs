@@ -20,6 +20,8 @@
 mod common;
 #[path = "browser/recordings.rs"]
 mod recordings;
+#[path = "browser/sound.rs"]
+mod sound;
 
 use common::System;
 use common::browser::{Browser, Kind, one_at_a_time, site_root};

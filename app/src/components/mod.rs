@@ -5,5 +5,6 @@ pub mod field;
 pub mod nav;
 pub mod require_user;
 pub mod show;
+pub mod sound;
 pub mod submit;
 pub mod timeline;

@@ -147,7 +147,7 @@ pub fn SoundControls(
         let Some(element) = video.get() else { return };
         let on = playing();
         element.set_volume(choice.get().volume);
-        if element.muted() == !on {
+        if element.muted() != on {
             return;
         }
         element.set_muted(!on);

@@ -122,6 +122,27 @@ const USES: &[Use] = &[
     needs("api.HTMLCanvasElement.toDataURL"),
     needs("api.CanvasRenderingContext2D.drawImage"),
     needs("api.HTMLAnchorElement.download"),
+    // The sound (components/sound.rs)
+    needs("api.MediaStream.getAudioTracks"),
+    else_(
+        "api.HTMLMediaElement.volume",
+        "Safari on iPhone: the phone's buttons set the volume; the slider does nothing",
+    ),
+    needs("html.elements.input.type_range"),
+    needs("api.Element.input_event"),
+    needs("api.Element.pointerdown_event"),
+    needs("api.Element.keydown_event"),
+    else_(
+        "api.Window.localStorage",
+        "the choice is not remembered: each watch starts muted",
+    ),
+    else_("api.Storage.getItem", "as for localStorage"),
+    else_("api.Storage.setItem", "as for localStorage"),
+    else_(
+        "api.Navigator.userActivation",
+        "a sound remembered as on is tried at once, and muted again if the browser refuses",
+    ),
+    else_("api.UserActivation.hasBeenActive", "as for userActivation"),
     // Recordings (watch/history.rs, watch/playback.rs, components/timeline.rs)
     needs("api.RTCPeerConnection.datachannel_event"),
     needs("api.RTCDataChannel.label"),

@@ -132,17 +132,11 @@ const USES: &[Use] = &[
     needs("api.Element.input_event"),
     needs("api.Element.pointerdown_event"),
     needs("api.Element.keydown_event"),
-    else_(
-        "api.Window.localStorage",
-        "the choice is not remembered: each watch starts muted",
-    ),
-    else_("api.Storage.getItem", "as for localStorage"),
-    else_("api.Storage.setItem", "as for localStorage"),
-    else_(
-        "api.Navigator.userActivation",
-        "a sound remembered as on is tried at once, and muted again if the browser refuses",
-    ),
-    else_("api.UserActivation.hasBeenActive", "as for userActivation"),
+    needs("api.Window.localStorage"),
+    needs("api.Storage.getItem"),
+    needs("api.Storage.setItem"),
+    needs("api.Navigator.userActivation"),
+    needs("api.UserActivation.hasBeenActive"),
     // Recordings (watch/history.rs, watch/playback.rs, components/timeline.rs)
     needs("api.RTCPeerConnection.datachannel_event"),
     needs("api.RTCDataChannel.label"),

@@ -74,11 +74,22 @@ impl Sessions {
     pub fn on_server_message(&mut self, message: ServerToDevice) -> Vec<DeviceToServer> {
         match message {
             ServerToDevice::WatchRequest(request) => self.start(request),
-            ServerToDevice::SignalAnswer(SessionSdp { session_id, sdp }) => {
+            ServerToDevice::SignalAnswer(SessionSdp {
+                session_id,
+                mut sdp,
+            }) => {
                 let Some(branch) = self.branches.get(&session_id) else {
                     tracing::warn!(session = %session_id, "answer for a session this device does not serve; ignored");
                     return vec![];
                 };
+                // Sound in a codec the camera does not send: applied as a refusal of the
+                // sound, so that the picture goes on.
+                if branch.audio_port().is_some()
+                    && let Some(asked) = sdp::unsendable_audio(&sdp)
+                {
+                    tracing::warn!(session = %session_id, asked = %asked, "the viewer's answer asks for the sound as {asked}, which this camera does not send (it sends Opus)");
+                    sdp = mumu_shared::sdp::refusing_audio(&sdp);
+                }
                 match branch.apply_answer(&sdp) {
                     Ok(()) => {
                         tracing::debug!(session = %session_id, "answer applied");

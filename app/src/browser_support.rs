@@ -122,6 +122,21 @@ const USES: &[Use] = &[
     needs("api.HTMLCanvasElement.toDataURL"),
     needs("api.CanvasRenderingContext2D.drawImage"),
     needs("api.HTMLAnchorElement.download"),
+    // The sound (components/sound.rs)
+    needs("api.MediaStream.getAudioTracks"),
+    else_(
+        "api.HTMLMediaElement.volume",
+        "Safari on iPhone: the phone's buttons set the volume; the slider does nothing",
+    ),
+    needs("html.elements.input.type_range"),
+    needs("api.Element.input_event"),
+    needs("api.Element.pointerdown_event"),
+    needs("api.Element.keydown_event"),
+    needs("api.Window.localStorage"),
+    needs("api.Storage.getItem"),
+    needs("api.Storage.setItem"),
+    needs("api.Navigator.userActivation"),
+    needs("api.UserActivation.hasBeenActive"),
     // Recordings (watch/history.rs, watch/playback.rs, components/timeline.rs)
     needs("api.RTCPeerConnection.datachannel_event"),
     needs("api.RTCDataChannel.label"),

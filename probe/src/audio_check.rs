@@ -45,6 +45,8 @@ pub struct Beep {
 pub struct AudioCounts {
     /// RTP packets.
     pub packets: u64,
+    /// Their payload bytes (Opus).
+    pub bytes: u64,
     /// Decoded samples.
     pub samples: u64,
     /// 100 ms windows decoded, and of them those with 1 kHz energy.
@@ -90,11 +92,13 @@ impl AudioCheck {
         }
     }
 
-    /// One RTP packet arrived at `now`, whose sound starts at RTP time `rtp_time`.
-    pub fn packet(&mut self, now: Instant, seq: u16, rtp_time: u64) {
+    /// One RTP packet of `bytes` payload bytes arrived at `now`, whose sound starts at RTP
+    /// time `rtp_time`.
+    pub fn packet(&mut self, now: Instant, seq: u16, rtp_time: u64, bytes: usize) {
         self.first_packet.get_or_insert(now);
         for counts in [&mut self.interval, &mut self.total] {
             counts.packets += 1;
+            counts.bytes += bytes as u64;
         }
         if let Some(last) = self.last_seq {
             let step = seq.wrapping_sub(last);
@@ -269,6 +273,7 @@ mod tests {
                 start + Duration::from_millis(i as u64 * 20),
                 i as u16,
                 rtp_time,
+                80,
             );
             check.decoded(rtp_time, &bytes(packet));
         }
@@ -286,9 +291,10 @@ mod tests {
         let mut check = AudioCheck::new();
         let now = Instant::now();
         for seq in [65534u16, 65535, 2] {
-            check.packet(now, seq, 0);
+            check.packet(now, seq, 0, 80);
         }
         assert_eq!(check.lost, 2);
         assert_eq!(check.total.packets, 3);
+        assert_eq!(check.total.bytes, 240);
     }
 }

@@ -55,6 +55,9 @@ struct Cli {
     /// Refuse the camera's sound in the answer (its audio section with port 0).
     #[arg(long)]
     refuse_audio: bool,
+    /// Ask for the camera's sound as PCMU in the answer, a codec it does not send.
+    #[arg(long)]
+    answer_pcmu: bool,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -84,6 +87,7 @@ async fn main() -> ExitCode {
         video: None,
         sync: cli.sync,
         refuse_audio: cli.refuse_audio,
+        answer_pcmu: cli.answer_pcmu,
     };
     match watch(&options).await {
         Ok(summary) => {

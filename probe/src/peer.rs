@@ -154,35 +154,35 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
-/// `answer` with its sound refused: the audio section's port set to 0 and its mid taken out of
-/// the bundle, as an answerer that will not receive it says so (RFC 8843).
-pub fn refusing_audio(answer: &str) -> String {
-    let mut audio_mid = None;
+pub use mumu_shared::sdp::refusing_audio;
+
+/// `answer` asking for the sound as PCMU (G.711 µ-law, payload type 0) alone, a codec the
+/// camera does not send: as an old or odd viewer without Opus would answer.
+pub fn asking_for_pcmu(answer: &str) -> String {
     let mut in_audio = false;
-    for line in answer.lines() {
-        if let Some(media) = line.strip_prefix("m=") {
-            in_audio = media.starts_with("audio ");
-        } else if in_audio && let Some(mid) = line.trim_end().strip_prefix("a=mid:") {
-            audio_mid = Some(mid.to_owned());
-        }
-    }
-    answer
-        .split_inclusive('\n')
-        .map(|line| {
-            if let Some(media) = line.strip_prefix("m=audio ") {
-                let rest = media.split_once(' ').map_or("", |(_, rest)| rest);
-                format!("m=audio 0 {rest}")
-            } else if let (Some(group), Some(mid)) =
-                (line.strip_prefix("a=group:BUNDLE "), audio_mid.as_deref())
-            {
-                let kept: Vec<&str> = group.split_whitespace().filter(|m| *m != mid).collect();
-                let end = if line.ends_with("\r\n") { "\r\n" } else { "\n" };
-                format!("a=group:BUNDLE {}{end}", kept.join(" "))
-            } else {
-                line.to_owned()
+    let mut out = String::with_capacity(answer.len());
+    for line in answer.split_inclusive('\n') {
+        let end = if line.ends_with("\r\n") { "\r\n" } else { "\n" };
+        if line.starts_with("m=") {
+            in_audio = line.starts_with("m=audio ");
+            if in_audio {
+                let fields: Vec<&str> = line.split_whitespace().take(3).collect();
+                out.push_str(&format!(
+                    "{} 0{end}a=rtpmap:0 PCMU/8000{end}",
+                    fields.join(" ")
+                ));
+                continue;
             }
-        })
-        .collect()
+        } else if in_audio
+            && ["a=rtpmap:", "a=fmtp:", "a=rtcp-fb:"]
+                .iter()
+                .any(|p| line.starts_with(p))
+        {
+            continue;
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 /// One receive-only peer connection.
@@ -346,14 +346,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_refused_sound_has_port_0_and_leaves_the_bundle() {
-        let answer = "v=0\r\na=group:BUNDLE 0 1\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:1\r\na=recvonly\r\n";
-        let refused = refusing_audio(answer);
-        assert!(refused.contains("a=group:BUNDLE 0\r\n"), "{refused}");
+    fn a_pcmu_answer_names_pcmu_alone_for_the_sound() {
+        let answer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 H264/90000\r\na=mid:0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10\r\na=mid:1\r\na=recvonly\r\n";
+        let pcmu = asking_for_pcmu(answer);
+        assert_eq!(mumu_shared::sdp::audio_codecs(&pcmu, 8), ["PCMU/8000"]);
+        assert!(pcmu.contains("a=rtpmap:96 H264/90000\r\n"), "{pcmu}");
         assert!(
-            refused.contains("m=audio 0 UDP/TLS/RTP/SAVPF 111\r\n"),
-            "{refused}"
+            pcmu.contains(
+                "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=rtpmap:0 PCMU/8000\r\na=mid:1\r\na=recvonly\r\n"
+            ),
+            "{pcmu}"
         );
-        assert!(refused.contains("m=video 9 UDP"), "{refused}");
     }
 }

@@ -66,6 +66,9 @@ pub struct WatchOptions {
     /// Answer the camera's sound with a refusal (the answer's audio section with port 0):
     /// the camera must go on with the picture alone.
     pub refuse_audio: bool,
+    /// Answer the camera's sound asking for PCMU, a codec it does not send: the camera must
+    /// go on with the picture alone.
+    pub answer_pcmu: bool,
 }
 
 impl WatchOptions {
@@ -88,6 +91,7 @@ impl WatchOptions {
             video: None,
             sync: false,
             refuse_audio: false,
+            answer_pcmu: false,
         }
     }
 }
@@ -179,6 +183,8 @@ pub struct AudioSummary {
     pub first_packet_ms: Option<f64>,
     /// Opus packets received.
     pub packets: u64,
+    /// Their payload bytes.
+    pub bytes: u64,
     /// Packets missing from the sequence.
     pub lost: u64,
     /// Samples decoded (48 kHz).
@@ -265,7 +271,8 @@ impl Listening {
             ),
             None => self.unwrap.next(packet.timestamp),
         };
-        self.check().packet(packet.at, packet.seq, rtp_time);
+        self.check()
+            .packet(packet.at, packet.seq, rtp_time, packet.payload.len());
     }
 }
 
@@ -354,6 +361,7 @@ fn audio_summary(
     AudioSummary {
         first_packet_ms: ms(requested, check.first_packet),
         packets: check.total.packets,
+        bytes: check.total.bytes,
         lost: check.lost,
         samples: check.total.samples,
         windows: check.total.windows,
@@ -527,6 +535,9 @@ pub async fn watch(options: &WatchOptions) -> Result<Summary, WatchError> {
                         let mut answer = leg.peer.answer(sdp).await?;
                         if options.refuse_audio {
                             answer = crate::peer::refusing_audio(&answer);
+                        }
+                        if options.answer_pcmu {
+                            answer = crate::peer::asking_for_pcmu(&answer);
                         }
                         socket.send(ViewerToServer::SignalAnswer(SessionSdp { session_id, sdp: answer }), None).await?;
                     }

@@ -22,6 +22,8 @@ mod common;
 mod recordings;
 #[path = "browser/sharing.rs"]
 mod sharing;
+#[path = "browser/sound.rs"]
+mod sound;
 
 use common::System;
 use common::browser::{Browser, Kind, one_at_a_time, site_root};

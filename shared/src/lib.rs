@@ -15,6 +15,7 @@ pub mod history;
 pub mod ice;
 pub mod ids;
 pub mod push;
+pub mod sdp;
 pub mod signaling;
 pub mod validate;
 

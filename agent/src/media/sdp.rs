@@ -98,6 +98,25 @@ pub fn takes_audio(answer: &str) -> bool {
     taken
 }
 
+/// When an answer takes the sound but in no codec the camera sends (Opus, the only one):
+/// the codecs it asked for instead, for the log (at most four, each shortened).
+pub fn unsendable_audio(answer: &str) -> Option<String> {
+    if !takes_audio(answer) {
+        return None;
+    }
+    let asked = mumu_shared::sdp::audio_codecs(answer, 4);
+    let opus = asked
+        .iter()
+        .any(|codec| codec.to_ascii_uppercase().starts_with("OPUS/"));
+    (!opus).then(|| {
+        if asked.is_empty() {
+            "no codec".into()
+        } else {
+            asked.join(", ")
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +154,26 @@ mod tests {
             "m=audio 9 UDP/TLS/RTP/SAVPF 97\r\na=inactive\r\n"
         )));
         assert!(!takes_audio(&answer("")), "no audio section at all");
+    }
+
+    #[test]
+    fn an_answer_asking_for_another_codec_is_told_apart() {
+        let audio = |m: &str, maps: &str| {
+            format!(
+                "v=0\r\nm=video 9 X 96\r\na=rtpmap:96 H264/90000\r\n{m}\r\n{maps}a=recvonly\r\n"
+            )
+        };
+        let opus = audio("m=audio 9 X 97", "a=rtpmap:97 opus/48000/2\r\n");
+        assert_eq!(unsendable_audio(&opus), None);
+        let pcmu = audio("m=audio 9 X 0", "a=rtpmap:0 PCMU/8000\r\n");
+        assert_eq!(unsendable_audio(&pcmu).as_deref(), Some("PCMU/8000"));
+        let two = audio("m=audio 9 X 0 8", "");
+        assert_eq!(unsendable_audio(&two).as_deref(), Some("0, 8"));
+        let none = audio("m=audio 9 X", "");
+        assert_eq!(unsendable_audio(&none).as_deref(), Some("no codec"));
+        // A refusal is a refusal, not a codec problem.
+        let refused = audio("m=audio 0 X 0", "a=rtpmap:0 PCMU/8000\r\n");
+        assert_eq!(unsendable_audio(&refused), None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! `getStats()`, and the buttons (fullscreen, snapshot, stats, end, watch again).
 
 use crate::components::show::{Show, ShowElse};
+use crate::components::sound::SoundControls;
 use crate::format;
 use crate::signaling::Signaling;
 use crate::watch::history::History;
@@ -161,6 +162,7 @@ pub fn CameraTile(device_id: DeviceId, #[prop(optional)] history: bool) -> impl 
     let again = move |_| start();
     let stats_id = format!("stats-{}", device_id.as_str());
     let panel_id = stats_id.clone();
+    let sound_of = device_id.clone();
 
     view! {
         <article
@@ -211,6 +213,7 @@ pub fn CameraTile(device_id: DeviceId, #[prop(optional)] history: bool) -> impl 
                 <ShowElse
                     when=ended
                     fallback=move || view! {
+                        <SoundControls device_id=sound_of.clone() video=video_ref stream=view_state.stream/>
                         <button type="button" on:click=fullscreen>"Fullscreen"</button>
                         <button type="button" on:click=snapshot.clone() disabled=move || view_state.stream.with(Option::is_none)>"Snapshot"</button>
                         <button

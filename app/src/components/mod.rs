@@ -7,5 +7,6 @@ pub mod nav;
 pub mod ownership;
 pub mod require_user;
 pub mod show;
+pub mod sound;
 pub mod submit;
 pub mod timeline;

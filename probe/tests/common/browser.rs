@@ -213,6 +213,9 @@ fn firefox(
                 "devtools.console.stdout.chrome": false,
                 // Video starts without a click, as it does once a person has used the site.
                 "media.autoplay.default": 0,
+                // Test machines have no sound device, without which Firefox's Web Audio never
+                // runs: its own stand-in device (for its tests) plays in real time instead.
+                "media.cubeb.force_mock_context": true,
                 // The plugin is the local build; nothing is fetched from Cisco or Mozilla.
                 "media.gmp-manager.updateEnabled": false,
                 "media.gmp-gmpopenh264.autoupdate": false,

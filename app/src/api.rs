@@ -55,7 +55,7 @@ pub fn js_error_text(value: &wasm_bindgen::JsValue, otherwise: &str) -> String {
 }
 
 /// Makes one request; `body` goes as JSON. Returns the response's JSON (or `()` for 204).
-async fn call<T: DeserializeOwned>(
+pub(crate) async fn call<T: DeserializeOwned>(
     method: &str,
     path: &str,
     body: Option<&impl Serialize>,
@@ -115,7 +115,7 @@ pub fn decode<T: DeserializeOwned>(status: u16, text: &str) -> Result<T, ApiErro
     Err(ApiError { status, error })
 }
 
-const NO_BODY: Option<&()> = None;
+pub(crate) const NO_BODY: Option<&()> = None;
 
 /// Creates an account (and logs it in: the server sets the cookie).
 pub async fn register(req: &RegisterRequest) -> Result<AuthResponse, ApiError> {

@@ -12,6 +12,7 @@ pub mod components;
 pub mod format;
 pub mod lazy;
 pub mod pages;
+pub mod push;
 pub mod return_to;
 pub mod router;
 pub mod signaling;

@@ -1,6 +1,7 @@
 //! One camera being watched: the live video, where the connection stands, the figures from
 //! `getStats()`, and the buttons (fullscreen, snapshot, stats, end, watch again).
 
+use crate::components::notify_me::NotifyMe;
 use crate::components::show::{Show, ShowElse};
 use crate::format;
 use crate::signaling::Signaling;
@@ -161,6 +162,7 @@ pub fn CameraTile(device_id: DeviceId, #[prop(optional)] history: bool) -> impl 
     let again = move |_| start();
     let stats_id = format!("stats-{}", device_id.as_str());
     let panel_id = stats_id.clone();
+    let notify_id = device_id.clone();
 
     view! {
         <article
@@ -225,6 +227,7 @@ pub fn CameraTile(device_id: DeviceId, #[prop(optional)] history: bool) -> impl 
                     <button type="button" class="primary" on:click=again.clone()>"Watch again"</button>
                 </ShowElse>
             </div>
+            <NotifyMe device_id=notify_id/>
             <Show when=move || show_stats.get()>
                 <StatsPanel id=panel_id.clone() view_state first_frame_ms video_ref/>
             </Show>

@@ -68,15 +68,15 @@ self.addEventListener('push', (event) => {
 async function openEvent(url) {
   const target = sameSite(url);
   const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
-  const own = windows.find((w) => new URL(w.url).origin === self.location.origin);
-  if (own) {
-    const moved = (await own.navigate(target)) || own;
+  for (const open of windows) {
     try {
-      await moved.focus();
+      const moved = (await open.navigate(target)) || open;
+      // Focus is the browser's to give (in answer to the click); the page has moved anyway.
+      await moved.focus().catch(() => {});
+      return moved;
     } catch (_) {
-      // Focus is the browser's to give; the page has moved anyway.
+      // A window this worker does not control cannot be moved: the next, or a new one.
     }
-    return moved;
   }
   return self.clients.openWindow(target);
 }

@@ -51,22 +51,60 @@ impl Unavailable {
     }
 }
 
+// The browser's objects are reached by name (`Reflect`), not through web-sys's typed bindings:
+// the same calls, without the web-sys features that would rebuild the whole Leptos stack, and
+// a missing API (no `Notification` in an iPhone's Safari tab) is an absent value, not a throw.
+
 fn window() -> Option<web_sys::Window> {
     web_sys::window()
 }
 
-fn has(target: &JsValue, name: &str) -> bool {
-    js_sys::Reflect::has(target, &name.into()).unwrap_or(false)
+/// `target[name]`, if it is there.
+fn get(target: &JsValue, name: &str) -> Option<JsValue> {
+    js_sys::Reflect::get(target, &name.into())
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_null())
 }
 
-/// `Notification.permission`: "granted", "denied" or "default" (read without the binding, which
-/// throws where `Notification` does not exist).
+/// `target[method](...args)`; an exception as its text.
+fn call(target: &JsValue, method: &str, args: &[&JsValue]) -> Result<JsValue, String> {
+    let function: js_sys::Function = get(target, method)
+        .and_then(|f| f.dyn_into().ok())
+        .ok_or_else(|| format!("this browser has no {method}"))?;
+    let list: js_sys::Array = args.iter().copied().collect();
+    function
+        .apply(target, &list)
+        .map_err(|e| js_error_text(&e, "the browser refused"))
+}
+
+/// What the promise `value` settles to.
+async fn wait(value: JsValue) -> Result<JsValue, String> {
+    let promise: js_sys::Promise = value
+        .dyn_into()
+        .map_err(|_| "the browser gave no promise".to_owned())?;
+    JsFuture::from(promise)
+        .await
+        .map_err(|e| js_error_text(&e, "the browser refused"))
+}
+
+/// `target[method](...args)`, awaited; `None` for an answer of nothing.
+async fn ask(target: &JsValue, method: &str, args: &[&JsValue]) -> Result<Option<JsValue>, String> {
+    let value = wait(call(target, method, args)?).await?;
+    Ok((!value.is_undefined() && !value.is_null()).then_some(value))
+}
+
+/// `Notification.permission`: "granted", "denied" or "default" ("" without notifications).
 fn permission() -> String {
     window()
-        .and_then(|w| js_sys::Reflect::get(&w, &"Notification".into()).ok())
-        .and_then(|n| js_sys::Reflect::get(&n, &"permission".into()).ok())
+        .and_then(|w| get(&w, "Notification"))
+        .and_then(|n| get(&n, "permission"))
         .and_then(|p| p.as_string())
         .unwrap_or_default()
+}
+
+/// `navigator.serviceWorker`.
+fn workers() -> Option<JsValue> {
+    get(&get(&window()?, "navigator")?, "serviceWorker")
 }
 
 /// Whether push can work here, and if not why.
@@ -75,8 +113,9 @@ pub fn availability() -> Result<(), Unavailable> {
     if !window.is_secure_context() {
         return Err(Unavailable::Insecure);
     }
-    let navigator: JsValue = window.navigator().into();
-    if !has(&window, "Notification") || !has(&window, "PushManager") || !has(&navigator, "serviceWorker")
+    if get(&window, "Notification").is_none()
+        || get(&window, "PushManager").is_none()
+        || workers().is_none()
     {
         return Err(Unavailable::Unsupported);
     }
@@ -88,39 +127,34 @@ pub fn availability() -> Result<(), Unavailable> {
 
 /// Asks for the permission when it was never given: call it inside the click, before anything
 /// awaits (a browser asks only in answer to a person's gesture). The promise gives the answer.
-pub fn ask_permission() -> Option<js_sys::Promise> {
+pub fn ask_permission() -> Option<JsValue> {
     if permission() != "default" {
         return None;
     }
-    web_sys::Notification::request_permission().ok()
-}
-
-async fn wait(promise: js_sys::Promise) -> Result<JsValue, String> {
-    JsFuture::from(promise)
-        .await
-        .map_err(|e| js_error_text(&e, "the browser refused"))
-}
-
-fn workers() -> Option<web_sys::ServiceWorkerContainer> {
-    Some(window()?.navigator().service_worker())
+    call(&get(&window()?, "Notification")?, "requestPermission", &[]).ok()
 }
 
 /// This browser's registration of the app's service worker, if it has one.
-async fn registration() -> Option<web_sys::ServiceWorkerRegistration> {
-    let found = wait(workers()?.get_registration()).await.ok()?;
-    found.dyn_into().ok()
+async fn registration() -> Option<JsValue> {
+    ask(&workers()?, "getRegistration", &[]).await.ok().flatten()
 }
 
 /// This browser's push subscription, if it has one.
-async fn browser_subscription() -> Option<web_sys::PushSubscription> {
-    let manager = registration().await?.push_manager().ok()?;
-    let found = wait(manager.get_subscription().ok()?).await.ok()?;
-    found.dyn_into().ok()
+async fn browser_subscription() -> Option<JsValue> {
+    let manager = get(&registration().await?, "pushManager")?;
+    ask(&manager, "getSubscription", &[]).await.ok().flatten()
+}
+
+fn endpoint_of(subscription: &JsValue) -> String {
+    get(subscription, "endpoint")
+        .and_then(|e| e.as_string())
+        .unwrap_or_default()
 }
 
 /// The server's subscription of this login that is this browser's, if any.
 async fn servers_subscription(endpoint: &str) -> Result<Option<PushSubscription>, ApiError> {
-    let mine: Vec<PushSubscription> = api::call("GET", "/api/push/subscriptions", api::NO_BODY).await?;
+    let mine: Vec<PushSubscription> =
+        api::call("GET", "/api/push/subscriptions", api::NO_BODY).await?;
     Ok(mine.into_iter().find(|s| s.endpoint == endpoint))
 }
 
@@ -132,7 +166,7 @@ pub async fn is_on(device: &str) -> bool {
     let Some(subscription) = browser_subscription().await else {
         return false;
     };
-    match servers_subscription(&subscription.endpoint()).await {
+    match servers_subscription(&endpoint_of(&subscription)).await {
         Ok(Some(known)) => known.devices.iter().any(|d| d.as_str() == device),
         _ => false,
     }
@@ -162,11 +196,10 @@ fn base64url(text: &str) -> Option<Vec<u8>> {
 }
 
 /// The key a subscription was made with (`options.applicationServerKey`).
-fn key_of(subscription: &web_sys::PushSubscription) -> Vec<u8> {
-    js_sys::Reflect::get(subscription, &"options".into())
-        .and_then(|o| js_sys::Reflect::get(&o, &"applicationServerKey".into()))
-        .ok()
-        .filter(|k| k.is_object())
+fn key_of(subscription: &JsValue) -> Vec<u8> {
+    get(subscription, "options")
+        .and_then(|o| get(&o, "applicationServerKey"))
+        .filter(JsValue::is_object)
         .map(|k| js_sys::Uint8Array::new(&k).to_vec())
         .unwrap_or_default()
 }
@@ -180,30 +213,33 @@ fn timeout(ms: i32) -> js_sys::Promise {
     })
 }
 
+/// A plain object with these members.
+fn object(members: &[(&str, &JsValue)]) -> JsValue {
+    let object = js_sys::Object::new();
+    for (name, value) in members {
+        let _ = js_sys::Reflect::set(&object, &(*name).into(), value);
+    }
+    object.into()
+}
+
 /// The browser subscribed to its push service with the server's key: the existing
 /// subscription when it was made with that key, else a new one.
-async fn subscribe(
-    registration: &web_sys::ServiceWorkerRegistration,
-    key: &[u8],
-) -> Result<web_sys::PushSubscription, String> {
-    let manager = registration
-        .push_manager()
-        .map_err(|e| js_error_text(&e, "this browser has no push manager"))?;
-    if let Some(existing) = browser_subscription().await {
+async fn subscribe(registration: &JsValue, key: &[u8]) -> Result<JsValue, String> {
+    let manager = get(registration, "pushManager").ok_or(Unavailable::Unsupported.why())?;
+    if let Some(existing) = ask(&manager, "getSubscription", &[]).await? {
         if key_of(&existing) == key {
             return Ok(existing);
         }
         // Made with another deployment's key (a new pair): its pushes would be refused.
-        if let Ok(done) = existing.unsubscribe() {
-            let _ = wait(done).await;
-        }
+        let _ = ask(&existing, "unsubscribe", &[]).await;
     }
-    let options = web_sys::PushSubscriptionOptionsInit::new();
-    options.set_user_visible_only(true);
-    options.set_application_server_key(&js_sys::Uint8Array::from(key).into());
-    let asked = manager
-        .subscribe_with_options(&options)
-        .map_err(|e| js_error_text(&e, "the browser refused to subscribe"))?;
+    let options = object(&[
+        ("userVisibleOnly", &JsValue::TRUE),
+        ("applicationServerKey", &js_sys::Uint8Array::from(key).into()),
+    ]);
+    let asked: js_sys::Promise = call(&manager, "subscribe", &[&options])?
+        .dyn_into()
+        .map_err(|_| "the browser gave no promise".to_owned())?;
     let either = js_sys::Promise::race(&js_sys::Array::of2(&asked, &timeout(SUBSCRIBE_TIMEOUT_MS)));
     match JsFuture::from(either).await {
         Ok(value) if value.is_undefined() => Err(format!(
@@ -212,9 +248,7 @@ async fn subscribe(
              Android, Mozilla's for Firefox, Apple's for Safari); see docs/events.md.",
             SUBSCRIBE_TIMEOUT_MS / 1000
         )),
-        Ok(value) => value
-            .dyn_into()
-            .map_err(|_| "the browser's subscription could not be read".to_owned()),
+        Ok(value) => Ok(value),
         Err(e) => Err(format!(
             "The browser could not subscribe to its push service: {}",
             js_error_text(&e, "no reason given")
@@ -224,7 +258,7 @@ async fn subscribe(
 
 /// Turns "Notify me" on for `device`; `asked` is the permission prompt [`ask_permission`]
 /// opened inside the click. The error says what to do.
-pub async fn turn_on(device: &str, asked: Option<js_sys::Promise>) -> Result<(), String> {
+pub async fn turn_on(device: &str, asked: Option<JsValue>) -> Result<(), String> {
     availability().map_err(|u| u.why().to_owned())?;
     if let Some(asked) = asked {
         wait(asked).await?;
@@ -239,14 +273,9 @@ pub async fn turn_on(device: &str, asked: Option<js_sys::Promise>) -> Result<(),
         .map_err(|e| e.to_string())?;
     let key = base64url(&key.public_key).ok_or("the server's push key is not base64url")?;
     let workers = workers().ok_or(Unavailable::Unsupported.why())?;
-    let options = web_sys::RegistrationOptions::new();
-    options.set_scope("/");
-    wait(workers.register_with_options("/sw.js", &options)).await?;
-    let ready = workers.ready().map_err(|e| js_error_text(&e, "no service worker"))?;
-    let registration: web_sys::ServiceWorkerRegistration = wait(ready)
-        .await?
-        .dyn_into()
-        .map_err(|_| "the service worker did not start")?;
+    let scope = object(&[("scope", &JsValue::from_str("/"))]);
+    ask(&workers, "register", &[&JsValue::from_str("/sw.js"), &scope]).await?;
+    let registration = wait(get(&workers, "ready").ok_or("no service worker")?).await?;
     let subscription = subscribe(&registration, &key).await?;
     let json = js_sys::JSON::stringify(&subscription)
         .ok()
@@ -279,9 +308,7 @@ pub async fn forget_browser_subscription() {
         return;
     }
     if let Some(subscription) = browser_subscription().await {
-        if let Ok(done) = subscription.unsubscribe() {
-            let _ = wait(done).await;
-        }
+        let _ = ask(&subscription, "unsubscribe", &[]).await;
     }
 }
 

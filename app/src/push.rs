@@ -104,7 +104,8 @@ fn permission() -> String {
 
 /// `navigator.serviceWorker`.
 fn workers() -> Option<JsValue> {
-    get(&get(&window()?, "navigator")?, "serviceWorker")
+    let window: JsValue = window()?.into();
+    get(&get(&window, "navigator")?, "serviceWorker")
 }
 
 /// Whether push can work here, and if not why.
@@ -131,7 +132,8 @@ pub fn ask_permission() -> Option<JsValue> {
     if permission() != "default" {
         return None;
     }
-    call(&get(&window()?, "Notification")?, "requestPermission", &[]).ok()
+    let window: JsValue = window()?.into();
+    call(&get(&window, "Notification")?, "requestPermission", &[]).ok()
 }
 
 /// This browser's registration of the app's service worker, if it has one.

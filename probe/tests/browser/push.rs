@@ -1,7 +1,7 @@
 //! Push notifications in Chromium, as a person on the household's network meets them: the real
 //! server behind the shipped nginx with https, its certificate from `scripts/lan-cert` (a CA of
 //! the test's own, which Chromium trusts by its key as a phone trusts an installed CA), at a
-//! name that is not localhost; a camera whose simulator crosses its picture every 4 s.
+//! name that is not localhost; a camera whose simulator crosses its picture every 5 s.
 //!
 //! - Over plain http at that name the page is no secure context: "Notify me" says
 //!   notifications need https.
@@ -184,7 +184,7 @@ async fn notify_me_over_https_and_a_camera_event_becomes_a_notification_that_ope
     env.push(("LEPTOS_SITE_ROOT", site.display().to_string()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let system = System::start_full(
-        &["--test-pattern", "smpte75", "--simulate-motion-every", "4"],
+        &["--test-pattern", "smpte75", "--simulate-motion-every", "5"],
         &env,
         async |_| {},
     )
@@ -377,6 +377,17 @@ async fn notify_me_over_https_and_a_camera_event_becomes_a_notification_that_ope
         .await;
     assert_eq!(opened, json!(format!("/watch?d={device}&at={start}")));
     browser.screenshot("push-notification-opened").await;
+
+    // Off and on again, as the server sees it.
+    let cameras = "return fetch('/api/push/subscriptions').then(r => r.json()).then(s => s.flatMap(x => x.devices))";
+    assert_eq!(browser.js(cameras, vec![]).await, json!([device]));
+    notify_state(&browser, "on", "Notifying", Duration::from_secs(20)).await;
+    browser.click(".notify-me button").await;
+    notify_state(&browser, "off", "Notify me", Duration::from_secs(20)).await;
+    assert_eq!(browser.js(cameras, vec![]).await, json!([]));
+    browser.click(".notify-me button").await;
+    notify_state(&browser, "on", "Notifying", Duration::from_secs(20)).await;
+    assert_eq!(browser.js(cameras, vec![]).await, json!([device]));
 
     // Logging out ends the subscription here and at the server: no more pushes.
     browser.click_button("Log out").await;

@@ -30,9 +30,13 @@ impl ShippedNginx {
     /// server on `server_port`; with `certs`, a folder holding `mumu.crt` and `mumu.key` (what
     /// `scripts/lan-cert` makes), https too.
     pub async fn start(dir: &Path, server_port: u16, certs: Option<&Path>) -> Self {
-        // nginx's workers run as an unprivileged user when it starts as root: let them in.
-        let open = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-        std::fs::set_permissions(dir, open).unwrap();
+        // nginx's workers run as an unprivileged user when it starts as root: let them in
+        // (to `dir`, and through the test's folder that holds it).
+        std::fs::create_dir_all(dir).unwrap();
+        for folder in [Some(dir), dir.parent()].into_iter().flatten() {
+            let open = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+            std::fs::set_permissions(folder, open).unwrap();
+        }
         let shipped = shipped();
         let (http, https) = (free_port(), certs.map(|_| free_port()));
         let tls_dir = dir.join("tls");

@@ -156,6 +156,18 @@ fn local_push_manager(endpoint: &str, p256dh: &str, auth: &str, vapid: &str) -> 
     )
 }
 
+/// Logs in as the owner on the page open, and waits for the dashboard.
+async fn log_in(browser: &Browser) {
+    browser.log_in("owner", crate::common::PASSWORD).await;
+    browser
+        .wait_js(
+            "logged in",
+            Duration::from_secs(20),
+            "return location.pathname === '/' && !!document.querySelector('.topbar .username')",
+        )
+        .await;
+}
+
 /// Waits until "Notify me" is in `state` and says `said`; returns what it says.
 async fn notify_state(browser: &Browser, state: &str, said: &str, limit: Duration) -> String {
     browser
@@ -244,7 +256,7 @@ async fn notify_me_over_https_and_a_camera_event_becomes_a_notification_that_ope
 
     // Plain http at a LAN name: no secure context, and the tile says what to do.
     browser.goto(&format!("{plain}/login")).await;
-    browser.log_in("owner", crate::common::PASSWORD).await;
+    log_in(&browser).await;
     browser.goto(&format!("{plain}{watch}")).await;
     notify_state(
         &browser,
@@ -262,8 +274,8 @@ async fn notify_me_over_https_and_a_camera_event_becomes_a_notification_that_ope
             json!({"origin": base, "permissions": ["notifications"]}),
         )
         .await;
-    browser.goto(&format!("{base}/login")).await;
-    browser.log_in("owner", crate::common::PASSWORD).await;
+    // The login's cookie (not `Secure`: no https public URL is set) serves both schemes of
+    // the host.
     browser.goto(&format!("{base}{watch}")).await;
     notify_state(&browser, "off", "Notify me", Duration::from_secs(20)).await;
     browser.click(".notify-me button").await;

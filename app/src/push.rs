@@ -138,7 +138,10 @@ pub fn ask_permission() -> Option<JsValue> {
 
 /// This browser's registration of the app's service worker, if it has one.
 async fn registration() -> Option<JsValue> {
-    ask(&workers()?, "getRegistration", &[]).await.ok().flatten()
+    ask(&workers()?, "getRegistration", &[])
+        .await
+        .ok()
+        .flatten()
 }
 
 /// This browser's push subscription, if it has one.
@@ -237,7 +240,10 @@ async fn subscribe(registration: &JsValue, key: &[u8]) -> Result<JsValue, String
     }
     let options = object(&[
         ("userVisibleOnly", &JsValue::TRUE),
-        ("applicationServerKey", &js_sys::Uint8Array::from(key).into()),
+        (
+            "applicationServerKey",
+            &js_sys::Uint8Array::from(key).into(),
+        ),
     ]);
     let asked: js_sys::Promise = call(&manager, "subscribe", &[&options])?
         .dyn_into()
@@ -268,7 +274,9 @@ pub async fn turn_on(device: &str, asked: Option<JsValue>) -> Result<(), String>
     match permission().as_str() {
         "granted" => {}
         "denied" => return Err(Unavailable::Blocked.why().to_owned()),
-        _ => return Err("Notifications were not allowed: press “Notify me” and allow them.".into()),
+        _ => {
+            return Err("Notifications were not allowed: press “Notify me” and allow them.".into());
+        }
     }
     let key: PushKey = api::call("GET", "/api/push/key", api::NO_BODY)
         .await
@@ -276,7 +284,12 @@ pub async fn turn_on(device: &str, asked: Option<JsValue>) -> Result<(), String>
     let key = base64url(&key.public_key).ok_or("the server's push key is not base64url")?;
     let workers = workers().ok_or(Unavailable::Unsupported.why())?;
     let scope = object(&[("scope", &JsValue::from_str("/"))]);
-    ask(&workers, "register", &[&JsValue::from_str("/sw.js"), &scope]).await?;
+    ask(
+        &workers,
+        "register",
+        &[&JsValue::from_str("/sw.js"), &scope],
+    )
+    .await?;
     let registration = wait(get(&workers, "ready").ok_or("no service worker")?).await?;
     let subscription = subscribe(&registration, &key).await?;
     let json = js_sys::JSON::stringify(&subscription)
@@ -289,17 +302,25 @@ pub async fn turn_on(device: &str, asked: Option<JsValue>) -> Result<(), String>
     let _: PushSubscription = api::call("POST", "/api/push/subscriptions", Some(&request))
         .await
         .map_err(|e| e.to_string())?;
-    let _: NotifyMe = api::call("PUT", &format!("/api/devices/{device}/notify"), api::NO_BODY)
-        .await
-        .map_err(|e| e.to_string())?;
+    let _: NotifyMe = api::call(
+        "PUT",
+        &format!("/api/devices/{device}/notify"),
+        api::NO_BODY,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     Ok(())
 }
 
 /// Turns "Notify me" off for `device` (this browser's other cameras stay on).
 pub async fn turn_off(device: &str) -> Result<(), String> {
-    let _: NotifyMe = api::call("DELETE", &format!("/api/devices/{device}/notify"), api::NO_BODY)
-        .await
-        .map_err(|e| e.to_string())?;
+    let _: NotifyMe = api::call(
+        "DELETE",
+        &format!("/api/devices/{device}/notify"),
+        api::NO_BODY,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     Ok(())
 }
 

@@ -288,7 +288,10 @@ fn the_tls_compose_file_adds_https_to_the_proxy() {
     let services = services(&config);
     let proxy = &services.iter().find(|(n, _)| n == "proxy").unwrap().1;
     let joined = proxy.join("\n");
-    for wanted in ["- published: 9443\ntarget: 443", "- published: 8080\ntarget: 80"] {
+    for wanted in [
+        "- published: 9443\ntarget: 443",
+        "- published: 8080\ntarget: 80",
+    ] {
         assert!(joined.contains(wanted), "the proxy has {wanted}:\n{joined}");
     }
     assert!(
@@ -325,7 +328,11 @@ async fn the_tls_nginx_config_serves_https_with_a_certificate_from_lan_cert() {
         format!("https://mumu.lan:{https}/readyz"),
         format!("https://127.0.0.1:{https}/readyz"),
     ] {
-        let response = trusting.get(&url).send().await.unwrap_or_else(|e| panic!("{url}: {e:?}"));
+        let response = trusting
+            .get(&url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e:?}"));
         assert_eq!(response.status(), 200, "{url}");
         assert!(response.text().await.unwrap().contains("\"status\":\"ok\""));
     }
@@ -337,7 +344,10 @@ async fn the_tls_nginx_config_serves_https_with_a_certificate_from_lan_cert() {
         .get(format!("https://mumu.lan:{https}/readyz"))
         .send()
         .await;
-    assert!(refused.is_err(), "a client without the CA refuses the certificate");
+    assert!(
+        refused.is_err(),
+        "a client without the CA refuses the certificate"
+    );
     // The plain port still serves (the cameras' way in).
     let plain = reqwest::get(format!("http://127.0.0.1:{}/nginx-health", nginx.http))
         .await

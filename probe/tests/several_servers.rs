@@ -462,13 +462,35 @@ async fn each_motion_event_is_pushed_once_whichever_server_holds_the_camera() {
             .await
             .unwrap();
         let status = response.status().as_u16();
-        assert!((200..300).contains(&status), "{path}: {status} {}", response.text().await.unwrap());
+        assert!(
+            (200..300).contains(&status),
+            "{path}: {status} {}",
+            response.text().await.unwrap()
+        );
     };
     let no_cooldown = serde_json::json!({"cooldown_secs": 0});
-    call(reqwest::Method::PATCH, cluster.pinned(a), &format!("/api/devices/{device}/notifications"), no_cooldown).await;
+    call(
+        reqwest::Method::PATCH,
+        cluster.pinned(a),
+        &format!("/api/devices/{device}/notifications"),
+        no_cooldown,
+    )
+    .await;
     let subscription = push.subscription(None);
-    call(reqwest::Method::POST, cluster.pinned(a), "/api/push/subscriptions", serde_json::to_value(&subscription).unwrap()).await;
-    call(reqwest::Method::PUT, cluster.pinned(b), &format!("/api/devices/{device}/notify"), serde_json::Value::Null).await;
+    call(
+        reqwest::Method::POST,
+        cluster.pinned(a),
+        "/api/push/subscriptions",
+        serde_json::to_value(&subscription).unwrap(),
+    )
+    .await;
+    call(
+        reqwest::Method::PUT,
+        cluster.pinned(b),
+        &format!("/api/devices/{device}/notify"),
+        serde_json::Value::Null,
+    )
+    .await;
 
     // One event every 5 s (a crossing every 3 s would make one long event).
     for n in 1..=3 {
@@ -478,7 +500,10 @@ async fn each_motion_event_is_pushed_once_whichever_server_holds_the_camera() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let pushed = push.received_by(&subscription.endpoint);
     assert!(pushed.len() >= 3, "{pushed:?}");
-    let starts: Vec<i64> = pushed.iter().map(|p| p.payload["start"].as_i64().unwrap()).collect();
+    let starts: Vec<i64> = pushed
+        .iter()
+        .map(|p| p.payload["start"].as_i64().unwrap())
+        .collect();
     let mut once = starts.clone();
     once.sort();
     once.dedup();
@@ -516,7 +541,11 @@ async fn each_motion_event_is_pushed_once_whichever_server_holds_the_camera() {
     for i in 0..SERVERS {
         sent.push(cluster.metric(i, delivered).await);
     }
-    assert_eq!(sent[a] + sent[b], 0.0, "only the camera's server pushes: {sent:?}");
+    assert_eq!(
+        sent[a] + sent[b],
+        0.0,
+        "only the camera's server pushes: {sent:?}"
+    );
     assert!(sent[holder] >= pushed.len() as f64, "{sent:?}");
     eprintln!(
         "{} events, {} pushes, sent by server {holder} alone: {sent:?}",

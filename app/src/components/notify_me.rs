@@ -69,7 +69,11 @@ pub fn NotifyMe(device_id: DeviceId) -> impl IntoView {
                 push::turn_off(&device).await
             };
             match done {
-                Ok(()) => state.set(if was == State::Off { State::On } else { State::Off }),
+                Ok(()) => state.set(if was == State::Off {
+                    State::On
+                } else {
+                    State::Off
+                }),
                 Err(why) => {
                     problem.set(Some(why));
                     // Blocked now: the button stays off until the person changes the setting.

@@ -116,7 +116,8 @@ impl DevTools {
     /// The id of the service worker registration for `scope`, from the ServiceWorker domain's
     /// events.
     async fn registration(&mut self, page: &str, scope: &str) -> String {
-        self.send(Some(page), "ServiceWorker.enable", json!({})).await;
+        self.send(Some(page), "ServiceWorker.enable", json!({}))
+            .await;
         for _ in 0..50 {
             let found = self.events.iter().find_map(|e| {
                 (e["method"] == "ServiceWorker.workerRegistrationUpdated")
@@ -133,7 +134,10 @@ impl DevTools {
             self.send(None, "Browser.getVersion", json!({})).await;
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("no service worker registration for {scope}: {:?}", self.events);
+        panic!(
+            "no service worker registration for {scope}: {:?}",
+            self.events
+        );
     }
 }
 
@@ -216,7 +220,10 @@ async fn notify_me_over_https_and_a_camera_event_becomes_a_notification_that_ope
         .unwrap();
     let device = devices[0]["id"].as_str().unwrap().to_owned();
     let patched = http
-        .patch(format!("{}/api/devices/{device}/notifications", system.base))
+        .patch(format!(
+            "{}/api/devices/{device}/notifications",
+            system.base
+        ))
         .bearer_auth(&owner.access_token)
         .json(&json!({"cooldown_secs": 0}))
         .send()
@@ -226,7 +233,8 @@ async fn notify_me_over_https_and_a_camera_event_becomes_a_notification_that_ope
 
     let certs = system.dir.path().join("certs");
     lan_cert(&certs, &[HOST]);
-    let nginx = ShippedNginx::start(&system.dir.path().join("nginx"), system.port, Some(&certs)).await;
+    let nginx =
+        ShippedNginx::start(&system.dir.path().join("nginx"), system.port, Some(&certs)).await;
     let base = format!("https://{HOST}:{}", nginx.https.unwrap());
     let plain = format!("http://{HOST}:{}", nginx.http);
 
@@ -241,7 +249,11 @@ async fn notify_me_over_https_and_a_camera_event_becomes_a_notification_that_ope
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default()
     };
-    assert!(header("content-type").contains("javascript"), "{:?}", sw.headers());
+    assert!(
+        header("content-type").contains("javascript"),
+        "{:?}",
+        sw.headers()
+    );
     assert_eq!(header("cache-control"), "no-cache");
 
     let flags = [
@@ -372,7 +384,9 @@ async fn notify_me_over_https_and_a_camera_event_becomes_a_notification_that_ope
     );
 
     // Its click target: the worker's own openEvent takes the open window there.
-    let worker = devtools.attach("service_worker", &format!("{base}/sw.js")).await;
+    let worker = devtools
+        .attach("service_worker", &format!("{base}/sw.js"))
+        .await;
     devtools
         .send(
             Some(&worker),

@@ -14,7 +14,11 @@ pub fn vapid_keys() -> (String, String) {
         .arg("vapid-keys")
         .output()
         .expect("mumu-server vapid-keys runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let value = |prefix: &str| {
         text.lines()

@@ -132,6 +132,10 @@ pub fn spki_sha256(cert: &Path) -> String {
         cert.display()
     );
     let out = Command::new("sh").args(["-c", &script]).output().unwrap();
-    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }

@@ -13,6 +13,7 @@ pub mod format;
 pub mod household_api;
 pub mod lazy;
 pub mod pages;
+pub mod push;
 pub mod return_to;
 pub mod router;
 pub mod signaling;

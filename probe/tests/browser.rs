@@ -18,6 +18,8 @@
 //! violation and no error.
 
 mod common;
+#[path = "browser/push.rs"]
+mod push;
 #[path = "browser/recordings.rs"]
 mod recordings;
 #[path = "browser/sharing.rs"]

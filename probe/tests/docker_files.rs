@@ -7,11 +7,11 @@
 mod common;
 
 use common::cluster::program;
-use common::{Running, Terminated, free_port, log, start_server, wait_until};
+use common::shipped_nginx::{ShippedNginx, lan_cert};
+use common::{free_port, start_server};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Command, Output};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -258,63 +258,11 @@ fn every_path_a_dockerfile_copies_exists_and_builds_run_the_ci_script() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_compose_nginx_config_serves_the_server_through_debians_nginx() {
     let dir = tempfile::tempdir().unwrap();
-    // nginx's workers run as an unprivileged user when it starts as root: let them in.
-    let open = std::os::unix::fs::PermissionsExt::from_mode(0o755);
-    std::fs::set_permissions(dir.path(), open).unwrap();
     let server_port = free_port();
     let _server = start_server(dir.path(), server_port, &[]).await;
-    let port = free_port();
-    let shipped = repo().join("docker/nginx");
-    let config = std::fs::read_to_string(shipped.join("nginx.conf"))
-        .unwrap()
-        .replace(
-            "/etc/nginx/mumu/",
-            &format!("{}/", shipped.display()),
-        )
-        .replace("server server:8080", &format!("server 127.0.0.1:{server_port}"))
-        .replace("listen 80;", &format!("listen 127.0.0.1:{port};"))
-        .replace(
-            "http {",
-            &format!(
-                "http {{\n    access_log {d}/access.log;\n    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;",
-                d = dir.path().display()
-            ),
-        );
-    let path = dir.path().join("nginx.conf");
-    std::fs::write(&path, config).unwrap();
-    let nginx = program("MUMU_NGINX", "nginx");
-    let pid = format!("pid {}/nginx.pid;", dir.path().display());
-    let checked = Command::new(&nginx)
-        .args(["-t", "-c"])
-        .arg(&path)
-        .arg("-e")
-        .arg(dir.path().join("error.log"))
-        .args(["-g", &pid])
-        .output()
-        .unwrap();
-    assert!(
-        checked.status.success(),
-        "nginx -t: {}",
-        String::from_utf8_lossy(&checked.stderr)
-    );
-    let _nginx = Terminated(Running(
-        Command::new(&nginx)
-            .arg("-c")
-            .arg(&path)
-            .arg("-e")
-            .arg(dir.path().join("error.log"))
-            .args(["-g", &format!("daemon off; {pid}")])
-            .stdout(Stdio::null())
-            .stderr(log(dir.path(), "nginx.log"))
-            .spawn()
-            .expect("nginx starts"),
-    ));
-    wait_until("nginx listening", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    })
-    .await;
+    let nginx = ShippedNginx::start(&dir.path().join("nginx"), server_port, None).await;
     let get = async |path: &str| {
-        let response = reqwest::get(format!("http://127.0.0.1:{port}{path}"))
+        let response = reqwest::get(format!("http://127.0.0.1:{}{path}", nginx.http))
             .await
             .unwrap();
         (response.status().as_u16(), response.text().await.unwrap())
@@ -323,4 +271,86 @@ async fn the_compose_nginx_config_serves_the_server_through_debians_nginx() {
     let (status, body) = get("/readyz").await;
     assert_eq!(status, 200, "the server's /readyz through nginx: {body}");
     assert!(body.contains("\"status\":\"ok\""), "{body}");
+}
+
+/// `docker/compose.tls.yaml` over the compose file: nginx publishes https beside http, with the
+/// shipped TLS server block and the folder `MUMU_TLS_DIR` names; without that folder, compose
+/// stops and says what to set.
+#[test]
+fn the_tls_compose_file_adds_https_to_the_proxy() {
+    let tls = repo().join("docker/compose.tls.yaml");
+    let tls = tls.to_str().unwrap();
+    let env = format!("{SECRETS}MUMU_TLS_DIR=../certs\nMUMU_HTTPS_PORT=9443\n");
+    let output = compose_config(&env, &["-f", tls]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "docker-compose config: {stderr}");
+    let config = String::from_utf8(output.stdout).unwrap();
+    let services = services(&config);
+    let proxy = &services.iter().find(|(n, _)| n == "proxy").unwrap().1;
+    let joined = proxy.join("\n");
+    for wanted in [
+        "- published: 9443\ntarget: 443",
+        "- published: 8080\ntarget: 80",
+    ] {
+        assert!(joined.contains(wanted), "the proxy has {wanted}:\n{joined}");
+    }
+    assert!(
+        joined.contains("/etc/nginx/mumu/tls/mumu-tls.conf") && joined.contains("/etc/nginx/certs"),
+        "the TLS block and the certificates are mounted:\n{joined}"
+    );
+    let output = compose_config(SECRETS, &["-f", tls]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "MUMU_TLS_DIR is required");
+    assert!(stderr.contains("set MUMU_TLS_DIR in .env"), "{stderr}");
+}
+
+/// The shipped TLS block, with a certificate from `scripts/lan-cert` (the documented way for a
+/// LAN), in front of a real server: a client that trusts the LAN's CA reaches the server over
+/// https at the certificate's name and at its address; one that does not is refused, as a
+/// phone without the CA installed would be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tls_nginx_config_serves_https_with_a_certificate_from_lan_cert() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    lan_cert(&certs, &["mumu.lan", "127.0.0.1"]);
+    let server_port = free_port();
+    let _server = start_server(dir.path(), server_port, &[]).await;
+    let nginx = ShippedNginx::start(&dir.path().join("nginx"), server_port, Some(&certs)).await;
+    let https = nginx.https.unwrap();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(certs.join("ca.crt")).unwrap()).unwrap();
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .tls_built_in_root_certs(false)
+        .resolve("mumu.lan", ([127, 0, 0, 1], https).into())
+        .build()
+        .unwrap();
+    for url in [
+        format!("https://mumu.lan:{https}/readyz"),
+        format!("https://127.0.0.1:{https}/readyz"),
+    ] {
+        let response = trusting
+            .get(&url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e:?}"));
+        assert_eq!(response.status(), 200, "{url}");
+        assert!(response.text().await.unwrap().contains("\"status\":\"ok\""));
+    }
+    let stranger = reqwest::Client::builder()
+        .resolve("mumu.lan", ([127, 0, 0, 1], https).into())
+        .build()
+        .unwrap();
+    let refused = stranger
+        .get(format!("https://mumu.lan:{https}/readyz"))
+        .send()
+        .await;
+    assert!(
+        refused.is_err(),
+        "a client without the CA refuses the certificate"
+    );
+    // The plain port still serves (the cameras' way in).
+    let plain = reqwest::get(format!("http://127.0.0.1:{}/nginx-health", nginx.http))
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 200);
 }

@@ -8,7 +8,9 @@ mod common;
 
 use common::browser::Browser;
 use common::cluster::{Cluster, SERVERS, watch_at};
-use common::{PASSWORD, wait_until};
+use common::push::push_service::PushService;
+use common::push::{server_env as push_env, vapid_keys};
+use common::{PASSWORD, pair, pairing_code, start_named_agent, wait_until};
 use mumu_probe::watch::open_socket;
 use mumu_shared::signaling::{Heartbeat, ServerToViewer, ViewerToServer, ViewerWatchRequest};
 use mumu_shared::{DeviceId, ErrorCode};
@@ -415,4 +417,139 @@ async fn wait_for_watch(base: String) -> mumu_probe::watch::Summary {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     panic!("a watch across servers works again: {last:?}");
+}
+
+/// Web Push with three servers: the camera's events reach the server that holds its socket,
+/// which alone decides and sends; the browser subscribed through another server, and its
+/// "Notify me" went through a third. Every event the camera reports arrives at the local push
+/// service exactly once (decrypted there with the browser's key), with the camera and its start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_motion_event_is_pushed_once_whichever_server_holds_the_camera() {
+    let (private, public) = vapid_keys();
+    let push = PushService::start(&public).await;
+    let env = push_env(&private);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let cluster = Cluster::start(&env).await;
+    let owner = cluster.register_owner().await;
+    let motion: Vec<String> = ["--test-pattern", "smpte75", "--simulate-motion-every", "5"]
+        .map(String::from)
+        .into();
+    let _camera = start_named_agent(cluster.dir.path(), "porch", &cluster.base, &motion);
+    let code = pairing_code(&cluster.dir.path().join("porch")).await;
+    pair(&cluster.base, &owner.access_token, &code, "Porch").await;
+    let holder = cluster.holder().await;
+    let [a, b] = others(holder)[..] else {
+        unreachable!()
+    };
+    let http = reqwest::Client::new();
+    let devices: serde_json::Value = http
+        .get(format!("{}/api/devices", cluster.base))
+        .bearer_auth(&owner.access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let device = devices[0]["id"].as_str().unwrap().to_owned();
+    // Every event notifies (the default cooldown would let one a minute through).
+    let call = async |method: reqwest::Method, base: &str, path: &str, body: serde_json::Value| {
+        let response = http
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(&owner.access_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        assert!(
+            (200..300).contains(&status),
+            "{path}: {status} {}",
+            response.text().await.unwrap()
+        );
+    };
+    let no_cooldown = serde_json::json!({"cooldown_secs": 0});
+    call(
+        reqwest::Method::PATCH,
+        cluster.pinned(a),
+        &format!("/api/devices/{device}/notifications"),
+        no_cooldown,
+    )
+    .await;
+    let subscription = push.subscription(None);
+    call(
+        reqwest::Method::POST,
+        cluster.pinned(a),
+        "/api/push/subscriptions",
+        serde_json::to_value(&subscription).unwrap(),
+    )
+    .await;
+    call(
+        reqwest::Method::PUT,
+        cluster.pinned(b),
+        &format!("/api/devices/{device}/notify"),
+        serde_json::Value::Null,
+    )
+    .await;
+
+    // One event every 5 s (a crossing every 3 s would make one long event).
+    for n in 1..=3 {
+        push.wait_for(n).await;
+    }
+    // Time for a duplicate to arrive, if any server were to send one.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pushed = push.received_by(&subscription.endpoint);
+    assert!(pushed.len() >= 3, "{pushed:?}");
+    let starts: Vec<i64> = pushed
+        .iter()
+        .map(|p| p.payload["start"].as_i64().unwrap())
+        .collect();
+    let mut once = starts.clone();
+    once.sort();
+    once.dedup();
+    assert_eq!(once.len(), starts.len(), "one push per event: {starts:?}");
+    for p in &pushed {
+        assert_eq!(p.payload["device_id"], device.as_str(), "{:?}", p.payload);
+        assert_eq!(p.payload["device_name"], "Porch");
+        let start = p.payload["start"].as_i64().unwrap();
+        assert_eq!(p.payload["url"], format!("/watch?d={device}&at={start}"));
+    }
+    // Every event the servers stored between the first push and the last was pushed.
+    let events: serde_json::Value = http
+        .get(format!("{}/api/devices/{device}/events", cluster.base))
+        .bearer_auth(&owner.access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (first, last) = (once[0], *once.last().unwrap());
+    let stored: Vec<i64> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["start"].as_i64().unwrap())
+        .filter(|s| (first..=last).contains(s))
+        .collect();
+    let mut stored_sorted = stored.clone();
+    stored_sorted.sort();
+    assert_eq!(stored_sorted, once, "each stored event pushed once");
+    // The server holding the camera sent them; the other two sent none.
+    let delivered = "mumu_pushes_total{result=\"delivered\"}";
+    let mut sent = Vec::new();
+    for i in 0..SERVERS {
+        sent.push(cluster.metric(i, delivered).await);
+    }
+    assert_eq!(
+        sent[a] + sent[b],
+        0.0,
+        "only the camera's server pushes: {sent:?}"
+    );
+    assert!(sent[holder] >= pushed.len() as f64, "{sent:?}");
+    eprintln!(
+        "{} events, {} pushes, sent by server {holder} alone: {sent:?}",
+        stored.len(),
+        pushed.len()
+    );
 }

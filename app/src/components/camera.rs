@@ -1,6 +1,7 @@
 //! One camera being watched: the live video, where the connection stands, the figures from
 //! `getStats()`, and the buttons (fullscreen, snapshot, stats, end, watch again).
 
+use crate::components::notify_me::NotifyMe;
 use crate::components::show::{Show, ShowElse};
 use crate::components::sound::SoundControls;
 use crate::format;
@@ -163,6 +164,7 @@ pub fn CameraTile(device_id: DeviceId, #[prop(optional)] history: bool) -> impl 
     let stats_id = format!("stats-{}", device_id.as_str());
     let panel_id = stats_id.clone();
     let sound_of = device_id.clone();
+    let notify_id = device_id.clone();
 
     view! {
         <article
@@ -228,6 +230,7 @@ pub fn CameraTile(device_id: DeviceId, #[prop(optional)] history: bool) -> impl 
                     <button type="button" class="primary" on:click=again.clone()>"Watch again"</button>
                 </ShowElse>
             </div>
+            <NotifyMe device_id=notify_id/>
             <Show when=move || show_stats.get()>
                 <StatsPanel id=panel_id.clone() view_state first_frame_ms video_ref/>
             </Show>

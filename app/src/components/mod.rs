@@ -4,6 +4,7 @@ pub mod camera;
 pub mod confirm;
 pub mod field;
 pub mod nav;
+pub mod notify_me;
 pub mod ownership;
 pub mod require_user;
 pub mod show;

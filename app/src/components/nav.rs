@@ -13,6 +13,9 @@ pub fn Nav() -> impl IntoView {
     let signaling = Signaling::get();
     let logout = move |_| {
         leptos::task::spawn_local(async move {
+            // The browser leaves its push service first: the server forgets the login's
+            // subscriptions itself, but the browser's own would linger.
+            crate::push::forget_browser_subscription().await;
             // Even if the server cannot be reached, this tab forgets the user.
             let _ = crate::api::logout().await;
             signaling.disconnect();

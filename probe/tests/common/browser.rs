@@ -105,7 +105,12 @@ fn find_program(variable: &str, default: &str) -> Result<String, String> {
 }
 
 /// chromedriver and the capabilities of a Chromium session of `kind`.
-fn chromium(kind: Kind, port: u16, downloads: &Path) -> (Driver, serde_json::Map<String, Value>) {
+fn chromium(
+    kind: Kind,
+    port: u16,
+    downloads: &Path,
+    flags: &[String],
+) -> (Driver, serde_json::Map<String, Value>) {
     let chromium = program("MUMU_CHROMIUM", "/usr/bin/chromium", "Debian's chromium");
     let chromedriver = program(
         "MUMU_CHROMEDRIVER",
@@ -133,6 +138,8 @@ fn chromium(kind: Kind, port: u16, downloads: &Path) -> (Driver, serde_json::Map
             "download.prompt_for_download": false,
         },
     });
+    let args = options["args"].as_array_mut().expect("the args");
+    args.extend(flags.iter().map(|f| json!(f)));
     if let Kind::Phone { width, height } = kind {
         options["mobileEmulation"] = json!({
             "deviceMetrics": { "width": width, "height": height, "pixelRatio": 3.0, "touch": true },
@@ -481,6 +488,11 @@ impl Browser {
     }
 
     pub async fn start_as(kind: Kind) -> Self {
+        Self::start_with_flags(kind, &[]).await
+    }
+
+    /// A `kind` browser; Chromium gets `flags` besides its usual ones.
+    pub async fn start_with_flags(kind: Kind, flags: &[String]) -> Self {
         let port = super::free_port();
         let downloads = tempfile::tempdir().unwrap();
         let scratch = tempfile::tempdir().unwrap();
@@ -498,7 +510,7 @@ impl Browser {
                 (driver, capabilities, None)
             }
             Kind::Chromium | Kind::Phone { .. } => {
-                let (driver, capabilities) = chromium(kind, port, downloads.path());
+                let (driver, capabilities) = chromium(kind, port, downloads.path(), flags);
                 (driver, capabilities, None)
             }
         };

@@ -10,6 +10,8 @@ pub mod browser;
 pub mod cluster;
 pub mod nat_lab;
 pub mod proc;
+pub mod push;
+pub mod shipped_nginx;
 
 use mumu_probe::watch::{Summary, WatchError, WatchOptions, watch};
 use std::net::TcpListener;

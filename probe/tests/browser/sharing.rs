@@ -175,7 +175,7 @@ async fn the_owner_invites_shares_limits_and_revokes_in_chromium() {
         .find("li.share[data-username=bob][data-role=admin]")
         .await;
     owner
-        .goto(&owner.client.current_url().await.unwrap().to_string())
+        .goto(owner.client.current_url().await.unwrap().as_str())
         .await;
     owner
         .find("li.share[data-username=bob][data-role=admin]")

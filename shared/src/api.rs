@@ -634,7 +634,10 @@ mod tests {
         let request: ShareRequest = serde_json::from_str(r#"{"username":"bob"}"#).unwrap();
         assert!(!request.recordings);
         assert!(request.notifications);
-        assert!(!request.talk, "nobody talks through a camera unless allowed");
+        assert!(
+            !request.talk,
+            "nobody talks through a camera unless allowed"
+        );
         assert!(!share.talk);
         assert_eq!(request.role, ShareRole::Viewer);
         let user: User = serde_json::from_str(

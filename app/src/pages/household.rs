@@ -283,7 +283,7 @@ fn local_offset_minutes() -> i16 {
 fn offset_text(minutes: i16) -> String {
     let sign = if minutes < 0 { '-' } else { '+' };
     let m = minutes.unsigned_abs();
-    if m % 60 == 0 {
+    if m.is_multiple_of(60) {
         format!("UTC{sign}{}", m / 60)
     } else {
         format!("UTC{sign}{}:{:02}", m / 60, m % 60)

@@ -535,7 +535,11 @@ impl History {
             let mut c = self.0.borrow_mut();
             c.panel.marks.now = now();
             c.seconds = c.seconds.wrapping_add(1);
-            let every = if c.ui.access == Access::NotPermitted { 5 } else { 30 };
+            let every = if c.ui.access == Access::NotPermitted {
+                5
+            } else {
+                30
+            };
             c.seconds.is_multiple_of(every)
         };
         self.update(|_| {});

@@ -79,7 +79,16 @@ async fn the_owner_invites_shares_limits_and_revokes_in_chromium() {
     let scratch = tempfile::tempdir().unwrap();
     let recordings = scratch.path().join("recordings").display().to_string();
     let system = System::start_full(
-        &["--record-dir", &recordings, "--record-segment-secs", "10"],
+        // A cap of its own: the default (90 % of the disk) would delete all but the segment
+        // being written on a build machine's fuller disk.
+        &[
+            "--record-dir",
+            &recordings,
+            "--record-segment-secs",
+            "10",
+            "--record-max-gb",
+            "1",
+        ],
         &[("LEPTOS_SITE_ROOT", site.to_str().unwrap())],
         async |_| {},
     )
@@ -166,7 +175,7 @@ async fn the_owner_invites_shares_limits_and_revokes_in_chromium() {
         .find("li.share[data-username=bob][data-role=admin]")
         .await;
     owner
-        .goto(&owner.client.current_url().await.unwrap().to_string())
+        .goto(owner.client.current_url().await.unwrap().as_str())
         .await;
     owner
         .find("li.share[data-username=bob][data-role=admin]")
@@ -213,10 +222,13 @@ async fn the_owner_invites_shares_limits_and_revokes_in_chromium() {
     );
     bob.screenshot("bob-dashboard").await;
 
-    // He watches, with the recordings: a picture from the first seconds recorded plays.
+    // He watches, with the recordings: once 25 s are recorded from his first look, a picture
+    // from 15 s ago (in a finished 10 s segment) plays.
+    // (After the camera's first segment: a list from before it names no codec to check.)
     let recorded = Duration::from_millis(u64::try_from(now() - started).unwrap_or_default());
-    tokio::time::sleep(Duration::from_secs(25).saturating_sub(recorded)).await;
+    tokio::time::sleep(Duration::from_secs(15).saturating_sub(recorded)).await;
     bob.open_recordings().await;
+    let opened = now();
     access_becomes(
         &bob,
         "records",
@@ -224,8 +236,18 @@ async fn the_owner_invites_shares_limits_and_revokes_in_chromium() {
         Duration::from_secs(10),
     )
     .await;
-    let back = started + 5_000;
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    let back = now() - 15_000;
+    assert!(back > opened, "a time recorded since he opened the camera");
     bob.click_timeline_at(back).await;
+    // Where the camera had not written that second yet, it offers the nearest recording: take it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    bob.js(
+        "const n = document.querySelector('.history button.nearest'); \
+         if (n && !n.hidden) n.click(); return true",
+        vec![],
+    )
+    .await;
     bob.wait_js(
         "the recorded picture playing for bob",
         Duration::from_secs(15),

@@ -159,12 +159,8 @@ mod tests {
         pair.a
             .open_remote(request(v2, "d1", "s2", 4), &"b".to_owned(), NOW)
             .unwrap();
-        pair.a.grants_changed(
-            &"alice".into(),
-            &"d1".into(),
-            Grants::default(),
-            NOW,
-        );
+        pair.a
+            .grants_changed(&"alice".into(), &"d1".into(), Grants::default(), NOW);
         pair.carry();
         assert!(
             matches!(sent(&mut cam), ServerToDevice::WatchRequest(r) if r.session_id.as_str() == "s2")

@@ -121,8 +121,15 @@ async fn a_recording_plays_back_through_coturn_behind_two_symmetric_routers() {
     lab.start_coturn(TURN_SECRET).await;
     lab.start_server(&[]).await;
     let recordings = lab.dir().join("recordings").display().to_string();
-    lab.start_paired_camera_with(&["--record-dir", &recordings, "--record-segment-secs", "5"])
-        .await;
+    lab.start_paired_camera_with(&[
+        "--record-dir",
+        &recordings,
+        "--record-segment-secs",
+        "5",
+        "--record-max-gb",
+        "1",
+    ])
+    .await;
     tokio::time::sleep(Duration::from_secs(14)).await;
     let (server_before, relayed_before) = (lab.server_bytes(), lab.relayed_bytes());
     let base = lab.base();

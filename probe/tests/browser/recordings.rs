@@ -160,7 +160,14 @@ async fn a_recording_plays_a_minute_back_at_4x_and_exports_in_chromium_and_firef
     let scratch = tempfile::tempdir().unwrap();
     let recordings = scratch.path().join("recordings").display().to_string();
     let system = System::start_full(
-        &["--record-dir", &recordings, "--record-segment-secs", "15"],
+        &[
+            "--record-dir",
+            &recordings,
+            "--record-segment-secs",
+            "15",
+            "--record-max-gb",
+            "1",
+        ],
         &[("LEPTOS_SITE_ROOT", site.to_str().unwrap())],
         async |_| {},
     )

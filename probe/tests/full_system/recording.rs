@@ -29,6 +29,10 @@ async fn recording_system(extra: &[&str]) -> (System, PathBuf) {
         &recordings_arg,
         "--record-segment-secs",
         SEGMENT_SECS,
+        // A bound of its own: the default (fill the disk to 90 %) keeps only the segment being
+        // written on a build machine's fuller disk.
+        "--record-max-gb",
+        "1",
     ];
     args.extend_from_slice(extra);
     (System::start_with(&args).await, recordings)

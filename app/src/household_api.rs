@@ -5,8 +5,8 @@
 use crate::api::{ApiError, NO_BODY, call};
 use mumu_shared::ErrorCode;
 use mumu_shared::api::{
-    Arming, Device, Invitation, InvitationRequest, NewInvitation, QuietHours, Share, ShareRequest,
-    UpdateShareRequest, Webhook, WebhookRequest,
+    Arming, CameraNotifications, Device, Invitation, InvitationRequest, NewInvitation, QuietHours,
+    Share, ShareRequest, UpdateCameraNotifications, UpdateShareRequest, Webhook, WebhookRequest,
 };
 
 /// A path segment as the address needs it: a username or an email (`@`, `+`, `.`) sent as it
@@ -48,6 +48,21 @@ pub async fn update_share(
 pub async fn unshare(device_id: &str, username: &str) -> Result<(), ApiError> {
     let path = format!("{}/{}", shares_path(device_id), segment(username));
     call("DELETE", &path, NO_BODY).await
+}
+
+/// How `device_id` notifies: its cooldown, and whether it notifies while armed `home`.
+pub async fn camera_notifications(device_id: &str) -> Result<CameraNotifications, ApiError> {
+    let path = format!("/api/devices/{}/notifications", segment(device_id));
+    call("GET", &path, NO_BODY).await
+}
+
+/// Changes how `device_id` notifies (its owner and admins).
+pub async fn update_camera_notifications(
+    device_id: &str,
+    req: &UpdateCameraNotifications,
+) -> Result<CameraNotifications, ApiError> {
+    let path = format!("/api/devices/{}/notifications", segment(device_id));
+    call("PATCH", &path, Some(req)).await
 }
 
 /// Every invitation, newest first (the household's admin only).

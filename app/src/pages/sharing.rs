@@ -1,8 +1,9 @@
 //! A camera's sharing page (`/sharing?d=<id>`), for its owner and its admins: share it with
 //! someone by their username or account email, as a viewer or an admin, with what they may do
 //! (see recordings, get notifications, talk); everyone it is shared with, their role and
-//! permissions changed in place; revoke, which ends their watch at once. Every share call of
-//! the REST API is here; a refusal is shown as the server words it.
+//! permissions changed in place; revoke, which ends their watch at once; and how the camera
+//! notifies (its cooldown, whether it notifies while the household is armed Home). Every share
+//! call of the REST API is here; a refusal is shown as the server words it.
 
 use crate::components::confirm::confirm;
 use crate::components::require_user::RequireUser;
@@ -14,7 +15,10 @@ use leptos::either::{Either, EitherOf3};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use mumu_shared::DeviceId;
-use mumu_shared::api::{Share, ShareRequest, ShareRole, UpdateShareRequest};
+use mumu_shared::api::{
+    CameraNotifications, Share, ShareRequest, ShareRole, UpdateCameraNotifications,
+    UpdateShareRequest,
+};
 
 #[component]
 pub fn Sharing() -> impl IntoView {
@@ -135,7 +139,104 @@ fn CameraSharing(device_id: DeviceId) -> impl IntoView {
                     }
                 />
             </ul>
+            <CameraNotifying device_id=id.clone()/>
         </section>
+    }
+}
+
+/// The cooldowns offered, in seconds, with their words; a value set otherwise (through the
+/// API) is shown as it is.
+const COOLDOWNS: [(u32, &str); 6] = [
+    (0, "none"),
+    (30, "30 seconds"),
+    (60, "1 minute"),
+    (300, "5 minutes"),
+    (900, "15 minutes"),
+    (3600, "1 hour"),
+];
+
+/// How the camera notifies: after a notification, how long its next events stay quiet, and
+/// whether it notifies while the household is armed Home.
+#[component]
+fn CameraNotifying(device_id: String) -> impl IntoView {
+    let settings = RwSignal::new(None::<CameraNotifications>);
+    let problem = RwSignal::new(None::<String>);
+    Effect::new({
+        let id = device_id.clone();
+        move |_| {
+            let id = id.clone();
+            leptos::task::spawn_local(async move {
+                match household_api::camera_notifications(&id).await {
+                    Ok(now) => settings.set(Some(now)),
+                    Err(error) => problem.set(Some(error.to_string())),
+                }
+            });
+        }
+    });
+    let send = move |update: UpdateCameraNotifications| {
+        let id = device_id.clone();
+        problem.set(None);
+        leptos::task::spawn_local(async move {
+            match household_api::update_camera_notifications(&id, &update).await {
+                Ok(now) => settings.set(Some(now)),
+                Err(error) => {
+                    problem.set(Some(error.to_string()));
+                    // What the camera still has, shown again in the controls.
+                    settings.update(|_| {});
+                }
+            }
+        });
+    };
+    let cooldown = move || settings.with(|s| s.as_ref().map_or(60, |s| s.cooldown_secs));
+    let options = move || {
+        let now = cooldown();
+        let mut offered: Vec<(u32, String)> = COOLDOWNS
+            .iter()
+            .map(|(secs, words)| (*secs, (*words).to_owned()))
+            .collect();
+        if !offered.iter().any(|(secs, _)| *secs == now) {
+            offered.push((now, format!("{now} seconds")));
+        }
+        offered
+            .into_iter()
+            .map(|(secs, words)| {
+                view! { <option value=secs.to_string() selected=secs == now>{words}</option> }
+            })
+            .collect_view()
+    };
+    let on_cooldown = {
+        let send = send.clone();
+        move |ev: leptos::ev::Event| {
+            if let Ok(secs) = event_target_value(&ev).parse::<u32>() {
+                send(UpdateCameraNotifications {
+                    cooldown_secs: Some(secs),
+                    ..UpdateCameraNotifications::default()
+                });
+            }
+        }
+    };
+    let on_always = move |ev: leptos::ev::Event| {
+        send(UpdateCameraNotifications {
+            always: Some(event_target_checked(&ev)),
+            ..UpdateCameraNotifications::default()
+        });
+    };
+    view! {
+        <h2>"Notifications"</h2>
+        <div class="camera-notifying" data-test="camera-notifying" hidden=move || settings.with(Option::is_none)>
+            <label for="cooldown">"After a notification, stay quiet for"</label>
+            <select id="cooldown" on:change=on_cooldown>{options}</select>
+            <label class="check">
+                <input
+                    type="checkbox"
+                    id="notify-always"
+                    prop:checked=move || settings.with(|s| s.as_ref().is_some_and(|s| s.always))
+                    on:change=on_always
+                />
+                "Notify even while the household is armed Home"
+            </label>
+        </div>
+        <p class="error" role="alert" data-test="camera-notifying-error">{move || problem.get()}</p>
     }
 }
 

@@ -145,6 +145,33 @@ async fn the_owner_invites_shares_limits_and_revokes_in_chromium() {
     owner.click("form.invite-share button[type=submit]").await;
     let ok = text_of(&owner, "[data-test=share-ok]").await;
     assert!(ok.contains("bob can watch it now"), "{ok}");
+
+    // How the camera notifies, on the same page: a 5-minute cooldown and "notify while armed
+    // Home", read back from the server itself.
+    owner
+        .find("[data-test=camera-notifying]:not([hidden])")
+        .await;
+    owner
+        .js(
+            "const s = document.querySelector('#cooldown'); s.value = '300'; \
+             s.dispatchEvent(new Event('change', { bubbles: true })); return true",
+            vec![],
+        )
+        .await;
+    owner.click("#notify-always").await;
+    owner
+        .wait_js(
+            "the server keeping the camera's new cooldown and 'always'",
+            Duration::from_secs(10),
+            "const n = window.__notifying; \
+             if (n && n !== 'asking' && n.cooldown_secs === 300 && n.always === true) return n; \
+             if (n !== 'asking') { window.__notifying = 'asking'; \
+               const d = new URLSearchParams(location.search).get('d'); \
+               fetch('/api/devices/' + encodeURIComponent(d) + '/notifications') \
+                 .then(r => r.json()).then(j => window.__notifying = j, () => window.__notifying = null); } \
+             return null",
+        )
+        .await;
     let row = "li.share[data-username=bob]";
     owner.find(row).await;
     let checked = owner

@@ -125,7 +125,13 @@ async fn the_owner_invites_shares_limits_and_revokes_in_chromium() {
     let bob = Browser::start().await;
     register_with(&bob, &link, "bob").await;
     owner.goto(&format!("{base}/household")).await;
-    owner.find("[data-test=no-open-invitations]").await;
+    owner
+        .wait_js(
+            "the used invitation gone from the open ones",
+            Duration::from_secs(15),
+            "return !!document.querySelector('[data-test=no-open-invitations]')",
+        )
+        .await;
 
     // The owner opens the camera's Sharing page from its card. Someone unknown is refused in
     // the server's words; bob, named by his email, is let in with recordings allowed.

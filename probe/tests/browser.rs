@@ -18,6 +18,8 @@
 //! violation and no error.
 
 mod common;
+#[path = "browser/events.rs"]
+mod events;
 #[path = "browser/recordings.rs"]
 mod recordings;
 

@@ -1021,6 +1021,47 @@ impl Browser {
             .expect("the pointer clicks the timeline");
     }
 
+    /// Presses the pointer on the element `css` at the first of `points`, moves it through the
+    /// others and releases it at the last, as a person drags (one point: a click). Points are
+    /// fractions of the element's width and height from its top left corner.
+    pub async fn pointer_on(&self, css: &str, points: &[(f64, f64)]) {
+        let size = self
+            .js(
+                "const e = document.querySelector(arguments[0]); e.scrollIntoView({block: 'center'}); \
+                 const r = e.getBoundingClientRect(); return [r.width, r.height]",
+                vec![json!(css)],
+            )
+            .await;
+        let (width, height) = (
+            size[0].as_f64().unwrap_or_default(),
+            size[1].as_f64().unwrap_or_default(),
+        );
+        let element = self.find(css).await;
+        let at = |(x, y): (f64, f64)| PointerAction::MoveToElement {
+            element: element.clone(),
+            duration: None,
+            x: (x - 0.5) * width,
+            y: (y - 0.5) * height,
+        };
+        let (first, rest) = points.split_first().expect("a point to press at");
+        let mut actions =
+            MouseActions::new("mouse".into())
+                .then(at(*first))
+                .then(PointerAction::Down {
+                    button: MOUSE_BUTTON_LEFT,
+                });
+        for point in rest {
+            actions = actions.then(at(*point));
+        }
+        let actions = actions.then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+        self.client
+            .perform_actions(actions)
+            .await
+            .unwrap_or_else(|e| panic!("the pointer on {css}: {e}"));
+    }
+
     /// The time of the picture a recording camera's watch page shows (`.playback-time`'s
     /// `data-ms`), and whether it is live.
     pub async fn shown_time(&self) -> (i64, bool) {

@@ -9,6 +9,19 @@
 pub struct Proc(pub u32);
 
 impl Proc {
+    /// The bytes it has read and written through system calls (`rchar` + `wchar` of
+    /// `/proc/<pid>/io`: files, sockets, pipes). Panics when the process is gone.
+    pub fn io_bytes(&self) -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{}/io", self.0))
+            .unwrap_or_else(|e| panic!("/proc/{}/io: {e}", self.0));
+        text.lines()
+            .filter_map(|line| {
+                let (key, value) = line.split_once(": ")?;
+                matches!(key, "rchar" | "wchar").then(|| value.trim().parse::<u64>().ok())?
+            })
+            .sum()
+    }
+
     /// User + system CPU seconds it has used. Panics when the process is gone.
     pub fn cpu_seconds(&self) -> f64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0))

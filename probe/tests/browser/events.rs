@@ -260,7 +260,7 @@ async fn events_list_thumbnails_playback_zones_and_masks_in_chromium() {
     let zone_saved = now();
 
     // A privacy mask over the top left: black in the live video from then on, and only there.
-    let (inside, outside) = ((0.22, 0.25), (0.8, 0.25));
+    let (inside, outside) = ((0.22, 0.25), (0.65, 0.25));
     let before = live_brightness(&browser, inside.0, inside.1).await;
     assert!(before > 60.0, "a bright bar before the mask: {before}");
     choose(&browser, "select.draw-kind", "mask").await;

@@ -113,7 +113,8 @@ struct Listeners {
 }
 
 const SECTION_EVENTS: [&str; 2] = ["click", "change"];
-const CANVAS_EVENTS: [&str; 4] = ["mousedown", "mousemove", "mouseup", "mouseleave"];
+/// Pointer events rather than mouse events: a finger drags a rectangle too.
+const CANVAS_EVENTS: [&str; 4] = ["pointerdown", "pointermove", "pointerup", "pointerleave"];
 
 fn listen(
     target: &web_sys::EventTarget,

@@ -247,11 +247,13 @@ impl ZoneEditor {
         value_of(&self.root, ".draw-shape") == "polygon"
     }
 
-    /// A click, a change or the pointer on the editor: what to do next, if anything.
+    /// A click, a change or the pointer (`pointerdown`, `pointermove`, `pointerup`,
+    /// `pointerleave`) on the editor: what to do next, if anything.
     pub fn on_event(&mut self, event: &web_sys::Event) -> Option<Action> {
         let kind = event.type_();
-        if kind.starts_with("mouse") {
-            self.pointer(&kind, event.unchecked_ref());
+        // A pointer event is a mouse event with more (a finger's, a pen's).
+        if let Some(kind) = kind.strip_prefix("pointer") {
+            self.pointer(kind, event.unchecked_ref());
             return None;
         }
         let target: Element = event.target()?.dyn_into().ok()?;
@@ -325,24 +327,24 @@ impl ZoneEditor {
             height,
         );
         if self.polygon() {
-            if kind == "mouseup" && self.pending.len() < MAX_DRAWN_POINTS {
+            if kind == "up" && self.pending.len() < MAX_DRAWN_POINTS {
                 self.pending.push(p);
                 self.draw();
             }
             return;
         }
         match (kind, self.drag) {
-            ("mousedown", _) => self.drag = Some((p, p)),
-            ("mousemove", Some((start, _))) if event.buttons() & 1 == 1 => {
+            ("down", _) => self.drag = Some((p, p)),
+            ("move", Some((start, _))) if event.buttons() & 1 == 1 => {
                 self.drag = Some((start, p));
             }
-            ("mouseup", Some((start, _))) => {
+            ("up", Some((start, _))) => {
                 self.drag = None;
                 if let Some(points) = dragged(start, p) {
                     self.add(points);
                 }
             }
-            ("mouseleave", Some(_)) => self.drag = None,
+            ("leave", Some(_)) => self.drag = None,
             _ => return,
         }
         self.draw();

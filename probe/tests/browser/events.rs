@@ -243,6 +243,13 @@ async fn events_list_thumbnails_playback_zones_and_masks_in_chromium() {
     browser.click("button.live").await;
 
     // A motion zone across the top, away from the object's path (a little below the middle).
+    browser
+        .wait_js(
+            "the zones button (the camera answered the owner's settings request)",
+            Duration::from_secs(15),
+            "const b = document.querySelector('button.zones-open'); return b && !b.hidden",
+        )
+        .await;
     browser.click("button.zones-open").await;
     browser.find(".zone-editor:not([hidden]) canvas").await;
     browser.fill(".zone-name", "Sky").await;
@@ -313,7 +320,7 @@ async fn events_list_thumbnails_playback_zones_and_masks_in_chromium() {
         &browser,
         "the camera's refusal",
         ".editor-error",
-        "zone \"Too many\": 17 points (a shape has 3 to 16)",
+        "Zone \"Too many\": 17 points (a shape has 3 to 16).",
     )
     .await;
     browser.screenshot("zone-refused").await;

@@ -1277,6 +1277,8 @@ mod tests {
             "refused.not_permitted",
             "refused.invalid_settings",
             "refused.no_event",
+            "thumbnail",
+            "motion_settings",
         ] {
             let text = golden(&format!("device_to_viewer.{name}"));
             let theirs = mumu_shared::decode::<DeviceToViewer>(&text)
@@ -1300,6 +1302,18 @@ mod tests {
             None,
             "a message missing a field is not acted on"
         );
+    }
+
+    #[test]
+    fn a_request_carries_its_id_back() {
+        let text = write_request(
+            &ViewerToDevice::GetMotionSettings(Default::default()),
+            7,
+            SETTINGS_REQUEST,
+        );
+        let sent = mumu_shared::decode::<ViewerToDevice>(&text).unwrap();
+        assert_eq!(sent.request_id.as_deref(), Some(SETTINGS_REQUEST), "{text}");
+        assert_eq!(sent.ts, 7);
     }
 
     #[test]

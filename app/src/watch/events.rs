@@ -59,8 +59,21 @@ pub struct Hooks {
 enum Picture {
     /// A `blob:` URL of the JPEG.
     Shown(String),
-    /// The camera has none for it (too short an event, or deleted).
+    /// The camera has none for it (deleted, or it could not make one).
     None,
+    /// The camera did not have it yet (the event had just ended): asked again after this time.
+    Later(UnixMillis),
+}
+
+/// A thumbnail refused this soon after its event ended is asked for again: the camera keeps an
+/// event (and serves its thumbnail) once it has ended, a moment after the server hears of it.
+const RETRY_WITHIN_MS: i64 = 60_000;
+
+/// How long to wait before asking again.
+const RETRY_AFTER_MS: i64 = 3_000;
+
+fn now() -> UnixMillis {
+    js_sys::Date::now() as UnixMillis
 }
 
 /// A thumbnail on its way.
@@ -353,11 +366,19 @@ impl EventsPanel {
             if !s.channel_open || s.fetch.is_some() {
                 return;
             }
+            // An event under way has no thumbnail to give yet.
+            let now = now();
+            let due = |start: &UnixMillis| match s.pictures.iter().find(|(t, _)| t == start) {
+                None => true,
+                Some((_, Picture::Later(after))) => now >= *after,
+                Some(_) => false,
+            };
             let Some(start) = s
                 .events
                 .iter()
+                .filter(|e| e.end.is_some())
                 .map(|e| e.start)
-                .find(|start| !s.pictures.iter().any(|(t, _)| t == start))
+                .find(due)
             else {
                 return;
             };
@@ -443,7 +464,17 @@ impl EventsPanel {
             if url.is_some() {
                 s.thumbnail_bytes += fetch.received;
             }
-            let picture = url.map_or(Picture::None, Picture::Shown);
+            let ended = (s.events.iter())
+                .find(|e| e.start == fetch.start)
+                .and_then(|e| e.end);
+            let picture = match url {
+                Some(url) => Picture::Shown(url),
+                None if ended.is_none_or(|end| now() - end < RETRY_WITHIN_MS) => {
+                    Picture::Later(now() + RETRY_AFTER_MS)
+                }
+                None => Picture::None,
+            };
+            s.pictures.retain(|(t, _)| *t != fetch.start);
             s.pictures.push((fetch.start, picture));
         }
         self.draw();
@@ -509,7 +540,7 @@ impl EventsPanel {
             "event-play" => {
                 let start = button
                     .get_attribute("data-start")
-                    .and_then(|s| s.parse().ok());
+                    .and_then(|s| s.parse::<UnixMillis>().ok());
                 if let Some(start) = start {
                     let _ = self
                         .0
@@ -640,10 +671,11 @@ fn item(
         }
         other => {
             let (class, text) = match other {
-                Some(_) => ("no-picture", "No picture"),
-                None if !online => ("camera-offline", "camera offline"),
-                None if fetching => ("loading", "Loading…"),
-                None => ("waiting", "Waiting for the camera…"),
+                Some(Picture::None) => ("no-picture", "No picture"),
+                _ if !online => ("camera-offline", "camera offline"),
+                _ if event.end.is_none() => ("under-way", "Under way…"),
+                _ if fetching => ("loading", "Loading…"),
+                _ => ("waiting", "Waiting for the camera…"),
             };
             let _ = picture.set_attribute("data-state", class);
             picture.set_text_content(Some(text));

@@ -934,13 +934,33 @@ impl Browser {
              return r && !r.hidden && document.querySelectorAll('.timeline .span').length > 0",
         )
         .await;
+        self.zoom_timeline_within(10 * 60_000).await;
+    }
+
+    /// Zooms the recording's timeline in until it shows `ms` at most.
+    pub async fn zoom_timeline_within(&self, ms: i64) {
         for _ in 0..8 {
             let (from, to, _) = self.timeline_range().await;
-            if to - from <= 10 * 60_000 {
+            if to - from <= ms {
                 break;
             }
             self.click("button.zoom-in").await;
         }
+    }
+
+    /// When the recording shown on the timeline begins (its first span's left edge), in ms.
+    pub async fn recorded_since(&self) -> i64 {
+        let (from, to, _) = self.timeline_range().await;
+        let left = self
+            .js(
+                "const s = document.querySelector('.timeline .span'); \
+                 return s ? parseFloat(s.style.left) : null",
+                vec![],
+            )
+            .await
+            .as_f64()
+            .expect("a recorded span on the timeline");
+        from + ((to - from) as f64 * left / 100.0) as i64
     }
 
     /// `tries` of each: a click on the timeline 30–60 s back to its recorded picture, and a

@@ -43,10 +43,13 @@ const REFRESH_SECS: u32 = 15;
 
 const MARKUP: &str = r#"<h3>Motion events</h3><p class="events-status muted" role="status"></p><ol class="event-list"></ol><div class="events-more"><button type="button" class="events-older" hidden>Show older</button> <button type="button" class="zones-open" hidden>Zones and privacy masks</button> <span class="events-note muted"></span></div><div class="zone-editor" hidden></div>"#;
 
+/// Sends a message on the channel (with a `request_id`); `false` if it is down.
+pub type SendHook = Box<dyn Fn(ViewerToDevice, Option<&str>) -> bool>;
+
 /// What the panel calls on the page's history.
 pub struct Hooks {
-    /// Sends a message on the channel (with a `request_id`); `false` if it is down.
-    pub send: Box<dyn Fn(ViewerToDevice, Option<&str>) -> bool>,
+    /// Sends a message on the channel.
+    pub send: SendHook,
     /// Shows the recording at a time.
     pub play: Box<dyn Fn(UnixMillis)>,
     /// The events' start times, for the timeline's marks.

@@ -183,7 +183,7 @@ impl ZoneEditor {
         self.set_status("");
         self.set_error(None);
         self.show_settings(settings);
-        let _ = self.root.scroll_into_view();
+        self.root.scroll_into_view();
     }
 
     /// The camera's settings in force: after a save, what it stored.

@@ -41,7 +41,7 @@ pub const SETTINGS_REQUEST: &str = "motion";
 /// The list is fetched again this often, in seconds.
 const REFRESH_SECS: u32 = 15;
 
-const MARKUP: &str = r#"<h3>Motion events</h3><p class="events-status muted" role="status"></p><ol class="event-list"></ol><div class="events-more"><button type="button" class="events-older" hidden>Show older</button> <button type="button" class="zones-open" hidden>Zones and privacy masks</button> <span class="events-note muted"></span></div><div class="zone-editor" hidden></div>"#;
+const MARKUP: &str = r#"<h3>Motion events</h3><p class="events-status muted" role="status"></p><ol class="event-list"></ol><div class="events-more"><button type="button" class="events-older" hidden>Show older</button> <button type="button" class="zones-open" hidden>Zones and privacy masks</button></div><div class="zone-editor" hidden></div>"#;
 
 /// Sends a message on the channel (with a `request_id`); `false` if it is down.
 pub type SendHook = Box<dyn Fn(ViewerToDevice, Option<&str>) -> bool>;
@@ -545,11 +545,6 @@ impl EventsPanel {
                     .get_attribute("data-start")
                     .and_then(|s| s.parse::<UnixMillis>().ok());
                 if let Some(start) = start {
-                    let _ = self
-                        .0
-                        .borrow()
-                        .root
-                        .set_attribute("data-played", &start.to_string());
                     (self.0.borrow().hooks.play)(start - PRE_ROLL_MS);
                 }
             }

@@ -163,6 +163,18 @@ pub async fn remove(device_id: &str) -> Result<(), ApiError> {
     call("DELETE", &format!("/api/devices/{device_id}"), NO_BODY).await
 }
 
+/// A camera's motion events as the server keeps them (metadata only), newest first: at most
+/// `limit`, started before `before` when paging back.
+pub async fn device_events(
+    device_id: &str,
+    limit: u16,
+    before: Option<mumu_shared::UnixMillis>,
+) -> Result<Vec<mumu_shared::api::Event>, ApiError> {
+    let before = before.map(|b| format!("&before={b}")).unwrap_or_default();
+    let path = format!("/api/devices/{device_id}/events?limit={limit}{before}");
+    call("GET", &path, NO_BODY).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

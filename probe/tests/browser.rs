@@ -20,6 +20,8 @@
 mod common;
 #[path = "browser/push.rs"]
 mod push;
+#[path = "browser/events.rs"]
+mod events;
 #[path = "browser/recordings.rs"]
 mod recordings;
 #[path = "browser/sharing.rs"]

@@ -57,9 +57,14 @@ fn describe(phase: &Phase) -> (&'static str, String) {
 }
 
 /// A tile watching `device_id`; with `history`, the camera's recordings under it (when it
-/// records and this viewer may see them).
+/// records and this viewer may see them) and its motion events; `at`, an event's start, is
+/// played from a little before it.
 #[component]
-pub fn CameraTile(device_id: DeviceId, #[prop(optional)] history: bool) -> impl IntoView {
+pub fn CameraTile(
+    device_id: DeviceId,
+    #[prop(optional)] history: bool,
+    #[prop(optional_no_strip)] at: Option<mumu_shared::UnixMillis>,
+) -> impl IntoView {
     let signaling = Signaling::get();
     let view_state = WatchView::new();
     // In the browser only (`None` on the server, where a page's values may be dropped on
@@ -90,6 +95,8 @@ pub fn CameraTile(device_id: DeviceId, #[prop(optional)] history: bool) -> impl 
                     History::new(
                         history_ref.get_untracked()?.into(),
                         video_ref.get_untracked()?,
+                        device_id.clone(),
+                        at,
                     )
                 })
                 .flatten();

@@ -71,6 +71,15 @@ pub fn bars(
         .collect()
 }
 
+/// The motion events in the range as marks, left in percent.
+pub fn event_marks(starts: &[UnixMillis], range: (UnixMillis, UnixMillis)) -> Vec<f64> {
+    starts
+        .iter()
+        .filter(|&&t| range.0 <= t && t <= range.1)
+        .map(|&t| fraction(range, t) * 100.0)
+        .collect()
+}
+
 /// Where to play when nothing is recorded at `asked`: the nearest span's start if it comes
 /// later, else its last 10 s.
 pub fn nearest_time(span: Span, asked: UnixMillis) -> UnixMillis {
@@ -87,7 +96,7 @@ fn percent(value: f64) -> String {
 
 /// The browser's clock text for `ms`, in its own time zone ("2026-12-07 16:32:05"): the ISO
 /// form of the time shifted by the zone's offset, from the browser rather than the WASM.
-fn local_clock(ms: UnixMillis) -> String {
+pub fn local_clock(ms: UnixMillis) -> String {
     let ms = ms as f64;
     let offset = js_sys::Date::new(&ms.into()).get_timezone_offset();
     let iso = String::from(js_sys::Date::new(&(ms - offset * 60_000.0).into()).to_iso_string());
@@ -97,7 +106,7 @@ fn local_clock(ms: UnixMillis) -> String {
 /// The panel's markup, made in the browser once it runs: written once and then changed in
 /// place by [`Panel::draw`], rather than as a Leptos view (each reactive attribute of which
 /// costs the WASM its own rendering code: the app's size has a budget).
-const PANEL: &str = r#"<p class="history-message" role="status" hidden><span class="history-sentence"></span> <button type="button" class="nearest" hidden></button></p><div class="history-records" hidden><div class="timeline" title="Click or drag to see that time"><div class="spans"></div><div class="selection" hidden></div><div class="playhead"></div></div><div class="timeline-labels"><span class="timeline-from"></span><span class="timeline-to"></span></div><div class="history-controls"><button type="button" class="back">−2 min</button><button type="button" class="live" aria-pressed="true">Live</button><button type="button" class="play">Pause</button><button type="button" class="step">Next frame</button><select class="speed" aria-label="Speed"><option value="1">1×</option><option value="2">2×</option><option value="4">4×</option><option value="8">8×</option></select><button type="button" class="zoom-in" aria-label="Zoom in">+</button><button type="button" class="zoom-out" aria-label="Zoom out">−</button><span class="playback-time"></span></div><div class="export" data-state="idle"><button type="button" class="mark-start">Mark start</button><button type="button" class="mark-end">Mark end</button><span class="export-range"></span><button type="button" class="export-start">Export</button><span class="export-status" role="status"></span><button type="button" class="export-resume" hidden>Resume</button></div></div>"#;
+const PANEL: &str = r#"<p class="history-message" role="status" hidden><span class="history-sentence"></span> <button type="button" class="nearest" hidden></button></p><div class="history-records" hidden><div class="timeline" title="Click or drag to see that time"><div class="spans"></div><div class="selection" hidden></div><div class="event-marks"></div><div class="playhead"></div></div><div class="timeline-labels"><span class="timeline-from"></span><span class="timeline-to"></span></div><div class="history-controls"><button type="button" class="back">−2 min</button><button type="button" class="live" aria-pressed="true">Live</button><button type="button" class="play">Pause</button><button type="button" class="step">Next frame</button><select class="speed" aria-label="Speed"><option value="1">1×</option><option value="2">2×</option><option value="4">4×</option><option value="8">8×</option></select><button type="button" class="zoom-in" aria-label="Zoom in">+</button><button type="button" class="zoom-out" aria-label="Zoom out">−</button><span class="playback-time"></span></div><div class="export" data-state="idle"><button type="button" class="mark-start">Mark start</button><button type="button" class="mark-end">Mark end</button><span class="export-range"></span><button type="button" class="export-start">Export</button><span class="export-status" role="status"></span><button type="button" class="export-resume" hidden>Resume</button></div></div>"#;
 
 /// What the timeline shows besides the history itself: the clock, the zoom, a drag under way,
 /// the export's marks.
@@ -124,11 +133,13 @@ pub struct Panel {
     /// The bars drawn last (left and width, %), so that they are drawn again only when they
     /// change.
     drawn_bars: Vec<(f64, f64)>,
+    /// The motion events' marks drawn last (left, %).
+    drawn_events: Vec<f64>,
     pub marks: Marks,
 }
 
 /// The panel's parts, by class, in the order `Panel::parts` holds them.
-const PARTS: [&str; 17] = [
+const PARTS: [&str; 18] = [
     ".history-message",
     ".history-sentence",
     ".nearest",
@@ -146,6 +157,7 @@ const PARTS: [&str; 17] = [
     ".export",
     ".export-range",
     ".export-status",
+    ".event-marks",
 ];
 
 /// Places `element` at `left` % (and `width` %) through the CSSOM (`element.style.left = …`):
@@ -181,6 +193,7 @@ impl Panel {
             root,
             parts,
             drawn_bars: Vec::new(),
+            drawn_events: Vec::new(),
             marks: Marks {
                 now: js_sys::Date::now() as i64,
                 zoom: ZOOMS.len() - 1,
@@ -283,6 +296,20 @@ impl Panel {
                 }
             }
             self.drawn_bars = bars;
+        }
+        let marks = event_marks(&ui.events, range);
+        if marks != self.drawn_events {
+            p[17].set_inner_html("");
+            if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+                for &left in &marks {
+                    if let Ok(mark) = document.create_element("div") {
+                        let _ = mark.set_attribute("class", "event-mark");
+                        set_position(&mark, left, None);
+                        let _ = p[17].append_child(&mark);
+                    }
+                }
+            }
+            self.drawn_events = marks;
         }
         let m = &self.marks;
         let _ = p[4].set_attribute("data-from", &range.0.to_string());
@@ -443,6 +470,18 @@ mod tests {
             0.2,
             "a sliver stays visible"
         );
+    }
+
+    #[test]
+    fn events_in_the_window_are_marked() {
+        let range = (NOW - HOUR, NOW);
+        let starts = [
+            NOW - 2 * HOUR,
+            NOW - 45 * MINUTE,
+            NOW - 15 * MINUTE,
+            NOW + MINUTE,
+        ];
+        assert_eq!(event_marks(&starts, range), [25.0, 75.0]);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Watching: one camera, or several in a grid (`/watch?d=<id>,<id>`).
+//! Watching: one camera, or several in a grid (`/watch?d=<id>,<id>`); one camera at one of its
+//! events (`/watch?d=<id>&at=<start ms>`, where a notification leads).
 
 use crate::components::camera::CameraTile;
 use crate::components::require_user::RequireUser;
@@ -28,6 +29,7 @@ pub fn WatchPage() -> impl IntoView {
         <RequireUser>
             {move || {
                 let list = devices();
+                let at = location.query("at").and_then(|at| at.parse().ok());
                 if list.is_empty() {
                     return Either::Left(view! {
                         <section class="narrow">
@@ -42,7 +44,7 @@ pub fn WatchPage() -> impl IntoView {
                 Either::Right(view! {
                     <h1 class="visually-hidden">"Watch"</h1>
                     <div class=class>
-                        {list.into_iter().map(|id| view! { <CameraTile device_id=id history/> }).collect_view()}
+                        {list.into_iter().map(|id| view! { <CameraTile device_id=id history at/> }).collect_view()}
                     </div>
                 })
             }}

@@ -3,17 +3,18 @@
 //! it. What it knows is [`HistoryUi`], drawn by [`Panel`] after every change; the person acts
 //! through the panel's buttons and the timeline, whose events come here.
 
+use super::events::{EventsPanel, FIRST_STREAM, Hooks, PRE_ROLL_MS, SETTINGS_REQUEST};
 use super::playback::{AHEAD_HIGH_MS, Playback, Tick, until_after};
 use crate::components::timeline::{Panel, nearest_time};
 use crate::format;
 use leptos::prelude::{IntervalHandle, set_interval_with_handle, set_timeout};
-use mumu_shared::UnixMillis;
 use mumu_shared::events::{MotionSettings, Point};
 use mumu_shared::history::{
-    DeviceToViewer, Exporting, ListRecordings, MAX_EXPORT_MS, More, Play, Playing, Recordings,
-    Refusal, RefusalCode, Span, StopStream, StreamEndReason, StreamEnded, StreamId, ViewerToDevice,
-    split_chunk,
+    CurrentMotionSettings, DeviceToViewer, Exporting, ListRecordings, MAX_EXPORT_MS, More, Play,
+    Playing, Recordings, Refusal, RefusalCode, Span, StopStream, StreamEndReason, StreamEnded,
+    StreamId, Thumbnail, ViewerToDevice, split_chunk,
 };
+use mumu_shared::{DeviceId, UnixMillis};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -67,6 +68,8 @@ pub struct HistoryUi {
     pub message: Option<String>,
     pub nearest: Option<Span>,
     pub export: ExportState,
+    /// The motion events' start times, marked on the timeline.
+    pub events: Vec<UnixMillis>,
 }
 
 /// The sentences of [`Access`], for `.history-message`.
@@ -136,6 +139,11 @@ struct Client {
     /// The video's and the panel's listeners, one closure each.
     on_video: Closure<dyn FnMut()>,
     on_panel: Closure<dyn FnMut(Event)>,
+    /// The camera's motion events, under the timeline.
+    events: Option<EventsPanel>,
+    /// The time the page was opened to show (`?at=`, an event's start): played from a little
+    /// before it once the camera says what it recorded.
+    pending_at: Option<UnixMillis>,
 }
 
 /// One watch's history: what the page calls.
@@ -188,6 +196,13 @@ pub fn write(message: &ViewerToDevice, ts: UnixMillis) -> String {
         ),
     };
     format!(r#"{{"type":"{kind}","payload":{{{payload}}},"ts":{ts}}}"#)
+}
+
+/// [`write`] with a `request_id`, which the camera's answer carries back.
+pub fn write_request(message: &ViewerToDevice, ts: UnixMillis, request: &str) -> String {
+    let text = write(message, ts);
+    let id = serde_json::Value::String(request.to_owned());
+    format!(r#"{},"request_id":{id}}}"#, &text[..text.len() - 1])
 }
 
 /// Motion settings as JSON, written by hand like [`write`]'s messages.
@@ -265,6 +280,16 @@ pub fn read(value: &serde_json::Value) -> Option<DeviceToViewer> {
             },
             message: text("message"),
         }),
+        "thumbnail" => DeviceToViewer::Thumbnail(Thumbnail {
+            stream: stream?,
+            start: p["start"].as_i64()?,
+            bytes: p["bytes"].as_u64()?,
+            mime: text("mime")?,
+        }),
+        "motion_settings" => DeviceToViewer::MotionSettings(CurrentMotionSettings {
+            settings: serde_json::from_value::<MotionSettings>(p["settings"].clone()).ok()?,
+            detecting: p["detecting"].as_bool()?,
+        }),
         "refused" => DeviceToViewer::Refused(Refusal {
             stream,
             code: match p["code"].as_str()? {
@@ -289,9 +314,17 @@ pub fn read(value: &serde_json::Value) -> Option<DeviceToViewer> {
 
 impl History {
     /// A history drawn into `root`, playing into a `<video class="playback">` it puts over the
-    /// `live` one (which stays connected, so that going back to live is instant).
-    pub fn new(root: web_sys::Element, live: HtmlVideoElement) -> Option<Self> {
-        let panel = Panel::new(root)?;
+    /// `live` one (which stays connected, so that going back to live is instant), with the
+    /// camera's motion events under it; `at` (an event's start) is played from a little before
+    /// it as soon as the camera says what it recorded.
+    pub fn new(
+        root: web_sys::Element,
+        live: HtmlVideoElement,
+        device_id: DeviceId,
+        at: Option<UnixMillis>,
+    ) -> Option<Self> {
+        let panel = Panel::new(root.clone())?;
+        let live_for_events = live.clone();
         let video: HtmlVideoElement = web_sys::window()?
             .document()?
             .create_element("video")
@@ -345,6 +378,8 @@ impl History {
                 seconds: 0,
                 on_video,
                 on_panel,
+                events: None,
+                pending_at: at,
             })
         });
         {
@@ -359,6 +394,9 @@ impl History {
             );
         }
         let history = Self(client);
+        let hooks = history.hooks(device_id.clone());
+        let events = EventsPanel::new(&root, device_id, live_for_events, at, hooks);
+        history.0.borrow_mut().events = events;
         // Said before anyone clicks: the timeline and export still work without it.
         if let Some(why) = super::playback::cannot_play("video/mp4") {
             history.update(|u| u.message = Some(why.into()));
@@ -372,6 +410,42 @@ impl History {
         let c = &mut *c;
         f(&mut c.ui);
         c.panel.draw(&c.ui);
+    }
+
+    /// What the events panel calls here: each holds the history weakly.
+    fn hooks(&self, device_id: DeviceId) -> Hooks {
+        let signaling = crate::signaling::Signaling::get();
+        let weak = Rc::downgrade(&self.0);
+        let w = weak.clone();
+        let send = move |message: ViewerToDevice, request: Option<&str>| {
+            w.upgrade()
+                .is_some_and(|c| History(c).send_request(message, request))
+        };
+        let w = weak.clone();
+        let play = move |at| {
+            if let Some(c) = w.upgrade() {
+                History(c).seek(at);
+            }
+        };
+        let marks = move |starts: Vec<UnixMillis>| {
+            if let Some(c) = weak.upgrade() {
+                History(c).update(|u| u.events = starts);
+            }
+        };
+        let online = move || {
+            leptos::prelude::untrack(|| signaling.device(&device_id).is_some_and(|d| d.online))
+        };
+        Hooks {
+            send: Box::new(send),
+            play: Box::new(play),
+            marks: Box::new(marks),
+            online: Box::new(online),
+        }
+    }
+
+    /// The events panel, if the page has one (cloned: it is called with nothing borrowed).
+    fn events(&self) -> Option<EventsPanel> {
+        self.0.borrow().events.clone()
     }
 
     /// The camera's peer is up: a camera that records has opened its channel or is about to.
@@ -406,7 +480,13 @@ impl History {
             if let (Some(old), Some(callback)) = (c.channel.take(), c.channel_callbacks.pop()) {
                 listen(&old, &CHANNEL_EVENTS, callback.as_ref(), false);
             }
-            let Some(channel) = channel else { return };
+            let Some(channel) = channel else {
+                drop(c);
+                if let Some(events) = self.events() {
+                    events.channel(false);
+                }
+                return;
+            };
             // Set and read by name: web-sys's enums for them cost the WASM more.
             let _ = js_sys::Reflect::set(&channel, &"binaryType".into(), &"arraybuffer".into());
             let weak = Rc::downgrade(&self.0);
@@ -443,6 +523,9 @@ impl History {
             self.send(ViewerToDevice::Stop(StopStream { stream: job.stream }));
         }
         self.attach(None);
+        if let Some(events) = self.0.borrow_mut().events.take() {
+            events.close();
+        }
         let mut c = self.0.borrow_mut();
         if let Some(ticker) = c.ticker.take() {
             ticker.clear();
@@ -460,7 +543,15 @@ impl History {
     }
 
     fn send(&self, message: ViewerToDevice) -> bool {
-        let text = write(&message, now());
+        self.send_request(message, None)
+    }
+
+    /// Sends `message`, with `request` as its `request_id` if given.
+    fn send_request(&self, message: ViewerToDevice, request: Option<&str>) -> bool {
+        let text = match request {
+            Some(request) => write_request(&message, now(), request),
+            None => write(&message, now()),
+        };
         let sent = self
             .0
             .borrow()
@@ -485,6 +576,9 @@ impl History {
 
     fn opened(&self) {
         self.list();
+        if let Some(events) = self.events() {
+            events.channel(true);
+        }
         let running = self.0.borrow().export.as_ref().is_some_and(|e| e.running);
         if running {
             self.resume_export();
@@ -497,6 +591,9 @@ impl History {
 
     /// The channel closed under us: an export breaks off; a playback plays what it has.
     fn closed(&self) {
+        if let Some(events) = self.events() {
+            events.channel(false);
+        }
         let mut c = self.0.borrow_mut();
         let c = &mut *c;
         c.channel = None;
@@ -546,15 +643,37 @@ impl History {
         if refresh {
             self.list();
         }
+        if let Some(events) = self.events() {
+            events.second();
+        }
     }
 
     fn receive(&self, event: &MessageEvent) {
         let data = event.data();
         if let Some(text) = data.as_string() {
             // A message this build does not know (a newer camera's) is left alone.
-            let message = serde_json::from_str(&text).ok();
-            if let Some(message) = message.as_ref().and_then(read) {
-                self.handle(message);
+            let message: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+            let Some(message) = message else { return };
+            let settings = message["request_id"].as_str() == Some(SETTINGS_REQUEST);
+            match (read(&message), self.events()) {
+                (Some(DeviceToViewer::Refused(refusal)), Some(events))
+                    if settings || refusal.stream.is_some_and(|s| s >= FIRST_STREAM) =>
+                {
+                    events.refused(refusal)
+                }
+                (Some(DeviceToViewer::StreamEnded(ended)), Some(events))
+                    if ended.stream >= FIRST_STREAM =>
+                {
+                    events.ended(ended)
+                }
+                (Some(DeviceToViewer::Thumbnail(thumbnail)), Some(events)) => {
+                    events.thumbnail(thumbnail)
+                }
+                (Some(DeviceToViewer::MotionSettings(current)), Some(events)) => {
+                    events.settings(current.settings)
+                }
+                (Some(message), _) => self.handle(message),
+                (None, _) => {}
             }
             return;
         }
@@ -562,6 +681,12 @@ impl History {
         let Some((stream, bytes)) = split_chunk(&bytes) else {
             return;
         };
+        if stream >= FIRST_STREAM {
+            if let Some(events) = self.events() {
+                events.chunk(stream, bytes);
+            }
+            return;
+        }
         let mut c = self.0.borrow_mut();
         if let Some(p) = c.playback.as_mut().filter(|p| p.stream == stream) {
             if let Err(why) = p.push(bytes) {
@@ -604,6 +729,15 @@ impl History {
                     u.oldest = r.oldest;
                     u.recording = r.recording;
                 });
+                // Opened for an event (a notification's link): its recording, from before it.
+                let at = {
+                    let mut c = self.0.borrow_mut();
+                    let records = c.ui.access == Access::Records;
+                    c.pending_at.take_if(|_| records)
+                };
+                if let Some(at) = at {
+                    self.seek(at - PRE_ROLL_MS);
+                }
             }
             DeviceToViewer::Playing(playing) => {
                 let result = {
@@ -665,7 +799,7 @@ impl History {
                 }
             }
             DeviceToViewer::Refused(refusal) => self.refused(refusal),
-            // Motion events and settings: not asked for by the recordings' panel.
+            // The events panel's, handed to it in `receive`; events are listed by the server.
             DeviceToViewer::Events(_)
             | DeviceToViewer::Thumbnail(_)
             | DeviceToViewer::MotionSettings(_) => {}
@@ -871,6 +1005,10 @@ impl History {
         else {
             return;
         };
+        // The events panel, inside the same root, handles its own.
+        if target.closest(".events").ok().flatten().is_some() {
+            return;
+        }
         if kind == "change" {
             let speed = event_value(&target).parse::<u8>().unwrap_or(1);
             return self.set_speed(f64::from(speed));
@@ -1076,7 +1214,7 @@ fn event_value(target: &web_sys::Element) -> String {
 }
 
 /// The camera's sentence with a capital letter and a full stop.
-fn sentence_case(text: &str) -> String {
+pub(crate) fn sentence_case(text: &str) -> String {
     // ASCII only: the camera writes English, and Unicode's case tables would cost the WASM.
     let mut out = text.to_owned();
     if let Some(first) = out.get_mut(..1) {
@@ -1146,6 +1284,8 @@ mod tests {
             "refused.not_permitted",
             "refused.invalid_settings",
             "refused.no_event",
+            "thumbnail",
+            "motion_settings",
         ] {
             let text = golden(&format!("device_to_viewer.{name}"));
             let theirs = mumu_shared::decode::<DeviceToViewer>(&text)
@@ -1169,6 +1309,18 @@ mod tests {
             None,
             "a message missing a field is not acted on"
         );
+    }
+
+    #[test]
+    fn a_request_carries_its_id_back() {
+        let text = write_request(
+            &ViewerToDevice::GetMotionSettings(Default::default()),
+            7,
+            SETTINGS_REQUEST,
+        );
+        let sent = mumu_shared::decode::<ViewerToDevice>(&text).unwrap();
+        assert_eq!(sent.request_id.as_deref(), Some(SETTINGS_REQUEST), "{text}");
+        assert_eq!(sent.ts, 7);
     }
 
     #[test]

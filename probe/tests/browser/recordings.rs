@@ -14,7 +14,7 @@ fn now() -> i64 {
 }
 
 /// Waits for the recorded picture at about `at` (within 1.5 s) to be playing.
-async fn recorded_picture_at(browser: &Browser, at: i64, what: &str) {
+pub(crate) async fn recorded_picture_at(browser: &Browser, at: i64, what: &str) {
     browser
         .wait_js(
             what,

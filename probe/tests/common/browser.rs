@@ -949,13 +949,33 @@ impl Browser {
              return r && !r.hidden && document.querySelectorAll('.timeline .span').length > 0",
         )
         .await;
+        self.zoom_timeline_within(10 * 60_000).await;
+    }
+
+    /// Zooms the recording's timeline in until it shows `ms` at most.
+    pub async fn zoom_timeline_within(&self, ms: i64) {
         for _ in 0..8 {
             let (from, to, _) = self.timeline_range().await;
-            if to - from <= 10 * 60_000 {
+            if to - from <= ms {
                 break;
             }
             self.click("button.zoom-in").await;
         }
+    }
+
+    /// When the recording shown on the timeline begins (its first span's left edge), in ms.
+    pub async fn recorded_since(&self) -> i64 {
+        let (from, to, _) = self.timeline_range().await;
+        let left = self
+            .js(
+                "const s = document.querySelector('.timeline .span'); \
+                 return s ? parseFloat(s.style.left) : null",
+                vec![],
+            )
+            .await
+            .as_f64()
+            .expect("a recorded span on the timeline");
+        from + ((to - from) as f64 * left / 100.0) as i64
     }
 
     /// `tries` of each: a click on the timeline 30–60 s back to its recorded picture, and a
@@ -1034,6 +1054,47 @@ impl Browser {
             .perform_actions(actions)
             .await
             .expect("the pointer clicks the timeline");
+    }
+
+    /// Presses the pointer on the element `css` at the first of `points`, moves it through the
+    /// others and releases it at the last, as a person drags (one point: a click). Points are
+    /// fractions of the element's width and height from its top left corner.
+    pub async fn pointer_on(&self, css: &str, points: &[(f64, f64)]) {
+        let size = self
+            .js(
+                "const e = document.querySelector(arguments[0]); e.scrollIntoView({block: 'center'}); \
+                 const r = e.getBoundingClientRect(); return [r.width, r.height]",
+                vec![json!(css)],
+            )
+            .await;
+        let (width, height) = (
+            size[0].as_f64().unwrap_or_default(),
+            size[1].as_f64().unwrap_or_default(),
+        );
+        let element = self.find(css).await;
+        let at = |(x, y): (f64, f64)| PointerAction::MoveToElement {
+            element: element.clone(),
+            duration: None,
+            x: (x - 0.5) * width,
+            y: (y - 0.5) * height,
+        };
+        let (first, rest) = points.split_first().expect("a point to press at");
+        let mut actions =
+            MouseActions::new("mouse".into())
+                .then(at(*first))
+                .then(PointerAction::Down {
+                    button: MOUSE_BUTTON_LEFT,
+                });
+        for point in rest {
+            actions = actions.then(at(*point));
+        }
+        let actions = actions.then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+        self.client
+            .perform_actions(actions)
+            .await
+            .unwrap_or_else(|e| panic!("the pointer on {css}: {e}"));
     }
 
     /// The time of the picture a recording camera's watch page shows (`.playback-time`'s

@@ -9,6 +9,30 @@
 pub struct Proc(pub u32);
 
 impl Proc {
+    /// The bytes it has read and written through system calls (`rchar` + `wchar` of
+    /// `/proc/<pid>/io`: files, sockets, pipes). Panics when the process is gone.
+    pub fn io_bytes(&self) -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{}/io", self.0))
+            .unwrap_or_else(|e| panic!("/proc/{}/io: {e}", self.0));
+        io_of(&text)
+    }
+
+    /// [`Proc::io_bytes`] of its live threads whose name (`comm`, at most 15 characters) does
+    /// not start with `except`: the server without its SQLite worker threads
+    /// (`sqlx-sqlite-worker-N`), say, which read and write only the database's files.
+    pub fn io_bytes_except_threads(&self, except: &str) -> u64 {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.0))
+            .unwrap_or_else(|e| panic!("/proc/{}/task: {e}", self.0));
+        tasks
+            .filter_map(|task| {
+                let dir = task.ok()?.path();
+                let name = std::fs::read_to_string(dir.join("comm")).ok()?;
+                let io = std::fs::read_to_string(dir.join("io")).ok()?;
+                (!name.starts_with(except)).then(|| io_of(&io))
+            })
+            .sum()
+    }
+
     /// User + system CPU seconds it has used. Panics when the process is gone.
     pub fn cpu_seconds(&self) -> f64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0))
@@ -44,4 +68,14 @@ impl Proc {
     pub fn status_mib(&self, field: &str) -> f64 {
         self.status(field) / 1024.0
     }
+}
+
+/// `rchar` + `wchar` of an `io` file of /proc.
+fn io_of(text: &str) -> u64 {
+    text.lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once(": ")?;
+            matches!(key, "rchar" | "wchar").then(|| value.trim().parse::<u64>().ok())?
+        })
+        .sum()
 }

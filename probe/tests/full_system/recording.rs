@@ -61,13 +61,7 @@ pub(crate) async fn watch_with_history(
 
 /// The bytes the process `pid` has read and written through system calls (sockets, files).
 pub(crate) fn io_bytes(pid: u32) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/io")).expect("/proc/<pid>/io");
-    text.lines()
-        .filter_map(|line| {
-            let (key, value) = line.split_once(": ")?;
-            matches!(key, "rchar" | "wchar").then(|| value.trim().parse::<u64>().ok())?
-        })
-        .sum()
+    crate::common::proc::Proc(pid).io_bytes()
 }
 
 /// `gst-discoverer-1.0`'s verdict on `path`: its duration in seconds, or what it said.

@@ -13,11 +13,13 @@ use std::time::Duration;
 
 /// How close the beep must be to the picture's second in `kind`, ms. In Chromium, issue 36's
 /// aim: 80 ms. Firefox here plays into its stand-in sound device (the test machines have none),
-/// whose clock moves in 10 ms steps and which reports no output latency: its figure is printed,
-/// and held to the probe's generous bound (`full_system/audio.rs`).
+/// whose clock moves in 10 ms steps and which reports no output latency, and its jitter buffer
+/// grows on a loaded machine (50 ms rising to 166 ms within 8 s on a cold CI run, with builds
+/// beside the tests): its figure is printed, and held only to a bound that catches sound and
+/// picture coming apart (a lost pairing is a second out).
 fn sync_bound_ms(kind: Kind) -> f64 {
     match kind {
-        Kind::Firefox => 150.0,
+        Kind::Firefox => 250.0,
         _ => 80.0,
     }
 }

@@ -150,6 +150,26 @@ enum State {
     Failed,
 }
 
+/// How many more times a chunk that did not arrive is asked for, a second apart, before the
+/// page says so: a phone's network (or a loaded machine) loses a fetch now and then.
+const RETRIES: u32 = 2;
+
+/// Fetches `page`'s chunk into `state`, again after a second while `retries` last.
+fn load_or_retry(page: Page, state: RwSignal<State>, retries: u32) {
+    leptos::task::spawn_local(async move {
+        if load(page).await {
+            state.set(State::Shown);
+        } else if retries == 0 {
+            state.set(State::Failed);
+        } else {
+            set_timeout(
+                move || load_or_retry(page, state, retries - 1),
+                std::time::Duration::from_secs(1),
+            );
+        }
+    });
+}
+
 /// A page in a chunk: shown at once when its code is here (on the server, when hydrating, a
 /// page seen before), else once its chunk has arrived.
 #[component]
@@ -160,10 +180,7 @@ pub fn SplitPage(page: Page) -> impl IntoView {
         State::Loading
     });
     if state.get_untracked() == State::Loading {
-        leptos::task::spawn_local(async move {
-            let arrived = load(page).await;
-            state.set(if arrived { State::Shown } else { State::Failed });
-        });
+        load_or_retry(page, state, RETRIES);
     }
     move || match state.get() {
         State::Shown => EitherOf3::A(view_of(page)),

@@ -18,10 +18,10 @@
 //! violation and no error.
 
 mod common;
-#[path = "browser/push.rs"]
-mod push;
 #[path = "browser/events.rs"]
 mod events;
+#[path = "browser/push.rs"]
+mod push;
 #[path = "browser/recordings.rs"]
 mod recordings;
 #[path = "browser/sharing.rs"]

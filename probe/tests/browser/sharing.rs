@@ -373,7 +373,8 @@ async fn the_owner_invites_shares_limits_and_revokes_in_chromium() {
         .wait_js(
             "the stranger's refusal",
             Duration::from_secs(10),
-            "return document.querySelector('[data-test=form-error]')?.innerText",
+            // The element is there before its words: wait for them.
+            "return document.querySelector('[data-test=form-error]')?.innerText || null",
         )
         .await;
     let refusal = refusal.as_str().unwrap_or_default();
